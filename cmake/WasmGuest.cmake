@@ -1,0 +1,42 @@
+# Builds WebAssembly guest modules from C/C++ sources in this repository with clang-19
+# (--target=wasm32-wasi, Debian's wasi-libc).
+#
+#   wasmlet_add_guest(NAME SOURCES a.c [b.cc ...]
+#                     [MODE command|reactor|bare]   # bare: no libc, no entry point
+#                     [EXPORTS f g ...]              # extra exported symbols
+#                     [FLAGS ...])                   # extra compiler/linker flags
+#
+# Produces ${CMAKE_CURRENT_BINARY_DIR}/NAME.wasm and a target guest_NAME built by default.
+find_program(WASMLET_GUEST_CC NAMES clang-19 DOC "clang that targets wasm32-wasi")
+if(NOT WASMLET_GUEST_CC)
+  message(FATAL_ERROR "clang-19 not found: run scripts/setup.sh (it installs clang-19, lld-19, "
+                      "wasi-libc and libclang-rt-19-dev-wasm32)")
+endif()
+
+function(wasmlet_add_guest name)
+  cmake_parse_arguments(G "" "MODE" "SOURCES;EXPORTS;FLAGS" ${ARGN})
+  if(NOT G_MODE)
+    set(G_MODE reactor)
+  endif()
+  set(flags --target=wasm32-wasi -O2 -Wall -Wextra -Wno-unused-parameter -Werror -I${PROJECT_SOURCE_DIR}/sdk/include)
+  if(G_MODE STREQUAL "bare")
+    list(APPEND flags -nostdlib -Wl,--no-entry)
+  elseif(G_MODE STREQUAL "reactor")
+    list(APPEND flags -mexec-model=reactor)
+  endif()
+  foreach(sym IN LISTS G_EXPORTS)
+    list(APPEND flags "-Wl,--export=${sym}")
+  endforeach()
+  set(sources)
+  foreach(src IN LISTS G_SOURCES)
+    list(APPEND sources ${CMAKE_CURRENT_SOURCE_DIR}/${src})
+  endforeach()
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${name}.wasm)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${WASMLET_GUEST_CC} ${flags} ${G_FLAGS} -o ${out} ${sources}
+    DEPENDS ${sources}
+    COMMENT "Building guest module ${name}.wasm"
+    VERBATIM)
+  add_custom_target(guest_${name} ALL DEPENDS ${out})
+endfunction()
