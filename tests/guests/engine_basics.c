@@ -61,3 +61,10 @@ WASM_EXPORT(poke_last) void poke_last(int value) {
 }
 
 WASM_EXPORT(fib) int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+
+// Baseline for the guest->host call benchmark: the same loop, calling a guest function.
+static volatile int inner_calls;
+__attribute__((noinline)) static void guest_inner(void) { inner_calls++; }
+WASM_EXPORT(call_guest_loop) void call_guest_loop(int n) {
+  for (int i = 0; i < n; ++i) guest_inner();
+}

@@ -14,6 +14,7 @@
 #include <cassert>
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "engine/watchdog.h"
@@ -162,6 +163,13 @@ class V8Store final : public Store {
                 std::span<const Value> args, std::span<Value> results, Deadline deadline);
 
   v8::Isolate* isolate() const { return isolate_; }
+  // A store belongs to the thread that created it (V8 would otherwise need a Locker, which
+  // costs more than the call itself).
+  Status CheckThread() const {
+    if (std::this_thread::get_id() == owner_) return Status::Ok();
+    return FailedPrecondition("a Store and its instances must be used on the thread that created the Store");
+  }
+  uint64_t calls_since_pump = 0;
   V8Instance* current_instance() const { return call_stack_.empty() ? nullptr : call_stack_.back(); }
   // A host function failed: stop the innermost guest call with `status`.
   void AbortFromHost(Status status);
@@ -182,6 +190,7 @@ class V8Store final : public Store {
   void DropExpiredModules();
 
   V8Engine& engine_;
+  const std::thread::id owner_ = std::this_thread::get_id();
   v8::Isolate* isolate_;
   v8::Global<v8::Context> context_;
   v8::Global<v8::Function> instance_constructor_;
@@ -299,7 +308,7 @@ V8Instance::V8Instance(V8Store& store, std::shared_ptr<const Module> module)
 }
 
 V8Instance::~V8Instance() {
-  v8::Locker locker(store_.isolate());
+  assert(store_.CheckThread().ok() && "destroy an Instance on its Store's thread");
   v8::Isolate::Scope isolate_scope(store_.isolate());
   exports.Reset();
   memory.Reset();
@@ -322,9 +331,8 @@ v8::Local<v8::Function> V8Instance::ExportFunction(v8::Isolate* isolate, v8::Loc
 
 std::span<uint8_t> V8Instance::MemoryBytes() {
   if (memory_valid_) return memory_view_;
-  if (memory.IsEmpty()) return {};
+  if (memory.IsEmpty() || !store_.CheckThread().ok()) return {};
   v8::Isolate* isolate = store_.isolate();
-  v8::Locker locker(isolate);
   v8::Isolate::Scope isolate_scope(isolate);
   v8::HandleScope handles(isolate);
   v8::Local<v8::ArrayBuffer> buffer = memory.Get(isolate)->Buffer();
@@ -373,7 +381,6 @@ V8Store::V8Store(V8Engine& engine, v8::ArrayBuffer::Allocator* allocator) : engi
   params.array_buffer_allocator = allocator;
   isolate_ = v8::Isolate::New(params);
   isolate_->SetData(0, this);
-  v8::Locker locker(isolate_);
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handles(isolate_);
   v8::Local<v8::Context> context = v8::Context::New(isolate_);
@@ -388,8 +395,8 @@ V8Store::V8Store(V8Engine& engine, v8::ArrayBuffer::Allocator* allocator) : engi
 V8Store::~V8Store() {
   // Instances hold handles into this isolate: they must be gone first.
   assert(live_instances == 0 && "destroy every Instance before its Store");
+  assert(CheckThread().ok() && "destroy a Store on the thread that created it");
   {
-    v8::Locker locker(isolate_);
     v8::Isolate::Scope isolate_scope(isolate_);
     modules_.clear();
     host_functions_.clear();
@@ -472,7 +479,7 @@ Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Mod
                                                        std::shared_ptr<const HostFunctions> host,
                                                        Deadline deadline) {
   const auto& v8_module = static_cast<const V8Module&>(*module);
-  v8::Locker locker(isolate_);
+  WASMLET_RETURN_IF_ERROR(CheckThread());
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handles(isolate_);
   v8::Local<v8::Context> context = context_.Get(isolate_);
@@ -522,7 +529,7 @@ Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Mod
 
 Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function,
                        std::span<const Value> args, std::span<Value> results, Deadline deadline) {
-  v8::Locker locker(isolate_);
+  WASMLET_RETURN_IF_ERROR(CheckThread());
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handles(isolate_);
   v8::Local<v8::Context> context = context_.Get(isolate_);
@@ -596,8 +603,9 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function,
       results[i] = FromV8(context, array->Get(context, static_cast<uint32_t>(i)).ToLocalChecked(), types[i]);
     }
   }
-  if (depth == 1) {
-    // Run V8's own foreground tasks (GC, compilation) that were posted to this isolate.
+  if (depth == 1 && ++calls_since_pump % 64 == 0) {
+    // Run V8's own foreground tasks (GC, compilation) posted to this isolate. Not after every
+    // call: looking takes a lock, and the tasks are not urgent.
     while (v8::platform::PumpMessageLoop(Platform(), isolate_)) {
     }
   }
