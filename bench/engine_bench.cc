@@ -38,7 +38,8 @@ struct Fixture {
       r[0].i32 = a[0].i32 + a[1].i32;
       return Status::Ok();
     });
-    h->Add("env", "host_noop", {{}, {}}, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+    h->Add("env", "host_noop", {{}, {}},
+           [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
     h->Add("env", "host_fail", {{ValType::kI32}, {ValType::kI32}},
            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
     h->Add("env", "host_wide", {{ValType::kI64, ValType::kF64}, {ValType::kI64}},
@@ -56,9 +57,8 @@ Fixture& F() {
 constexpr int kLoop = 10000;
 
 void BM_NativeCallBaseline(benchmark::State& state) {
-  std::function<Status(std::span<const Value>, std::span<Value>)> fn = [](std::span<const Value>, std::span<Value>) {
-    return Status::Ok();
-  };
+  std::function<Status(std::span<const Value>, std::span<Value>)> fn =
+      [](std::span<const Value>, std::span<Value>) { return Status::Ok(); };
   benchmark::DoNotOptimize(fn);
   for (auto _ : state) {
     Status s = fn({}, {});
@@ -123,9 +123,12 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
   void PrintRatios() const {
     std::cout << "\nper operation, against the baseline measured in this run:\n";
-    Ratio("host->guest call (exported no-op)", "BM_CallExportedNoop", "native std::function call", "BM_NativeCallBaseline");
-    Ratio("guest->host call (no-op)", "BM_GuestToHostCall", "guest->guest call", "BM_GuestToGuestCallBaseline");
-    Ratio("instance from compiled module", "BM_InstantiateFromCompiledModule", "compile", "BM_CompileModuleBaseline");
+    Ratio("host->guest call (exported no-op)", "BM_CallExportedNoop", "native std::function call",
+          "BM_NativeCallBaseline");
+    Ratio("guest->host call (no-op)", "BM_GuestToHostCall", "guest->guest call",
+          "BM_GuestToGuestCallBaseline");
+    Ratio("instance from compiled module", "BM_InstantiateFromCompiledModule", "compile",
+          "BM_CompileModuleBaseline");
   }
 
  private:

@@ -32,7 +32,8 @@ WASM_EXPORT(proxy_on_vm_start) int proxy_on_vm_start(int root_id, int configurat
   return 1;
 }
 
-WASM_EXPORT(proxy_on_request_headers) int proxy_on_request_headers(int context_id, int headers, int end_of_stream) {
+WASM_EXPORT(proxy_on_request_headers)
+int proxy_on_request_headers(int context_id, int headers, int end_of_stream) {
   proxy_send_local_response(200, 0, 0, kBody, sizeof kBody - 1, 0, 0, -1);
   return 1; /* pause: the response is already sent */
 }

@@ -60,7 +60,8 @@ Status Inspect(std::span<const uint8_t> bytes, const std::string& label, bool js
     j["entry"] = entry;
     if (info.memory) {
       j["memory"] = {{"min_pages", info.memory->limits.min},
-                     {"max_pages", info.memory->limits.max ? nlohmann::json(*info.memory->limits.max) : nlohmann::json()},
+                     {"max_pages",
+                      info.memory->limits.max ? nlohmann::json(*info.memory->limits.max) : nlohmann::json()},
                      {"imported", info.memory->imported}};
     }
     j["imports"] = nlohmann::json::array();
@@ -68,7 +69,8 @@ Status Inspect(std::span<const uint8_t> bytes, const std::string& label, bool js
       j["imports"].push_back({{"module", imp.module}, {"name", imp.name}, {"type", Describe(info, imp)}});
     }
     j["exports"] = nlohmann::json::array();
-    for (const auto& exp : info.exports) j["exports"].push_back({{"name", exp.name}, {"type", Describe(info, exp)}});
+    for (const auto& exp : info.exports)
+      j["exports"].push_back({{"name", exp.name}, {"type", Describe(info, exp)}});
     out << j.dump(2) << "\n";
     return Status::Ok();
   }
@@ -87,11 +89,13 @@ Status Inspect(std::span<const uint8_t> bytes, const std::string& label, bool js
     out << "none\n";
   } else {
     out << Pages(info.memory->limits.min) << " initial, "
-        << (info.memory->limits.max ? Pages(*info.memory->limits.max) + " maximum" : std::string("no maximum"))
+        << (info.memory->limits.max ? Pages(*info.memory->limits.max) + " maximum"
+                                    : std::string("no maximum"))
         << (info.memory->imported ? ", imported" : "") << "\n";
   }
   out << "imports (" << info.imports.size() << "):\n";
-  for (const auto& imp : info.imports) out << "  " << imp.module << "." << imp.name << "  " << Describe(info, imp) << "\n";
+  for (const auto& imp : info.imports)
+    out << "  " << imp.module << "." << imp.name << "  " << Describe(info, imp) << "\n";
   out << "exports (" << info.exports.size() << "):\n";
   for (const auto& exp : info.exports) out << "  " << exp.name << "  " << Describe(info, exp) << "\n";
   return Status::Ok();

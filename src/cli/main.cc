@@ -41,14 +41,16 @@ int main(int argc, char** argv) {
 
   auto* start = app.add_subcommand("start", "Run the function server");
   std::string config_path;
-  start->add_option("-c,--config", config_path, "Configuration file (Layotto's config.json shape)")->required();
+  start->add_option("-c,--config", config_path, "Configuration file (Layotto's config.json shape)")
+      ->required();
 
   CLI11_PARSE(app, argc, argv);
 
   if (*version) {
     auto engine = wasmlet::engine::CreateEngine();
     std::cout << "wasmlet " << WASMLET_VERSION << "\n";
-    std::cout << "engine  " << (engine.ok() ? std::string((*engine)->name()) : engine.status().ToString()) << "\n";
+    std::cout << "engine  " << (engine.ok() ? std::string((*engine)->name()) : engine.status().ToString())
+              << "\n";
     return 0;
   }
   if (*inspect) {
@@ -65,8 +67,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*start) {
-    return Fail("'wasmlet start' is not available yet: the function server is being built "
-                "(see the open issues). Use 'wasmlet inspect FILE.wasm' meanwhile.");
+    return Fail(
+        "'wasmlet start' is not available yet: the function server is being built "
+        "(see the open issues). Use 'wasmlet inspect FILE.wasm' meanwhile.");
   }
   return 0;
 }

@@ -15,14 +15,14 @@ namespace wasmlet {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is malformed (bad wasm, bad config)
-  kNotFound,           // a named thing does not exist
-  kOutOfRange,         // an offset or length falls outside its bounds
-  kFailedPrecondition, // the object is in a state that forbids the call
-  kResourceExhausted,  // a limit was hit (memory cap, queue full)
-  kDeadlineExceeded,   // a guest call ran past its deadline and was stopped
-  kTrap,               // the guest trapped (unreachable, division by zero, ...)
-  kExit,               // the guest asked to exit (WASI proc_exit)
+  kInvalidArgument,     // the caller's input is malformed (bad wasm, bad config)
+  kNotFound,            // a named thing does not exist
+  kOutOfRange,          // an offset or length falls outside its bounds
+  kFailedPrecondition,  // the object is in a state that forbids the call
+  kResourceExhausted,   // a limit was hit (memory cap, queue full)
+  kDeadlineExceeded,    // a guest call ran past its deadline and was stopped
+  kTrap,                // the guest trapped (unreachable, division by zero, ...)
+  kExit,                // the guest asked to exit (WASI proc_exit)
   kUnimplemented,
   kInternal,
 };
@@ -58,7 +58,7 @@ inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented,
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : state_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(state_).ok() && "a Result holding a Status must hold an error");
   }
@@ -84,8 +84,8 @@ class [[nodiscard]] Result {
 }  // namespace wasmlet
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define WASMLET_RETURN_IF_ERROR(expr)            \
-  do {                                           \
-    ::wasmlet::Status wasmlet_status_ = (expr);  \
+#define WASMLET_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::wasmlet::Status wasmlet_status_ = (expr);        \
     if (!wasmlet_status_.ok()) return wasmlet_status_; \
   } while (0)

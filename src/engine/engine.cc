@@ -15,8 +15,7 @@ std::string Key(std::string_view module, std::string_view name) {
 }
 }  // namespace
 
-void HostFunctions::Add(std::string module, std::string name, FunctionType type,
-                        HostCallback callback) {
+void HostFunctions::Add(std::string module, std::string name, FunctionType type, HostCallback callback) {
   auto fn = std::make_unique<HostFunction>(
       HostFunction{std::move(module), std::move(name), std::move(type), std::move(callback)});
   by_name_.emplace(Key(fn->module, fn->name), fn.get());
@@ -34,8 +33,8 @@ const HostFunction* HostFunctions::Find(std::string_view module, std::string_vie
 
 std::string HostFunctions::DescribeMissing(std::string_view module, std::string_view name,
                                            const FunctionType& type) const {
-  std::string what = "the module imports " + std::string(module) + "." + std::string(name) +
-                     " " + type.ToString();
+  std::string what =
+      "the module imports " + std::string(module) + "." + std::string(name) + " " + type.ToString();
   auto [begin, end] = by_name_.equal_range(Key(module, name));
   if (begin == end) return what + ", which the host does not provide";
   std::string offered;
@@ -50,8 +49,7 @@ std::optional<ExportedFunction> Instance::FindFunction(std::string_view name) co
   const auto& exports = module_->info().exports;
   for (size_t i = 0; i < exports.size(); ++i) {
     if (exports[i].kind == wasm::ExternKind::kFunction && exports[i].name == name) {
-      return ExportedFunction{static_cast<uint32_t>(i),
-                              module_->info().FunctionTypeAt(exports[i].index)};
+      return ExportedFunction{static_cast<uint32_t>(i), module_->info().FunctionTypeAt(exports[i].index)};
     }
   }
   return std::nullopt;
@@ -71,9 +69,8 @@ Result<std::span<uint8_t>> Instance::Memory(uint64_t offset, uint64_t length) {
   // offset + length cannot overflow: both come from 32-bit guest values or host sizes, and the
   // comparison is arranged so that it never adds.
   if (offset > memory.size() || length > memory.size() - offset) {
-    return OutOfRange("guest memory range [" + std::to_string(offset) + ", +" +
-                      std::to_string(length) + ") is outside the instance's " +
-                      std::to_string(memory.size()) + " bytes");
+    return OutOfRange("guest memory range [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                      ") is outside the instance's " + std::to_string(memory.size()) + " bytes");
   }
   return memory.subspan(offset, length);
 }

@@ -41,10 +41,30 @@ struct Value {
   };
 
   Value() : i64(0) {}
-  static Value I32(int32_t v) { Value x; x.type = ValType::kI32; x.i32 = v; return x; }
-  static Value I64(int64_t v) { Value x; x.type = ValType::kI64; x.i64 = v; return x; }
-  static Value F32(float v) { Value x; x.type = ValType::kF32; x.f32 = v; return x; }
-  static Value F64(double v) { Value x; x.type = ValType::kF64; x.f64 = v; return x; }
+  static Value I32(int32_t v) {
+    Value x;
+    x.type = ValType::kI32;
+    x.i32 = v;
+    return x;
+  }
+  static Value I64(int64_t v) {
+    Value x;
+    x.type = ValType::kI64;
+    x.i64 = v;
+    return x;
+  }
+  static Value F32(float v) {
+    Value x;
+    x.type = ValType::kF32;
+    x.f32 = v;
+    return x;
+  }
+  static Value F64(double v) {
+    Value x;
+    x.type = ValType::kF64;
+    x.f64 = v;
+    return x;
+  }
 };
 
 class Instance;
@@ -68,15 +88,13 @@ class HostFunctions {
  public:
   // Several functions may share a name if their signatures differ (the ABI has such pairs).
   void Add(std::string module, std::string name, FunctionType type, HostCallback callback);
-  const HostFunction* Find(std::string_view module, std::string_view name,
-                           const FunctionType& type) const;
+  const HostFunction* Find(std::string_view module, std::string_view name, const FunctionType& type) const;
   // Explains why an import cannot be linked: absent, or present with other signatures.
-  std::string DescribeMissing(std::string_view module, std::string_view name,
-                              const FunctionType& type) const;
+  std::string DescribeMissing(std::string_view module, std::string_view name, const FunctionType& type) const;
   size_t size() const { return functions_.size(); }
 
  private:
-  std::vector<std::unique_ptr<HostFunction>> functions_;  // stable addresses
+  std::vector<std::unique_ptr<HostFunction>> functions_;               // stable addresses
   std::unordered_multimap<std::string, const HostFunction*> by_name_;  // "module\0name"
 };
 
@@ -124,8 +142,8 @@ class Instance {
   // Calls an exported function. `args` must match its params and `results` its results in
   // number (their types are set here). The call is stopped at `deadline` (kDeadlineExceeded).
   // After an error other than a type mismatch the instance is failed().
-  virtual Status Call(const ExportedFunction& function, std::span<const Value> args,
-                      std::span<Value> results, Deadline deadline = kNoDeadline) = 0;
+  virtual Status Call(const ExportedFunction& function, std::span<const Value> args, std::span<Value> results,
+                      Deadline deadline = kNoDeadline) = 0;
   // Convenience: look up by name and return the results.
   Result<std::vector<Value>> Call(std::string_view name, std::span<const Value> args,
                                   Deadline deadline = kNoDeadline);

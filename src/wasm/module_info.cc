@@ -17,8 +17,8 @@ int SectionRank(uint8_t id) {
   return id < kRank.size() ? kRank[id] : -1;
 }
 
-#define ASSIGN_OR_RETURN(lhs, expr)         \
-  auto lhs##_result = (expr);               \
+#define ASSIGN_OR_RETURN(lhs, expr)                     \
+  auto lhs##_result = (expr);                           \
   if (!lhs##_result.ok()) return lhs##_result.status(); \
   auto lhs = std::move(*lhs##_result)
 
@@ -288,8 +288,8 @@ Result<ModuleInfo> ParseModule(std::span<const uint8_t> bytes) {
     ASSIGN_OR_RETURN(payload, r.Bytes(size, "section " + std::to_string(id)));
     const int rank = SectionRank(id);
     if (rank < 0) {
-      return InvalidArgument("not a valid WebAssembly module: unknown section id " +
-                             std::to_string(id) + " at byte " + std::to_string(section_start));
+      return InvalidArgument("not a valid WebAssembly module: unknown section id " + std::to_string(id) +
+                             " at byte " + std::to_string(section_start));
     }
     if (rank == 0) continue;  // custom sections may appear anywhere
     if (rank <= last_rank) {
@@ -308,7 +308,8 @@ Result<ModuleInfo> ParseModule(std::span<const uint8_t> bytes) {
       case 8: {
         auto start = s.U32("start function index");
         if (!start.ok()) return start.status();
-        if (info.FunctionTypeAt(*start) == nullptr) return s.Error("function index out of range in", "start section");
+        if (info.FunctionTypeAt(*start) == nullptr)
+          return s.Error("function index out of range in", "start section");
         info.start_function = *start;
         break;
       }

@@ -44,9 +44,9 @@ struct Import {
   std::string module;
   std::string name;
   ExternKind kind = ExternKind::kFunction;
-  uint32_t type_index = 0;     // kFunction, kTag
-  Limits limits;               // kMemory, kTable
-  ValType value_type{};        // kGlobal
+  uint32_t type_index = 0;  // kFunction, kTag
+  Limits limits;            // kMemory, kTable
+  ValType value_type{};     // kGlobal
 };
 
 struct Export {
@@ -61,9 +61,8 @@ struct Memory {
 };
 
 // Names of the Proxy-Wasm ABI version marker exports, newest first.
-inline constexpr std::string_view kAbiMarkers[] = {
-    "proxy_abi_version_0_x_x", "proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0",
-    "proxy_abi_version_0_1_0"};
+inline constexpr std::string_view kAbiMarkers[] = {"proxy_abi_version_0_x_x", "proxy_abi_version_0_2_1",
+                                                   "proxy_abi_version_0_2_0", "proxy_abi_version_0_1_0"};
 
 class ModuleInfo {
  public:

@@ -3,8 +3,8 @@
 namespace wasmlet::wasm {
 
 Status Reader::Error(std::string_view problem, std::string_view what) const {
-  return InvalidArgument("not a valid WebAssembly module: " + std::string(problem) + " " +
-                         std::string(what) + " at byte " + std::to_string(offset()));
+  return InvalidArgument("not a valid WebAssembly module: " + std::string(problem) + " " + std::string(what) +
+                         " at byte " + std::to_string(offset()));
 }
 
 Result<uint8_t> Reader::U8(std::string_view what) {

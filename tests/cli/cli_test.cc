@@ -28,7 +28,8 @@ Run Wasmlet(const std::string& args) {
 }
 
 std::string TempFile(const std::string& name, const std::vector<uint8_t>& bytes) {
-  auto path = std::filesystem::temp_directory_path() / ("wasmlet_cli_test_" + std::to_string(getpid()) + "_" + name);
+  auto path =
+      std::filesystem::temp_directory_path() / ("wasmlet_cli_test_" + std::to_string(getpid()) + "_" + name);
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   return path.string();
 }

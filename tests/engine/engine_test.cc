@@ -41,13 +41,14 @@ struct HostLog {
 
 std::shared_ptr<HostFunctions> BasicHost(HostLog* log) {
   auto host = std::make_shared<HostFunctions>();
-  host->Add("env", "host_add", kI32I32_I32, [log](Instance&, std::span<const Value> args, std::span<Value> results) {
-    log->calls++;
-    log->last_a = args[0].i32;
-    log->last_b = args[1].i32;
-    results[0].i32 = args[0].i32 + args[1].i32;
-    return Status::Ok();
-  });
+  host->Add("env", "host_add", kI32I32_I32,
+            [log](Instance&, std::span<const Value> args, std::span<Value> results) {
+              log->calls++;
+              log->last_a = args[0].i32;
+              log->last_b = args[1].i32;
+              results[0].i32 = args[0].i32 + args[1].i32;
+              return Status::Ok();
+            });
   host->Add("env", "host_noop", kVoid, [log](Instance&, std::span<const Value>, std::span<Value>) {
     log->calls++;
     return Status::Ok();
@@ -55,10 +56,11 @@ std::shared_ptr<HostFunctions> BasicHost(HostLog* log) {
   host->Add("env", "host_fail", kI32_I32, [](Instance&, std::span<const Value> args, std::span<Value>) {
     return Status(StatusCode::kExit, "guest exited with code " + std::to_string(args[0].i32));
   });
-  host->Add("env", "host_wide", kI64F64_I64, [](Instance&, std::span<const Value> args, std::span<Value> results) {
-    results[0].i64 = args[0].i64 * 2 + static_cast<int64_t>(args[1].f64 * 10);
-    return Status::Ok();
-  });
+  host->Add("env", "host_wide", kI64F64_I64,
+            [](Instance&, std::span<const Value> args, std::span<Value> results) {
+              results[0].i64 = args[0].i64 * 2 + static_cast<int64_t>(args[1].f64 * 10);
+              return Status::Ok();
+            });
   return host;
 }
 
@@ -143,11 +145,12 @@ TEST_F(EngineTest, HostFunctionSeesTheCallingInstanceAndItsData) {
   int tag_second = 2;
   std::vector<int> seen;
   auto host = std::make_shared<HostFunctions>();
-  host->Add("env", "host_add", kI32I32_I32, [&seen](Instance& caller, std::span<const Value>, std::span<Value> r) {
-    seen.push_back(*static_cast<int*>(caller.host_data()));
-    r[0].i32 = 0;
-    return Status::Ok();
-  });
+  host->Add("env", "host_add", kI32I32_I32,
+            [&seen](Instance& caller, std::span<const Value>, std::span<Value> r) {
+              seen.push_back(*static_cast<int*>(caller.host_data()));
+              r[0].i32 = 0;
+              return Status::Ok();
+            });
   for (const char* name : {"host_noop", "host_fail", "host_wide"}) {
     const HostFunction* original = nullptr;
     for (const auto& type : {kVoid, kI32_I32, kI64F64_I64}) {
@@ -212,7 +215,8 @@ TEST_F(EngineTest, TrapsAreReportedAndTheEngineStaysUsable) {
   auto instance = NewInstance();
   auto unreachable = instance->Call("trap_unreachable", {});
   EXPECT_EQ(unreachable.status().code(), StatusCode::kTrap);
-  EXPECT_NE(unreachable.status().message().find("unreachable"), std::string::npos) << unreachable.status().message();
+  EXPECT_NE(unreachable.status().message().find("unreachable"), std::string::npos)
+      << unreachable.status().message();
   EXPECT_NE(unreachable.status().message().find("trap_unreachable"), std::string::npos);
 
   // A trapped instance's state is undefined: it refuses further calls.
@@ -225,7 +229,8 @@ TEST_F(EngineTest, TrapsAreReportedAndTheEngineStaysUsable) {
   EXPECT_EQ(CallI32(*fresh, "divide", {Value::I32(84), Value::I32(2)}), 42);
   auto by_zero = fresh->Call("divide", std::vector{Value::I32(1), Value::I32(0)});
   EXPECT_EQ(by_zero.status().code(), StatusCode::kTrap);
-  EXPECT_NE(by_zero.status().message().find("divide by zero"), std::string::npos) << by_zero.status().message();
+  EXPECT_NE(by_zero.status().message().find("divide by zero"), std::string::npos)
+      << by_zero.status().message();
   EXPECT_EQ(CallI32(*NewInstance(), "add", {Value::I32(1), Value::I32(2)}), 3);
 }
 
@@ -243,7 +248,8 @@ TEST_F(EngineTest, DeadlineStopsAnInfiniteLoopWithinTwiceTheDeadline) {
   // The store runs guests again at once, with and without deadlines.
   auto fresh = NewInstance();
   EXPECT_EQ(CallI32(*fresh, "add", {Value::I32(2), Value::I32(3)}), 5);
-  auto in_time = fresh->Call("fib", std::vector{Value::I32(20)}, steady_clock::now() + std::chrono::seconds(5));
+  auto in_time =
+      fresh->Call("fib", std::vector{Value::I32(20)}, steady_clock::now() + std::chrono::seconds(5));
   ASSERT_TRUE(in_time.ok()) << in_time.status().ToString();
   EXPECT_EQ((*in_time)[0].i32, 6765);
 }
@@ -251,7 +257,8 @@ TEST_F(EngineTest, DeadlineStopsAnInfiniteLoopWithinTwiceTheDeadline) {
 TEST_F(EngineTest, DeadlineThatDoesNotFireLeavesNoTrace) {
   auto instance = NewInstance();
   for (int i = 0; i < 200; ++i) {
-    auto r = instance->Call("add", std::vector{Value::I32(i), Value::I32(1)}, steady_clock::now() + milliseconds(1));
+    auto r = instance->Call("add", std::vector{Value::I32(i), Value::I32(1)},
+                            steady_clock::now() + milliseconds(1));
     // A call may lose the race with a 1 ms deadline; either way the next call is unaffected.
     if (!r.ok()) {
       EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
@@ -297,20 +304,32 @@ TEST_F(EngineTest, OneCompiledModuleRunsOnTwoThreadsAtOnce) {
   std::atomic<int> ready{0};
   auto worker = [&](int seed, int* checksum, std::string* error) {
     auto store = SharedEngine().NewStore();
-    if (!store.ok()) { *error = store.status().ToString(); return; }
+    if (!store.ok()) {
+      *error = store.status().ToString();
+      return;
+    }
     HostLog log;
     auto instance = (*store)->Instantiate(module_, BasicHost(&log));
-    if (!instance.ok()) { *error = instance.status().ToString(); return; }
+    if (!instance.ok()) {
+      *error = instance.status().ToString();
+      return;
+    }
     ready++;
     while (ready < 2) std::this_thread::yield();  // both threads call at the same time
     int sum = 0;
     for (int i = 0; i < 2000; ++i) {
       auto r = (*instance)->Call("call_host", std::vector{Value::I32(seed), Value::I32(i)});
-      if (!r.ok()) { *error = r.status().ToString(); return; }
+      if (!r.ok()) {
+        *error = r.status().ToString();
+        return;
+      }
       sum += (*r)[0].i32;
     }
     auto f = (*instance)->Call("fib", std::vector{Value::I32(22)});
-    if (!f.ok()) { *error = f.status().ToString(); return; }
+    if (!f.ok()) {
+      *error = f.status().ToString();
+      return;
+    }
     *checksum = sum + (*f)[0].i32;
     instance->reset();
   };
@@ -346,7 +365,8 @@ TEST_F(EngineTest, MissingOrMistypedImportIsNamed) {
   EXPECT_NE(missing.status().message().find("does not provide"), std::string::npos);
 
   auto mistyped = std::make_shared<HostFunctions>();
-  mistyped->Add("env", "host_add", kI32_I32, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  mistyped->Add("env", "host_add", kI32_I32,
+                [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
   auto wrong = store_->Instantiate(module_, mistyped);
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.status().message().find("provides it as (i32) -> i32"), std::string::npos)
@@ -358,16 +378,20 @@ TEST_F(EngineTest, HostFunctionsCanCallAnotherInstanceOfTheSameStore) {
   auto callee = NewInstance();
   auto host = std::make_shared<HostFunctions>();
   Instance* callee_ptr = callee.get();
-  host->Add("env", "host_add", kI32I32_I32, [callee_ptr](Instance& caller, std::span<const Value> args, std::span<Value> r) {
-    EXPECT_NE(&caller, callee_ptr);
-    auto sum = callee_ptr->Call("add", std::vector{args[0], args[1]});
-    if (!sum.ok()) return sum.status();
-    r[0] = (*sum)[0];
-    return Status::Ok();
-  });
-  host->Add("env", "host_noop", kVoid, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_fail", kI32_I32, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_wide", kI64F64_I64, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  host->Add("env", "host_add", kI32I32_I32,
+            [callee_ptr](Instance& caller, std::span<const Value> args, std::span<Value> r) {
+              EXPECT_NE(&caller, callee_ptr);
+              auto sum = callee_ptr->Call("add", std::vector{args[0], args[1]});
+              if (!sum.ok()) return sum.status();
+              r[0] = (*sum)[0];
+              return Status::Ok();
+            });
+  host->Add("env", "host_noop", kVoid,
+            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  host->Add("env", "host_fail", kI32_I32,
+            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  host->Add("env", "host_wide", kI64F64_I64,
+            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
   auto caller = store_->Instantiate(module_, host);
   ASSERT_TRUE(caller.ok());
   EXPECT_EQ(CallI32(**caller, "call_host", {Value::I32(5), Value::I32(6)}), 22);
@@ -383,13 +407,17 @@ TEST_F(EngineTest, OuterDeadlineStopsANestedRunawayCall) {
     inner_code = r.status().code();
     return r.status();
   });
-  host->Add("env", "host_noop", kVoid, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_fail", kI32_I32, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_wide", kI64F64_I64, [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  host->Add("env", "host_noop", kVoid,
+            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  host->Add("env", "host_fail", kI32_I32,
+            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  host->Add("env", "host_wide", kI64F64_I64,
+            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
   auto caller = store_->Instantiate(module_, host);
   ASSERT_TRUE(caller.ok());
   const auto start = steady_clock::now();
-  auto result = (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, start + milliseconds(80));
+  auto result =
+      (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, start + milliseconds(80));
   EXPECT_LT(steady_clock::now() - start, milliseconds(160));
   EXPECT_EQ(result.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(inner_code, StatusCode::kDeadlineExceeded);
@@ -404,7 +432,8 @@ TEST_F(EngineTest, StartSectionRunsAfterInstantiationWithMemoryReachable) {
   // It exports no memory: the host must reach it anyway.
   ModuleBytes m;
   std::vector<uint8_t> imports = {0x01};
-  for (auto part : {ModuleBytes::Name("env"), ModuleBytes::Name("host_note")}) imports.insert(imports.end(), part.begin(), part.end());
+  for (auto part : {ModuleBytes::Name("env"), ModuleBytes::Name("host_note")})
+    imports.insert(imports.end(), part.begin(), part.end());
   imports.insert(imports.end(), {0x00, 0x01});
   std::vector<uint8_t> exports = {0x01};
   auto peek = ModuleBytes::Name("peek");
@@ -416,9 +445,8 @@ TEST_F(EngineTest, StartSectionRunsAfterInstantiationWithMemoryReachable) {
       .Section(5, {0x01, 0x00, 0x01})
       .Section(7, exports)
       .Section(8, {0x01})
-      .Section(10, {0x02,
-                    0x0d, 0x00, 0x41, 0x00, 0x41, 0x07, 0x36, 0x02, 0x00, 0x41, 0x2a, 0x10, 0x00, 0x0b,
-                    0x07, 0x00, 0x41, 0x00, 0x28, 0x02, 0x00, 0x0b});
+      .Section(10, {0x02, 0x0d, 0x00, 0x41, 0x00, 0x41, 0x07, 0x36, 0x02, 0x00, 0x41, 0x2a,
+                    0x10, 0x00, 0x0b, 0x07, 0x00, 0x41, 0x00, 0x28, 0x02, 0x00, 0x0b});
   auto module = SharedEngine().Compile(m.bytes());
   ASSERT_TRUE(module.ok()) << module.status().ToString();
 
@@ -453,11 +481,13 @@ TEST_F(EngineTest, StartFunctionThatTrapsFailsInstantiation) {
   auto instance = store_->Instantiate(*module, std::make_shared<HostFunctions>());
   ASSERT_FALSE(instance.ok());
   EXPECT_EQ(instance.status().code(), StatusCode::kTrap);
-  EXPECT_NE(instance.status().message().find("start function"), std::string::npos) << instance.status().message();
+  EXPECT_NE(instance.status().message().find("start function"), std::string::npos)
+      << instance.status().message();
 }
 
 TEST_F(EngineTest, InvalidBytesFailTheCompileWithAMessage) {
-  auto garbage = SharedEngine().Compile(std::vector<uint8_t>{'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd'});
+  auto garbage =
+      SharedEngine().Compile(std::vector<uint8_t>{'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd'});
   EXPECT_EQ(garbage.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(garbage.status().message().find("not a WebAssembly module"), std::string::npos);
 
@@ -465,10 +495,11 @@ TEST_F(EngineTest, InvalidBytesFailTheCompileWithAMessage) {
   ModuleBytes m;
   m.Section(1, {0x01, 0x60, 0x00, 0x01, 0x7f})  // () -> i32
       .Section(3, {0x01, 0x00})
-      .Section(10, {0x01, 0x02, 0x00, 0x0b});   // body returns nothing
+      .Section(10, {0x01, 0x02, 0x00, 0x0b});  // body returns nothing
   auto bad_body = SharedEngine().Compile(m.bytes());
   EXPECT_EQ(bad_body.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(bad_body.status().message().find("does not compile"), std::string::npos) << bad_body.status().message();
+  EXPECT_NE(bad_body.status().message().find("does not compile"), std::string::npos)
+      << bad_body.status().message();
 }
 
 TEST(EngineFactoryTest, UnknownEngineNameIsRefused) {

@@ -14,9 +14,18 @@ TEST(WatchdogTest, FiresInDeadlineOrder) {
   std::mutex mutex;
   std::vector<int> order;
   const auto now = Watchdog::Clock::now();
-  watchdog.Arm(now + 30ms, [&] { std::lock_guard l(mutex); order.push_back(3); });
-  watchdog.Arm(now + 10ms, [&] { std::lock_guard l(mutex); order.push_back(1); });
-  auto t = watchdog.Arm(now + 20ms, [&] { std::lock_guard l(mutex); order.push_back(2); });
+  watchdog.Arm(now + 30ms, [&] {
+    std::lock_guard l(mutex);
+    order.push_back(3);
+  });
+  watchdog.Arm(now + 10ms, [&] {
+    std::lock_guard l(mutex);
+    order.push_back(1);
+  });
+  auto t = watchdog.Arm(now + 20ms, [&] {
+    std::lock_guard l(mutex);
+    order.push_back(2);
+  });
   std::this_thread::sleep_for(60ms);
   EXPECT_TRUE(watchdog.Disarm(t));  // already fired
   std::lock_guard l(mutex);

@@ -91,7 +91,8 @@ TEST(ModuleInfoTest, RejectsWhatIsNotAModule) {
 
   // An import whose type index does not exist.
   std::vector<uint8_t> imports = {0x01};
-  for (auto part : {ModuleBytes::Name("env"), ModuleBytes::Name("f")}) imports.insert(imports.end(), part.begin(), part.end());
+  for (auto part : {ModuleBytes::Name("env"), ModuleBytes::Name("f")})
+    imports.insert(imports.end(), part.begin(), part.end());
   imports.insert(imports.end(), {0x00, 0x05});
   auto bad_index = ModuleBytes().Section(1, {0x01, 0x60, 0x00, 0x00}).Section(2, imports).bytes();
   EXPECT_NE(ParseModule(bad_index).status().message().find("type index out of range"), std::string::npos);
@@ -122,7 +123,8 @@ TEST(PrepareModuleTest, CapsMemoryExportsItAndTurnsTheStartSectionIntoAnExport) 
   ASSERT_NE(after->FindExport(kHostMemoryExport), nullptr);
 
   // A declared maximum below the cap is kept; above it, lowered.
-  bytes = ModuleBytes().Section(5, {0x01, 0x01, 0x01, 0x04}).Section(7, {0x01, 0x01, 'm', 0x02, 0x00}).bytes();
+  bytes =
+      ModuleBytes().Section(5, {0x01, 0x01, 0x01, 0x04}).Section(7, {0x01, 0x01, 'm', 0x02, 0x00}).bytes();
   info = ParseModule(bytes);
   ASSERT_TRUE(info.ok());
   auto kept = PrepareModule(bytes, *info, 16);
@@ -136,19 +138,22 @@ TEST(PrepareModuleTest, CapsMemoryExportsItAndTurnsTheStartSectionIntoAnExport) 
 
 TEST(PrepareModuleTest, RefusesImportedMemoryAndInitialMemoryAboveTheCap) {
   std::vector<uint8_t> imports = {0x01};
-  for (auto part : {ModuleBytes::Name("env"), ModuleBytes::Name("memory")}) imports.insert(imports.end(), part.begin(), part.end());
+  for (auto part : {ModuleBytes::Name("env"), ModuleBytes::Name("memory")})
+    imports.insert(imports.end(), part.begin(), part.end());
   imports.insert(imports.end(), {0x02, 0x00, 0x01});
   auto imported = ModuleBytes().Section(2, imports).bytes();
   auto info = ParseModule(imported);
   ASSERT_TRUE(info.ok());
-  EXPECT_NE(PrepareModule(imported, *info, 16).status().message().find("imports its linear memory"), std::string::npos);
+  EXPECT_NE(PrepareModule(imported, *info, 16).status().message().find("imports its linear memory"),
+            std::string::npos);
 
   auto big = ModuleBytes().Section(5, {0x01, 0x00, 0x20}).bytes();  // 32 pages
   info = ParseModule(big);
   ASSERT_TRUE(info.ok());
   auto refused = PrepareModule(big, *info, 16);
   EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(refused.status().message().find("2 MiB of memory at start, above the cap of 1 MiB"), std::string::npos)
+  EXPECT_NE(refused.status().message().find("2 MiB of memory at start, above the cap of 1 MiB"),
+            std::string::npos)
       << refused.status().message();
 }
 

@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cassert>
 #include <atomic>
+#include <cassert>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -34,8 +34,7 @@ v8::Platform* Platform() {
 }
 
 v8::Local<v8::String> V8String(v8::Isolate* isolate, std::string_view s) {
-  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal,
-                                 static_cast<int>(s.size()))
+  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size()))
       .ToLocalChecked();
 }
 
@@ -54,7 +53,7 @@ std::string ExceptionMessage(v8::Isolate* isolate, const v8::TryCatch& try_catch
 // "Uncaught RuntimeError: unreachable" -> "unreachable" (V8 prefixes its own words).
 std::string TrapText(std::string message) {
   for (std::string_view prefix : {"Uncaught ", "RuntimeError: ", "CompileError: ", "LinkError: ",
-                                   "WebAssembly.Module(): ", "WebAssembly.Instance(): "}) {
+                                  "WebAssembly.Module(): ", "WebAssembly.Instance(): "}) {
     if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
   }
   return message;
@@ -64,14 +63,10 @@ Value FromV8(v8::Local<v8::Context> context, v8::Local<v8::Value> v, ValType typ
   switch (type) {
     case ValType::kI32:
       return Value::I32(v->IsInt32() ? v.As<v8::Int32>()->Value() : v->Int32Value(context).FromMaybe(0));
-    case ValType::kI64:
-      return Value::I64(v->IsBigInt() ? v.As<v8::BigInt>()->Int64Value() : 0);
-    case ValType::kF32:
-      return Value::F32(static_cast<float>(v->NumberValue(context).FromMaybe(0)));
-    case ValType::kF64:
-      return Value::F64(v->NumberValue(context).FromMaybe(0));
-    default:
-      return Value{};
+    case ValType::kI64: return Value::I64(v->IsBigInt() ? v.As<v8::BigInt>()->Int64Value() : 0);
+    case ValType::kF32: return Value::F32(static_cast<float>(v->NumberValue(context).FromMaybe(0)));
+    case ValType::kF64: return Value::F64(v->NumberValue(context).FromMaybe(0));
+    default: return Value{};
   }
 }
 
@@ -94,8 +89,7 @@ constexpr size_t kMaxValues = 16;
 
 class V8Module final : public Module {
  public:
-  V8Module(wasm::ModuleInfo info, wasm::PreparedModule prepared, v8::CompiledWasmModule compiled,
-           uint64_t id)
+  V8Module(wasm::ModuleInfo info, wasm::PreparedModule prepared, v8::CompiledWasmModule compiled, uint64_t id)
       : Module(std::move(info), prepared.max_memory_pages * wasm::kPageSize),
         compiled(std::move(compiled)),
         memory_export(std::move(prepared.memory_export)),
@@ -125,15 +119,14 @@ class V8Instance final : public Instance {
   ~V8Instance() override;
 
   Store& store() override;
-  Status Call(const ExportedFunction& function, std::span<const Value> args,
-              std::span<Value> results, Deadline deadline) override;
+  Status Call(const ExportedFunction& function, std::span<const Value> args, std::span<Value> results,
+              Deadline deadline) override;
   uint64_t MemorySize() override { return MemoryBytes().size(); }
 
   const V8Module& v8_module() const { return static_cast<const V8Module&>(*module_); }
   void InvalidateMemory() { memory_valid_ = false; }
   void MarkFailed() { failed_ = true; }
-  v8::Local<v8::Function> ExportFunction(v8::Isolate* isolate, v8::Local<v8::Context> context,
-                                         uint32_t slot);
+  v8::Local<v8::Function> ExportFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, uint32_t slot);
 
   v8::Global<v8::Object> exports;
   v8::Global<v8::WasmMemoryObject> memory;
@@ -159,8 +152,8 @@ class V8Store final : public Store {
                                                 std::shared_ptr<const HostFunctions> host,
                                                 Deadline deadline) override;
 
-  Status Invoke(V8Instance& instance, const ExportedFunction& function,
-                std::span<const Value> args, std::span<Value> results, Deadline deadline);
+  Status Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
+                std::span<Value> results, Deadline deadline);
 
   v8::Isolate* isolate() const { return isolate_; }
   // A store belongs to the thread that created it (V8 would otherwise need a Locker, which
@@ -197,7 +190,7 @@ class V8Store final : public Store {
   std::unordered_map<uint64_t, ModuleEntry> modules_;
   std::unordered_map<const HostFunction*, v8::Global<v8::Function>> host_functions_;
   std::vector<std::shared_ptr<const HostFunctions>> linked_hosts_;  // keeps cache keys alive
-  std::vector<V8Instance*> call_stack_;  // innermost last
+  std::vector<V8Instance*> call_stack_;                             // innermost last
 
   // Why execution is being terminated, and which call depth owns it (1 = outermost).
   std::mutex interrupt_mutex_;
@@ -267,7 +260,8 @@ void HostTrampoline(const v8::FunctionCallbackInfo<v8::Value>& info) {
   auto* store = static_cast<V8Store*>(isolate->GetData(0));
   V8Instance* caller = store->current_instance();
   if (caller == nullptr) {
-    isolate->ThrowException(v8::Exception::Error(V8String(isolate, "host function called outside a guest call")));
+    isolate->ThrowException(
+        v8::Exception::Error(V8String(isolate, "host function called outside a guest call")));
     return;
   }
   caller->InvalidateMemory();  // the guest may have grown its memory since the last look
@@ -355,8 +349,8 @@ Status V8Instance::Call(const ExportedFunction& function, std::span<const Value>
   const FunctionType& type = *function.type;
   if (args.size() != type.params.size() || results.size() != type.results.size()) {
     return InvalidArgument("'" + name + "' has type " + type.ToString() + "; called with " +
-                           std::to_string(args.size()) + " arguments and " +
-                           std::to_string(results.size()) + " results");
+                           std::to_string(args.size()) + " arguments and " + std::to_string(results.size()) +
+                           " results");
   }
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i].type != type.params[i]) {
@@ -365,7 +359,9 @@ Status V8Instance::Call(const ExportedFunction& function, std::span<const Value>
     }
   }
   for (ValType t : type.params) {
-    if (!IsNumeric(t)) return InvalidArgument("'" + name + "' takes reference arguments; only numbers cross the host boundary");
+    if (!IsNumeric(t))
+      return InvalidArgument("'" + name +
+                             "' takes reference arguments; only numbers cross the host boundary");
   }
   if (type.params.size() > kMaxValues || type.results.size() > kMaxValues) {
     return InvalidArgument("'" + name + "' has more than 16 parameters or results");
@@ -389,7 +385,8 @@ V8Store::V8Store(V8Engine& engine, v8::ArrayBuffer::Allocator* allocator) : engi
   v8::Local<v8::Object> webassembly =
       context->Global()->Get(context, V8String(isolate_, "WebAssembly")).ToLocalChecked().As<v8::Object>();
   instance_constructor_.Reset(
-      isolate_, webassembly->Get(context, V8String(isolate_, "Instance")).ToLocalChecked().As<v8::Function>());
+      isolate_,
+      webassembly->Get(context, V8String(isolate_, "Instance")).ToLocalChecked().As<v8::Function>());
 }
 
 V8Store::~V8Store() {
@@ -459,9 +456,11 @@ Result<v8::Local<v8::Object>> V8Store::ImportsFor(v8::Local<v8::Context> context
       namespace_object = namespace_value.As<v8::Object>();
     } else {
       namespace_object = v8::Object::New(isolate_);
-      if (imports->Set(context, module_name, namespace_object).IsNothing()) return Internal("could not build the imports object");
+      if (imports->Set(context, module_name, namespace_object).IsNothing())
+        return Internal("could not build the imports object");
     }
-    if (namespace_object->Set(context, V8String(isolate_, import.name), HostFunctionObject(context, *fn)).IsNothing()) {
+    if (namespace_object->Set(context, V8String(isolate_, import.name), HostFunctionObject(context, *fn))
+            .IsNothing()) {
       return Internal("could not build the imports object");
     }
   }
@@ -507,7 +506,8 @@ Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Mod
   std::array<v8::Local<v8::Value>, 2> argv = {found->second.object.Get(isolate_), *imports};
   v8::Local<v8::Object> instance_object;
   if (!instance_constructor_.Get(isolate_)->NewInstance(context, 2, argv.data()).ToLocal(&instance_object)) {
-    return InvalidArgument("the module cannot be instantiated: " + TrapText(ExceptionMessage(isolate_, try_catch)));
+    return InvalidArgument("the module cannot be instantiated: " +
+                           TrapText(ExceptionMessage(isolate_, try_catch)));
   }
   auto instance = std::make_unique<V8Instance>(*this, module);
   v8::Local<v8::Object> exports =
@@ -527,8 +527,8 @@ Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Mod
   return std::unique_ptr<Instance>(std::move(instance));
 }
 
-Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function,
-                       std::span<const Value> args, std::span<Value> results, Deadline deadline) {
+Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
+                       std::span<Value> results, Deadline deadline) {
   WASMLET_RETURN_IF_ERROR(CheckThread());
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handles(isolate_);
@@ -547,7 +547,8 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function,
   if (deadline != kNoDeadline) {
     ticket = engine_.watchdog().Arm(deadline, [this, depth] {
       std::lock_guard lock(interrupt_mutex_);
-      Terminate(depth, Status(StatusCode::kDeadlineExceeded, "the guest ran past its deadline and was stopped"));
+      Terminate(depth,
+                Status(StatusCode::kDeadlineExceeded, "the guest ran past its deadline and was stopped"));
     });
   }
   v8::TryCatch try_catch(isolate_);
@@ -591,7 +592,8 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function,
   if (!returned.ToLocal(&value)) {
     instance.MarkFailed();
     const std::string& name = instance.v8_module().ExportName(function.slot);
-    return Status(StatusCode::kTrap, "'" + name + "' trapped: " + TrapText(ExceptionMessage(isolate_, try_catch)));
+    return Status(StatusCode::kTrap,
+                  "'" + name + "' trapped: " + TrapText(ExceptionMessage(isolate_, try_catch)));
   }
 
   const auto& types = function.type->results;
