@@ -39,16 +39,19 @@ struct HostLog {
   int last_b = 0;
 };
 
-std::shared_ptr<HostFunctions> BasicHost(HostLog* log) {
+// `host_add`, when given, replaces the default implementation.
+std::shared_ptr<HostFunctions> BasicHost(HostLog* log, HostCallback host_add = {}) {
   auto host = std::make_shared<HostFunctions>();
-  host->Add("env", "host_add", kI32I32_I32,
-            [log](Instance&, std::span<const Value> args, std::span<Value> results) {
-              log->calls++;
-              log->last_a = args[0].i32;
-              log->last_b = args[1].i32;
-              results[0].i32 = args[0].i32 + args[1].i32;
-              return Status::Ok();
-            });
+  if (!host_add) {
+    host_add = [log](Instance&, std::span<const Value> args, std::span<Value> results) {
+      log->calls++;
+      log->last_a = args[0].i32;
+      log->last_b = args[1].i32;
+      results[0].i32 = args[0].i32 + args[1].i32;
+      return Status::Ok();
+    };
+  }
+  host->Add("env", "host_add", kI32I32_I32, std::move(host_add));
   host->Add("env", "host_noop", kVoid, [log](Instance&, std::span<const Value>, std::span<Value>) {
     log->calls++;
     return Status::Ok();
@@ -144,21 +147,11 @@ TEST_F(EngineTest, HostFunctionSeesTheCallingInstanceAndItsData) {
   int tag_first = 1;
   int tag_second = 2;
   std::vector<int> seen;
-  auto host = std::make_shared<HostFunctions>();
-  host->Add("env", "host_add", kI32I32_I32,
-            [&seen](Instance& caller, std::span<const Value>, std::span<Value> r) {
-              seen.push_back(*static_cast<int*>(caller.host_data()));
-              r[0].i32 = 0;
-              return Status::Ok();
-            });
-  for (const char* name : {"host_noop", "host_fail", "host_wide"}) {
-    const HostFunction* original = nullptr;
-    for (const auto& type : {kVoid, kI32_I32, kI64F64_I64}) {
-      if ((original = host_->Find("env", name, type))) break;
-    }
-    ASSERT_NE(original, nullptr);
-    host->Add("env", name, original->type, original->callback);
-  }
+  auto host = BasicHost(&log_, [&seen](Instance& caller, std::span<const Value>, std::span<Value> r) {
+    seen.push_back(*static_cast<int*>(caller.host_data()));
+    r[0].i32 = 0;
+    return Status::Ok();
+  });
   auto a = store_->Instantiate(module_, host);
   auto b = store_->Instantiate(module_, host);
   ASSERT_TRUE(a.ok() && b.ok());
@@ -376,22 +369,15 @@ TEST_F(EngineTest, MissingOrMistypedImportIsNamed) {
 TEST_F(EngineTest, HostFunctionsCanCallAnotherInstanceOfTheSameStore) {
   // As proxy_invoke_service does in-process: the host, inside a guest call, calls another guest.
   auto callee = NewInstance();
-  auto host = std::make_shared<HostFunctions>();
   Instance* callee_ptr = callee.get();
-  host->Add("env", "host_add", kI32I32_I32,
-            [callee_ptr](Instance& caller, std::span<const Value> args, std::span<Value> r) {
-              EXPECT_NE(&caller, callee_ptr);
-              auto sum = callee_ptr->Call("add", std::vector{args[0], args[1]});
-              if (!sum.ok()) return sum.status();
-              r[0] = (*sum)[0];
-              return Status::Ok();
-            });
-  host->Add("env", "host_noop", kVoid,
-            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_fail", kI32_I32,
-            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_wide", kI64F64_I64,
-            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
+  auto host =
+      BasicHost(&log_, [callee_ptr](Instance& caller, std::span<const Value> args, std::span<Value> r) {
+        EXPECT_NE(&caller, callee_ptr);
+        auto sum = callee_ptr->Call("add", std::vector{args[0], args[1]});
+        if (!sum.ok()) return sum.status();
+        r[0] = (*sum)[0];
+        return Status::Ok();
+      });
   auto caller = store_->Instantiate(module_, host);
   ASSERT_TRUE(caller.ok());
   EXPECT_EQ(CallI32(**caller, "call_host", {Value::I32(5), Value::I32(6)}), 22);
@@ -401,18 +387,11 @@ TEST_F(EngineTest, OuterDeadlineStopsANestedRunawayCall) {
   auto callee = NewInstance();
   Instance* callee_ptr = callee.get();
   StatusCode inner_code = StatusCode::kOk;
-  auto host = std::make_shared<HostFunctions>();
-  host->Add("env", "host_add", kI32I32_I32, [&](Instance&, std::span<const Value>, std::span<Value>) {
+  auto host = BasicHost(&log_, [&](Instance&, std::span<const Value>, std::span<Value>) {
     auto r = callee_ptr->Call("spin", {});  // no deadline of its own
     inner_code = r.status().code();
     return r.status();
   });
-  host->Add("env", "host_noop", kVoid,
-            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_fail", kI32_I32,
-            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  host->Add("env", "host_wide", kI64F64_I64,
-            [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
   auto caller = store_->Instantiate(module_, host);
   ASSERT_TRUE(caller.ok());
   const auto start = steady_clock::now();
