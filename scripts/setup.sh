@@ -39,7 +39,7 @@ packages=(
   # runtime dependencies of Debian's libnode108 (V8), which is unpacked below
   libicu72 libc-ares2 libuv1 libbrotli1 libnghttp2-14 libssl3 zlib1g
   # guest modules: C/C++ to wasm32-wasi
-  clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
+  clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32 libc++abi-19-dev-wasm32
   # tests and benchmarks talk to a real Redis
   redis-server
 )

@@ -178,11 +178,12 @@ class Instance {
 class Store {
  public:
   virtual ~Store() = default;
-  // Creates an instance with its imports linked from `host`, then runs the module's start
-  // function, if any, under `deadline`. `host` must outlive the instance.
+  // Creates an instance with its imports linked from `host`, sets its host data, then runs the
+  // module's start function, if any, under `deadline`.
   virtual Result<std::unique_ptr<Instance>> Instantiate(std::shared_ptr<const Module> module,
                                                         std::shared_ptr<const HostFunctions> host,
-                                                        Deadline deadline = kNoDeadline) = 0;
+                                                        Deadline deadline = kNoDeadline,
+                                                        void* host_data = nullptr) = 0;
 };
 
 class Engine {

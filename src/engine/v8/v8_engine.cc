@@ -149,8 +149,8 @@ class V8Store final : public Store {
   ~V8Store() override;
 
   Result<std::unique_ptr<Instance>> Instantiate(std::shared_ptr<const Module> module,
-                                                std::shared_ptr<const HostFunctions> host,
-                                                Deadline deadline) override;
+                                                std::shared_ptr<const HostFunctions> host, Deadline deadline,
+                                                void* host_data) override;
 
   Status Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
                 std::span<Value> results, Deadline deadline);
@@ -476,7 +476,7 @@ void V8Store::DropExpiredModules() {
 
 Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Module> module,
                                                        std::shared_ptr<const HostFunctions> host,
-                                                       Deadline deadline) {
+                                                       Deadline deadline, void* host_data) {
   const auto& v8_module = static_cast<const V8Module&>(*module);
   WASMLET_RETURN_IF_ERROR(CheckThread());
   v8::Isolate::Scope isolate_scope(isolate_);
@@ -510,6 +510,7 @@ Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Mod
                            TrapText(ExceptionMessage(isolate_, try_catch)));
   }
   auto instance = std::make_unique<V8Instance>(*this, module);
+  instance->set_host_data(host_data);
   v8::Local<v8::Object> exports =
       instance_object->Get(context, V8String(isolate_, "exports")).ToLocalChecked().As<v8::Object>();
   instance->exports.Reset(isolate_, exports);

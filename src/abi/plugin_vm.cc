@@ -1,0 +1,488 @@
+#include "abi/plugin_vm.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+namespace wasmlet::abi {
+namespace {
+
+using engine::ExportedFunction;
+using engine::FunctionType;
+using engine::ValType;
+using engine::Value;
+
+FunctionType I32s(size_t params, size_t results) {
+  return FunctionType{std::vector<ValType>(params, ValType::kI32),
+                      std::vector<ValType>(results, ValType::kI32)};
+}
+
+// Header and body actions above Continue all stop iteration (ABI §5.4).
+constexpr uint32_t kContinue = 0;
+
+std::string QueryString(std::string_view path) {
+  auto q = path.find('?');
+  return q == std::string_view::npos ? std::string() : std::string(path.substr(q + 1));
+}
+
+}  // namespace
+
+LogSink DefaultLogSink() {
+  return [](LogLevel level, std::string_view plugin, std::string_view message) {
+    static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::trace, spdlog::level::debug,
+                                                            spdlog::level::info,  spdlog::level::warn,
+                                                            spdlog::level::err,   spdlog::level::critical};
+    spdlog::log(kLevels[static_cast<uint32_t>(level)], "[wasm {}] {}", plugin, message);
+  };
+}
+
+PluginVm::PluginVm(std::shared_ptr<const PluginSpec> spec, HostServices services)
+    : spec_(std::move(spec)), services_(std::move(services)) {
+  next_context_id_ = spec_->root_context_id + 1;
+}
+
+PluginVm::~PluginVm() {
+  if (owned_instance_) owned_instance_->set_host_data(nullptr);
+}
+
+Result<std::unique_ptr<PluginVm>> PluginVm::Create(engine::Store& store,
+                                                   std::shared_ptr<const engine::Module> module,
+                                                   std::shared_ptr<const PluginSpec> spec,
+                                                   HostServices services) {
+  if (!services.shared) return InvalidArgument("PluginVm needs the process's SharedState");
+  const std::string name = spec->name;
+  auto fail = [&](const Status& status) {
+    return Status(status.code(), "plugin '" + name + "': " + status.message());
+  };
+  const auto deadline = std::chrono::steady_clock::now() + spec->start_timeout;
+  std::unique_ptr<PluginVm> vm(new PluginVm(std::move(spec), std::move(services)));
+  // The module's start section (if any) runs inside Instantiate, already with this PluginVm as
+  // its host data, outside any context.
+  auto instance = store.Instantiate(std::move(module), ProxyWasmHostFunctions(), deadline, vm.get());
+  if (!instance.ok()) return fail(instance.status());
+  vm->owned_instance_ = std::move(*instance);
+  vm->instance_ = vm->owned_instance_.get();
+  Status status = vm->ResolveExports();
+  if (status.ok()) status = vm->Start(deadline);
+  if (!status.ok()) return fail(status);
+  return vm;
+}
+
+Status PluginVm::ResolveExports() {
+  const wasm::ModuleInfo& info = instance_->module().info();
+  std::string_view marker = info.AbiMarker();
+  if (!marker.empty())
+    abi_version_ = std::string(marker.substr(std::string_view("proxy_abi_version_").size()));
+  for (char& c : abi_version_) c = c == '_' ? '.' : c;
+
+  // Every callback's type is checked here, so a wrong signature fails the load with its name.
+  std::string error;
+  auto bind = [&](const char* name, const FunctionType& type) -> std::optional<ExportedFunction> {
+    auto fn = instance_->FindFunction(name);
+    if (!fn) return std::nullopt;
+    if (*fn->type != type && error.empty()) {
+      error = std::string("export ") + name + " has type " + fn->type->ToString() + "; the ABI requires " +
+              type.ToString();
+    }
+    return *fn->type == type ? fn : std::nullopt;
+  };
+  exports_.on_context_create = bind("proxy_on_context_create", I32s(2, 0));
+  exports_.on_vm_start = bind("proxy_on_vm_start", I32s(2, 1));
+  exports_.on_configure = bind("proxy_on_configure", I32s(2, 1));
+  exports_.on_tick = bind("proxy_on_tick", I32s(1, 0));
+  exports_.on_done = bind("proxy_on_done", I32s(1, 1));
+  exports_.on_log = bind("proxy_on_log", I32s(1, 0));
+  exports_.on_delete = bind("proxy_on_delete", I32s(1, 0));
+  exports_.on_request_body = bind("proxy_on_request_body", I32s(3, 1));
+  exports_.on_request_trailers = bind("proxy_on_request_trailers", I32s(2, 1));
+  exports_.on_response_body = bind("proxy_on_response_body", I32s(3, 1));
+  exports_.on_response_trailers = bind("proxy_on_response_trailers", I32s(2, 1));
+  exports_.on_queue_ready = bind("proxy_on_queue_ready", I32s(2, 0));
+  exports_.get_id = bind("proxy_get_id", I32s(0, 0));
+  // Header callbacks: the export's own type decides between the 0.1.0 (2) and 0.2.x (3) forms.
+  auto request_headers = instance_->FindFunction("proxy_on_request_headers");
+  exports_.headers_take_eos = !(request_headers && request_headers->type->params.size() == 2);
+  const FunctionType headers_type = I32s(exports_.headers_take_eos ? 3 : 2, 1);
+  exports_.on_request_headers = bind("proxy_on_request_headers", headers_type);
+  exports_.on_response_headers = bind("proxy_on_response_headers", headers_type);
+  if (!error.empty()) return InvalidArgument(error);
+
+  if (marker.empty() && !exports_.get_id) {
+    return InvalidArgument(
+        "not a Proxy-Wasm module: it exports no proxy_abi_version_* marker and no proxy_get_id; build it "
+        "with a "
+        "Proxy-Wasm SDK");
+  }
+  exports_.allocator = bind("proxy_on_memory_allocate", I32s(1, 1));
+  if (!exports_.allocator) exports_.allocator = bind("malloc", I32s(1, 1));
+  if (!exports_.allocator) {
+    return InvalidArgument(
+        "the module exports no allocator (proxy_on_memory_allocate or malloc, of type (i32) -> i32), so the "
+        "host "
+        "cannot hand it data");
+  }
+  return Status::Ok();
+}
+
+Status PluginVm::Start(engine::Deadline deadline) {
+  deadline_ = deadline;
+  auto run = [&](const char* name, std::span<const Value> args, size_t results) -> Status {
+    auto fn = instance_->FindFunction(name);
+    if (!fn) return Status::Ok();
+    std::vector<Value> out(results);
+    Status status = instance_->Call(*fn, args, out, deadline_);
+    if (status.code() == StatusCode::kExit && exit_code_ == 0) return Status::Ok();  // WASI command end
+    if (!status.ok()) return Status(status.code(), std::string(name) + " failed: " + status.message());
+    return Status::Ok();
+  };
+  // Entry: _initialize (+ main or __main_void), otherwise _start (ABI §2.2).
+  const auto& info = instance_->module().info();
+  if (info.ExportedFunctionType("_initialize")) {
+    if (*info.ExportedFunctionType("_initialize") != I32s(0, 0))
+      return InvalidArgument("export _initialize must be () -> ()");
+    WASMLET_RETURN_IF_ERROR(run("_initialize", {}, 0));
+    const Value zero[2] = {Value::I32(0), Value::I32(0)};
+    if (const auto* main = info.ExportedFunctionType("main"); main && *main == I32s(2, 1)) {
+      WASMLET_RETURN_IF_ERROR(run("main", zero, 1));
+    } else if (const auto* main_void = info.ExportedFunctionType("__main_void");
+               main_void && *main_void == I32s(0, 1)) {
+      WASMLET_RETURN_IF_ERROR(run("__main_void", {}, 1));
+    }
+  } else if (const auto* start = info.ExportedFunctionType("_start")) {
+    if (*start != I32s(0, 0)) return InvalidArgument("export _start must be () -> ()");
+    WASMLET_RETURN_IF_ERROR(run("_start", {}, 0));
+  }
+  exit_code_.reset();
+
+  // Layotto: the module names its route through the call-data buffer (ABI §7.3).
+  if (exports_.get_id) {
+    phase_ = Phase::kGetId;
+    call_data_.clear();
+    auto r = Callback(exports_.get_id, "proxy_get_id", 0, {});
+    if (!r.ok()) return r.status();
+    if (call_data_.empty()) {
+      return InvalidArgument(
+          "proxy_get_id wrote no id to the call-data buffer (buffer 8), so the function has no route");
+    }
+    route_id_ = call_data_;
+    reports_id_ = true;
+    call_data_.clear();
+  } else {
+    route_id_ = spec_->name;
+  }
+
+  const uint32_t root = spec_->root_context_id;
+  contexts_[root] = Context{root, 0, nullptr};
+  phase_ = Phase::kStartup;
+  auto created = Callback(exports_.on_context_create, "proxy_on_context_create", root, {root, 0});
+  if (!created.ok()) return created.status();
+  phase_ = Phase::kVmStart;
+  auto started = Callback(exports_.on_vm_start, "proxy_on_vm_start", root,
+                          {root, static_cast<uint32_t>(spec_->vm_configuration.size())}, 1);
+  if (!started.ok()) return started.status();
+  if (*started == 0)
+    return FailedPrecondition("proxy_on_vm_start returned false: the plugin refused to start");
+  phase_ = Phase::kConfigure;
+  auto configured = Callback(exports_.on_configure, "proxy_on_configure", root,
+                             {root, static_cast<uint32_t>(spec_->plugin_configuration.size())}, 1);
+  if (!configured.ok()) return configured.status();
+  if (*configured == 0)
+    return InvalidArgument("proxy_on_configure returned false: the plugin rejected its configuration");
+  phase_ = Phase::kOther;
+  deadline_ = engine::kNoDeadline;
+  return Status::Ok();
+}
+
+Result<uint32_t> PluginVm::Callback(const std::optional<ExportedFunction>& fn, const char* name,
+                                    uint32_t context_id, std::initializer_list<uint32_t> args,
+                                    uint32_t if_missing) {
+  if (!fn) return if_missing;
+  if (failed())
+    return FailedPrecondition("plugin '" + spec_->name + "' failed earlier; it takes no more calls");
+  Value values[8];
+  size_t n = 0;
+  for (uint32_t a : args) values[n++] = Value::I32(static_cast<int32_t>(a));
+  Value result;
+  const bool has_result = !fn->type->results.empty();
+  current_context_ = effective_context_ = context_id;
+  Status status = instance_->Call(*fn, {values, n}, {&result, has_result ? 1u : 0u}, deadline_);
+  current_context_ = effective_context_ = 0;
+  if (!status.ok()) {
+    failed_ = true;
+    if (status.code() == StatusCode::kExit) {
+      status = Status(StatusCode::kTrap,
+                      "the guest called proc_exit(" + std::to_string(exit_code_.value_or(0)) + ")");
+    }
+    return Status(status.code(), std::string(name) + ": " + status.message());
+  }
+  return has_result ? static_cast<uint32_t>(result.i32) : 0u;
+}
+
+// ---- HTTP --------------------------------------------------------------------------------------
+
+Result<HttpResponse> PluginVm::HandleHttp(const HttpRequest& request, engine::Deadline deadline) {
+  if (failed())
+    return FailedPrecondition("plugin '" + spec_->name + "' failed earlier; it takes no more requests");
+  deadline_ = deadline;
+  const uint32_t root = spec_->root_context_id;
+  uint32_t id = next_context_id_++;
+  if (id == root || id == 0) id = next_context_id_++;
+  Context& context = contexts_[id];
+  context = Context{id, root, std::make_unique<Stream>()};
+  Stream& s = *context.stream;
+  s.request = request;
+  HeaderMap& request_headers = s.maps[static_cast<int>(MapType::kHttpRequestHeaders)];
+  request_headers.Add(":method", request.method);
+  request_headers.Add(":path", request.path);
+  request_headers.Add(":authority", request.authority);
+  request_headers.Add(":scheme", request.scheme);
+  for (const auto& [name, value] : request.headers) request_headers.Add(name, value);
+  s.maps[static_cast<int>(MapType::kHttpRequestTrailers)] = HeaderMap(request.trailers);
+  // Layotto presents the query string as the body of a request that has none (ABI §7.7).
+  s.request_body = request.body.empty() ? QueryString(request.path) : request.body;
+
+  HttpResponse result;
+  auto run = [&]() -> Status {
+    auto r = Callback(exports_.on_context_create, "proxy_on_context_create", id, {id, root});
+    if (!r.ok()) return r.status();
+
+    // Request phase. A local response, or a pause nothing can resume, ends it.
+    const bool has_body = !s.request_body.empty();
+    const bool has_trailers = !request.trailers.empty();
+    const uint32_t eos = has_body || has_trailers ? 0 : 1;
+    const uint32_t n_headers = static_cast<uint32_t>(request_headers.size());
+    r = exports_.headers_take_eos
+            ? Callback(exports_.on_request_headers, "proxy_on_request_headers", id, {id, n_headers, eos})
+            : Callback(exports_.on_request_headers, "proxy_on_request_headers", id, {id, n_headers});
+    if (!r.ok()) return r.status();
+    if (*r != kContinue) s.paused = true;
+    if (has_body && !s.paused && !s.local_response) {
+      r = Callback(exports_.on_request_body, "proxy_on_request_body", id,
+                   {id, static_cast<uint32_t>(s.request_body.size()), has_trailers ? 0u : 1u});
+      if (!r.ok()) return r.status();
+      if (*r != kContinue) s.paused = true;
+    }
+    if (has_trailers && !s.paused && !s.local_response) {
+      r = Callback(exports_.on_request_trailers, "proxy_on_request_trailers", id,
+                   {id, static_cast<uint32_t>(request.trailers.size())});
+      if (!r.ok()) return r.status();
+      if (*r != kContinue) s.paused = true;
+    }
+
+    // The response: the guest's local one, or 200 with the response body it wrote.
+    HttpResponse response;
+    if (s.local_response) {
+      response = *s.local_response;
+    } else if (s.paused) {
+      response.status = 500;
+      response.body = "plugin '" + spec_->name + "' paused the request and nothing can resume it\n";
+      response.headers = {{"content-type", "text/plain"}};
+    } else {
+      response.body = s.response_body;
+    }
+
+    // Response phase: filters see and may rewrite the response before it leaves.
+    const bool sent_locally = s.local_response.has_value();
+    s.local_response.reset();
+    s.paused = false;
+    s.response_status = response.status;
+    HeaderMap& response_headers = s.maps[static_cast<int>(MapType::kHttpResponseHeaders)];
+    response_headers = HeaderMap(response.headers);
+    response_headers.Replace(":status", std::to_string(response.status));
+    s.maps[static_cast<int>(MapType::kHttpResponseTrailers)] = HeaderMap(response.trailers);
+    s.response_body = response.body;
+    const bool response_has_body = !s.response_body.empty();
+    const bool response_has_trailers = !response.trailers.empty();
+    const uint32_t response_eos = response_has_body || response_has_trailers ? 0 : 1;
+    const uint32_t n_response = static_cast<uint32_t>(response_headers.size());
+    r = exports_.headers_take_eos
+            ? Callback(exports_.on_response_headers, "proxy_on_response_headers", id,
+                       {id, n_response, response_eos})
+            : Callback(exports_.on_response_headers, "proxy_on_response_headers", id, {id, n_response});
+    if (!r.ok()) return r.status();
+    if (response_has_body && !s.local_response) {
+      r = Callback(exports_.on_response_body, "proxy_on_response_body", id,
+                   {id, static_cast<uint32_t>(s.response_body.size()), response_has_trailers ? 0u : 1u});
+      if (!r.ok()) return r.status();
+    }
+    if (response_has_trailers && !s.local_response) {
+      r = Callback(exports_.on_response_trailers, "proxy_on_response_trailers", id,
+                   {id, static_cast<uint32_t>(response.trailers.size())});
+      if (!r.ok()) return r.status();
+    }
+    if (s.local_response) {
+      response = *s.local_response;  // a filter replaced the response
+    } else {
+      response.status = s.response_status;
+      response.headers.clear();
+      for (const auto& [name, value] : response_headers.pairs()) {
+        if (name == ":status") {
+          uint32_t status = 0;
+          if (std::sscanf(value.c_str(), "%u", &status) == 1 && status >= 100 && status <= 999)
+            response.status = status;
+        } else {
+          response.headers.emplace_back(name, value);
+        }
+      }
+      response.body = s.response_body;
+      response.trailers = s.maps[static_cast<int>(MapType::kHttpResponseTrailers)].pairs();
+      response.local = sent_locally;
+    }
+    result = std::move(response);
+    return Status::Ok();
+  };
+  Status status = run();
+  // done -> log -> delete for every stream that was created, unless the guest itself failed.
+  if (!failed()) {
+    Status finished = FinishStream(id);
+    if (status.ok()) status = finished;
+  }
+  contexts_.erase(id);
+  deadline_ = engine::kNoDeadline;
+  if (!status.ok()) return Status(status.code(), "plugin '" + spec_->name + "': " + status.message());
+  return result;
+}
+
+Status PluginVm::FinishStream(uint32_t id) {
+  auto r = Callback(exports_.on_done, "proxy_on_done", id, {id}, 1);
+  if (!r.ok()) return r.status();
+  r = Callback(exports_.on_log, "proxy_on_log", id, {id});
+  if (!r.ok()) return r.status();
+  r = Callback(exports_.on_delete, "proxy_on_delete", id, {id});
+  return r.status();
+}
+
+// ---- timers and deferred work --------------------------------------------------------------------
+
+Status PluginVm::Tick(engine::Deadline deadline) {
+  deadline_ = deadline;
+  const uint32_t root = spec_->root_context_id;
+  auto r = Callback(exports_.on_tick, "proxy_on_tick", root, {root});
+  deadline_ = engine::kNoDeadline;
+  if (!r.ok()) return r.status();
+  return DeleteRootIfRequested();
+}
+
+void PluginVm::RegisterQueueNotifications() {
+  if (queue_notifier_) return;
+  queue_notifier_ = std::make_shared<SharedState::QueueNotifier>([this](uint32_t root, uint32_t queue) {
+    std::lock_guard lock(pending_mutex_);
+    pending_queue_ready_.emplace_back(root, queue);
+  });
+}
+
+bool PluginVm::has_pending_work() {
+  std::lock_guard lock(pending_mutex_);
+  return !pending_queue_ready_.empty() || root_done_;
+}
+
+Status PluginVm::RunPendingWork(engine::Deadline deadline) {
+  std::vector<std::pair<uint32_t, uint32_t>> ready;
+  {
+    std::lock_guard lock(pending_mutex_);
+    ready.swap(pending_queue_ready_);
+  }
+  deadline_ = deadline;
+  for (const auto& [root, queue] : ready) {
+    if (!contexts_.count(root)) continue;
+    auto r = Callback(exports_.on_queue_ready, "proxy_on_queue_ready", root, {root, queue});
+    if (!r.ok()) {
+      deadline_ = engine::kNoDeadline;
+      return r.status();
+    }
+  }
+  deadline_ = engine::kNoDeadline;
+  return DeleteRootIfRequested();
+}
+
+Status PluginVm::DeleteRootIfRequested() {
+  // proxy_done() asked for the root's deletion; it runs only after the callback returned (ABI §4.6).
+  if (!root_done_) return Status::Ok();
+  root_done_ = false;
+  const uint32_t root = spec_->root_context_id;
+  auto r = Callback(exports_.on_delete, "proxy_on_delete", root, {root});
+  contexts_.erase(root);
+  return r.status();
+}
+
+// ---- contexts ----------------------------------------------------------------------------------
+
+PluginVm::Context* PluginVm::effective_context() {
+  auto it = contexts_.find(effective_context_);
+  return it == contexts_.end() ? nullptr : &it->second;
+}
+
+PluginVm::Stream* PluginVm::effective_stream() {
+  Context* c = effective_context();
+  return c ? c->stream.get() : nullptr;
+}
+
+WasmResult PluginVm::SetEffectiveContext(uint32_t id) {
+  if (!contexts_.count(id)) return WasmResult::kBadArgument;
+  effective_context_ = id;
+  return WasmResult::kOk;
+}
+
+// ---- guest memory ------------------------------------------------------------------------------
+
+std::optional<std::string> PluginVm::Read(uint32_t ptr, uint32_t len) {
+  auto range = instance_->Memory(ptr, len);
+  if (!range.ok()) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(range->data()), range->size());
+}
+
+bool PluginVm::WriteU32(uint32_t ptr, uint32_t value) { return instance_->WriteU32(ptr, value).ok(); }
+bool PluginVm::WriteU64(uint32_t ptr, uint64_t value) { return instance_->WriteU64(ptr, value).ok(); }
+bool PluginVm::Write(uint32_t ptr, std::string_view bytes) {
+  return instance_->WriteMemory(ptr, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}).ok();
+}
+
+Result<uint32_t> PluginVm::Allocate(uint32_t size) {
+  // The allocator may log or read clocks, but the host's context must survive it untouched.
+  const uint32_t saved_current = current_context_, saved_effective = effective_context_;
+  in_allocator_ = true;
+  Value arg = Value::I32(static_cast<int32_t>(size));
+  Value result;
+  Status status = instance_->Call(*exports_.allocator, {&arg, 1}, {&result, 1}, deadline_);
+  in_allocator_ = false;
+  current_context_ = saved_current;
+  effective_context_ = saved_effective;
+  if (!status.ok()) return Status(status.code(), "the guest's allocator failed: " + status.message());
+  const uint32_t ptr = static_cast<uint32_t>(result.i32);
+  if (ptr == 0) {
+    return Status(StatusCode::kResourceExhausted,
+                  "the guest's allocator returned 0 for " + std::to_string(size) + " bytes (out of memory)");
+  }
+  if (!instance_->Memory(ptr, size).ok()) {
+    return Status(StatusCode::kTrap, "the guest's allocator returned address " + std::to_string(ptr) +
+                                         " for " + std::to_string(size) + " bytes, outside its " +
+                                         std::to_string(instance_->MemorySize()) + "-byte memory");
+  }
+  return ptr;
+}
+
+Result<WasmResult> PluginVm::ReturnBytes(std::string_view bytes, uint32_t ptr_out, uint32_t size_out) {
+  // Check the out-pointers before asking the guest for memory.
+  if (!instance_->Memory(ptr_out, 4).ok() || !instance_->Memory(size_out, 4).ok()) {
+    return WasmResult::kInvalidMemoryAccess;
+  }
+  uint32_t ptr = 0;
+  if (!bytes.empty()) {
+    if (bytes.size() > UINT32_MAX) return WasmResult::kBadArgument;
+    auto allocated = Allocate(static_cast<uint32_t>(bytes.size()));
+    if (!allocated.ok()) return allocated.status();
+    ptr = *allocated;
+    if (!Write(ptr, bytes)) return WasmResult::kInvalidMemoryAccess;
+  }
+  if (!WriteU32(ptr_out, ptr) || !WriteU32(size_out, static_cast<uint32_t>(bytes.size()))) {
+    return WasmResult::kInvalidMemoryAccess;
+  }
+  return WasmResult::kOk;
+}
+
+void PluginVm::Log(LogLevel level, std::string_view message) {
+  if (static_cast<uint32_t>(level) < static_cast<uint32_t>(services_.log_level)) return;
+  if (services_.log) services_.log(level, spec_->name, message);
+}
+
+}  // namespace wasmlet::abi

@@ -1,0 +1,124 @@
+#include "abi/shared_state.h"
+
+namespace wasmlet::abi {
+namespace {
+std::pair<std::string, std::string> Key(std::string_view a, std::string_view b) {
+  return {std::string(a), std::string(b)};
+}
+}  // namespace
+
+std::optional<SharedState::Value> SharedState::GetData(std::string_view vm_id, std::string_view key) const {
+  std::lock_guard lock(mutex_);
+  auto it = data_.find(Key(vm_id, key));
+  if (it == data_.end()) return std::nullopt;
+  return it->second;
+}
+
+WasmResult SharedState::SetData(std::string_view vm_id, std::string_view key, std::string_view value,
+                                uint32_t cas) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = data_.try_emplace(Key(vm_id, key));
+  if (!inserted && cas != 0 && cas != it->second.cas) return WasmResult::kCasMismatch;
+  it->second.bytes = std::string(value);
+  it->second.cas = next_cas_++;
+  if (next_cas_ == 0) next_cas_ = 1;  // 0 means "no cas"; never hand it out
+  return WasmResult::kOk;
+}
+
+uint32_t SharedState::RegisterQueue(std::string_view vm_id, std::string_view name, uint32_t root_context_id,
+                                    std::weak_ptr<QueueNotifier> notifier) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = queue_ids_.try_emplace(Key(vm_id, name), next_queue_id_);
+  if (inserted) {
+    ++next_queue_id_;
+    queues_[it->second] = Queue{std::string(vm_id), std::string(name), {}, 0, {}};
+  }
+  Queue& queue = queues_[it->second];
+  queue.root_context_id = root_context_id;  // the last registration wins
+  queue.notifier = std::move(notifier);
+  return it->second;
+}
+
+std::optional<uint32_t> SharedState::ResolveQueue(std::string_view vm_id, std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  auto it = queue_ids_.find(Key(vm_id, name));
+  if (it == queue_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+WasmResult SharedState::Enqueue(uint32_t queue_id, std::string_view value) {
+  std::shared_ptr<QueueNotifier> notify;
+  uint32_t root = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = queues_.find(queue_id);
+    if (it == queues_.end()) return WasmResult::kNotFound;
+    it->second.items.emplace_back(value);
+    notify = it->second.notifier.lock();
+    root = it->second.root_context_id;
+  }
+  // Outside the lock: the notifier only records the event for its owner's thread.
+  if (notify) (*notify)(root, queue_id);
+  return WasmResult::kOk;
+}
+
+WasmResult SharedState::Dequeue(uint32_t queue_id, std::string& value) {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue_id);
+  if (it == queues_.end()) return WasmResult::kNotFound;
+  if (it->second.items.empty()) return WasmResult::kEmpty;
+  value = std::move(it->second.items.front());
+  it->second.items.pop_front();
+  return WasmResult::kOk;
+}
+
+WasmResult SharedState::RemoveQueue(uint32_t queue_id) {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue_id);
+  if (it == queues_.end()) return WasmResult::kNotFound;
+  queue_ids_.erase(Key(it->second.vm_id, it->second.name));
+  queues_.erase(it);
+  return WasmResult::kOk;
+}
+
+uint32_t SharedState::DefineMetric(MetricType type, std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = metric_ids_.try_emplace({type, std::string(name)}, next_metric_id_);
+  if (inserted) metrics_[next_metric_id_++] = Metric{type, std::string(name), 0};
+  return it->second;
+}
+
+WasmResult SharedState::IncrementMetric(uint32_t id, int64_t delta) {
+  std::lock_guard lock(mutex_);
+  auto it = metrics_.find(id);
+  if (it == metrics_.end()) return WasmResult::kNotFound;
+  if (it->second.type == MetricType::kCounter && delta < 0) return WasmResult::kBadArgument;
+  it->second.value += delta;
+  return WasmResult::kOk;
+}
+
+WasmResult SharedState::RecordMetric(uint32_t id, uint64_t value) {
+  std::lock_guard lock(mutex_);
+  auto it = metrics_.find(id);
+  if (it == metrics_.end()) return WasmResult::kNotFound;
+  it->second.value = static_cast<int64_t>(value);
+  return WasmResult::kOk;
+}
+
+std::optional<uint64_t> SharedState::GetMetric(uint32_t id) const {
+  std::lock_guard lock(mutex_);
+  auto it = metrics_.find(id);
+  if (it == metrics_.end()) return std::nullopt;
+  return static_cast<uint64_t>(it->second.value);
+}
+
+WasmResult SharedState::RemoveMetric(uint32_t id) {
+  std::lock_guard lock(mutex_);
+  auto it = metrics_.find(id);
+  if (it == metrics_.end()) return WasmResult::kNotFound;
+  metric_ids_.erase({it->second.type, it->second.name});
+  metrics_.erase(it);
+  return WasmResult::kOk;
+}
+
+}  // namespace wasmlet::abi
