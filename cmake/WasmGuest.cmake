@@ -2,19 +2,21 @@
 # (--target=wasm32-wasi, Debian's wasi-libc).
 #
 #   wasmlet_add_guest(NAME SOURCES a.c [b.cc ...]
+#                     [SDK]                          # C++ with the guest SDK (sdk/), as a reactor
 #                     [MODE command|reactor|bare]   # bare: no libc, no entry point
 #                     [EXPORTS f g ...]              # extra exported symbols
 #                     [FLAGS ...])                   # extra compiler/linker flags
 #
 # Produces ${CMAKE_CURRENT_BINARY_DIR}/NAME.wasm and a target guest_NAME built by default.
 find_program(WASMLET_GUEST_CC NAMES clang-19 DOC "clang that targets wasm32-wasi")
-if(NOT WASMLET_GUEST_CC)
+find_program(WASMLET_GUEST_CXX NAMES clang++-19 DOC "clang++ that targets wasm32-wasi")
+if(NOT WASMLET_GUEST_CC OR NOT WASMLET_GUEST_CXX)
   message(FATAL_ERROR "clang-19 not found: run scripts/setup.sh (it installs clang-19, lld-19, "
                       "wasi-libc and libclang-rt-19-dev-wasm32)")
 endif()
 
 function(wasmlet_add_guest name)
-  cmake_parse_arguments(G "" "MODE" "SOURCES;EXPORTS;FLAGS" ${ARGN})
+  cmake_parse_arguments(G "SDK" "MODE" "SOURCES;EXPORTS;FLAGS" ${ARGN})
   if(NOT G_MODE)
     set(G_MODE reactor)
   endif()
@@ -27,15 +29,22 @@ function(wasmlet_add_guest name)
   foreach(sym IN LISTS G_EXPORTS)
     list(APPEND flags "-Wl,--export=${sym}")
   endforeach()
+  set(compiler ${WASMLET_GUEST_CC})
   set(sources)
   foreach(src IN LISTS G_SOURCES)
     list(APPEND sources ${CMAKE_CURRENT_SOURCE_DIR}/${src})
   endforeach()
+  if(G_SDK)
+    set(compiler ${WASMLET_GUEST_CXX})
+    list(APPEND flags -std=c++20 -fno-exceptions)
+    list(APPEND sources ${PROJECT_SOURCE_DIR}/sdk/src/sdk.cc)
+    file(GLOB sdk_headers ${PROJECT_SOURCE_DIR}/sdk/include/wasmlet/*.h)
+  endif()
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${name}.wasm)
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${WASMLET_GUEST_CC} ${flags} ${G_FLAGS} -o ${out} ${sources}
-    DEPENDS ${sources}
+    COMMAND ${compiler} ${flags} ${G_FLAGS} -o ${out} ${sources}
+    DEPENDS ${sources} ${sdk_headers}
     COMMENT "Building guest module ${name}.wasm"
     VERBATIM)
   add_custom_target(guest_${name} ALL DEPENDS ${out})

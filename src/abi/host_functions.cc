@@ -217,8 +217,8 @@ R GetStatus(PluginVm& vm, const Args& a) {
 R HttpCall(PluginVm& vm, const Args& a) {
   auto upstream = vm.Read(a[0], a[1]);
   auto headers = vm.Read(a[2], a[3]);
-  if (!upstream || !headers || !vm.Read(a[4], a[5]) || !vm.Read(a[6], a[7])) return kBadMemory;
-  if (!vm.instance().Memory(a[9], 4).ok()) return kBadMemory;
+  if (!upstream || !headers || !vm.InBounds(a[4], a[5]) || !vm.InBounds(a[6], a[7])) return kBadMemory;
+  if (!vm.InBounds(a[9], 4)) return kBadMemory;
   auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(headers->data()), headers->size()});
   if (!pairs) return WasmResult::kBadArgument;
   HeaderMap map(*pairs);
@@ -227,10 +227,25 @@ R HttpCall(PluginVm& vm, const Args& a) {
   return WasmResult::kBadArgument;  // unknown upstream (ABI §9.2)
 }
 
-R GrpcStart(PluginVm&, const Args&) { return WasmResult::kInternalFailure; }
+// proxy_grpc_call (12 or 10 params), proxy_grpc_stream (9), proxy_open_grpc_stream (7): (ptr, len)
+// pairs, perhaps a timeout, and the token out-pointer last.
+R GrpcStart(PluginVm& vm, const Args& a) {
+  const size_t token = a.values.size() - 1;
+  for (size_t i = 0; i + 1 < (token & ~size_t{1}) + 1; i += 2) {
+    if (!vm.InBounds(a[i], a[i + 1])) return kBadMemory;
+  }
+  if (!vm.InBounds(a[token], 4)) return kBadMemory;
+  return WasmResult::kInternalFailure;  // no gRPC upstreams yet (ABI §9.2)
+}
+R GrpcSend(PluginVm& vm, const Args& a) {
+  return vm.InBounds(a[1], a[2]) ? WasmResult::kNotFound : kBadMemory;
+}
 R GrpcToken(PluginVm&, const Args&) { return WasmResult::kNotFound; }
 R CallForeignFunction(PluginVm& vm, const Args& a) {
-  if (!vm.Read(a[0], a[1]) || !vm.Read(a[2], a[3])) return kBadMemory;
+  if (!vm.InBounds(a[0], a[1]) || !vm.InBounds(a[2], a[3]) || !vm.InBounds(a[4], 4) ||
+      !vm.InBounds(a[5], 4)) {
+    return kBadMemory;
+  }
   return WasmResult::kNotFound;
 }
 
@@ -247,7 +262,7 @@ R SetSharedData(PluginVm& vm, const Args& a) {
 R GetSharedData(PluginVm& vm, const Args& a) {
   auto key = vm.Read(a[0], a[1]);
   if (!key) return kBadMemory;
-  if (!vm.instance().Memory(a[4], 4).ok()) return kBadMemory;
+  if (!vm.InBounds(a[4], 4)) return kBadMemory;
   auto value = vm.services().shared->GetData(vm.spec().vm_id, *key);
   if (!value) return WasmResult::kNotFound;
   auto r = vm.ReturnBytes(value->bytes, a[2], a[3]);
@@ -258,7 +273,7 @@ R GetSharedData(PluginVm& vm, const Args& a) {
 R RegisterSharedQueue(PluginVm& vm, const Args& a) {
   auto name = vm.Read(a[0], a[1]);
   if (!name) return kBadMemory;
-  if (!vm.instance().Memory(a[2], 4).ok()) return kBadMemory;
+  if (!vm.InBounds(a[2], 4)) return kBadMemory;
   vm.RegisterQueueNotifications();
   const uint32_t id = vm.services().shared->RegisterQueue(vm.spec().vm_id, *name, vm.spec().root_context_id,
                                                           vm.queue_notifier());
@@ -288,7 +303,7 @@ R EnqueueSharedQueue(PluginVm& vm, const Args& a) {
 }
 
 R DequeueSharedQueue(PluginVm& vm, const Args& a) {
-  if (!vm.instance().Memory(a[1], 4).ok() || !vm.instance().Memory(a[2], 4).ok()) return kBadMemory;
+  if (!vm.InBounds(a[1], 4) || !vm.InBounds(a[2], 4)) return kBadMemory;
   std::string value;
   WasmResult r = vm.services().shared->Dequeue(a[0], value);
   if (r != kOk) return r;
@@ -303,7 +318,7 @@ R DefineMetric(PluginVm& vm, const Args& a) {
   auto name = vm.Read(a[1], a[2]);
   if (!name) return kBadMemory;
   if (a[0] > static_cast<uint32_t>(MetricType::kHistogram)) return WasmResult::kBadArgument;
-  if (!vm.instance().Memory(a[3], 4).ok()) return kBadMemory;
+  if (!vm.InBounds(a[3], 4)) return kBadMemory;
   return vm.WriteU32(a[3], vm.services().shared->DefineMetric(static_cast<MetricType>(a[0]), *name))
              ? kOk
              : kBadMemory;
@@ -316,7 +331,7 @@ R RecordMetric(PluginVm& vm, const Args& a) {
   return vm.services().shared->RecordMetric(a[0], static_cast<uint64_t>(a.i64(1)));
 }
 R GetMetric(PluginVm& vm, const Args& a) {
-  if (!vm.instance().Memory(a[1], 8).ok()) return kBadMemory;
+  if (!vm.InBounds(a[1], 8)) return kBadMemory;
   auto value = vm.services().shared->GetMetric(a[0]);
   if (!value) return WasmResult::kNotFound;
   return vm.WriteU64(a[1], *value) ? kOk : kBadMemory;
@@ -341,7 +356,7 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 R GetProperty(PluginVm& vm, const Args& a) {
   auto path = vm.Read(a[0], a[1]);
   if (!path) return kBadMemory;
-  if (!vm.instance().Memory(a[2], 4).ok() || !vm.instance().Memory(a[3], 4).ok()) return kBadMemory;
+  if (!vm.InBounds(a[2], 4) || !vm.InBounds(a[3], 4)) return kBadMemory;
   auto value = vm.Property(SplitPath(*path));
   if (!value) return WasmResult::kNotFound;
   return vm.ReturnBytes(*value, a[2], a[3]);
@@ -406,7 +421,7 @@ R GetState(PluginVm& vm, const Args& a) {
   auto store = vm.Read(a[0], a[1]);
   auto key = vm.Read(a[2], a[3]);
   if (!store || !key) return kBadMemory;
-  if (!vm.instance().Memory(a[4], 4).ok() || !vm.instance().Memory(a[5], 4).ok()) return kBadMemory;
+  if (!vm.InBounds(a[4], 4) || !vm.InBounds(a[5], 4)) return kBadMemory;
   if (!vm.services().state) {
     vm.Log(LogLevel::kError,
            "proxy_get_state('" + *store + "', '" + *key + "'): no state stores are configured");
@@ -426,7 +441,7 @@ R InvokeService(PluginVm& vm, const Args& a) {
   auto method = vm.Read(a[2], a[3]);
   auto param = vm.Read(a[4], a[5]);
   if (!id || !method || !param) return kBadMemory;
-  if (!vm.instance().Memory(a[6], 4).ok() || !vm.instance().Memory(a[7], 4).ok()) return kBadMemory;
+  if (!vm.InBounds(a[6], 4) || !vm.InBounds(a[7], 4)) return kBadMemory;
   if (!vm.services().invoker) {
     vm.Log(LogLevel::kError, "proxy_invoke_service('" + *id + "'): no function invoker is configured");
     return WasmResult::kInternalFailure;
@@ -472,7 +487,7 @@ std::shared_ptr<const HostFunctions> Build() {
   AddI32(h, "proxy_http_call", 10, HttpCall);
   AddI32(h, "proxy_grpc_call", 12, GrpcStart);
   AddI32(h, "proxy_grpc_stream", 9, GrpcStart);
-  AddI32(h, "proxy_grpc_send", 4, GrpcToken);
+  AddI32(h, "proxy_grpc_send", 4, GrpcSend);
   AddI32(h, "proxy_grpc_cancel", 1, GrpcToken);
   AddI32(h, "proxy_grpc_close", 1, GrpcToken);
   // Shared data, queues, metrics, properties, foreign functions.
@@ -506,7 +521,7 @@ std::shared_ptr<const HostFunctions> Build() {
   AddI32(h, "proxy_grpc_call", 10, GrpcStart);
   AddI32(h, "proxy_dispatch_grpc_call", 10, GrpcStart);
   AddI32(h, "proxy_open_grpc_stream", 7, GrpcStart);
-  AddI32(h, "proxy_send_grpc_call_message", 4, GrpcToken);
+  AddI32(h, "proxy_send_grpc_call_message", 4, GrpcSend);
   AddI32(h, "proxy_cancel_grpc_call", 1, GrpcToken);
   AddI32(h, "proxy_close_grpc_call", 1, GrpcToken);
   AddI32(h, "proxy_remove_metric", 1, RemoveMetric);

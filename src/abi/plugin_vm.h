@@ -136,6 +136,7 @@ class PluginVm {
 
   // Guest memory, bounds-checked. nullopt when the range is outside memory.
   std::optional<std::string> Read(uint32_t ptr, uint32_t len);
+  bool InBounds(uint32_t ptr, uint64_t len) { return instance_->Memory(ptr, len).ok(); }
   bool WriteU32(uint32_t ptr, uint32_t value);
   bool WriteU64(uint32_t ptr, uint64_t value);
   bool Write(uint32_t ptr, std::string_view bytes);

@@ -17,8 +17,13 @@ std::string Key(std::string_view module, std::string_view name) {
 
 void HostFunctions::Add(std::string module, std::string name, FunctionType type, HostCallback callback) {
   auto fn = std::make_unique<HostFunction>(
-      HostFunction{std::move(module), std::move(name), std::move(type), std::move(callback)});
-  by_name_.emplace(Key(fn->module, fn->name), fn.get());
+      HostFunction{std::move(module), std::move(name), std::move(type), std::move(callback), {}});
+  const std::string key = Key(fn->module, fn->name);
+  by_name_.emplace(key, fn.get());
+  auto [begin, end] = by_name_.equal_range(key);
+  std::vector<const HostFunction*> overloads;
+  for (auto it = begin; it != end; ++it) overloads.push_back(it->second);
+  for (auto it = begin; it != end; ++it) it->second->overloads = overloads;
   functions_.push_back(std::move(fn));
 }
 

@@ -80,6 +80,9 @@ struct HostFunction {
   std::string name;
   FunctionType type;
   HostCallback callback;
+  // Every function of the same module and name, this one included (the ABI has names in two
+  // shapes; a module may import both, and engines may hand either entry the call).
+  std::vector<const HostFunction*> overloads;
 };
 
 // The set of host functions a module may import. Build it once, share it (read-only) across
@@ -94,8 +97,8 @@ class HostFunctions {
   size_t size() const { return functions_.size(); }
 
  private:
-  std::vector<std::unique_ptr<HostFunction>> functions_;               // stable addresses
-  std::unordered_multimap<std::string, const HostFunction*> by_name_;  // "module\0name"
+  std::vector<std::unique_ptr<HostFunction>> functions_;         // stable addresses
+  std::unordered_multimap<std::string, HostFunction*> by_name_;  // "module\0name"
 };
 
 struct CompileOptions {

@@ -257,6 +257,13 @@ class V8Engine final : public Engine {
 void HostTrampoline(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   auto* fn = static_cast<const HostFunction*>(info.Data().As<v8::External>()->Value());
+  // An imports object holds one function per name: when a module imports a name in two shapes,
+  // both reach this entry, and the argument count picks the overload.
+  if (fn->type.params.size() != static_cast<size_t>(info.Length())) {
+    for (const HostFunction* overload : fn->overloads) {
+      if (overload->type.params.size() == static_cast<size_t>(info.Length())) fn = overload;
+    }
+  }
   auto* store = static_cast<V8Store*>(isolate->GetData(0));
   V8Instance* caller = store->current_instance();
   if (caller == nullptr) {

@@ -1,0 +1,181 @@
+// wasmlet guest SDK for C++: write a Proxy-Wasm plugin or a Layotto-style function as two
+// classes, a RootContext (one per plugin) and a StreamContext (one per request).
+//
+//   class MyStream : public wasmlet::sdk::StreamContext {
+//    public:
+//     using StreamContext::StreamContext;
+//     wasmlet::sdk::Action OnRequestBody(size_t size, bool end_of_stream) override {
+//       auto body = wasmlet::sdk::GetBuffer(wasmlet::sdk::BufferType::kHttpRequestBody);
+//       wasmlet::sdk::AppendBuffer(wasmlet::sdk::BufferType::kHttpResponseBody, "hello " +
+//       body.value_or("")); return wasmlet::sdk::Action::kContinue;
+//     }
+//   };
+//   WASMLET_REGISTER_PLUGIN(wasmlet::sdk::RootContext, MyStream)
+//   WASMLET_FUNCTION_ID("id_1")   // optional: route requests with header `id: id_1` here
+//
+// Build with wasmlet_add_guest(NAME SDK SOURCES my.cc) (cmake/WasmGuest.cmake), or with
+// sdk/cmake/wasm32-wasi.cmake as the toolchain file and sdk/src/sdk.cc among the sources.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "wasmlet/abi.h"
+
+namespace wasmlet::sdk {
+
+enum class Status : uint32_t {
+  kOk = 0,
+  kNotFound = 1,
+  kBadArgument = 2,
+  kInvalidMemoryAccess = 6,
+  kEmpty = 7,
+  kCasMismatch = 8,
+  kInternalFailure = 10,
+  kUnimplemented = 12,
+};
+enum class Action : uint32_t { kContinue = 0, kPause = 1 };
+enum class LogLevel : uint32_t { kTrace, kDebug, kInfo, kWarn, kError, kCritical };
+enum class BufferType : uint32_t {
+  kHttpRequestBody = 0,
+  kHttpResponseBody = 1,
+  kVmConfiguration = 6,
+  kPluginConfiguration = 7,
+  kCallData = 8,
+};
+enum class MapType : uint32_t {
+  kRequestHeaders = 0,
+  kRequestTrailers = 1,
+  kResponseHeaders = 2,
+  kResponseTrailers = 3
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Start and size values that mean "to the end" for SetBuffer.
+inline constexpr size_t kToEnd = 0x7FFFFFFF;
+
+// ---- host calls --------------------------------------------------------------------------------
+
+void Log(LogLevel level, std::string_view message);
+uint64_t NowNanoseconds();
+
+std::optional<std::string> GetBuffer(BufferType type, size_t start = 0, size_t max_size = kToEnd);
+Status SetBuffer(BufferType type, size_t start, size_t size, std::string_view data);  // a splice
+inline Status AppendBuffer(BufferType type, std::string_view data) {
+  return SetBuffer(type, kToEnd, 0, data);
+}
+inline Status PrependBuffer(BufferType type, std::string_view data) { return SetBuffer(type, 0, 0, data); }
+inline Status ReplaceBuffer(BufferType type, std::string_view data) {
+  return SetBuffer(type, 0, kToEnd, data);
+}
+
+std::optional<std::string> GetHeader(MapType type, std::string_view name);
+Headers GetHeaders(MapType type);
+Status SetHeaders(MapType type, const Headers& headers);
+Status AddHeader(MapType type, std::string_view name, std::string_view value);
+Status ReplaceHeader(MapType type, std::string_view name, std::string_view value);
+Status RemoveHeader(MapType type, std::string_view name);
+
+// Answers the request directly; the plugin's callback should then return kPause.
+Status SendLocalResponse(uint32_t status, std::string_view body, const Headers& headers = {},
+                         std::string_view details = {});
+Status ContinueRequest();
+
+// A property by path, e.g. GetProperty({"request", "path"}); nullopt when unknown.
+std::optional<std::string> GetProperty(std::initializer_list<std::string_view> path);
+Status SetProperty(std::initializer_list<std::string_view> path, std::string_view value);
+
+struct SharedValue {
+  std::string value;
+  uint32_t cas = 0;
+};
+std::optional<SharedValue> GetSharedData(std::string_view key);
+Status SetSharedData(std::string_view key, std::string_view value, uint32_t cas = 0);
+
+std::optional<uint32_t> RegisterQueue(std::string_view name);
+std::optional<uint32_t> ResolveQueue(std::string_view vm_id, std::string_view name);
+Status Enqueue(uint32_t queue_id, std::string_view value);
+// kOk with the value, kEmpty when the queue is empty, kNotFound for an unknown queue.
+Status Dequeue(uint32_t queue_id, std::string* value);
+
+Status SetTickPeriodMilliseconds(uint32_t ms);
+
+// Layotto extensions. On failure the Status is kInternalFailure (or kInvalidMemoryAccess).
+Status GetState(std::string_view store, std::string_view key, std::string* value);
+Status InvokeService(std::string_view id, std::string_view method, std::string_view param,
+                     std::string* result);
+
+// Pairs wire format (ABI §6.1), for code that talks to the raw ABI.
+std::string SerializeHeaders(const Headers& headers);
+Headers ParseHeaders(std::string_view bytes);
+
+// ---- contexts ----------------------------------------------------------------------------------
+
+class RootContext {
+ public:
+  explicit RootContext(uint32_t id) : id_(id) {}
+  virtual ~RootContext() = default;
+  uint32_t id() const { return id_; }
+
+  virtual bool OnVmStart(size_t vm_configuration_size) { return true; }
+  virtual bool OnConfigure(size_t plugin_configuration_size) { return true; }
+  virtual void OnTick() {}
+  virtual void OnQueueReady(uint32_t queue_id) {}
+  virtual bool OnDone() { return true; }
+
+ private:
+  uint32_t id_;
+};
+
+class StreamContext {
+ public:
+  StreamContext(uint32_t id, RootContext* root) : id_(id), root_(root) {}
+  virtual ~StreamContext() = default;
+  uint32_t id() const { return id_; }
+  RootContext* root() const { return root_; }
+
+  virtual Action OnRequestHeaders(uint32_t headers, bool end_of_stream) { return Action::kContinue; }
+  virtual Action OnRequestBody(size_t body_size, bool end_of_stream) { return Action::kContinue; }
+  virtual Action OnRequestTrailers(uint32_t trailers) { return Action::kContinue; }
+  virtual Action OnResponseHeaders(uint32_t headers, bool end_of_stream) { return Action::kContinue; }
+  virtual Action OnResponseBody(size_t body_size, bool end_of_stream) { return Action::kContinue; }
+  virtual Action OnResponseTrailers(uint32_t trailers) { return Action::kContinue; }
+  virtual void OnDone() {}
+  virtual void OnLog() {}
+
+ private:
+  uint32_t id_;
+  RootContext* root_;
+};
+
+// ---- registration ------------------------------------------------------------------------------
+
+using RootFactory = std::unique_ptr<RootContext> (*)(uint32_t id);
+using StreamFactory = std::unique_ptr<StreamContext> (*)(uint32_t id, RootContext* root);
+struct Registrar {
+  Registrar(RootFactory root, StreamFactory stream);
+};
+// The id this module reports from proxy_get_id (Layotto routing); see WASMLET_FUNCTION_ID.
+void ReportFunctionId(std::string_view id);
+
+}  // namespace wasmlet::sdk
+
+// Registers the plugin's context classes (once per module).
+#define WASMLET_REGISTER_PLUGIN(RootClass, StreamClass)                                                      \
+  static ::wasmlet::sdk::Registrar wasmlet_registrar_(                                                       \
+      [](uint32_t id) -> std::unique_ptr<::wasmlet::sdk::RootContext> {                                      \
+        return std::make_unique<RootClass>(id);                                                              \
+      },                                                                                                     \
+      [](uint32_t id, ::wasmlet::sdk::RootContext* root) -> std::unique_ptr<::wasmlet::sdk::StreamContext> { \
+        return std::make_unique<StreamClass>(id, root);                                                      \
+      });
+
+// Exports proxy_get_id, so that requests with header `id: ID` are routed to this module.
+#define WASMLET_FUNCTION_ID(ID) \
+  extern "C" WASMLET_EXPORT(proxy_get_id) void proxy_get_id() { ::wasmlet::sdk::ReportFunctionId(ID); }

@@ -1,0 +1,324 @@
+// wasmlet guest SDK: the exports the host calls, dispatched to the registered context classes,
+// and the C++ wrappers of the host functions.
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+#include "wasmlet/sdk.h"
+
+namespace wasmlet::sdk {
+namespace {
+
+struct Registry {
+  RootFactory root_factory = nullptr;
+  StreamFactory stream_factory = nullptr;
+  std::unordered_map<uint32_t, std::unique_ptr<RootContext>> roots;
+  std::unordered_map<uint32_t, std::unique_ptr<StreamContext>> streams;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+// Takes ownership of a buffer the host allocated with proxy_on_memory_allocate.
+std::string Take(char* data, size_t size) {
+  std::string out(data ? data : "", data ? size : 0);
+  free(data);
+  return out;
+}
+
+Status S(proxy_status_t s) { return static_cast<Status>(s); }
+
+std::string Path(std::initializer_list<std::string_view> path) {
+  std::string out;
+  for (auto segment : path) {
+    if (!out.empty()) out.push_back('\0');
+    out.append(segment);
+  }
+  return out;
+}
+
+void PutU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+
+}  // namespace
+
+Registrar::Registrar(RootFactory root, StreamFactory stream) {
+  registry().root_factory = root;
+  registry().stream_factory = stream;
+}
+
+void ReportFunctionId(std::string_view id) { SetBuffer(BufferType::kCallData, 0, kToEnd, id); }
+
+void Log(LogLevel level, std::string_view message) {
+  proxy_log(static_cast<uint32_t>(level), message.data(), message.size());
+}
+
+uint64_t NowNanoseconds() {
+  uint64_t ns = 0;
+  proxy_get_current_time_nanoseconds(&ns);
+  return ns;
+}
+
+std::optional<std::string> GetBuffer(BufferType type, size_t start, size_t max_size) {
+  char* data = nullptr;
+  size_t size = 0;
+  if (proxy_get_buffer_bytes(static_cast<uint32_t>(type), start, max_size, &data, &size) != PROXY_OK) {
+    return std::nullopt;
+  }
+  return Take(data, size);
+}
+
+Status SetBuffer(BufferType type, size_t start, size_t size, std::string_view data) {
+  return S(proxy_set_buffer_bytes(static_cast<uint32_t>(type), start, size, data.data(), data.size()));
+}
+
+std::optional<std::string> GetHeader(MapType type, std::string_view name) {
+  char* data = nullptr;
+  size_t size = 0;
+  if (proxy_get_header_map_value(static_cast<uint32_t>(type), name.data(), name.size(), &data, &size) !=
+      PROXY_OK) {
+    return std::nullopt;
+  }
+  return Take(data, size);
+}
+
+Headers GetHeaders(MapType type) {
+  char* data = nullptr;
+  size_t size = 0;
+  if (proxy_get_header_map_pairs(static_cast<uint32_t>(type), &data, &size) != PROXY_OK) return {};
+  return ParseHeaders(Take(data, size));
+}
+
+Status SetHeaders(MapType type, const Headers& headers) {
+  std::string bytes = SerializeHeaders(headers);
+  return S(proxy_set_header_map_pairs(static_cast<uint32_t>(type), bytes.data(), bytes.size()));
+}
+
+Status AddHeader(MapType type, std::string_view name, std::string_view value) {
+  return S(proxy_add_header_map_value(static_cast<uint32_t>(type), name.data(), name.size(), value.data(),
+                                      value.size()));
+}
+
+Status ReplaceHeader(MapType type, std::string_view name, std::string_view value) {
+  return S(proxy_replace_header_map_value(static_cast<uint32_t>(type), name.data(), name.size(), value.data(),
+                                          value.size()));
+}
+
+Status RemoveHeader(MapType type, std::string_view name) {
+  return S(proxy_remove_header_map_value(static_cast<uint32_t>(type), name.data(), name.size()));
+}
+
+Status SendLocalResponse(uint32_t status, std::string_view body, const Headers& headers,
+                         std::string_view details) {
+  std::string pairs = SerializeHeaders(headers);
+  return S(proxy_send_local_response(status, details.data(), details.size(), body.data(), body.size(),
+                                     pairs.data(), pairs.size(), -1));
+}
+
+Status ContinueRequest() { return S(proxy_continue_stream(0)); }
+
+std::optional<std::string> GetProperty(std::initializer_list<std::string_view> path) {
+  std::string p = Path(path);
+  char* data = nullptr;
+  size_t size = 0;
+  if (proxy_get_property(p.data(), p.size(), &data, &size) != PROXY_OK) return std::nullopt;
+  return Take(data, size);
+}
+
+Status SetProperty(std::initializer_list<std::string_view> path, std::string_view value) {
+  std::string p = Path(path);
+  return S(proxy_set_property(p.data(), p.size(), value.data(), value.size()));
+}
+
+std::optional<SharedValue> GetSharedData(std::string_view key) {
+  char* data = nullptr;
+  size_t size = 0;
+  uint32_t cas = 0;
+  if (proxy_get_shared_data(key.data(), key.size(), &data, &size, &cas) != PROXY_OK) return std::nullopt;
+  return SharedValue{Take(data, size), cas};
+}
+
+Status SetSharedData(std::string_view key, std::string_view value, uint32_t cas) {
+  return S(proxy_set_shared_data(key.data(), key.size(), value.data(), value.size(), cas));
+}
+
+std::optional<uint32_t> RegisterQueue(std::string_view name) {
+  uint32_t id = 0;
+  if (proxy_register_shared_queue(name.data(), name.size(), &id) != PROXY_OK) return std::nullopt;
+  return id;
+}
+
+std::optional<uint32_t> ResolveQueue(std::string_view vm_id, std::string_view name) {
+  uint32_t id = 0;
+  if (proxy_resolve_shared_queue(vm_id.data(), vm_id.size(), name.data(), name.size(), &id) != PROXY_OK) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+Status Enqueue(uint32_t queue_id, std::string_view value) {
+  return S(proxy_enqueue_shared_queue(queue_id, value.data(), value.size()));
+}
+
+Status Dequeue(uint32_t queue_id, std::string* value) {
+  char* data = nullptr;
+  size_t size = 0;
+  Status s = S(proxy_dequeue_shared_queue(queue_id, &data, &size));
+  if (s == Status::kOk) *value = Take(data, size);
+  return s;
+}
+
+Status SetTickPeriodMilliseconds(uint32_t ms) { return S(proxy_set_tick_period_milliseconds(ms)); }
+
+Status GetState(std::string_view store, std::string_view key, std::string* value) {
+  char* data = nullptr;
+  size_t size = 0;
+  Status s = S(proxy_get_state(store.data(), store.size(), key.data(), key.size(), &data, &size));
+  if (s == Status::kOk) *value = Take(data, size);
+  return s;
+}
+
+Status InvokeService(std::string_view id, std::string_view method, std::string_view param,
+                     std::string* result) {
+  char* data = nullptr;
+  size_t size = 0;
+  Status s = S(proxy_invoke_service(id.data(), id.size(), method.data(), method.size(), param.data(),
+                                    param.size(), &data, &size));
+  if (s == Status::kOk) *result = Take(data, size);
+  return s;
+}
+
+std::string SerializeHeaders(const Headers& headers) {
+  if (headers.empty()) return {};
+  std::string out;
+  PutU32(out, static_cast<uint32_t>(headers.size()));
+  for (const auto& [name, value] : headers) {
+    PutU32(out, static_cast<uint32_t>(name.size()));
+    PutU32(out, static_cast<uint32_t>(value.size()));
+  }
+  for (const auto& [name, value] : headers) {
+    out.append(name).push_back('\0');
+    out.append(value).push_back('\0');
+  }
+  return out;
+}
+
+Headers ParseHeaders(std::string_view bytes) {
+  Headers headers;
+  if (bytes.size() < 4) return headers;
+  uint32_t n;
+  std::memcpy(&n, bytes.data(), 4);
+  if (4 + uint64_t{n} * 8 > bytes.size()) return headers;
+  size_t pos = 4 + size_t{n} * 8;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t name_size, value_size;
+    std::memcpy(&name_size, bytes.data() + 4 + i * 8, 4);
+    std::memcpy(&value_size, bytes.data() + 8 + i * 8, 4);
+    if (pos + name_size + 1 + value_size + 1 > bytes.size()) return {};
+    headers.emplace_back(std::string(bytes.substr(pos, name_size)),
+                         std::string(bytes.substr(pos + name_size + 1, value_size)));
+    pos += name_size + 1 + value_size + 1;
+  }
+  return headers;
+}
+
+}  // namespace wasmlet::sdk
+
+// ---- exports -----------------------------------------------------------------------------------
+
+using wasmlet::sdk::registry;
+
+namespace {
+wasmlet::sdk::StreamContext* Stream(uint32_t id) {
+  auto it = registry().streams.find(id);
+  return it == registry().streams.end() ? nullptr : it->second.get();
+}
+wasmlet::sdk::RootContext* Root(uint32_t id) {
+  auto it = registry().roots.find(id);
+  return it == registry().roots.end() ? nullptr : it->second.get();
+}
+uint32_t A(wasmlet::sdk::Action action) { return static_cast<uint32_t>(action); }
+}  // namespace
+
+extern "C" {
+
+WASMLET_EXPORT(proxy_abi_version_0_2_1) void proxy_abi_version_0_2_1() {}
+
+WASMLET_EXPORT(proxy_on_memory_allocate) void* proxy_on_memory_allocate(size_t size) { return malloc(size); }
+
+WASMLET_EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id, uint32_t parent_id) {
+  auto& r = registry();
+  if (parent_id == 0) {
+    if (r.root_factory) r.roots[id] = r.root_factory(id);
+  } else if (r.stream_factory) {
+    r.streams[id] = r.stream_factory(id, Root(parent_id));
+  }
+}
+
+WASMLET_EXPORT(proxy_on_vm_start) uint32_t proxy_on_vm_start(uint32_t id, uint32_t size) {
+  auto* root = Root(id);
+  return root ? root->OnVmStart(size) : 1;
+}
+
+WASMLET_EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t id, uint32_t size) {
+  auto* root = Root(id);
+  return root ? root->OnConfigure(size) : 1;
+}
+
+WASMLET_EXPORT(proxy_on_tick) void proxy_on_tick(uint32_t id) {
+  if (auto* root = Root(id)) root->OnTick();
+}
+
+WASMLET_EXPORT(proxy_on_queue_ready) void proxy_on_queue_ready(uint32_t id, uint32_t queue_id) {
+  if (auto* root = Root(id)) root->OnQueueReady(queue_id);
+}
+
+WASMLET_EXPORT(proxy_on_request_headers)
+uint32_t proxy_on_request_headers(uint32_t id, uint32_t n, uint32_t eos) {
+  auto* s = Stream(id);
+  return s ? A(s->OnRequestHeaders(n, eos != 0)) : 0;
+}
+WASMLET_EXPORT(proxy_on_request_body)
+uint32_t proxy_on_request_body(uint32_t id, uint32_t size, uint32_t eos) {
+  auto* s = Stream(id);
+  return s ? A(s->OnRequestBody(size, eos != 0)) : 0;
+}
+WASMLET_EXPORT(proxy_on_request_trailers) uint32_t proxy_on_request_trailers(uint32_t id, uint32_t n) {
+  auto* s = Stream(id);
+  return s ? A(s->OnRequestTrailers(n)) : 0;
+}
+WASMLET_EXPORT(proxy_on_response_headers)
+uint32_t proxy_on_response_headers(uint32_t id, uint32_t n, uint32_t eos) {
+  auto* s = Stream(id);
+  return s ? A(s->OnResponseHeaders(n, eos != 0)) : 0;
+}
+WASMLET_EXPORT(proxy_on_response_body)
+uint32_t proxy_on_response_body(uint32_t id, uint32_t size, uint32_t eos) {
+  auto* s = Stream(id);
+  return s ? A(s->OnResponseBody(size, eos != 0)) : 0;
+}
+WASMLET_EXPORT(proxy_on_response_trailers) uint32_t proxy_on_response_trailers(uint32_t id, uint32_t n) {
+  auto* s = Stream(id);
+  return s ? A(s->OnResponseTrailers(n)) : 0;
+}
+
+WASMLET_EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
+  if (auto* s = Stream(id)) {
+    s->OnDone();
+    return 1;
+  }
+  auto* root = Root(id);
+  return root ? root->OnDone() : 1;
+}
+
+WASMLET_EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
+  if (auto* s = Stream(id)) s->OnLog();
+}
+
+WASMLET_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
+  registry().streams.erase(id);
+  registry().roots.erase(id);
+}
+
+}  // extern "C"
