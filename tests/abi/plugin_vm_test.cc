@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "test_support.h"
 
@@ -343,6 +344,59 @@ TEST_F(PluginVmTest, APauseNothingCanResumeIsAServerError) {
 }
 
 TEST_F(PluginVmTest, AModuleImportingEveryHostFunctionLinksAndRuns) {
+  // The module really imports all 39 functions of 0.2.1 and the four of 0.1.0.
+  auto info = wasm::ParseModule(GuestBytes("abi_raw"));
+  ASSERT_TRUE(info.ok());
+  std::set<std::string> imported;
+  for (const auto& import : info->imports) imported.insert(import.module + "." + import.name);
+  for (const char* name : {"proxy_done",
+                           "proxy_set_effective_context",
+                           "proxy_log",
+                           "proxy_get_log_level",
+                           "proxy_get_current_time_nanoseconds",
+                           "proxy_set_tick_period_milliseconds",
+                           "proxy_get_buffer_bytes",
+                           "proxy_set_buffer_bytes",
+                           "proxy_get_buffer_status",
+                           "proxy_get_header_map_size",
+                           "proxy_get_header_map_pairs",
+                           "proxy_set_header_map_pairs",
+                           "proxy_get_header_map_value",
+                           "proxy_add_header_map_value",
+                           "proxy_replace_header_map_value",
+                           "proxy_remove_header_map_value",
+                           "proxy_continue_stream",
+                           "proxy_close_stream",
+                           "proxy_get_status",
+                           "proxy_send_local_response",
+                           "proxy_http_call",
+                           "proxy_grpc_call",
+                           "proxy_grpc_stream",
+                           "proxy_grpc_send",
+                           "proxy_grpc_cancel",
+                           "proxy_grpc_close",
+                           "proxy_set_shared_data",
+                           "proxy_get_shared_data",
+                           "proxy_register_shared_queue",
+                           "proxy_resolve_shared_queue",
+                           "proxy_enqueue_shared_queue",
+                           "proxy_dequeue_shared_queue",
+                           "proxy_define_metric",
+                           "proxy_record_metric",
+                           "proxy_increment_metric",
+                           "proxy_get_metric",
+                           "proxy_get_property",
+                           "proxy_set_property",
+                           "proxy_call_foreign_function",
+                           "proxy_get_configuration",
+                           "proxy_continue_request",
+                           "proxy_continue_response",
+                           "proxy_clear_route_cache",
+                           "proxy_get_state",
+                           "proxy_invoke_service"}) {
+    EXPECT_TRUE(imported.count(std::string("env.") + name)) << name;
+  }
+
   auto vm = Start("abi_raw");
   auto response = Request(*vm, "all");
   auto report = Parse(response.body);
@@ -487,6 +541,54 @@ TEST_F(PluginVmTest, LayottoFunctionReportsItsIdAndReachesStateAndOtherFunctions
   EXPECT_EQ(invoker_->last_caller, "id_test");
   EXPECT_EQ(invoker_->last_method, "/stock");
   EXPECT_EQ(call("invoke:fail"), "invoke status=10 value=");
+}
+
+TEST_F(PluginVmTest, CallbacksRunInTheAbiOrderWithTheRightIds) {
+  PluginSpec spec;
+  spec.vm_configuration = "vm";
+  spec.plugin_configuration = "plugin";
+  spec.root_context_id = 7;
+  auto vm = Start("abi_raw", spec);
+  HttpRequest request;
+  request.method = "POST";
+  request.body = "abc";
+  request.trailers = {{"t", "1"}};
+  ASSERT_TRUE(vm->HandleHttp(request).ok());
+  request = HttpRequest{};
+  request.headers = {{"x-op", "trace"}};
+  auto trace = vm->HandleHttp(request);
+  ASSERT_TRUE(trace.ok()) << trace.status().ToString();
+  EXPECT_EQ(trace->body,
+            "create(7,0) vm_start(7,2) configure(7,6) "
+            "create(8,7) request_headers(8,4,0) request_body(8,3,0) request_trailers(8,1) "
+            "response_headers(8,1,1) done(8) log(8) delete(8) "
+            "create(9,7) request_headers(9,5,1) ");
+}
+
+TEST_F(PluginVmTest, Abi010ModulesGetTheOldFormsAndWasiCommandsStart) {
+  PluginSpec spec;
+  spec.vm_configuration = "vmconf";
+  spec.plugin_configuration = "pluginconf";
+  auto vm = Start("abi_v010", spec);
+  ASSERT_TRUE(vm);
+  EXPECT_EQ(vm->abi_version(), "0.1.0");
+  auto response = vm->HandleHttp({});
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->body, "vm=vmconf plugin=pluginconf absent=ok-empty continue=ok");
+}
+
+TEST_F(PluginVmTest, TheAllocatorMayLogButNotCallAnythingElse) {
+  auto vm = Start("abi_raw");
+  auto logged = Parse(Request(*vm, "alloc_log").body);
+  EXPECT_EQ(One(logged, "get_pairs_through_allocator"), "0");
+  EXPECT_TRUE(Logged(LogLevel::kDebug, "abi_raw: allocating"));
+
+  HttpRequest request;
+  request.headers = {{"x-op", "alloc_done"}};
+  auto refused = vm->HandleHttp(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("the guest's allocator called proxy_done"), std::string::npos)
+      << refused.status().message();
 }
 
 TEST_F(PluginVmTest, ModulesThatAreNotProxyWasmAreRefusedWithTheReason) {

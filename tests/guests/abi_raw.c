@@ -3,7 +3,9 @@
 // SDK in between. The request header `x-op` picks the run:
 //   all      every function with well-formed arguments;
 //   hostile  every function with pointers and lengths outside guest memory;
-//   garbage  the allocator starts answering addresses outside memory.
+//   garbage  the allocator starts answering addresses outside memory;
+//   alloc_log, alloc_done  the allocator calls proxy_log (allowed) or proxy_done (refused);
+//   trace    answers with the callbacks the host has made so far, in order, with their arguments.
 // Each call's status goes to the response body as `name=status`.
 #include "wasmlet/abi.h"
 
@@ -52,10 +54,12 @@ WASI(poll_oneoff) uint32_t wasi_poll_oneoff(const void* in, void* out, size_t n,
 
 static char heap[1 << 16];
 static size_t heap_used;
-static int garbage_allocator;
+static enum { kNormal, kGarbage, kLogs, kCallsDone } allocator_mode;
 
 WASMLET_EXPORT(malloc) void* guest_malloc(size_t size) {
-  if (garbage_allocator) return (void*)0xFFFFFF00u;
+  if (allocator_mode == kGarbage) return (void*)0xFFFFFF00u;
+  if (allocator_mode == kLogs) proxy_log(PROXY_LOG_DEBUG, "abi_raw: allocating", 19);
+  if (allocator_mode == kCallsDone) proxy_done();
   size = (size + 7) & ~(size_t)7;
   if (size > sizeof heap - heap_used) heap_used = 0;  // tests are short: wrap around
   void* p = heap + heap_used;
@@ -89,6 +93,33 @@ static void Report(const char* name, uint32_t status) {
 }
 
 #define CALL(name, expr) Report(#name, (uint32_t)(expr))
+
+static char trace[4096];
+static size_t trace_used;
+
+static void AppendNumber(char* out, size_t* used, size_t cap, uint32_t v) {
+  char digits[12];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n && *used < cap) out[(*used)++] = digits[--n];
+}
+
+// Records "name(a,b,...) " in the trace.
+static void Trace(const char* name, int count, uint32_t a, uint32_t b, uint32_t c) {
+  while (*name && trace_used < sizeof trace) trace[trace_used++] = *name++;
+  const uint32_t args[3] = {a, b, c};
+  for (int i = 0; i < count; ++i) {
+    if (trace_used < sizeof trace) trace[trace_used++] = i ? ',' : '(';
+    AppendNumber(trace, &trace_used, sizeof trace, args[i]);
+  }
+  if (trace_used + 2 <= sizeof trace) {
+    trace[trace_used++] = ')';
+    trace[trace_used++] = ' ';
+  }
+}
 
 static int Equals(const char* a, size_t n, const char* b) {
   for (size_t i = 0; i < n; ++i) {
@@ -272,11 +303,43 @@ static void CallHostile(void) {
 // ---- Proxy-Wasm exports ------------------------------------------------------------------------
 
 WASMLET_EXPORT(proxy_abi_version_0_2_1) void abi_marker(void) {}
-WASMLET_EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {}
-WASMLET_EXPORT(proxy_on_vm_start) uint32_t on_vm_start(uint32_t id, uint32_t size) { return 1; }
-WASMLET_EXPORT(proxy_on_configure) uint32_t on_configure(uint32_t id, uint32_t size) { return 1; }
+WASMLET_EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {
+  Trace("create", 2, id, parent, 0);
+}
+WASMLET_EXPORT(proxy_on_vm_start) uint32_t on_vm_start(uint32_t id, uint32_t size) {
+  Trace("vm_start", 2, id, size, 0);
+  return 1;
+}
+WASMLET_EXPORT(proxy_on_configure) uint32_t on_configure(uint32_t id, uint32_t size) {
+  Trace("configure", 2, id, size, 0);
+  return 1;
+}
+WASMLET_EXPORT(proxy_on_request_body) uint32_t on_request_body(uint32_t id, uint32_t size, uint32_t eos) {
+  Trace("request_body", 3, id, size, eos);
+  return 0;
+}
+WASMLET_EXPORT(proxy_on_request_trailers) uint32_t on_request_trailers(uint32_t id, uint32_t n) {
+  Trace("request_trailers", 2, id, n, 0);
+  return 0;
+}
+WASMLET_EXPORT(proxy_on_response_headers)
+uint32_t on_response_headers(uint32_t id, uint32_t n, uint32_t eos) {
+  Trace("response_headers", 3, id, n, eos);
+  return 0;
+}
+WASMLET_EXPORT(proxy_on_response_body) uint32_t on_response_body(uint32_t id, uint32_t size, uint32_t eos) {
+  Trace("response_body", 3, id, size, eos);
+  return 0;
+}
+WASMLET_EXPORT(proxy_on_done) uint32_t on_done(uint32_t id) {
+  Trace("done", 1, id, 0, 0);
+  return 1;
+}
+WASMLET_EXPORT(proxy_on_log) void on_log(uint32_t id) { Trace("log", 1, id, 0, 0); }
+WASMLET_EXPORT(proxy_on_delete) void on_delete(uint32_t id) { Trace("delete", 1, id, 0, 0); }
 
 WASMLET_EXPORT(proxy_on_request_headers) uint32_t on_request_headers(uint32_t id, uint32_t n, uint32_t eos) {
+  Trace("request_headers", 3, id, n, eos);
   char* op = 0;
   size_t op_size = 0;
   if (proxy_get_header_map_value(PROXY_MAP_HTTP_REQUEST_HEADERS, "x-op", 4, &op, &op_size) != PROXY_OK)
@@ -284,14 +347,23 @@ WASMLET_EXPORT(proxy_on_request_headers) uint32_t on_request_headers(uint32_t id
   report_used = 0;
   if (Equals(op, op_size, "all")) CallAll();
   if (Equals(op, op_size, "hostile")) CallHostile();
-  if (Equals(op, op_size, "garbage")) {
-    garbage_allocator = 1;
+  if (Equals(op, op_size, "trace")) {
+    proxy_send_local_response(200, 0, 0, trace, trace_used, 0, 0, -1);
+    trace_used = 0;
+    return 1;
+  }
+  if (Equals(op, op_size, "garbage") || Equals(op, op_size, "alloc_log") ||
+      Equals(op, op_size, "alloc_done")) {
+    allocator_mode = Equals(op, op_size, "garbage")     ? kGarbage
+                     : Equals(op, op_size, "alloc_log") ? kLogs
+                                                        : kCallsDone;
     char* out;
     size_t size;
-    proxy_get_header_map_pairs(PROXY_MAP_HTTP_REQUEST_HEADERS, &out, &size);  // the host must refuse this
-    garbage_allocator = 0;
-    Append("the host accepted a garbage address\n");
+    CALL(get_pairs_through_allocator,
+         proxy_get_header_map_pairs(PROXY_MAP_HTTP_REQUEST_HEADERS, &out, &size));
+    allocator_mode = kNormal;
   }
+  if (report_used == 0) return 0;  // nothing to say: let the request through
   // The report travels as a local response, which also replaces the one CallAll sent.
   proxy_send_local_response(200, 0, 0, report, report_used, 0, 0, -1);
   return 1;
