@@ -1,0 +1,252 @@
+#include "server/config.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "abi/header_map.h"
+
+namespace wasmlet::server {
+namespace {
+
+using nlohmann::json;
+
+Status Bad(const std::string& path, const std::string& problem) {
+  return InvalidArgument("config " + path + ": " + problem);
+}
+
+std::string TypeName(const json& j) { return j.type_name(); }
+
+// Reads an optional field of an object with the expected kind, naming its path when wrong.
+Status ReadString(const json& obj, const char* key, const std::string& path, std::string& out) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return Status::Ok();
+  if (!it->is_string()) return Bad(path + "." + key, "expected a string, found " + TypeName(*it));
+  out = it->get<std::string>();
+  return Status::Ok();
+}
+
+template <typename Int>
+Status ReadInt(const json& obj, const char* key, const std::string& path, Int& out, int64_t min, int64_t max) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return Status::Ok();
+  int64_t value = 0;
+  if (it->is_number_integer()) {
+    value = it->get<int64_t>();
+  } else if (it->is_string()) {  // Layotto writes some numbers as strings ("cpu": "100")
+    const std::string s = it->get<std::string>();
+    char* end = nullptr;
+    value = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0') return Bad(path + "." + key, "expected a whole number, found \"" + s + "\"");
+  } else {
+    return Bad(path + "." + key, "expected a whole number, found " + TypeName(*it));
+  }
+  if (value < min || value > max) {
+    return Bad(path + "." + key, std::to_string(value) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
+  }
+  out = static_cast<Int>(value);
+  return Status::Ok();
+}
+
+Status ParsePlugin(const std::string& key, const json& item, const std::string& path, PluginConfig& plugin) {
+  if (!item.is_object()) return Bad(path, "expected an object (a plugin item), found " + TypeName(item));
+  plugin.key = key;
+  plugin.json_path = path;
+  WASMLET_RETURN_IF_ERROR(ReadString(item, "name", path, plugin.name));
+  if (plugin.name.empty()) plugin.name = key;
+  WASMLET_RETURN_IF_ERROR(ReadInt(item, "instance_num", path, plugin.instance_num, -1, 4096));
+  WASMLET_RETURN_IF_ERROR(ReadInt(item, "root_context_id", path, plugin.root_context_id, 1, UINT32_MAX));
+  WASMLET_RETURN_IF_ERROR(ReadString(item, "root_id", path, plugin.root_id));
+  if (auto it = item.find("configuration"); it != item.end() && !it->is_null()) {
+    plugin.configuration = it->is_string() ? it->get<std::string>() : it->dump();
+  }
+  for (const auto& [k, v] : item.items()) {
+    if (v.is_string()) plugin.string_keys[k] = v.get<std::string>();
+  }
+  auto vm = item.find("vm_config");
+  if (vm == item.end()) return Bad(path, "missing vm_config (it names the .wasm file: {\"path\": ...})");
+  if (!vm->is_object()) return Bad(path + ".vm_config", "expected an object, found " + TypeName(*vm));
+  const std::string vm_path = path + ".vm_config";
+  WASMLET_RETURN_IF_ERROR(ReadString(*vm, "engine", vm_path, plugin.vm.engine));
+  WASMLET_RETURN_IF_ERROR(ReadString(*vm, "path", vm_path, plugin.vm.path));
+  WASMLET_RETURN_IF_ERROR(ReadString(*vm, "url", vm_path, plugin.vm.url));
+  WASMLET_RETURN_IF_ERROR(ReadString(*vm, "md5", vm_path, plugin.vm.md5));
+  WASMLET_RETURN_IF_ERROR(ReadInt(*vm, "cpu", vm_path, plugin.vm.cpu_ms, 0, 3600000));
+  WASMLET_RETURN_IF_ERROR(ReadInt(*vm, "mem", vm_path, plugin.vm.mem_mb, 0, 4096));
+  const std::string& engine = plugin.vm.engine;
+  if (!engine.empty() && engine != "v8" && engine != "wasmtime" && engine != "wasmer") {
+    return Bad(vm_path + ".engine", "unknown engine \"" + engine + "\"; use \"v8\" (\"wasmtime\" and \"wasmer\" also run on V8)");
+  }
+  if (plugin.vm.path.empty() && plugin.vm.url.empty()) {
+    return Bad(vm_path, "give the module's \"path\" (or \"url\")");
+  }
+  return Status::Ok();
+}
+
+Status ParseStores(const json& state, const std::string& path, ServerConfig& config) {
+  if (!state.is_object()) return Bad(path, "expected an object of state stores, found " + TypeName(state));
+  for (const auto& [name, store] : state.items()) {
+    const std::string store_path = path + "." + name;
+    if (!store.is_object()) return Bad(store_path, "expected an object, found " + TypeName(store));
+    StoreConfig sc;
+    sc.name = name;
+    sc.json_path = store_path;
+    WASMLET_RETURN_IF_ERROR(ReadString(store, "type", store_path, sc.type));
+    if (sc.type.empty()) return Bad(store_path, "missing \"type\" (embedded, redis or in-memory)");
+    if (auto md = store.find("metadata"); md != store.end() && !md->is_null()) {
+      if (!md->is_object()) return Bad(store_path + ".metadata", "expected an object, found " + TypeName(*md));
+      for (const auto& [k, v] : md->items()) {
+        sc.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      }
+    }
+    config.stores[name] = std::move(sc);
+  }
+  return Status::Ok();
+}
+
+Status ParseRpcs(const json& rpcs, const std::string& path, ServerConfig& config) {
+  if (!rpcs.is_object()) return Bad(path, "expected an object, found " + TypeName(rpcs));
+  for (const auto& [name, rpc] : rpcs.items()) {
+    auto channels = rpc.is_object() && rpc.contains("config") && rpc["config"].is_object()
+                        ? rpc["config"].find("channel")
+                        : rpc.end();
+    if (!rpc.is_object() || !rpc.contains("config") || channels == rpc["config"].end()) continue;
+    if (!channels->is_array()) return Bad(path + "." + name + ".config.channel", "expected an array");
+    for (size_t i = 0; i < channels->size(); ++i) {
+      const json& channel = (*channels)[i];
+      const std::string cpath = path + "." + name + ".config.channel[" + std::to_string(i) + "]";
+      std::string address;
+      WASMLET_RETURN_IF_ERROR(ReadString(channel, "address", cpath, address));
+      if (!address.empty()) config.rpc_address = address;  // otherwise: this process's listener
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseListener(const json& listener, const std::string& path, ServerConfig& config, bool& found_functions) {
+  if (!listener.is_object()) return Bad(path, "expected an object, found " + TypeName(listener));
+  std::string address;
+  WASMLET_RETURN_IF_ERROR(ReadString(listener, "address", path, address));
+  if (auto chains = listener.find("filter_chains"); chains != listener.end() && chains->is_array()) {
+    for (size_t c = 0; c < chains->size(); ++c) {
+      const json& chain = (*chains)[c];
+      auto filters = chain.find("filters");
+      if (filters == chain.end() || !filters->is_array()) continue;
+      for (size_t f = 0; f < filters->size(); ++f) {
+        const json& filter = (*filters)[f];
+        const std::string fpath = path + ".filter_chains[" + std::to_string(c) + "].filters[" + std::to_string(f) + "]";
+        if (!filter.is_object() || filter.value("type", "") != "grpc") continue;
+        const json* grpc = nullptr;
+        if (filter.contains("config") && filter["config"].contains("grpc_config")) grpc = &filter["config"]["grpc_config"];
+        if (!grpc) continue;
+        const std::string gpath = fpath + ".config.grpc_config";
+        if (grpc->contains("state")) WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["state"], gpath + ".state", config));
+        if (grpc->contains("rpcs")) WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
+        for (const auto& [section, value] : grpc->items()) {
+          if (section != "state" && section != "rpcs") spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
+        }
+      }
+    }
+  }
+  if (auto filters = listener.find("stream_filters"); filters != listener.end()) {
+    if (!filters->is_array()) return Bad(path + ".stream_filters", "expected an array");
+    for (size_t i = 0; i < filters->size(); ++i) {
+      const json& filter = (*filters)[i];
+      const std::string fpath = path + ".stream_filters[" + std::to_string(i) + "]";
+      if (!filter.is_object() || filter.value("type", "") != "Layotto") {
+        spdlog::debug("config {}: not a Layotto stream filter, ignored", fpath);
+        continue;
+      }
+      auto items = filter.find("config");
+      if (items == filter.end() || !items->is_object()) return Bad(fpath + ".config", "expected an object of plugin items");
+      found_functions = true;
+      if (!address.empty()) config.function_address = address;
+      for (const auto& [key, item] : items->items()) {
+        PluginConfig plugin;
+        WASMLET_RETURN_IF_ERROR(ParsePlugin(key, item, fpath + ".config." + key, plugin));
+        config.plugins.push_back(std::move(plugin));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseSettings(const json& settings, ServerConfig& config) {
+  const std::string path = "wasmlet";
+  if (!settings.is_object()) return Bad(path, "expected an object, found " + TypeName(settings));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "workers", path, config.workers, 0, 1024));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_request_body", path, config.max_request_body, 0, int64_t{1} << 32));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "queue_timeout_ms", path, config.queue_timeout_ms, 0, 600000));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_queued", path, config.max_queued, 0, 1 << 20));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "default_cpu_ms", path, config.default_cpu_ms, 1, 3600000));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "default_mem_mb", path, config.default_mem_mb, 1, 4096));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "invoke_timeout_ms", path, config.invoke_timeout_ms, 1, 600000));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "drain_timeout_ms", path, config.drain_timeout_ms, 0, 600000));
+  std::string listen;
+  WASMLET_RETURN_IF_ERROR(ReadString(settings, "function_address", path, listen));
+  if (!listen.empty()) config.function_address = listen;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ServerConfig> ParseConfig(const std::string& json_text) {
+  json root;
+  try {
+    root = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    return InvalidArgument(std::string("config is not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) return Bad("(top level)", "expected an object");
+  ServerConfig config;
+  bool found_functions = false;
+  auto servers = root.find("servers");
+  if (servers == root.end() || !servers->is_array()) return Bad("servers", "missing: expected an array of servers");
+  for (size_t s = 0; s < servers->size(); ++s) {
+    const json& server = (*servers)[s];
+    auto listeners = server.find("listeners");
+    if (listeners == server.end() || !listeners->is_array()) continue;
+    for (size_t l = 0; l < listeners->size(); ++l) {
+      WASMLET_RETURN_IF_ERROR(ParseListener((*listeners)[l],
+                                            "servers[" + std::to_string(s) + "].listeners[" + std::to_string(l) + "]",
+                                            config, found_functions));
+    }
+  }
+  if (auto settings = root.find("wasmlet"); settings != root.end()) WASMLET_RETURN_IF_ERROR(ParseSettings(*settings, config));
+  for (const auto& [section, value] : root.items()) {
+    if (section != "servers" && section != "wasmlet") spdlog::debug("config {}: not used by wasmlet", section);
+  }
+  if (!found_functions) {
+    return Bad("servers[].listeners[]", "no listener has a stream filter of type \"Layotto\", so there is nothing to serve");
+  }
+  return config;
+}
+
+Result<ServerConfig> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read the config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = ParseConfig(text.str());
+  if (!config.ok()) return Status(config.status().code(), path + ": " + config.status().message());
+  return config;
+}
+
+std::string PluginConfigurationBytes(const PluginConfig& plugin) {
+  if (plugin.configuration) return *plugin.configuration;
+  abi::HeaderList pairs(plugin.string_keys.begin(), plugin.string_keys.end());
+  return abi::HeaderMap(pairs).Serialize();
+}
+
+std::string VmConfigurationBytes(const PluginConfig& plugin) {
+  abi::HeaderList pairs = {{"Engine", plugin.vm.engine}, {"Path", plugin.vm.path},
+                           {"Url", plugin.vm.url},       {"Md5", plugin.vm.md5},
+                           {"Cpu", std::to_string(plugin.vm.cpu_ms)}, {"Mem", std::to_string(plugin.vm.mem_mb)}};
+  abi::HeaderMap map;
+  for (const auto& [k, v] : pairs) map.Add(k, v);
+  return map.Serialize();
+}
+
+}  // namespace wasmlet::server

@@ -1,0 +1,76 @@
+// wasmlet's configuration: Layotto's config.json shape, unchanged, plus an optional top-level
+// "wasmlet" object for settings Layotto does not have.
+//
+//   servers[].listeners[] with stream_filters[] of type "Layotto"   the function listener and
+//                                                                     its plugin items
+//   servers[].listeners[].filter_chains[].filters[].config.grpc_config.state   state stores
+//   ... .grpc_config.rpcs.<name>.config.channel[]                     where invoke_service goes
+//
+// Every error names the JSON path of the offending field.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace wasmlet::server {
+
+struct VmConfig {
+  std::string engine;  // as written; "wasmtime" / "wasmer" run on V8
+  std::string path;
+  std::string url;
+  std::string md5;
+  uint32_t cpu_ms = 0;  // the most guest time one request may use; 0 = the server default
+  uint32_t mem_mb = 0;  // the most linear memory one instance may have; 0 = the server default
+};
+
+struct PluginConfig {
+  std::string key;   // the item's key in the stream filter's config
+  std::string name;  // "name", or the key
+  int instance_num = 0;  // <= 0: one per core
+  uint32_t root_context_id = 1;
+  std::string root_id;                       // Envoy's root_id (plugin_root_id property)
+  std::optional<std::string> configuration;  // Envoy's configuration, verbatim
+  std::map<std::string, std::string> string_keys;  // Layotto: the plugin configuration
+  VmConfig vm;
+  std::string json_path;  // for messages
+};
+
+struct StoreConfig {
+  std::string name;
+  std::string type;
+  std::map<std::string, std::string> metadata;
+  std::string json_path;
+};
+
+struct ServerConfig {
+  std::string function_address = "0.0.0.0:2045";
+  std::vector<PluginConfig> plugins;
+  std::map<std::string, StoreConfig> stores;
+  // invoke_service target: empty = this process's own function listener; else "host:port".
+  std::string rpc_address;
+
+  // "wasmlet": { ... } settings.
+  int workers = 0;  // threads that run guest code; 0 = 2 x cores
+  uint64_t max_request_body = 1 << 20;
+  uint32_t queue_timeout_ms = 1000;  // wait for a free instance before 503
+  size_t max_queued = 1024;          // requests waiting for an instance, per plugin, before 503
+  uint32_t default_cpu_ms = 5000;
+  uint32_t default_mem_mb = 256;
+  uint32_t invoke_timeout_ms = 3000;
+  uint32_t drain_timeout_ms = 10000;  // graceful stop: how long in-flight requests may take
+};
+
+Result<ServerConfig> LoadConfig(const std::string& path);
+Result<ServerConfig> ParseConfig(const std::string& json_text);
+
+// Buffer 7 of a Layotto item: its string keys in the pairs format; or Envoy's configuration.
+std::string PluginConfigurationBytes(const PluginConfig& plugin);
+// Buffer 6: the VM configuration fields as a map, as Layotto passes them.
+std::string VmConfigurationBytes(const PluginConfig& plugin);
+
+}  // namespace wasmlet::server
