@@ -29,7 +29,8 @@ Status ReadString(const json& obj, const char* key, const std::string& path, std
 }
 
 template <typename Int>
-Status ReadInt(const json& obj, const char* key, const std::string& path, Int& out, int64_t min, int64_t max) {
+Status ReadInt(const json& obj, const char* key, const std::string& path, Int& out, int64_t min,
+               int64_t max) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return Status::Ok();
   int64_t value = 0;
@@ -39,12 +40,14 @@ Status ReadInt(const json& obj, const char* key, const std::string& path, Int& o
     const std::string s = it->get<std::string>();
     char* end = nullptr;
     value = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0') return Bad(path + "." + key, "expected a whole number, found \"" + s + "\"");
+    if (s.empty() || *end != '\0')
+      return Bad(path + "." + key, "expected a whole number, found \"" + s + "\"");
   } else {
     return Bad(path + "." + key, "expected a whole number, found " + TypeName(*it));
   }
   if (value < min || value > max) {
-    return Bad(path + "." + key, std::to_string(value) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
+    return Bad(path + "." + key,
+               std::to_string(value) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
   }
   out = static_cast<Int>(value);
   return Status::Ok();
@@ -77,7 +80,8 @@ Status ParsePlugin(const std::string& key, const json& item, const std::string& 
   WASMLET_RETURN_IF_ERROR(ReadInt(*vm, "mem", vm_path, plugin.vm.mem_mb, 0, 4096));
   const std::string& engine = plugin.vm.engine;
   if (!engine.empty() && engine != "v8" && engine != "wasmtime" && engine != "wasmer") {
-    return Bad(vm_path + ".engine", "unknown engine \"" + engine + "\"; use \"v8\" (\"wasmtime\" and \"wasmer\" also run on V8)");
+    return Bad(vm_path + ".engine",
+               "unknown engine \"" + engine + "\"; use \"v8\" (\"wasmtime\" and \"wasmer\" also run on V8)");
   }
   if (plugin.vm.path.empty() && plugin.vm.url.empty()) {
     return Bad(vm_path, "give the module's \"path\" (or \"url\")");
@@ -96,7 +100,8 @@ Status ParseStores(const json& state, const std::string& path, ServerConfig& con
     WASMLET_RETURN_IF_ERROR(ReadString(store, "type", store_path, sc.type));
     if (sc.type.empty()) return Bad(store_path, "missing \"type\" (embedded, redis or in-memory)");
     if (auto md = store.find("metadata"); md != store.end() && !md->is_null()) {
-      if (!md->is_object()) return Bad(store_path + ".metadata", "expected an object, found " + TypeName(*md));
+      if (!md->is_object())
+        return Bad(store_path + ".metadata", "expected an object, found " + TypeName(*md));
       for (const auto& [k, v] : md->items()) {
         sc.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
       }
@@ -125,7 +130,8 @@ Status ParseRpcs(const json& rpcs, const std::string& path, ServerConfig& config
   return Status::Ok();
 }
 
-Status ParseListener(const json& listener, const std::string& path, ServerConfig& config, bool& found_functions) {
+Status ParseListener(const json& listener, const std::string& path, ServerConfig& config,
+                     bool& found_functions) {
   if (!listener.is_object()) return Bad(path, "expected an object, found " + TypeName(listener));
   std::string address;
   WASMLET_RETURN_IF_ERROR(ReadString(listener, "address", path, address));
@@ -136,16 +142,21 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
       if (filters == chain.end() || !filters->is_array()) continue;
       for (size_t f = 0; f < filters->size(); ++f) {
         const json& filter = (*filters)[f];
-        const std::string fpath = path + ".filter_chains[" + std::to_string(c) + "].filters[" + std::to_string(f) + "]";
+        const std::string fpath =
+            path + ".filter_chains[" + std::to_string(c) + "].filters[" + std::to_string(f) + "]";
         if (!filter.is_object() || filter.value("type", "") != "grpc") continue;
         const json* grpc = nullptr;
-        if (filter.contains("config") && filter["config"].contains("grpc_config")) grpc = &filter["config"]["grpc_config"];
+        if (filter.contains("config") && filter["config"].contains("grpc_config"))
+          grpc = &filter["config"]["grpc_config"];
         if (!grpc) continue;
         const std::string gpath = fpath + ".config.grpc_config";
-        if (grpc->contains("state")) WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["state"], gpath + ".state", config));
-        if (grpc->contains("rpcs")) WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
+        if (grpc->contains("state"))
+          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["state"], gpath + ".state", config));
+        if (grpc->contains("rpcs"))
+          WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
         for (const auto& [section, value] : grpc->items()) {
-          if (section != "state" && section != "rpcs") spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
+          if (section != "state" && section != "rpcs")
+            spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
         }
       }
     }
@@ -160,7 +171,8 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
         continue;
       }
       auto items = filter.find("config");
-      if (items == filter.end() || !items->is_object()) return Bad(fpath + ".config", "expected an object of plugin items");
+      if (items == filter.end() || !items->is_object())
+        return Bad(fpath + ".config", "expected an object of plugin items");
       found_functions = true;
       if (!address.empty()) config.function_address = address;
       for (const auto& [key, item] : items->items()) {
@@ -177,7 +189,8 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   const std::string path = "wasmlet";
   if (!settings.is_object()) return Bad(path, "expected an object, found " + TypeName(settings));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "workers", path, config.workers, 0, 1024));
-  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_request_body", path, config.max_request_body, 0, int64_t{1} << 32));
+  WASMLET_RETURN_IF_ERROR(
+      ReadInt(settings, "max_request_body", path, config.max_request_body, 0, int64_t{1} << 32));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "queue_timeout_ms", path, config.queue_timeout_ms, 0, 600000));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_queued", path, config.max_queued, 0, 1 << 20));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "default_cpu_ms", path, config.default_cpu_ms, 1, 3600000));
@@ -203,23 +216,27 @@ Result<ServerConfig> ParseConfig(const std::string& json_text) {
   ServerConfig config;
   bool found_functions = false;
   auto servers = root.find("servers");
-  if (servers == root.end() || !servers->is_array()) return Bad("servers", "missing: expected an array of servers");
+  if (servers == root.end() || !servers->is_array())
+    return Bad("servers", "missing: expected an array of servers");
   for (size_t s = 0; s < servers->size(); ++s) {
     const json& server = (*servers)[s];
     auto listeners = server.find("listeners");
     if (listeners == server.end() || !listeners->is_array()) continue;
     for (size_t l = 0; l < listeners->size(); ++l) {
-      WASMLET_RETURN_IF_ERROR(ParseListener((*listeners)[l],
-                                            "servers[" + std::to_string(s) + "].listeners[" + std::to_string(l) + "]",
-                                            config, found_functions));
+      WASMLET_RETURN_IF_ERROR(ParseListener(
+          (*listeners)[l], "servers[" + std::to_string(s) + "].listeners[" + std::to_string(l) + "]", config,
+          found_functions));
     }
   }
-  if (auto settings = root.find("wasmlet"); settings != root.end()) WASMLET_RETURN_IF_ERROR(ParseSettings(*settings, config));
+  if (auto settings = root.find("wasmlet"); settings != root.end())
+    WASMLET_RETURN_IF_ERROR(ParseSettings(*settings, config));
   for (const auto& [section, value] : root.items()) {
-    if (section != "servers" && section != "wasmlet") spdlog::debug("config {}: not used by wasmlet", section);
+    if (section != "servers" && section != "wasmlet")
+      spdlog::debug("config {}: not used by wasmlet", section);
   }
   if (!found_functions) {
-    return Bad("servers[].listeners[]", "no listener has a stream filter of type \"Layotto\", so there is nothing to serve");
+    return Bad("servers[].listeners[]",
+               "no listener has a stream filter of type \"Layotto\", so there is nothing to serve");
   }
   return config;
 }
@@ -241,9 +258,12 @@ std::string PluginConfigurationBytes(const PluginConfig& plugin) {
 }
 
 std::string VmConfigurationBytes(const PluginConfig& plugin) {
-  abi::HeaderList pairs = {{"Engine", plugin.vm.engine}, {"Path", plugin.vm.path},
-                           {"Url", plugin.vm.url},       {"Md5", plugin.vm.md5},
-                           {"Cpu", std::to_string(plugin.vm.cpu_ms)}, {"Mem", std::to_string(plugin.vm.mem_mb)}};
+  abi::HeaderList pairs = {{"Engine", plugin.vm.engine},
+                           {"Path", plugin.vm.path},
+                           {"Url", plugin.vm.url},
+                           {"Md5", plugin.vm.md5},
+                           {"Cpu", std::to_string(plugin.vm.cpu_ms)},
+                           {"Mem", std::to_string(plugin.vm.mem_mb)}};
   abi::HeaderMap map;
   for (const auto& [k, v] : pairs) map.Add(k, v);
   return map.Serialize();

@@ -29,12 +29,12 @@ struct VmConfig {
 };
 
 struct PluginConfig {
-  std::string key;   // the item's key in the stream filter's config
-  std::string name;  // "name", or the key
+  std::string key;       // the item's key in the stream filter's config
+  std::string name;      // "name", or the key
   int instance_num = 0;  // <= 0: one per core
   uint32_t root_context_id = 1;
-  std::string root_id;                       // Envoy's root_id (plugin_root_id property)
-  std::optional<std::string> configuration;  // Envoy's configuration, verbatim
+  std::string root_id;                             // Envoy's root_id (plugin_root_id property)
+  std::optional<std::string> configuration;        // Envoy's configuration, verbatim
   std::map<std::string, std::string> string_keys;  // Layotto: the plugin configuration
   VmConfig vm;
   std::string json_path;  // for messages

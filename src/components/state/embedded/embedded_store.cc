@@ -8,20 +8,22 @@ Result<std::unique_ptr<StateStoreComponent>> EmbeddedStore::Create(const server:
   auto it = config.metadata.find("path");
   std::string path = it == config.metadata.end() || it->second.empty() ? "wasmlet-state.db" : it->second;
   std::unique_ptr<EmbeddedStore> store(new EmbeddedStore(config.name, path));
-  if (sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &store->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
-    return Status(StatusCode::kFailedPrecondition, "config " + config.json_path + ": cannot open the state file " +
-                                                       path + ": " + sqlite3_errmsg(store->db_) +
-                                                       " (is its folder there and writable?)");
+    return Status(StatusCode::kFailedPrecondition,
+                  "config " + config.json_path + ": cannot open the state file " + path + ": " +
+                      sqlite3_errmsg(store->db_) + " (is its folder there and writable?)");
   }
   sqlite3_busy_timeout(store->db_, 2000);  // wasmlet start and `wasmlet state set` may share the file
   const char* schema =
       "PRAGMA journal_mode=WAL;"
       "CREATE TABLE IF NOT EXISTS state (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,"
       " PRIMARY KEY (store, key));";
-  if (sqlite3_exec(store->db_, schema, nullptr, nullptr, nullptr) != SQLITE_OK) return store->Error("creating the table");
-  if (sqlite3_prepare_v2(store->db_, "SELECT value FROM state WHERE store = ?1 AND key = ?2", -1, &store->get_,
-                         nullptr) != SQLITE_OK ||
+  if (sqlite3_exec(store->db_, schema, nullptr, nullptr, nullptr) != SQLITE_OK)
+    return store->Error("creating the table");
+  if (sqlite3_prepare_v2(store->db_, "SELECT value FROM state WHERE store = ?1 AND key = ?2", -1,
+                         &store->get_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(store->db_,
                          "INSERT INTO state (store, key, value) VALUES (?1, ?2, ?3)"
                          " ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",

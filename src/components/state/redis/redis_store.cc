@@ -14,7 +14,8 @@ struct ReplyDeleter {
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 timeval ToTimeval(std::chrono::milliseconds ms) {
-  return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
 }
 
 }  // namespace
@@ -54,7 +55,8 @@ RedisStore::~RedisStore() {
 }
 
 Status RedisStore::Error(const std::string& what) const {
-  return Internal("state store '" + name_ + "' (redis at " + host_ + ":" + std::to_string(port_) + "): " + what);
+  return Internal("state store '" + name_ + "' (redis at " + host_ + ":" + std::to_string(port_) +
+                  "): " + what);
 }
 
 Result<redisContext*> RedisStore::Acquire() {
@@ -132,7 +134,8 @@ Result<std::string> RedisStore::Get(std::string_view key) {
 Status RedisStore::Set(std::string_view key, std::string_view value) {
   auto c = Acquire();
   if (!c.ok()) return c.status();
-  Reply r(static_cast<redisReply*>(redisCommand(*c, "SET %b %b", key.data(), key.size(), value.data(), value.size())));
+  Reply r(static_cast<redisReply*>(
+      redisCommand(*c, "SET %b %b", key.data(), key.size(), value.data(), value.size())));
   if (!r) {
     Status s = Error(std::string("SET failed: ") + (*c)->errstr);
     Release(*c, false);

@@ -1,0 +1,49 @@
+// Quickstart function 1 (id_1): reads ?name=BOOK, asks function 2 how many copies there are,
+// and answers "There are N inventories for BOOK." (the Layotto FaaS demo, with the SDK).
+#include <string>
+
+#include "wasmlet/sdk.h"
+
+using namespace wasmlet::sdk;
+
+namespace {
+
+// The value of `name` in a query string "a=1&name=book1".
+std::string QueryParam(const std::string& query, const std::string& name) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t end = query.find('&', pos);
+    if (end == std::string::npos) end = query.size();
+    const std::string pair = query.substr(pos, end - pos);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string::npos ? "" : pair.substr(eq + 1);
+    pos = end + 1;
+  }
+  return "";
+}
+
+class Client : public StreamContext {
+ public:
+  using StreamContext::StreamContext;
+  Action OnRequestBody(size_t size, bool) override {
+    // Layotto hands a GET's query string over as the body.
+    const std::string book = QueryParam(GetBuffer(BufferType::kHttpRequestBody, 0, size).value_or(""), "name");
+    if (book.empty()) {
+      SendLocalResponse(400, "give the book's name: ?name=book1\n");
+      return Action::kPause;
+    }
+    std::string inventories;
+    if (InvokeService("id_2", "", book, &inventories) != Status::kOk) {
+      SendLocalResponse(502, "function id_2 did not answer; see the server log\n");
+      return Action::kPause;
+    }
+    AppendBuffer(BufferType::kHttpResponseBody, "There are " + inventories + " inventories for " + book + ".");
+    return Action::kContinue;
+  }
+  void OnLog() override { Log(LogLevel::kDebug, "function1: request " + std::to_string(id()) + " finished"); }
+};
+
+}  // namespace
+
+WASMLET_REGISTER_PLUGIN(RootContext, Client)
+WASMLET_FUNCTION_ID("id_1")

@@ -1,0 +1,54 @@
+// An HTTP/1.1 server (Boost.Beast): keep-alive, chunked request bodies, a request body limit,
+// and handlers that answer from any thread. Stop() stops accepting; in-flight requests finish.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "abi/plugin_vm.h"
+#include "common/status.h"
+
+namespace wasmlet::server {
+
+// Answers a request; callable once, from any thread.
+using Respond = std::function<void(abi::HttpResponse)>;
+using Handler = std::function<void(abi::HttpRequest request, Respond respond)>;
+
+class HttpServer {
+ public:
+  struct Options {
+    uint64_t max_request_body = 1 << 20;
+    uint32_t max_header_bytes = 64 * 1024;
+  };
+
+  HttpServer(boost::asio::io_context& io, Options options, Handler handler);
+  ~HttpServer();
+
+  // Binds "host:port" (port 0 picks a free one) and starts accepting.
+  Status Listen(const std::string& address);
+  uint16_t port() const { return port_; }
+  void Stop();
+  size_t in_flight() const { return in_flight_->load(); }
+
+ private:
+  class Session;
+  void Accept();
+
+  boost::asio::io_context& io_;
+  Options options_;
+  Handler handler_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
+  std::atomic<bool> stopping_{false};
+};
+
+// Splits "host:port"; "0.0.0.0:2045", "localhost:80", "[::1]:80".
+Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& address);
+
+}  // namespace wasmlet::server

@@ -1,0 +1,232 @@
+#include "server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <future>
+
+namespace wasmlet::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// proxy_get_state: the stores of the config, by name.
+class ConfiguredStores : public abi::StateStore {
+ public:
+  explicit ConfiguredStores(std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores)
+      : stores_(std::move(stores)) {}
+  Result<std::string> GetState(std::string_view store, std::string_view key) override {
+    auto it = stores_.find(std::string(store));
+    if (it == stores_.end()) {
+      std::string names;
+      for (const auto& [name, s] : stores_) names += (names.empty() ? "" : ", ") + name;
+      return NotFound("no state store named '" + std::string(store) +
+                      "' (the config has: " + (names.empty() ? "none" : names) + ")");
+    }
+    return it->second->Get(key);
+  }
+
+ private:
+  std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
+};
+
+// A request as Layotto builds it for proxy_invoke_service (ABI §7.4).
+abi::HttpRequest InvokeRequest(const abi::FunctionInvoker::Call& call) {
+  abi::HttpRequest request;
+  request.method = "GET";
+  request.path = call.method.empty() ? "/" : std::string(call.method);
+  if (request.path.front() != '/') request.path.insert(0, "/");
+  request.authority = "localhost";
+  request.headers = {{"id", std::string(call.target_id)}};
+  request.body = std::string(call.param);
+  return request;
+}
+
+Result<std::string> BodyOf200(const std::string& target, Result<abi::HttpResponse> response) {
+  if (!response.ok()) return response.status();
+  if (response->status != 200) {
+    return Internal("function '" + target + "' answered " + std::to_string(response->status) + ": " +
+                    response->body);
+  }
+  return std::move(response->body);
+}
+
+// proxy_invoke_service: another function of this process, or a remote wasmlet/Layotto.
+class Invoker : public abi::FunctionInvoker {
+ public:
+  Invoker(std::string remote, std::chrono::milliseconds timeout)
+      : remote_(std::move(remote)), timeout_(timeout) {}
+  void set_functions(FunctionRegistry* functions) { functions_ = functions; }
+
+  Result<std::string> Invoke(const Call& call) override {
+    const std::string target(call.target_id);
+    if (remote_.empty()) {
+      if (call.target_id == call.caller_id) {
+        return FailedPrecondition("function '" + target +
+                                  "' called itself; that would wait for its own instance");
+      }
+      return BodyOf200(target, functions_->InvokeInProcess(target, InvokeRequest(call)));
+    }
+    return BodyOf200(target, Remote(InvokeRequest(call)));
+  }
+
+ private:
+  Result<abi::HttpResponse> Remote(const abi::HttpRequest& request) {
+    auto split = SplitHostPort(remote_);
+    if (!split.ok()) return split.status();
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    beast::error_code ec;
+    asio::ip::tcp::resolver resolver(io);
+    auto endpoints = resolver.resolve(split->first, std::to_string(split->second), ec);
+    if (ec) return Internal("cannot resolve " + remote_ + ": " + ec.message());
+    stream.expires_after(timeout_);
+    stream.connect(endpoints, ec);
+    http::request<http::string_body> out{http::verb::get, request.path, 11};
+    out.set(http::field::host, request.authority);
+    for (const auto& [name, value] : request.headers) out.set(name, value);
+    out.body() = request.body;
+    out.prepare_payload();
+    if (!ec) http::write(stream, out, ec);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> in;
+    if (!ec) http::read(stream, buffer, in, ec);
+    if (ec) return Internal("calling " + remote_ + ": " + ec.message());
+    abi::HttpResponse response;
+    response.status = in.result_int();
+    response.body = std::move(in.body());
+    return response;
+  }
+
+  FunctionRegistry* functions_ = nullptr;
+  std::string remote_;
+  std::chrono::milliseconds timeout_;
+};
+
+abi::HttpResponse ErrorResponse(unsigned status, const std::string& message) {
+  abi::HttpResponse r;
+  r.status = status;
+  r.headers = {{"content-type", "text/plain; charset=utf-8"}};
+  r.body = message + "\n";
+  return r;
+}
+
+unsigned HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kResourceExhausted: return 503;
+    case StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::shared_ptr<components::StateStoreComponent>>> CreateStores(
+    const ServerConfig& config) {
+  std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores;
+  for (const auto& [name, store_config] : config.stores) {
+    auto store = components::CreateStateStore(store_config);
+    if (!store.ok()) return store.status();
+    stores[name] = std::move(*store);
+  }
+  return stores;
+}
+
+Server::Server(ServerConfig config) : config_(std::move(config)) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Start() {
+  auto stores = CreateStores(config_);
+  if (!stores.ok()) return stores.status();
+  stores_ = std::move(*stores);
+  auto engine = engine::CreateEngine();
+  if (!engine.ok()) return engine.status();
+  engine_ = std::move(*engine);
+
+  abi::HostServices services;
+  services.shared = std::make_shared<abi::SharedState>();
+  services.state = std::make_shared<ConfiguredStores>(stores_);
+  // The registry's instances need the invoker, and the invoker needs the registry.
+  auto invoker =
+      std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));
+  services.invoker = invoker;
+  functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services);
+  invoker->set_functions(functions_.get());
+  WASMLET_RETURN_IF_ERROR(functions_->LoadAll());
+
+  http_ = std::make_unique<HttpServer>(
+      io_, HttpServer::Options{.max_request_body = config_.max_request_body},
+      [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
+  WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
+  io_threads_.emplace_back([this] { io_.run(); });
+  spdlog::info("serving {} function{} on port {}", functions_->function_count(),
+               functions_->function_count() == 1 ? "" : "s", http_->port());
+  return Status::Ok();
+}
+
+void Server::Handle(abi::HttpRequest request, Respond respond) {
+  std::string id;
+  for (const auto& [name, value] : request.headers) {
+    if (name.size() == 2 && (name[0] == 'i' || name[0] == 'I') && (name[1] == 'd' || name[1] == 'D')) {
+      id = value;
+      break;
+    }
+  }
+  if (id.empty()) {
+    respond(ErrorResponse(400, "missing header 'id': name the function to call, e.g. -H 'id: id_1'"));
+    return;
+  }
+  functions_->Dispatch(id, std::move(request),
+                       [respond = std::move(respond)](Result<abi::HttpResponse> result) {
+                         if (result.ok()) {
+                           respond(std::move(*result));
+                           return;
+                         }
+                         const Status& error = result.status();
+                         if (error.code() != StatusCode::kNotFound) spdlog::warn("{}", error.message());
+                         respond(ErrorResponse(HttpStatusFor(error.code()), error.message()));
+                       });
+}
+
+void Server::Stop() {
+  if (!http_) return;
+  http_->Stop();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
+  while (http_->in_flight() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (http_->in_flight() > 0) spdlog::warn("stopping with {} requests still running", http_->in_flight());
+  // Let the last responses reach the wire before the IO thread stops.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  io_.stop();
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+  functions_.reset();
+  http_.reset();
+}
+
+int Server::Run() {
+  Status status = Start();
+  if (!status.ok()) {
+    spdlog::error("{}", status.message());
+    return 1;
+  }
+  std::promise<int> signalled;
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([&signalled](const boost::system::error_code& ec, int signal) {
+    if (!ec) signalled.set_value(signal);
+  });
+  const int signal = signalled.get_future().get();
+  spdlog::info("signal {}: finishing in-flight requests, then stopping", signal);
+  Stop();
+  return 0;
+}
+
+}  // namespace wasmlet::server

@@ -1,0 +1,52 @@
+// The function server: configuration in, HTTP out. Owns the state stores, the engine, the
+// functions and the listener, and maps a request's `id` header to a function.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "abi/services.h"
+#include "abi/shared_state.h"
+#include "components/state/state_store.h"
+#include "server/config.h"
+#include "server/functions.h"
+#include "server/http_server.h"
+
+namespace wasmlet::server {
+
+class Server {
+ public:
+  explicit Server(ServerConfig config);
+  ~Server();
+
+  // Creates the stores, loads the functions and starts listening. Fails with one message
+  // that names the config item at fault.
+  Status Start();
+  uint16_t port() const { return http_ ? http_->port() : 0; }
+  // Stops accepting, lets in-flight requests finish (up to drain_timeout_ms), stops.
+  void Stop();
+  // Start, then serve until SIGINT or SIGTERM; returns the process exit code.
+  int Run();
+
+  // The HTTP entry point (also used by in-process proxy_invoke_service).
+  void Handle(abi::HttpRequest request, Respond respond);
+
+ private:
+  ServerConfig config_;
+  boost::asio::io_context io_;
+  std::vector<std::thread> io_threads_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
+  std::unique_ptr<FunctionRegistry> functions_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+// Creates every state store of the config (for the server and for `wasmlet state`).
+Result<std::map<std::string, std::shared_ptr<components::StateStoreComponent>>> CreateStores(
+    const ServerConfig& config);
+
+}  // namespace wasmlet::server
