@@ -179,17 +179,20 @@ FunctionRegistry::~FunctionRegistry() {
 }
 
 Status FunctionRegistry::LoadAll() {
-  Status first_error;
+  std::vector<Status> errors;
   for (const PluginConfig& plugin : config_.plugins) {
     Status status = Load(plugin);
-    if (!status.ok()) {
-      spdlog::error("{}", status.message());
-      if (first_error.ok()) first_error = status;
-    }
+    if (!status.ok()) errors.push_back(status);
   }
   if (function_count() == 0) {
-    return first_error.ok() ? InvalidArgument("the config lists no functions") : first_error;
+    // Nothing to serve: the caller reports the reason (one line) and stops.
+    if (errors.empty()) return InvalidArgument("the config lists no functions");
+    std::string message = errors.front().message();
+    for (size_t i = 1; i < errors.size(); ++i) message += "; " + errors[i].message();
+    return Status(errors.front().code(), message);
   }
+  // The functions that did load serve; the others are reported and skipped.
+  for (const Status& error : errors) spdlog::error("{} (this function is not served)", error.message());
   return Status::Ok();
 }
 
@@ -213,12 +216,6 @@ Status FunctionRegistry::Load(const PluginConfig& plugin) {
       return InvalidArgument(where + ".md5: " + plugin.vm.path + " has MD5 " + *md5 + ", not " +
                              plugin.vm.md5 + " (a different build of the module?)");
     }
-  }
-  if (plugin.vm.engine == "wasmtime" || plugin.vm.engine == "wasmer") {
-    static std::once_flag noticed;
-    std::call_once(noticed, [&] {
-      spdlog::info("vm_config.engine \"{}\": wasmlet runs every module on V8", plugin.vm.engine);
-    });
   }
   const uint32_t mem_mb = plugin.vm.mem_mb ? plugin.vm.mem_mb : config_.default_mem_mb;
   auto module = engine_.Compile(bytes, {.max_memory_bytes = uint64_t{mem_mb} << 20});
@@ -292,6 +289,12 @@ Status FunctionRegistry::Load(const PluginConfig& plugin) {
   }
   spdlog::info("function '{}' ({}, {}): {} instance{}", function->route_id, plugin.name, plugin.vm.path,
                count, count == 1 ? "" : "s");
+  if (plugin.vm.engine == "wasmtime" || plugin.vm.engine == "wasmer") {
+    static std::once_flag noticed;
+    std::call_once(noticed, [&] {
+      spdlog::info("vm_config.engine \"{}\": wasmlet runs every module on V8", plugin.vm.engine);
+    });
+  }
   std::lock_guard lock(mutex_);
   routes_[function->route_id].push_back(function);
   functions_.push_back(function);

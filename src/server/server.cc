@@ -165,6 +165,7 @@ Status Server::Start() {
       io_, HttpServer::Options{.max_request_body = config_.max_request_body},
       [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
   WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
+  keep_running_.emplace(io_.get_executor());
   io_threads_.emplace_back([this] { io_.run(); });
   spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                functions_->function_count() == 1 ? "" : "s", http_->port());
@@ -205,6 +206,7 @@ void Server::Stop() {
   if (http_->in_flight() > 0) spdlog::warn("stopping with {} requests still running", http_->in_flight());
   // Let the last responses reach the wire before the IO thread stops.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  keep_running_.reset();
   io_.stop();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();

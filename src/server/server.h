@@ -2,9 +2,11 @@
 // functions and the listener, and maps a request's `id` header to a function.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,8 @@ class Server {
  private:
   ServerConfig config_;
   boost::asio::io_context io_;
+  // Keeps the IO thread running while a request waits for a worker (it has no IO pending then).
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running_;
   std::vector<std::thread> io_threads_;
   std::unique_ptr<engine::Engine> engine_;
   std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;

@@ -70,12 +70,21 @@ class Stream : public StreamContext {
       std::fflush(stdout);
     }
     if (op_ == "trap") __builtin_trap();
+    if (op_ == "spin") {
+      volatile uint64_t n = 0;
+      for (;;) n = n + 1;
+    }
     if (op_ == "pause") return Action::kPause;
     if (op_ == "response_body") AppendBuffer(BufferType::kHttpResponseBody, "written by the request phase\n");
     return Action::kContinue;
   }
 
   Action OnRequestBody(size_t size, bool) override {
+    if (op_ == "echo") {
+      AppendBuffer(BufferType::kHttpResponseBody,
+                   "echo=" + GetBuffer(BufferType::kHttpRequestBody).value_or("") + "\n");
+      return Action::kContinue;
+    }
     if (op_ != "body") return Action::kContinue;
     // Request body "world": prepend, append, then overwrite the first byte.
     PrependBuffer(BufferType::kHttpRequestBody, "hello ");

@@ -21,6 +21,8 @@ class Function : public StreamContext {
     Status status = Status::kOk;
     if (kind == "state") status = GetState("inventory", arg, &value);
     if (kind == "invoke") status = InvokeService("callee", "/stock", arg, &value);
+    if (kind == "call") status = InvokeService(arg, "", "from id_test", &value);  // call another id
+    if (kind == "whoami") value = GetProperty({"plugin_name"}).value_or("?");
     AppendBuffer(BufferType::kHttpResponseBody,
                  kind + " status=" + std::to_string(static_cast<uint32_t>(status)) + " value=" + value);
     return Action::kContinue;

@@ -1,0 +1,289 @@
+// End-to-end test harness: the real wasmlet binary and a real redis-server as child processes
+// on free loopback ports, and a small HTTP/1.1 client. Everything stops by itself.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace wasmlet::testing {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+inline uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline bool PortAccepts(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// A fresh directory under the system's temp dir, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("wasmlet-e2e-" + std::to_string(getpid()) + "-" + std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+  static inline int counter_ = 0;
+};
+
+// A child process with its output in a log file; killed (TERM, then KILL) when destroyed.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Process() { Stop(); }
+
+  // SIGTERM, then SIGKILL after `grace`. Returns the exit code (or 128 + signal).
+  int Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(10000)) {
+    if (pid_ <= 0) return exit_code_;
+    kill(pid_, SIGTERM);
+    const auto give_up = std::chrono::steady_clock::now() + grace;
+    while (!Exited() && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!Exited()) {
+      kill(pid_, SIGKILL);
+      WaitExit();
+    }
+    return exit_code_;
+  }
+
+  // True once the process has exited (reaps it).
+  bool Exited() {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      Record(status);
+      return true;
+    }
+    return false;
+  }
+  int WaitExit() {
+    if (pid_ > 0) {
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      Record(status);
+    }
+    return exit_code_;
+  }
+  pid_t pid() const { return pid_; }
+  std::string Log() const {
+    std::ifstream in(log_path_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+ private:
+  void Record(int status) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+  }
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::string log_path_;
+};
+
+struct Response {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+// One HTTP/1.1 connection to 127.0.0.1:port, kept alive across requests.
+class Client {
+ public:
+  explicit Client(uint16_t port) : stream_(io_) {
+    boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address("127.0.0.1"), port);
+    stream_.connect(endpoint);
+  }
+  Response Send(const std::string& method, const std::string& target,
+                const std::map<std::string, std::string>& headers = {}, const std::string& body = "") {
+    namespace http = boost::beast::http;
+    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
+    request.set(http::field::host, "localhost");
+    for (const auto& [k, v] : headers) request.set(k, v);
+    request.body() = body;
+    request.prepare_payload();
+    stream_.expires_after(std::chrono::seconds(30));
+    http::write(stream_, request);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream_, buffer, response);
+    Response out;
+    out.status = response.result_int();
+    out.body = response.body();
+    for (const auto& field : response)
+      out.headers[std::string(field.name_string())] = std::string(field.value());
+    return out;
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::beast::tcp_stream stream_;
+};
+
+inline Response Get(uint16_t port, const std::string& target,
+                    const std::map<std::string, std::string>& headers = {}, const std::string& body = "",
+                    const std::string& method = "GET") {
+  Client client(port);
+  return client.Send(method, target, headers, body);
+}
+
+// A real redis-server on a free loopback port, with no persistence.
+class Redis {
+ public:
+  explicit Redis(const TempDir& dir, uint16_t port = 0) : dir_(dir), port_(port ? port : FreePort()) {
+    Start();
+  }
+  void Start() {
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", dir_.path().string()},
+        dir_.File("redis-" + std::to_string(port_) + ".log"));
+    for (int i = 0; i < 500 && !PortAccepts(port_); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(PortAccepts(port_)) << "redis-server did not start: " << process_->Log();
+  }
+  void Kill() { process_->Stop(); }
+  uint16_t port() const { return port_; }
+  // Runs redis-cli against this server.
+  std::string Cli(const std::string& args) const {
+    std::string command = "redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string out;
+    char buf[256];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+    pclose(pipe);
+    return out;
+  }
+
+ private:
+  const TempDir& dir_;
+  uint16_t port_;
+  std::unique_ptr<Process> process_;
+};
+
+// A Layotto config with the given plugin items and state stores, listening on `port`.
+inline json LayottoConfig(uint16_t port, const json& plugins, const json& stores = json::object(),
+                          const json& settings = json::object()) {
+  json grpc = {{"name", "grpc"},
+               {"address", "127.0.0.1:0"},
+               {"filter_chains",
+                {{{"filters",
+                   {{{"type", "grpc"},
+                     {"config", {{"server_name", "runtime"}, {"grpc_config", {{"state", stores}}}}}}}}}}}};
+  json wasm = {{"name", "wasm"},
+               {"address", "127.0.0.1:" + std::to_string(port)},
+               {"stream_filters", {{{"type", "Layotto"}, {"config", plugins}}}}};
+  json config = {{"servers", {{{"listeners", {grpc, wasm}}}}}};
+  json wasmlet = {{"workers", 4}};
+  wasmlet.update(settings);
+  config["wasmlet"] = wasmlet;
+  return config;
+}
+
+inline json Plugin(const std::string& name, const std::string& wasm, int instances = 1,
+                   json vm = json::object()) {
+  json vm_config = {{"engine", "wasmtime"}, {"path", wasm}};
+  vm_config.update(vm);
+  return {{"name", name}, {"instance_num", instances}, {"vm_config", vm_config}};
+}
+
+// The wasmlet binary serving `config`; waits until it accepts connections.
+class Wasmlet {
+ public:
+  Wasmlet(const TempDir& dir, const json& config, uint16_t port, bool expect_start = true) : port_(port) {
+    config_path_ = dir.File("config-" + std::to_string(port) + ".json");
+    std::ofstream(config_path_) << config.dump(2);
+    process_ =
+        std::make_unique<Process>(std::vector<std::string>{WASMLET_BINARY, "start", "-c", config_path_},
+                                  dir.File("wasmlet-" + std::to_string(port) + ".log"));
+    if (!expect_start) return;
+    for (int i = 0; i < 1000 && !PortAccepts(port_) && !process_->Exited(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(PortAccepts(port_)) << "wasmlet did not start:\n" << process_->Log();
+  }
+  uint16_t port() const { return port_; }
+  Process& process() { return *process_; }
+  const std::string& config_path() const { return config_path_; }
+
+ private:
+  uint16_t port_;
+  std::string config_path_;
+  std::unique_ptr<Process> process_;
+};
+
+// Runs `wasmlet ARGS` to completion; returns (exit code, output).
+inline std::pair<int, std::string> RunWasmlet(const std::string& args) {
+  const std::string command = std::string(WASMLET_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+}  // namespace wasmlet::testing

@@ -1,0 +1,265 @@
+// The function server as users run it: the real binary, real HTTP over loopback, a real
+// redis-server. Each test starts its own processes on free ports.
+#include <atomic>
+#include <set>
+
+#include "e2e/harness.h"
+
+namespace wasmlet::testing {
+namespace {
+
+const std::string kExamples = WASMLET_EXAMPLES;
+const std::string kGuests = WASMLET_TEST_GUESTS;
+
+json QuickstartPlugins() {
+  return {{"function1", Plugin("function1", kExamples + "/function1.wasm", 2)},
+          {"function2", Plugin("function2", kExamples + "/function2.wasm", 2)}};
+}
+
+TEST(ServerTest, QuickstartAnswersFromTheEmbeddedStore) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json stores = {{"state_demo", {{"type", "embedded"}, {"metadata", {{"path", dir.File("state.db")}}}}}};
+  json config = LayottoConfig(port, QuickstartPlugins(), stores);
+  const std::string config_path = dir.File("seed.json");
+  std::ofstream(config_path) << config.dump();
+  auto [code, out] = RunWasmlet("state set state_demo book1 100 -c " + config_path);
+  ASSERT_EQ(code, 0) << out;
+  auto [get_code, value] = RunWasmlet("state get state_demo book1 -c " + config_path);
+  EXPECT_EQ(value, "100\n");
+
+  Wasmlet server(dir, config, port);
+  auto response = Get(port, "/?name=book1", {{"id", "id_1"}});
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "There are 100 inventories for book1.");
+  // function 2 on its own: the body is the book's name.
+  EXPECT_EQ(Get(port, "/", {{"id", "id_2"}}, "book1", "POST").body, "100");
+  // A key that is not there: an empty stock, not an error.
+  EXPECT_EQ(Get(port, "/?name=nobook", {{"id", "id_1"}}).body, "There are  inventories for nobook.");
+}
+
+TEST(ServerTest, QuickstartAnswersFromRedis) {
+  TempDir dir;
+  Redis redis(dir);
+  const uint16_t port = FreePort();
+  json stores = {
+      {"state_demo",
+       {{"type", "redis"}, {"metadata", {{"redisHost", "127.0.0.1:" + std::to_string(redis.port())}}}}}};
+  json config = LayottoConfig(port, QuickstartPlugins(), stores);
+  const std::string config_path = dir.File("seed.json");
+  std::ofstream(config_path) << config.dump();
+  ASSERT_EQ(RunWasmlet("state set state_demo book1 100 -c " + config_path).first, 0);
+  EXPECT_EQ(redis.Cli("GET book1"), "100\n");  // a plain string, as Layotto's demo writes it
+  // The hash form Layotto and Dapr write is read too.
+  redis.Cli("HSET book2 data 42 version 1");
+
+  Wasmlet server(dir, config, port);
+  EXPECT_EQ(Get(port, "/?name=book1", {{"id", "id_1"}}).body, "There are 100 inventories for book1.");
+  EXPECT_EQ(Get(port, "/?name=book2", {{"id", "id_1"}}).body, "There are 42 inventories for book2.");
+}
+
+TEST(ServerTest, ErrorsAreRealHttpErrorsWithAMessage) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json plugins = {{"filter", Plugin("filter", kGuests + "/abi_filter.wasm", 1, {{"cpu", 300}})},
+                  {"slow", Plugin("slow", kGuests + "/abi_filter.wasm", 1, {{"cpu", 1500}})}};
+  Wasmlet server(
+      dir,
+      LayottoConfig(port, plugins, json::object(), {{"max_request_body", 1024}, {"queue_timeout_ms", 200}}),
+      port);
+
+  auto missing = Get(port, "/");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("missing header 'id'"), std::string::npos) << missing.body;
+
+  auto unknown = Get(port, "/", {{"id", "no_such_function"}});
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.body, "no function is registered under id 'no_such_function'\n");
+
+  auto too_big = Get(port, "/", {{"id", "filter"}}, std::string(4096, 'x'), "POST");
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_NE(too_big.body.find("over the limit of 1024 bytes"), std::string::npos) << too_big.body;
+
+  auto trapped = Get(port, "/", {{"id", "filter"}, {"x-op", "trap"}});
+  EXPECT_EQ(trapped.status, 500);
+  EXPECT_NE(trapped.body.find("function 'filter' (filter) failed"), std::string::npos) << trapped.body;
+  EXPECT_NE(trapped.body.find("unreachable"), std::string::npos) << trapped.body;
+
+  const auto start = std::chrono::steady_clock::now();
+  auto spun = Get(port, "/", {{"id", "filter"}, {"x-op", "spin"}});
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(spun.status, 504);
+  EXPECT_NE(spun.body.find("ran past its 300 ms limit"), std::string::npos) << spun.body;
+  EXPECT_LT(took, std::chrono::milliseconds(600));
+
+  // One instance, busy spinning: the next request waits 200 ms for it, then gets 503.
+  std::thread busy([port] { Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto unavailable = Get(port, "/", {{"id", "slow"}, {"x-op", "local"}});
+  EXPECT_EQ(unavailable.status, 503);
+  EXPECT_NE(unavailable.body.find("became free within 200 ms"), std::string::npos) << unavailable.body;
+  busy.join();
+
+  // None of that hurt anything: the failed instances were replaced.
+  for (const char* id : {"filter", "slow"}) {
+    auto fine = Get(port, "/", {{"id", id}, {"x-op", "local"}});
+    EXPECT_EQ(fine.status, 403) << id << ": " << fine.body;  // the guest's own local response
+    EXPECT_EQ(fine.headers["x-reason"], "policy");
+  }
+}
+
+TEST(ServerTest, ManyConcurrentRequestsAreAllAnsweredCorrectly) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json stores = {{"state_demo", {{"type", "in-memory"}}}};
+  json plugins = {{"f", Plugin("f", kGuests + "/abi_filter.wasm", 4)}};
+  Wasmlet server(dir, LayottoConfig(port, plugins, stores), port);
+
+  std::atomic<int> correct{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 50; ++c) {
+    clients.emplace_back([&, c] {
+      Client client(port);  // one keep-alive connection, four requests
+      for (int r = 0; r < 4; ++r) {
+        const std::string body = "client " + std::to_string(c) + " request " + std::to_string(r);
+        auto response = client.Send("POST", "/", {{"id", "f"}, {"x-op", "echo"}}, body);
+        if (response.status == 200 && response.body == "echo=" + body + "\n") correct++;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(correct, 200);
+}
+
+TEST(ServerTest, PluginsSharingAnIdBothReceiveTraffic) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json plugins = {{"a", Plugin("copy_a", kGuests + "/layotto_function.wasm")},
+                  {"b", Plugin("copy_b", kGuests + "/layotto_function.wasm")}};
+  Wasmlet server(dir, LayottoConfig(port, plugins), port);
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 60; ++i) {
+    auto response = Get(port, "/?whoami", {{"id", "id_test"}});
+    ASSERT_EQ(response.status, 200) << response.body;
+    seen[response.body]++;
+  }
+  EXPECT_GT(seen["whoami status=0 value=copy_a"], 5);
+  EXPECT_GT(seen["whoami status=0 value=copy_b"], 5);
+}
+
+TEST(ServerTest, AFunctionCallingItselfGetsAnErrorQuickly) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  Wasmlet server(dir, LayottoConfig(port, {{"t", Plugin("t", kGuests + "/layotto_function.wasm")}}), port);
+  const auto start = std::chrono::steady_clock::now();
+  auto response = Get(port, "/?call:id_test", {{"id", "id_test"}});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_EQ(response.body, "call status=10 value=");
+  EXPECT_NE(server.process().Log().find("called itself"), std::string::npos);
+}
+
+TEST(ServerTest, BadConfigFailsAtStartWithOneLineNamingTheItem) {
+  TempDir dir;
+  std::ofstream(dir.File("not.wasm")) << "this is not wasm";
+  const std::string good = kExamples + "/function2.wasm";
+  struct Case {
+    std::string what;
+    json plugins;
+    json stores;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"unknown store type",
+       {{"f", Plugin("f", good)}},
+       {{"s", {{"type", "etcd"}}}},
+       "config servers[0].listeners[0].filter_chains[0].filters[0].config.grpc_config.state.s.type: unknown "
+       "state "
+       "store type \"etcd\""},
+      {"missing wasm",
+       {{"f", Plugin("f", dir.File("missing.wasm"))}},
+       json::object(),
+       "config servers[0].listeners[1].stream_filters[0].config.f.vm_config.path: cannot read"},
+      {"md5 mismatch",
+       {{"f", Plugin("f", good, 1, {{"md5", "00000000000000000000000000000000"}})}},
+       json::object(),
+       "config servers[0].listeners[1].stream_filters[0].config.f.vm_config.md5: "},
+      {"not wasm",
+       {{"f", Plugin("f", dir.File("not.wasm"))}},
+       json::object(),
+       "config servers[0].listeners[1].stream_filters[0].config.f.vm_config.path: " + dir.File("not.wasm") +
+           ": not a WebAssembly module"},
+      {"unknown engine",
+       {{"f", Plugin("f", good, 1, {{"engine", "wamr"}})}},
+       json::object(),
+       "config servers[0].listeners[1].stream_filters[0].config.f.vm_config.engine: unknown engine \"wamr\""},
+  };
+  for (const auto& c : cases) {
+    const uint16_t port = FreePort();
+    Wasmlet server(dir, LayottoConfig(port, c.plugins, c.stores), port, /*expect_start=*/false);
+    EXPECT_EQ(server.process().WaitExit(), 1) << c.what;
+    const std::string log = server.process().Log();
+    EXPECT_NE(log.find(c.message), std::string::npos) << c.what << ":\n" << log;
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << c.what << ":\n" << log;
+  }
+}
+
+TEST(ServerTest, ABrokenPluginDoesNotStopTheOthers) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json stores = {{"state_demo", {{"type", "in-memory"}}}};
+  json plugins = {{"broken", Plugin("broken", dir.File("missing.wasm"))},
+                  {"f", Plugin("f", kGuests + "/abi_filter.wasm")}};
+  Wasmlet server(dir, LayottoConfig(port, plugins, stores), port);
+  EXPECT_EQ(Get(port, "/", {{"id", "f"}, {"x-op", "local"}}).status, 403);
+  EXPECT_NE(server.process().Log().find("config.broken.vm_config.path: cannot read"), std::string::npos)
+      << server.process().Log();
+}
+
+TEST(ServerTest, RedisGoingAwayFailsOnlyWhatNeedsItAndRecoversByItself) {
+  TempDir dir;
+  Redis redis(dir);
+  const uint16_t port = FreePort();
+  json stores = {
+      {"state_demo",
+       {{"type", "redis"}, {"metadata", {{"redisHost", "127.0.0.1:" + std::to_string(redis.port())}}}}}};
+  json plugins = QuickstartPlugins();
+  plugins["filter"] = Plugin("filter", kGuests + "/abi_filter.wasm");
+  redis.Cli("SET book1 100");
+  Wasmlet server(dir, LayottoConfig(port, plugins, stores), port);
+  EXPECT_EQ(Get(port, "/?name=book1", {{"id", "id_1"}}).body, "There are 100 inventories for book1.");
+
+  redis.Kill();
+  auto down = Get(port, "/?name=book1", {{"id", "id_1"}});
+  EXPECT_EQ(down.status, 502);
+  EXPECT_EQ(down.body, "function id_2 did not answer; see the server log\n");
+  auto direct = Get(port, "/", {{"id", "id_2"}}, "book1", "POST");
+  EXPECT_EQ(direct.status, 502);
+  EXPECT_EQ(direct.body, "the state store state_demo is unavailable; see the server log\n");
+  EXPECT_NE(server.process().Log().find("redis at 127.0.0.1:" + std::to_string(redis.port())),
+            std::string::npos);
+  // Functions that do not need Redis keep working.
+  EXPECT_EQ(Get(port, "/", {{"id", "filter"}, {"x-op", "local"}}).status, 403);
+
+  redis.Start();  // same port, empty data
+  redis.Cli("SET book1 7");
+  EXPECT_EQ(Get(port, "/?name=book1", {{"id", "id_1"}}).body, "There are 7 inventories for book1.");
+}
+
+TEST(ServerTest, StopsGracefullyOnSigterm) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  Wasmlet server(
+      dir, LayottoConfig(port, {{"f", Plugin("f", kGuests + "/abi_filter.wasm", 1, {{"cpu", 400}})}}), port);
+  // A request in flight when SIGTERM arrives still gets its answer.
+  std::thread in_flight([port] {
+    auto response = Get(port, "/", {{"id", "f"}, {"x-op", "spin"}});
+    EXPECT_EQ(response.status, 504);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(server.process().Stop(), 0) << server.process().Log();
+  in_flight.join();
+  EXPECT_FALSE(PortAccepts(port));
+}
+
+}  // namespace
+}  // namespace wasmlet::testing
