@@ -158,6 +158,48 @@ TEST(ServerTest, AFunctionCallingItselfGetsAnErrorQuickly) {
   EXPECT_NE(server.process().Log().find("called itself"), std::string::npos);
 }
 
+TEST(ServerTest, ChunkedRequestBodiesArriveWhole) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  Wasmlet server(dir, LayottoConfig(port, {{"f", Plugin("f", kGuests + "/abi_filter.wasm")}}), port);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string request =
+      "POST / HTTP/1.1\r\nHost: localhost\r\nid: f\r\nx-op: echo\r\nConnection: close\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) response.append(buf, n);
+  close(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("\r\n\r\necho=hello world\n"), std::string::npos) << response;
+}
+
+TEST(ServerTest, InvokeServiceReachesAnotherServerThroughTheRpcChannel) {
+  TempDir dir;
+  // Server B runs function 2 with its store; server A runs only function 1, whose
+  // proxy_invoke_service goes to B over HTTP.
+  const uint16_t port_b = FreePort();
+  json stores = {{"state_demo", {{"type", "embedded"}, {"metadata", {{"path", dir.File("b.db")}}}}}};
+  json config_b = LayottoConfig(port_b, {{"function2", Plugin("function2", kExamples + "/function2.wasm")}}, stores);
+  std::ofstream(dir.File("b-seed.json")) << config_b.dump();
+  ASSERT_EQ(RunWasmlet("state set state_demo book9 9 -c " + dir.File("b-seed.json")).first, 0);
+  Wasmlet server_b(dir, config_b, port_b);
+
+  const uint16_t port_a = FreePort();
+  json config_a = LayottoConfig(port_a, {{"function1", Plugin("function1", kExamples + "/function1.wasm")}});
+  config_a["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["rpcs"] = {
+      {"mosn", {{"config", {{"channel", {{{"protocol", "http"}, {"address", "127.0.0.1:" + std::to_string(port_b)}}}}}}}}};
+  Wasmlet server_a(dir, config_a, port_a);
+  EXPECT_EQ(Get(port_a, "/?name=book9", {{"id", "id_1"}}).body, "There are 9 inventories for book9.");
+}
+
 TEST(ServerTest, BadConfigFailsAtStartWithOneLineNamingTheItem) {
   TempDir dir;
   std::ofstream(dir.File("not.wasm")) << "this is not wasm";

@@ -1,0 +1,90 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include "abi/header_map.h"
+
+namespace wasmlet::server {
+namespace {
+
+const char* kLayotto = R"({
+  "servers": [{
+    "listeners": [
+      {"name": "grpc", "address": "0.0.0.0:34904",
+       "filter_chains": [{"filters": [{"type": "grpc", "config": {"grpc_config": {
+         "hellos": {"quick_start_demo": {"type": "helloworld"}},
+         "state": {"state_demo": {"type": "redis", "metadata": {"redisHost": "localhost:6380", "redisPassword": ""}}},
+         "rpcs": {"mosn": {"config": {"channel": [{"size": 16, "protocol": "http", "listener": "wasm"}]}}}}}}]}]},
+      {"name": "wasm", "address": "127.0.0.1:2045",
+       "stream_filters": [{"type": "Layotto", "config": {
+         "function1": {"name": "function1", "instance_num": 1,
+                       "vm_config": {"engine": "wasmer", "path": "f1.wasm", "cpu": "150", "mem": 64}},
+         "function2": {"instance_num": 2, "root_context_id": 5, "vm_config": {"path": "f2.wasm", "md5": "abc"}}}}]}
+    ]
+  }],
+  "tracing": {"enable": false}
+})";
+
+TEST(ConfigTest, ReadsLayottosShape) {
+  auto config = ParseConfig(kLayotto);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->function_address, "127.0.0.1:2045");
+  ASSERT_EQ(config->plugins.size(), 2u);
+  const PluginConfig& f1 = config->plugins[0];
+  EXPECT_EQ(f1.name, "function1");
+  EXPECT_EQ(f1.instance_num, 1);
+  EXPECT_EQ(f1.vm.engine, "wasmer");
+  EXPECT_EQ(f1.vm.cpu_ms, 150u);  // Layotto writes numbers as strings too
+  EXPECT_EQ(f1.vm.mem_mb, 64u);
+  const PluginConfig& f2 = config->plugins[1];
+  EXPECT_EQ(f2.name, "function2");  // no "name": the item's key
+  EXPECT_EQ(f2.root_context_id, 5u);
+  EXPECT_EQ(f2.vm.md5, "abc");
+  ASSERT_EQ(config->stores.count("state_demo"), 1u);
+  EXPECT_EQ(config->stores["state_demo"].type, "redis");
+  EXPECT_EQ(config->stores["state_demo"].metadata["redisHost"], "localhost:6380");
+  EXPECT_EQ(config->rpc_address, "");  // the channel names this process's own listener
+}
+
+TEST(ConfigTest, PluginConfigurationIsTheItemsStringKeysOrEnvoysConfiguration) {
+  PluginConfig layotto;
+  layotto.string_keys = {{"name", "function1"}};
+  auto pairs = abi::ParsePairs({reinterpret_cast<const uint8_t*>(PluginConfigurationBytes(layotto).data()),
+                                PluginConfigurationBytes(layotto).size()});
+  ASSERT_TRUE(pairs);
+  EXPECT_EQ(*pairs, (abi::HeaderList{{"name", "function1"}}));
+  PluginConfig envoy;
+  envoy.configuration = R"({"header": "x-a"})";
+  EXPECT_EQ(PluginConfigurationBytes(envoy), R"({"header": "x-a"})");
+}
+
+TEST(ConfigTest, WrongFieldsAreNamedByTheirJsonPath) {
+  struct Case {
+    std::string json;
+    std::string message;
+  };
+  const std::string prefix = R"({"servers": [{"listeners": [{"address": "127.0.0.1:1", "stream_filters": [{"type": "Layotto", "config": )";
+  std::vector<Case> cases = {
+      {prefix + R"({"f": {"instance_num": "many", "vm_config": {"path": "x.wasm"}}}}]}]}]})",
+       "config servers[0].listeners[0].stream_filters[0].config.f.instance_num: expected a whole number, found \"many\""},
+      {prefix + R"({"f": {"vm_config": {"path": 7}}}}]}]}]})",
+       "config servers[0].listeners[0].stream_filters[0].config.f.vm_config.path: expected a string, found number"},
+      {prefix + R"({"f": {"name": "f"}}}]}]}]})",
+       "config servers[0].listeners[0].stream_filters[0].config.f: missing vm_config"},
+      {prefix + R"({"f": {"vm_config": {}}}}]}]}]})",
+       "config servers[0].listeners[0].stream_filters[0].config.f.vm_config: give the module's \"path\""},
+      {R"({"servers": [{"listeners": []}]})", "no listener has a stream filter of type \"Layotto\""},
+      {R"({"servers": )", "config is not valid JSON"},
+      {prefix + R"({"f": {"vm_config": {"path": "x"}}}}]}]}], "wasmlet": {"workers": -3}})",
+       "config wasmlet.workers: -3 is outside 0..1024"},
+  };
+  for (const auto& c : cases) {
+    auto config = ParseConfig(c.json);
+    ASSERT_FALSE(config.ok()) << c.json;
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(config.status().message().find(c.message), std::string::npos) << config.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace wasmlet::server
