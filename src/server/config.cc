@@ -197,6 +197,8 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "default_mem_mb", path, config.default_mem_mb, 1, 4096));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "invoke_timeout_ms", path, config.invoke_timeout_ms, 1, 600000));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "drain_timeout_ms", path, config.drain_timeout_ms, 0, 600000));
+  WASMLET_RETURN_IF_ERROR(ReadString(settings, "admin_address", path, config.admin_address));
+  WASMLET_RETURN_IF_ERROR(ReadString(settings, "admin_token", path, config.admin_token));
   std::string listen;
   WASMLET_RETURN_IF_ERROR(ReadString(settings, "function_address", path, listen));
   if (!listen.empty()) config.function_address = listen;
@@ -239,6 +241,21 @@ Result<ServerConfig> ParseConfig(const std::string& json_text) {
                "no listener has a stream filter of type \"Layotto\", so there is nothing to serve");
   }
   return config;
+}
+
+Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::string& path) {
+  json item;
+  try {
+    item = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    return InvalidArgument(path + " is not valid JSON: " + e.what());
+  }
+  PluginConfig plugin;
+  std::string key;
+  if (item.is_object() && item.contains("name") && item["name"].is_string()) key = item["name"].get<std::string>();
+  if (key.empty()) return Bad(path + ".name", "missing: name the function");
+  WASMLET_RETURN_IF_ERROR(ParsePlugin(key, item, path, plugin));
+  return plugin;
 }
 
 Result<ServerConfig> LoadConfig(const std::string& path) {

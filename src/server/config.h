@@ -63,9 +63,13 @@ struct ServerConfig {
   uint32_t default_mem_mb = 256;
   uint32_t invoke_timeout_ms = 3000;
   uint32_t drain_timeout_ms = 10000;  // graceful stop: how long in-flight requests may take
+  std::string admin_address = "127.0.0.1:34998";  // "" turns the admin listener off
+  std::string admin_token;  // when set, admin calls need "Authorization: Bearer <token>"
 };
 
 Result<ServerConfig> LoadConfig(const std::string& path);
+// One plugin item (as the admin API's /wasm/install receives it); `path` names it in errors.
+Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::string& path);
 Result<ServerConfig> ParseConfig(const std::string& json_text);
 
 // Buffer 7 of a Layotto item: its string keys in the pairs format; or Envoy's configuration.

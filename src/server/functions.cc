@@ -1,5 +1,6 @@
 #include "server/functions.h"
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
@@ -11,14 +12,16 @@
 
 namespace wasmlet::server {
 
-// One plugin item: its compiled module and its pool of instances.
+// One version of one plugin item: its compiled module and its pool of instances.
 class Function : public std::enable_shared_from_this<Function> {
  public:
   struct Slot {
     std::unique_ptr<abi::PluginVm> vm;
     Worker* worker = nullptr;
     bool busy = false;
-    bool dead = false;  // could not be replaced after a failure; never used again
+    bool dead = false;     // no working instance; a restart is scheduled with back-off
+    bool retired = false;  // taken out of service; its instance goes once idle
+    std::chrono::milliseconds backoff{100};
   };
   struct Job {
     abi::HttpRequest request;
@@ -30,7 +33,10 @@ class Function : public std::enable_shared_from_this<Function> {
   std::shared_ptr<const abi::PluginSpec> spec;
   std::shared_ptr<const engine::Module> module;
   abi::HostServices services;
+  Metrics* metrics = nullptr;
+  engine::Watchdog* timers = nullptr;
   std::string route_id;
+  std::string md5;
   std::chrono::milliseconds cpu_limit{0};
   std::chrono::milliseconds queue_timeout{0};
   size_t max_queued = 0;
@@ -38,14 +44,17 @@ class Function : public std::enable_shared_from_this<Function> {
   std::mutex mutex;
   std::vector<std::unique_ptr<Slot>> slots;
   std::deque<std::shared_ptr<Job>> waiting;
+  bool retired = false;
 
   std::string Describe() const { return "function '" + route_id + "' (" + config.name + ")"; }
+
+  static bool Usable(const Slot& slot) { return !slot.busy && !slot.dead && !slot.retired; }
 
   // Requires `mutex`. An idle slot, preferring (or, with only_there, requiring) `there`.
   Slot* TakeIdle(Worker* there, bool only_there) {
     Slot* any = nullptr;
     for (auto& slot : slots) {
-      if (slot->busy || slot->dead) continue;
+      if (!Usable(*slot)) continue;
       if (slot->worker == there) {
         slot->busy = true;
         return slot.get();
@@ -57,7 +66,7 @@ class Function : public std::enable_shared_from_this<Function> {
     return any;
   }
 
-  void Submit(std::shared_ptr<Job> job, engine::Watchdog& timers) {
+  void Submit(std::shared_ptr<Job> job) {
     std::unique_lock lock(mutex);
     if (Slot* slot = TakeIdle(nullptr, false)) {
       lock.unlock();
@@ -67,23 +76,23 @@ class Function : public std::enable_shared_from_this<Function> {
     }
     if (waiting.size() >= max_queued) {
       lock.unlock();
-      job->done(Status(StatusCode::kResourceExhausted, Describe() + ": " + std::to_string(max_queued) +
-                                                           " requests are already waiting for an instance"));
+      job->done(Status(StatusCode::kResourceExhausted,
+                       Describe() + ": " + std::to_string(max_queued) + " requests are already waiting for an instance"));
       return;
     }
     waiting.push_back(job);
     lock.unlock();
     std::weak_ptr<Job> weak = job;
-    timers.Arm(Clock::now() + queue_timeout, [self = shared_from_this(), weak] {
+    timers->Arm(Clock::now() + queue_timeout, [self = shared_from_this(), weak] {
       auto expired = weak.lock();
       if (!expired || expired->claimed.exchange(true)) return;  // already running
       {
         std::lock_guard guard(self->mutex);
         std::erase(self->waiting, expired);
       }
-      expired->done(Status(StatusCode::kResourceExhausted,
-                           "no instance of " + self->Describe() + " became free within " +
-                               std::to_string(self->queue_timeout.count()) + " ms"));
+      expired->done(Status(StatusCode::kResourceExhausted, "no instance of " + self->Describe() +
+                                                               " became free within " +
+                                                               std::to_string(self->queue_timeout.count()) + " ms"));
     });
   }
 
@@ -94,9 +103,16 @@ class Function : public std::enable_shared_from_this<Function> {
     Release(slot);
   }
 
-  // On the slot's worker: hands the slot to the next waiting request, or marks it idle.
+  // On the slot's worker: hands the slot to the next waiting request, or marks it idle; a
+  // retired slot's instance is destroyed instead.
   void Release(Slot* slot) {
     std::unique_lock lock(mutex);
+    if (slot->retired) {
+      slot->busy = false;
+      lock.unlock();
+      Destroy(*slot);
+      return;
+    }
     while (!slot->dead && !waiting.empty()) {
       auto next = std::move(waiting.front());
       waiting.pop_front();
@@ -109,6 +125,13 @@ class Function : public std::enable_shared_from_this<Function> {
   }
 
   // On the slot's worker.
+  void Destroy(Slot& slot) {
+    if (!slot.vm) return;
+    slot.vm.reset();
+    slot.worker->store().CollectGarbage();  // give the instance's memory back now
+  }
+
+  // On the slot's worker.
   Result<abi::HttpResponse> Execute(Slot& slot, const abi::HttpRequest& request) {
     if (slot.dead || !slot.vm) return Status(StatusCode::kInternal, Describe() + " has no working instance");
     const auto deadline = Clock::now() + cpu_limit;
@@ -117,27 +140,61 @@ class Function : public std::enable_shared_from_this<Function> {
       Status pending = slot.vm->RunPendingWork(Clock::now() + cpu_limit);
       if (!pending.ok()) spdlog::warn("{}: {}", Describe(), pending.message());
     }
-    if (slot.vm->failed()) Replace(slot);
+    std::string memory_note;
+    if (slot.vm->failed()) {
+      const uint64_t used = slot.vm->instance().MemorySize();
+      if (used >= module->max_memory_bytes()) {
+        memory_note = " (the instance had used all of its " + std::to_string(module->max_memory_bytes() >> 20) +
+                      " MiB memory limit)";
+      }
+      Replace(slot);
+    }
     if (result.ok()) return result;
     const Status& error = result.status();
     if (error.code() == StatusCode::kDeadlineExceeded) {
-      return Status(
-          StatusCode::kDeadlineExceeded,
-          Describe() + " ran past its " + std::to_string(cpu_limit.count()) + " ms limit and was stopped");
+      metrics->CountEvent("deadline_kills", route_id);
+      return Status(StatusCode::kDeadlineExceeded, Describe() + " ran past its " + std::to_string(cpu_limit.count()) +
+                                                       " ms limit and was stopped");
     }
-    return Status(error.code(), Describe() + " failed: " + error.message());
+    if (error.code() == StatusCode::kTrap || error.code() == StatusCode::kExit) metrics->CountEvent("traps", route_id);
+    return Status(error.code(), Describe() + " failed: " + error.message() + memory_note);
   }
 
   // On the slot's worker: a failed instance is never reused (its state is undefined).
   void Replace(Slot& slot) {
-    slot.vm.reset();
+    Destroy(slot);
+    if (slot.retired) return;
     auto vm = abi::PluginVm::Create(slot.worker->store(), module, spec, services);
     if (vm.ok()) {
       slot.vm = std::move(*vm);
+      slot.backoff = std::chrono::milliseconds(100);
       return;
     }
-    slot.dead = true;
-    spdlog::error("{}: cannot replace a failed instance: {}", Describe(), vm.status().message());
+    metrics->CountEvent("start_failures", route_id);
+    {
+      std::lock_guard lock(mutex);
+      slot.dead = true;
+    }
+    spdlog::error("{}: cannot start a replacement instance, retrying in {} ms: {}", Describe(), slot.backoff.count(),
+                  vm.status().message());
+    // Back off: a function that keeps failing at start must not spin.
+    Slot* raw = &slot;
+    timers->Arm(Clock::now() + slot.backoff, [self = shared_from_this(), raw] {
+      raw->worker->Post([self, raw](Worker&) { self->Revive(*raw); });
+    });
+    slot.backoff = std::min(slot.backoff * 2, std::chrono::milliseconds(30000));
+  }
+
+  // On the slot's worker.
+  void Revive(Slot& slot) {
+    {
+      std::lock_guard lock(mutex);
+      if (!slot.dead || slot.retired) return;
+      slot.dead = false;
+      slot.busy = true;
+    }
+    Replace(slot);
+    Release(&slot);
   }
 };
 
@@ -163,13 +220,62 @@ std::string Lower(std::string s) {
   return s;
 }
 
+constexpr size_t kMaxDownload = 64 << 20;
+
+size_t CollectBody(char* data, size_t size, size_t count, void* out) {
+  auto* bytes = static_cast<std::vector<uint8_t>*>(out);
+  if (bytes->size() + size * count > kMaxDownload) return 0;  // makes curl fail: over the cap
+  bytes->insert(bytes->end(), data, data + size * count);
+  return size * count;
+}
+
+// vm_config.url: fetched with libcurl (HTTP or HTTPS), 10 s timeout, 64 MiB cap.
+Result<std::vector<uint8_t>> Download(const std::string& url) {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return Internal("libcurl could not start");
+  std::vector<uint8_t> bytes;
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, CollectBody);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &bytes);
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  const CURLcode code = curl_easy_perform(curl.get());
+  if (code == CURLE_WRITE_ERROR && bytes.size() + 1 > kMaxDownload - (64 << 10)) {
+    return ResourceExhausted("the module at " + url + " is over the 64 MiB download limit");
+  }
+  if (code != CURLE_OK) return Unimplemented("cannot download " + url + ": " + (error[0] ? error : curl_easy_strerror(code)));
+  long status = 0;
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200 && status != 0) return NotFound("cannot download " + url + ": the server answered " + std::to_string(status));
+  return bytes;
+}
+
+Result<std::vector<uint8_t>> ReadModule(const PluginConfig& plugin, const std::string& where) {
+  if (plugin.vm.path.empty()) {
+    auto bytes = Download(plugin.vm.url);
+    if (!bytes.ok()) return Status(bytes.status().code(), where + ".url: " + bytes.status().message());
+    return bytes;
+  }
+  std::ifstream in(plugin.vm.path, std::ios::binary);
+  if (!in) {
+    return NotFound(where + ".path: cannot read " + plugin.vm.path + ": " + std::strerror(errno) +
+                    " (paths are relative to the directory wasmlet runs in)");
+  }
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace
 
-FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& engine,
-                                   abi::HostServices services)
-    : config_(config), engine_(engine), services_(std::move(services)) {
-  int workers = config.workers > 0 ? config.workers
-                                   : 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& engine, abi::HostServices services,
+                                   Metrics& metrics)
+    : config_(config), engine_(engine), services_(std::move(services)), metrics_(metrics) {
+  int workers =
+      config.workers > 0 ? config.workers : 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(engine_, i));
 }
 
@@ -181,8 +287,17 @@ FunctionRegistry::~FunctionRegistry() {
 Status FunctionRegistry::LoadAll() {
   std::vector<Status> errors;
   for (const PluginConfig& plugin : config_.plugins) {
-    Status status = Load(plugin);
-    if (!status.ok()) errors.push_back(status);
+    {
+      std::lock_guard lock(mutex_);
+      known_[plugin.name] = plugin;
+    }
+    Watch(plugin);
+    auto function = Build(plugin);
+    if (function.ok()) {
+      Register(*function);
+    } else {
+      errors.push_back(function.status());
+    }
   }
   if (function_count() == 0) {
     // Nothing to serve: the caller reports the reason (one line) and stops.
@@ -191,37 +306,37 @@ Status FunctionRegistry::LoadAll() {
     for (size_t i = 1; i < errors.size(); ++i) message += "; " + errors[i].message();
     return Status(errors.front().code(), message);
   }
-  // The functions that did load serve; the others are reported and skipped.
-  for (const Status& error : errors) spdlog::error("{} (this function is not served)", error.message());
+  // The functions that did load serve; the others are reported, and loaded when fixed.
+  for (const Status& error : errors) spdlog::error("{} (not served until its file changes)", error.message());
   return Status::Ok();
 }
 
-Status FunctionRegistry::Load(const PluginConfig& plugin) {
+void FunctionRegistry::Watch(const PluginConfig& plugin) {
+  if (plugin.vm.path.empty()) return;  // URLs are not watched
+  const std::string name = plugin.name;
+  watcher_.Watch(plugin.vm.path, [this, name] {
+    Status status = Reload(name);
+    if (!status.ok()) spdlog::error("reloading {}: {} (the running version, if any, keeps serving)", name, status.message());
+  });
+}
+
+Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& plugin) {
   const std::string where = "config " + plugin.json_path + ".vm_config";
-  if (plugin.vm.path.empty()) {
-    return Unimplemented(
-        where +
-        ".url: loading modules from a URL is not supported yet; download the file and give its \"path\"");
+  auto bytes = ReadModule(plugin, where);
+  if (!bytes.ok()) return bytes.status();
+  auto md5 = Md5Hex(*bytes);
+  if (!md5.ok()) return md5.status();
+  if (!plugin.vm.md5.empty() && *md5 != Lower(plugin.vm.md5)) {
+    return InvalidArgument(where + ".md5: " + (plugin.vm.path.empty() ? plugin.vm.url : plugin.vm.path) + " has MD5 " +
+                           *md5 + ", not " + plugin.vm.md5 + " (a different build of the module?)");
   }
-  std::ifstream in(plugin.vm.path, std::ios::binary);
-  if (!in) {
-    return NotFound(where + ".path: cannot read " + plugin.vm.path + ": " + std::strerror(errno) +
-                    " (paths are relative to the directory wasmlet runs in)");
-  }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!plugin.vm.md5.empty()) {
-    auto md5 = Md5Hex(bytes);
-    if (!md5.ok()) return md5.status();
-    if (*md5 != Lower(plugin.vm.md5)) {
-      return InvalidArgument(where + ".md5: " + plugin.vm.path + " has MD5 " + *md5 + ", not " +
-                             plugin.vm.md5 + " (a different build of the module?)");
-    }
-  }
+  const std::string source = plugin.vm.path.empty() ? plugin.vm.url : plugin.vm.path;
   const uint32_t mem_mb = plugin.vm.mem_mb ? plugin.vm.mem_mb : config_.default_mem_mb;
-  auto module = engine_.Compile(bytes, {.max_memory_bytes = uint64_t{mem_mb} << 20});
-  if (!module.ok())
+  auto module = engine_.Compile(*bytes, {.max_memory_bytes = uint64_t{mem_mb} << 20});
+  if (!module.ok()) {
     return Status(module.status().code(),
-                  where + ".path: " + plugin.vm.path + ": " + module.status().message());
+                  where + (plugin.vm.path.empty() ? ".url: " : ".path: ") + source + ": " + module.status().message());
+  }
 
   auto spec = std::make_shared<abi::PluginSpec>();
   spec->name = plugin.name;
@@ -236,16 +351,38 @@ Status FunctionRegistry::Load(const PluginConfig& plugin) {
   function->spec = spec;
   function->module = *module;
   function->services = services_;
-  function->cpu_limit =
-      std::chrono::milliseconds(plugin.vm.cpu_ms ? plugin.vm.cpu_ms : config_.default_cpu_ms);
+  function->metrics = &metrics_;
+  function->timers = &timers_;
+  function->md5 = *md5;
+  function->cpu_limit = std::chrono::milliseconds(plugin.vm.cpu_ms ? plugin.vm.cpu_ms : config_.default_cpu_ms);
   function->queue_timeout = std::chrono::milliseconds(config_.queue_timeout_ms);
   function->max_queued = config_.max_queued;
 
-  // Start the instances, each on its worker's thread.
-  const int count = plugin.instance_num > 0
-                        ? plugin.instance_num
-                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int count = plugin.instance_num > 0 ? plugin.instance_num
+                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Status started = AddInstances(function, count);
+  if (!started.ok()) {
+    Retire(function, nullptr);
+    return Status(started.code(), "config " + plugin.json_path + ": " + source + " does not start: " + started.message());
+  }
+  bool same_ids = true;
+  {
+    std::lock_guard lock(function->mutex);
+    for (auto& slot : function->slots) {
+      if (function->route_id.empty()) function->route_id = slot->vm->route_id();
+      same_ids = same_ids && slot->vm->route_id() == function->route_id;
+    }
+  }
+  if (!same_ids) {
+    Retire(function, nullptr);
+    return InvalidArgument("config " + plugin.json_path + ": instances of " + source + " reported different ids");
+  }
+  return function;
+}
+
+Status FunctionRegistry::AddInstances(const std::shared_ptr<Function>& function, int count) {
   std::vector<std::future<Status>> started;
+  std::vector<std::unique_ptr<Function::Slot>> slots;
   for (int i = 0; i < count; ++i) {
     auto slot = std::make_unique<Function::Slot>();
     slot->worker = workers_[next_worker_++ % workers_.size()].get();
@@ -261,43 +398,183 @@ Status FunctionRegistry::Load(const PluginConfig& plugin) {
       raw->vm = std::move(*vm);
       promise->set_value(Status::Ok());
     });
-    function->slots.push_back(std::move(slot));
+    slots.push_back(std::move(slot));
   }
   Status failed;
   for (auto& f : started) {
     Status s = f.get();
     if (!s.ok() && failed.ok()) failed = s;
   }
-  for (auto& slot : function->slots) {
-    if (failed.ok() && slot->vm && function->route_id.empty()) function->route_id = slot->vm->route_id();
-    if (failed.ok() && slot->vm && slot->vm->route_id() != function->route_id) {
-      failed = InvalidArgument("instances reported different ids (" + function->route_id + ", " +
-                               slot->vm->route_id() + ")");
-    }
+  std::lock_guard lock(function->mutex);
+  for (auto& slot : slots) {
+    if (!failed.ok()) slot->retired = true;  // destroyed with the function's other slots
+    function->slots.push_back(std::move(slot));
   }
-  if (!failed.ok()) {
-    for (auto& slot : function->slots) {
-      std::promise<void> gone;
-      slot->worker->Post([&slot, &gone](Worker&) {
-        slot->vm.reset();
-        gone.set_value();
-      });
-      gone.get_future().wait();
-    }
-    return Status(failed.code(), "config " + plugin.json_path + ": " + plugin.vm.path +
-                                     " does not start: " + failed.message());
-  }
-  spdlog::info("function '{}' ({}, {}): {} instance{}", function->route_id, plugin.name, plugin.vm.path,
-               count, count == 1 ? "" : "s");
-  if (plugin.vm.engine == "wasmtime" || plugin.vm.engine == "wasmer") {
-    static std::once_flag noticed;
-    std::call_once(noticed, [&] {
-      spdlog::info("vm_config.engine \"{}\": wasmlet runs every module on V8", plugin.vm.engine);
-    });
-  }
+  return failed;
+}
+
+void FunctionRegistry::Register(const std::shared_ptr<Function>& function) {
   std::lock_guard lock(mutex_);
   routes_[function->route_id].push_back(function);
-  functions_.push_back(function);
+  by_name_[function->config.name] = function;
+  const size_t count = function->slots.size();
+  spdlog::info("function '{}' ({}, {}): {} instance{}", function->route_id, function->config.name,
+               function->config.vm.path.empty() ? function->config.vm.url : function->config.vm.path, count,
+               count == 1 ? "" : "s");
+  if (function->config.vm.engine == "wasmtime" || function->config.vm.engine == "wasmer") {
+    static std::once_flag noticed;
+    std::call_once(noticed, [&] {
+      spdlog::info("vm_config.engine \"{}\": wasmlet runs every module on V8", function->config.vm.engine);
+    });
+  }
+}
+
+void FunctionRegistry::Retire(const std::shared_ptr<Function>& old, const std::shared_ptr<Function>& successor) {
+  std::deque<std::shared_ptr<Function::Job>> waiting;
+  {
+    std::lock_guard lock(old->mutex);
+    old->retired = true;
+    waiting.swap(old->waiting);
+    for (auto& slot : old->slots) {
+      slot->retired = true;
+      // The instance goes on its own thread: now if idle, else when its request ends.
+      slot->worker->Post([old, raw = slot.get()](Worker&) {
+        bool idle;
+        {
+          std::lock_guard guard(old->mutex);
+          idle = !raw->busy;
+        }
+        if (idle) old->Destroy(*raw);
+      });
+    }
+  }
+  for (auto& job : waiting) {
+    if (job->claimed) continue;
+    if (successor) {
+      successor->Submit(job);
+    } else if (!job->claimed.exchange(true)) {
+      job->done(Status(StatusCode::kResourceExhausted, old->Describe() + " was uninstalled while the request waited"));
+    }
+  }
+}
+
+Result<std::string> FunctionRegistry::Install(const PluginConfig& plugin) {
+  std::lock_guard reload(reload_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (by_name_.count(plugin.name)) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "a function named '" + plugin.name + "' is already installed; use /wasm/update or uninstall it first");
+    }
+  }
+  auto function = Build(plugin);
+  if (!function.ok()) return function.status();
+  {
+    std::lock_guard lock(mutex_);
+    known_[plugin.name] = plugin;
+  }
+  Register(*function);
+  Watch(plugin);
+  return (*function)->route_id;
+}
+
+Status FunctionRegistry::Uninstall(const std::string& route_id) {
+  std::lock_guard reload(reload_mutex_);
+  std::vector<std::shared_ptr<Function>> removed;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = routes_.find(route_id);
+    if (it == routes_.end()) return NotFound("no function is registered under id '" + route_id + "'");
+    removed = std::move(it->second);
+    routes_.erase(it);
+    for (const auto& function : removed) {
+      by_name_.erase(function->config.name);
+      known_.erase(function->config.name);
+    }
+  }
+  for (const auto& function : removed) {
+    watcher_.Unwatch(function->config.vm.path);
+    Retire(function, nullptr);
+  }
+  return Status::Ok();
+}
+
+Status FunctionRegistry::Update(const std::string& route_id, int instance_num) {
+  std::lock_guard reload(reload_mutex_);
+  std::vector<std::shared_ptr<Function>> functions;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = routes_.find(route_id);
+    if (it == routes_.end()) return NotFound("no function is registered under id '" + route_id + "'");
+    functions = it->second;
+  }
+  if (instance_num <= 0) instance_num = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (const auto& function : functions) {
+    int live = 0;
+    {
+      std::lock_guard lock(function->mutex);
+      for (auto& slot : function->slots) live += !slot->retired;
+      // Shrink: retire the surplus (idle ones first: they go at once).
+      for (auto& slot : function->slots) {
+        if (live <= instance_num) break;
+        if (slot->retired || slot->busy) continue;
+        slot->retired = true;
+        --live;
+        slot->worker->Post([function, raw = slot.get()](Worker&) { function->Destroy(*raw); });
+      }
+      for (auto& slot : function->slots) {
+        if (live <= instance_num) break;
+        if (slot->retired) continue;
+        slot->retired = true;  // busy: destroyed when its request ends
+        --live;
+      }
+    }
+    if (live < instance_num) WASMLET_RETURN_IF_ERROR(AddInstances(function, instance_num - live));
+    function->config.instance_num = instance_num;
+    {
+      std::lock_guard lock(mutex_);
+      if (known_.count(function->config.name)) known_[function->config.name].instance_num = instance_num;
+    }
+  }
+  spdlog::info("function '{}': {} instance{} each", route_id, instance_num, instance_num == 1 ? "" : "s");
+  return Status::Ok();
+}
+
+Status FunctionRegistry::Reload(const std::string& name) {
+  std::lock_guard reload(reload_mutex_);
+  PluginConfig plugin;
+  std::shared_ptr<Function> old;
+  {
+    std::lock_guard lock(mutex_);
+    auto known = known_.find(name);
+    if (known == known_.end()) return NotFound("no function named '" + name + "'");
+    plugin = known->second;
+    if (auto it = by_name_.find(name); it != by_name_.end()) old = it->second;
+  }
+  auto fresh = Build(plugin);
+  if (!fresh.ok()) return fresh.status();
+  if (old && (*fresh)->md5 == old->md5) {  // same bytes (a touch, or a second event): keep what runs
+    Retire(*fresh, nullptr);
+    return Status::Ok();
+  }
+  {
+    // The switch: from here on, new requests reach the new version only.
+    std::lock_guard lock(mutex_);
+    if (old) {
+      auto& route = routes_[old->route_id];
+      std::erase(route, old);
+      if (route.empty()) routes_.erase(old->route_id);
+    }
+    routes_[(*fresh)->route_id].push_back(*fresh);
+    by_name_[name] = *fresh;
+  }
+  if (old) {
+    Retire(old, *fresh);
+    metrics_.CountEvent("reloads", (*fresh)->route_id);
+    spdlog::info("function '{}' ({}): switched to the new version of {}", (*fresh)->route_id, name, plugin.vm.path);
+  } else {
+    spdlog::info("function '{}' ({}): loaded {}", (*fresh)->route_id, name, plugin.vm.path);
+  }
   return Status::Ok();
 }
 
@@ -319,11 +596,10 @@ void FunctionRegistry::Dispatch(const std::string& route_id, abi::HttpRequest re
   auto job = std::make_shared<Function::Job>();
   job->request = std::move(request);
   job->done = std::move(done);
-  function->Submit(std::move(job), timers_);
+  function->Submit(std::move(job));
 }
 
-Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& route_id,
-                                                            abi::HttpRequest request) {
+Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& route_id, abi::HttpRequest request) {
   auto function = Pick(route_id);
   if (!function) return NotFound("no function is registered under id '" + route_id + "'");
   Worker* here = Worker::Current();
@@ -342,42 +618,93 @@ Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& r
   auto job = std::make_shared<Function::Job>();
   job->request = std::move(request);
   job->done = [promise](Result<abi::HttpResponse> r) { promise->set_value(std::move(r)); };
-  function->Submit(job, timers_);
+  function->Submit(job);
   if (answer.wait_for(std::chrono::milliseconds(config_.invoke_timeout_ms)) != std::future_status::ready) {
-    return Status(StatusCode::kDeadlineExceeded, function->Describe() + " did not answer within " +
-                                                     std::to_string(config_.invoke_timeout_ms) + " ms");
+    return Status(StatusCode::kDeadlineExceeded,
+                  function->Describe() + " did not answer within " + std::to_string(config_.invoke_timeout_ms) + " ms");
   }
   return answer.get();
 }
 
-std::vector<std::string> FunctionRegistry::Routes() const {
-  std::lock_guard lock(mutex_);
-  std::vector<std::string> out;
-  for (const auto& [route, functions] : routes_) out.push_back(route);
+std::vector<FunctionInfo> FunctionRegistry::List() const {
+  std::vector<std::shared_ptr<Function>> functions;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
+  }
+  std::vector<FunctionInfo> out;
+  for (const auto& function : functions) {
+    FunctionInfo info;
+    info.id = function->route_id;
+    info.name = function->config.name;
+    info.file = function->config.vm.path.empty() ? function->config.vm.url : function->config.vm.path;
+    info.md5 = function->md5;
+    {
+      std::lock_guard lock(function->mutex);
+      for (const auto& slot : function->slots) {
+        if (slot->retired) continue;
+        info.instances++;
+        info.busy += slot->busy;
+      }
+    }
+    info.requests = metrics_.requests(info.id);
+    info.errors = metrics_.errors(info.id);
+    out.push_back(std::move(info));
+  }
   return out;
+}
+
+std::vector<Metrics::Gauge> FunctionRegistry::Gauges() const {
+  Metrics::Gauge instances{"wasmlet_instances", "Instances of each function, busy or idle.", {}};
+  Metrics::Gauge retiring{"wasmlet_instances_retiring",
+                          "Instances of replaced or removed versions still finishing a request.", {}};
+  std::map<std::string, std::pair<size_t, size_t>> counts;
+  std::map<std::string, size_t> old;
+  std::vector<std::shared_ptr<Function>> functions;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
+  }
+  for (const auto& function : functions) {
+    std::lock_guard lock(function->mutex);
+    auto& [busy, idle] = counts[function->route_id];
+    for (const auto& slot : function->slots) {
+      if (slot->retired) {
+        old[function->route_id] += slot->vm != nullptr;
+        continue;
+      }
+      (slot->busy ? busy : idle)++;
+    }
+  }
+  for (const auto& [id, c] : counts) {
+    instances.samples.emplace_back("{id=\"" + Metrics::Escape(id) + "\",state=\"busy\"}", c.first);
+    instances.samples.emplace_back("{id=\"" + Metrics::Escape(id) + "\",state=\"idle\"}", c.second);
+    retiring.samples.emplace_back("{id=\"" + Metrics::Escape(id) + "\"}", old[id]);
+  }
+  return {instances, retiring};
 }
 
 size_t FunctionRegistry::function_count() const {
   std::lock_guard lock(mutex_);
-  return functions_.size();
+  size_t n = 0;
+  for (const auto& [route, list] : routes_) n += list.size();
+  return n;
 }
 
 void FunctionRegistry::Shutdown() {
   std::vector<std::shared_ptr<Function>> functions;
   {
     std::lock_guard lock(mutex_);
-    functions.swap(functions_);
+    for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
     routes_.clear();
+    by_name_.clear();
   }
-  for (auto& function : functions) {
-    for (auto& slot : function->slots) {
-      std::promise<void> gone;
-      slot->worker->Post([&slot, &gone](Worker&) {
-        slot->vm.reset();
-        gone.set_value();
-      });
-      gone.get_future().wait();
-    }
+  for (const auto& function : functions) Retire(function, nullptr);
+  // Wait until every worker has run what was posted so far (the retirements included).
+  for (auto& worker : workers_) {
+    std::promise<void> drained;
+    worker->Post([&drained](Worker&) { drained.set_value(); });
+    drained.get_future().wait();
   }
 }
 

@@ -1,11 +1,13 @@
-// The functions a server runs: each plugin item of the config, compiled once, started as a
-// pool of instances spread over the workers, and registered under the route id its module
-// reports (proxy_get_id) or its name. Requests wait (bounded) for a free instance.
+// The functions a server runs: each plugin item, compiled once, started as a pool of
+// instances spread over the workers, and registered under the route id its module reports
+// (proxy_get_id) or its name. Requests wait (bounded) for a free instance.
+//
+// Functions can be installed, resized, reloaded and uninstalled while traffic flows: a new
+// version starts beside the old one, new requests switch to it at once, requests already on
+// the old instances finish there, and then the old instances are destroyed.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +20,8 @@
 #include "engine/engine.h"
 #include "engine/watchdog.h"
 #include "server/config.h"
+#include "server/file_watcher.h"
+#include "server/metrics.h"
 #include "server/worker.h"
 
 namespace wasmlet::server {
@@ -27,19 +31,36 @@ using Done = std::function<void(Result<abi::HttpResponse>)>;
 
 class Function;
 
+struct FunctionInfo {
+  std::string id;
+  std::string name;
+  std::string file;  // path or url
+  std::string md5;   // of the module that runs
+  size_t instances = 0;
+  size_t busy = 0;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+};
+
 class FunctionRegistry {
  public:
-  FunctionRegistry(const ServerConfig& config, engine::Engine& engine, abi::HostServices services);
+  FunctionRegistry(const ServerConfig& config, engine::Engine& engine, abi::HostServices services, Metrics& metrics);
   ~FunctionRegistry();
 
-  // Loads every plugin item. An item that cannot be loaded is logged with its JSON path and
-  // skipped; the error is returned only when no item at all could be loaded.
+  // Loads every plugin item of the config and watches their files. An item that cannot be
+  // loaded is logged with its JSON path and skipped (and loaded when its file appears); the
+  // error is returned only when no item at all could be loaded.
   Status LoadAll();
-  // Loads one item (file, md5, compile, start its instances). Fails with the item's name.
-  Status Load(const PluginConfig& plugin);
+
+  // Admin operations. Install returns the route id the function registered under.
+  Result<std::string> Install(const PluginConfig& plugin);
+  Status Uninstall(const std::string& route_id);
+  Status Update(const std::string& route_id, int instance_num);
+  // Loads the item named `name` again from its file; on failure the running version stays.
+  Status Reload(const std::string& name);
 
   // Runs `request` on a function registered under `route_id`; `done` is called exactly once,
-  // on some other thread: with the response, or with an error whose code says what happened
+  // on another thread: with the response, or with an error whose code says what happened
   // (kNotFound: no such id; kResourceExhausted: no instance free in time; kDeadlineExceeded:
   // the guest ran past its limit; others: the guest failed).
   void Dispatch(const std::string& route_id, abi::HttpRequest request, Done done);
@@ -48,25 +69,39 @@ class FunctionRegistry {
   // one is free here. Blocks the calling worker (at most invoke_timeout_ms).
   Result<abi::HttpResponse> InvokeInProcess(const std::string& route_id, abi::HttpRequest request);
 
-  std::vector<std::string> Routes() const;
+  std::vector<FunctionInfo> List() const;
   size_t function_count() const;
+  std::vector<Metrics::Gauge> Gauges() const;
   // Destroys every instance on its own worker thread; call before the workers stop.
   void Shutdown();
 
  private:
+  Result<std::shared_ptr<Function>> Build(const PluginConfig& plugin);
+  void Register(const std::shared_ptr<Function>& function);
+  // Takes `old` out of service: new requests no longer reach it; its waiting requests move to
+  // `successor` (or fail, without one); its instances are destroyed once their request ends.
+  void Retire(const std::shared_ptr<Function>& old, const std::shared_ptr<Function>& successor);
+  void Watch(const PluginConfig& plugin);
   std::shared_ptr<Function> Pick(const std::string& route_id);
+  // Starts `count` more instances of `function`; returns the first failure.
+  Status AddInstances(const std::shared_ptr<Function>& function, int count);
 
   const ServerConfig& config_;
   engine::Engine& engine_;
   abi::HostServices services_;
+  Metrics& metrics_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  engine::Watchdog timers_;  // queue timeouts
-  size_t next_worker_ = 0;
+  engine::Watchdog timers_;  // queue timeouts, restart back-off
+  std::atomic<size_t> next_worker_{0};
 
   mutable std::mutex mutex_;
   std::map<std::string, std::vector<std::shared_ptr<Function>>> routes_;
-  std::vector<std::shared_ptr<Function>> functions_;
+  std::map<std::string, std::shared_ptr<Function>> by_name_;  // config name -> the running version
+  std::map<std::string, PluginConfig> known_;                 // every item ever configured, by name
   std::mt19937 random_{std::random_device{}()};
+  std::mutex reload_mutex_;  // one load/reload/install at a time
+
+  FileWatcher watcher_;  // last: its callbacks use everything above
 };
 
 }  // namespace wasmlet::server

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <future>
+#include <nlohmann/json.hpp>
 
 namespace wasmlet::server {
 namespace {
@@ -18,21 +19,25 @@ namespace http = beast::http;
 // proxy_get_state: the stores of the config, by name.
 class ConfiguredStores : public abi::StateStore {
  public:
-  explicit ConfiguredStores(std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores)
-      : stores_(std::move(stores)) {}
+  ConfiguredStores(std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores, Metrics& metrics)
+      : stores_(std::move(stores)), metrics_(metrics) {}
   Result<std::string> GetState(std::string_view store, std::string_view key) override {
     auto it = stores_.find(std::string(store));
     if (it == stores_.end()) {
+      metrics_.CountStateStoreError(std::string(store));
       std::string names;
       for (const auto& [name, s] : stores_) names += (names.empty() ? "" : ", ") + name;
       return NotFound("no state store named '" + std::string(store) +
                       "' (the config has: " + (names.empty() ? "none" : names) + ")");
     }
-    return it->second->Get(key);
+    auto value = it->second->Get(key);
+    if (!value.ok()) metrics_.CountStateStoreError(it->first);
+    return value;
   }
 
  private:
   std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
+  Metrics& metrics_;
 };
 
 // A request as Layotto builds it for proxy_invoke_service (ABI §7.4).
@@ -152,12 +157,12 @@ Status Server::Start() {
 
   abi::HostServices services;
   services.shared = std::make_shared<abi::SharedState>();
-  services.state = std::make_shared<ConfiguredStores>(stores_);
+  services.state = std::make_shared<ConfiguredStores>(stores_, metrics_);
   // The registry's instances need the invoker, and the invoker needs the registry.
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));
   services.invoker = invoker;
-  functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services);
+  functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_);
   invoker->set_functions(functions_.get());
   WASMLET_RETURN_IF_ERROR(functions_->LoadAll());
 
@@ -167,6 +172,18 @@ Status Server::Start() {
   WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
   keep_running_.emplace(io_.get_executor());
   io_threads_.emplace_back([this] { io_.run(); });
+  if (!config_.admin_address.empty()) {
+    admin_ = std::make_unique<HttpServer>(admin_io_, HttpServer::Options{.max_request_body = 1 << 20},
+                                          [this](abi::HttpRequest request, Respond respond) {
+                                            HandleAdmin(std::move(request), std::move(respond));
+                                          });
+    Status listening = admin_->Listen(config_.admin_address);
+    if (!listening.ok()) return Status(listening.code(), "admin listener: " + listening.message());
+    admin_running_.emplace(admin_io_.get_executor());
+    io_threads_.emplace_back([this] { admin_io_.run(); });
+    spdlog::info("admin API on port {}", admin_->port());
+  }
+  ready_ = true;
   spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                functions_->function_count() == 1 ? "" : "s", http_->port());
   return Status::Ok();
@@ -180,25 +197,32 @@ void Server::Handle(abi::HttpRequest request, Respond respond) {
       break;
     }
   }
+  const auto start = std::chrono::steady_clock::now();
+  auto answer = [this, id, start, respond = std::move(respond)](abi::HttpResponse response) {
+    metrics_.CountRequest(id, response.status,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    respond(std::move(response));
+  };
   if (id.empty()) {
-    respond(ErrorResponse(400, "missing header 'id': name the function to call, e.g. -H 'id: id_1'"));
+    answer(ErrorResponse(400, "missing header 'id': name the function to call, e.g. -H 'id: id_1'"));
     return;
   }
-  functions_->Dispatch(id, std::move(request),
-                       [respond = std::move(respond)](Result<abi::HttpResponse> result) {
-                         if (result.ok()) {
-                           respond(std::move(*result));
-                           return;
-                         }
-                         const Status& error = result.status();
-                         if (error.code() != StatusCode::kNotFound) spdlog::warn("{}", error.message());
-                         respond(ErrorResponse(HttpStatusFor(error.code()), error.message()));
-                       });
+  functions_->Dispatch(id, std::move(request), [answer = std::move(answer)](Result<abi::HttpResponse> result) {
+    if (result.ok()) {
+      answer(std::move(*result));
+      return;
+    }
+    const Status& error = result.status();
+    if (error.code() != StatusCode::kNotFound) spdlog::warn("{}", error.message());
+    answer(ErrorResponse(HttpStatusFor(error.code()), error.message()));
+  });
 }
 
 void Server::Stop() {
   if (!http_) return;
+  ready_ = false;
   http_->Stop();
+  if (admin_) admin_->Stop();
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
   while (http_->in_flight() > 0 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -207,11 +231,120 @@ void Server::Stop() {
   // Let the last responses reach the wire before the IO thread stops.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   keep_running_.reset();
+  admin_running_.reset();
   io_.stop();
+  admin_io_.stop();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();
   functions_.reset();
   http_.reset();
+  admin_.reset();
+}
+
+namespace {
+
+abi::HttpResponse Json(unsigned status, const nlohmann::json& body) {
+  abi::HttpResponse r;
+  r.status = status;
+  r.headers = {{"content-type", "application/json"}};
+  r.body = body.dump() + "\n";
+  return r;
+}
+
+abi::HttpResponse JsonError(unsigned status, const std::string& message) { return Json(status, {{"error", message}}); }
+
+unsigned AdminStatusFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kInternal: return 500;
+    default: return 400;  // the request named something that does not work: a bad install
+  }
+}
+
+// {"name": ..., ...}: the route id an uninstall or update names.
+Result<nlohmann::json> ParseAdminBody(const std::string& body) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(body);
+    if (!j.is_object()) return InvalidArgument("the body must be a JSON object");
+    if (!j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
+      return InvalidArgument("the body must name the function: {\"name\": \"id_1\"}");
+    }
+    return j;
+  } catch (const nlohmann::json::parse_error& e) {
+    return InvalidArgument(std::string("the body is not valid JSON: ") + e.what());
+  }
+}
+
+}  // namespace
+
+void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
+  const std::string path = request.path.substr(0, request.path.find('?'));
+  const std::string& method = request.method;
+  if (path == "/health/liveness") {
+    respond(Json(200, {{"status", "alive"}}));
+    return;
+  }
+  if (path == "/health/readiness") {
+    const bool ready = ready_ && functions_ && functions_->function_count() > 0;
+    respond(Json(ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"}}));
+    return;
+  }
+  if (!config_.admin_token.empty()) {
+    std::string auth;
+    for (const auto& [name, value] : request.headers) {
+      if (abi::ToLower(name) == "authorization") auth = value;
+    }
+    if (auth != "Bearer " + config_.admin_token) {
+      respond(JsonError(401, "the admin API needs the header 'Authorization: Bearer <token>' with the configured token"));
+      return;
+    }
+  }
+  if (path == "/metrics" && method == "GET") {
+    abi::HttpResponse r;
+    r.headers = {{"content-type", "text/plain; version=0.0.4"}};
+    r.body = metrics_.Prometheus(functions_->Gauges());
+    respond(std::move(r));
+    return;
+  }
+  if (path == "/wasm/list" && method == "GET") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& f : functions_->List()) {
+      list.push_back({{"id", f.id}, {"name", f.name}, {"file", f.file}, {"md5", f.md5}, {"instances", f.instances},
+                      {"busy", f.busy}, {"requests", f.requests}, {"errors", f.errors}});
+    }
+    respond(Json(200, list));
+    return;
+  }
+  if (method == "POST" && (path == "/wasm/install" || path == "/wasm/uninstall" || path == "/wasm/update")) {
+    if (path == "/wasm/install") {
+      auto plugin = ParsePluginItem(request.body, "body");
+      if (!plugin.ok()) return respond(JsonError(400, plugin.status().message()));
+      auto id = functions_->Install(*plugin);
+      if (!id.ok()) return respond(JsonError(AdminStatusFor(id.status()), id.status().message()));
+      spdlog::info("admin: installed '{}' as id '{}'", plugin->name, *id);
+      return respond(Json(200, {{"id", *id}}));
+    }
+    auto body = ParseAdminBody(request.body);
+    if (!body.ok()) return respond(JsonError(400, body.status().message()));
+    const std::string id = (*body)["name"].get<std::string>();
+    Status status;
+    if (path == "/wasm/uninstall") {
+      status = functions_->Uninstall(id);
+    } else {
+      auto n = body->find("instance_num");
+      if (n == body->end() || !n->is_number_integer()) {
+        return respond(JsonError(400, "the body must give the new instance count: {\"name\": ..., \"instance_num\": 2}"));
+      }
+      status = functions_->Update(id, n->get<int>());
+    }
+    if (status.code() == StatusCode::kNotFound) return respond(JsonError(404, status.message()));
+    if (!status.ok()) return respond(JsonError(AdminStatusFor(status), status.message()));
+    spdlog::info("admin: {} '{}'", path == "/wasm/uninstall" ? "uninstalled" : "updated", id);
+    return respond(Json(200, {{"id", id}}));
+  }
+  respond(JsonError(404, "no admin endpoint " + method + " " + path +
+                             " (there are POST /wasm/install, /wasm/uninstall, /wasm/update; GET /wasm/list, "
+                             "/metrics, /health/liveness, /health/readiness)"));
 }
 
 int Server::Run() {

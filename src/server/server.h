@@ -17,6 +17,7 @@
 #include "server/config.h"
 #include "server/functions.h"
 #include "server/http_server.h"
+#include "server/metrics.h"
 
 namespace wasmlet::server {
 
@@ -34,8 +35,12 @@ class Server {
   // Start, then serve until SIGINT or SIGTERM; returns the process exit code.
   int Run();
 
-  // The HTTP entry point (also used by in-process proxy_invoke_service).
+  uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+
+  // The function listener's entry point.
   void Handle(abi::HttpRequest request, Respond respond);
+  // The admin listener's: /wasm/install|uninstall|update|list, /health/*, /metrics.
+  void HandleAdmin(abi::HttpRequest request, Respond respond);
 
  private:
   ServerConfig config_;
@@ -47,6 +52,13 @@ class Server {
   std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
   std::unique_ptr<FunctionRegistry> functions_;
   std::unique_ptr<HttpServer> http_;
+  // The admin listener has its own IO thread: installs compile and start instances, which
+  // must not hold up traffic.
+  boost::asio::io_context admin_io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> admin_running_;
+  std::unique_ptr<HttpServer> admin_;
+  Metrics metrics_;
+  std::atomic<bool> ready_{false};
 };
 
 // Creates every state store of the config (for the server and for `wasmlet state`).

@@ -236,7 +236,7 @@ inline json LayottoConfig(uint16_t port, const json& plugins, const json& stores
                {"address", "127.0.0.1:" + std::to_string(port)},
                {"stream_filters", {{{"type", "Layotto"}, {"config", plugins}}}}};
   json config = {{"servers", {{{"listeners", {grpc, wasm}}}}}};
-  json wasmlet = {{"workers", 4}};
+  json wasmlet = {{"workers", 4}, {"admin_address", "127.0.0.1:" + std::to_string(FreePort())}};
   wasmlet.update(settings);
   config["wasmlet"] = wasmlet;
   return config;
@@ -253,6 +253,8 @@ inline json Plugin(const std::string& name, const std::string& wasm, int instanc
 class Wasmlet {
  public:
   Wasmlet(const TempDir& dir, const json& config, uint16_t port, bool expect_start = true) : port_(port) {
+    const std::string admin = config["wasmlet"].value("admin_address", "");
+    admin_port_ = admin.empty() ? 0 : static_cast<uint16_t>(std::stoi(admin.substr(admin.rfind(':') + 1)));
     config_path_ = dir.File("config-" + std::to_string(port) + ".json");
     std::ofstream(config_path_) << config.dump(2);
     process_ =
@@ -265,11 +267,13 @@ class Wasmlet {
     EXPECT_TRUE(PortAccepts(port_)) << "wasmlet did not start:\n" << process_->Log();
   }
   uint16_t port() const { return port_; }
+  uint16_t admin_port() const { return admin_port_; }
   Process& process() { return *process_; }
   const std::string& config_path() const { return config_path_; }
 
  private:
   uint16_t port_;
+  uint16_t admin_port_ = 0;
   std::string config_path_;
   std::unique_ptr<Process> process_;
 };

@@ -152,6 +152,12 @@ class V8Store final : public Store {
                                                 std::shared_ptr<const HostFunctions> host, Deadline deadline,
                                                 void* host_data) override;
 
+  void CollectGarbage() override {
+    if (!CheckThread().ok()) return;
+    v8::Isolate::Scope isolate_scope(isolate_);
+    isolate_->LowMemoryNotification();
+  }
+
   Status Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
                 std::span<Value> results, Deadline deadline);
 

@@ -1,0 +1,105 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace wasmlet::server {
+
+void Metrics::CountRequest(const std::string& id, unsigned status, double seconds) {
+  std::lock_guard lock(mutex_);
+  requests_[{id, status}]++;
+  Histogram& h = latency_[id];
+  for (size_t i = 0; i < std::size(kBuckets); ++i) {
+    if (seconds <= kBuckets[i]) h.counts[i]++;
+  }
+  h.count++;
+  h.sum += seconds;
+}
+
+void Metrics::CountEvent(const std::string& event, const std::string& id) {
+  std::lock_guard lock(mutex_);
+  events_[{event, id}]++;
+}
+
+void Metrics::CountStateStoreError(const std::string& store) {
+  std::lock_guard lock(mutex_);
+  store_errors_[store]++;
+}
+
+uint64_t Metrics::requests(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  uint64_t n = 0;
+  for (const auto& [key, count] : requests_) n += key.first == id ? count : 0;
+  return n;
+}
+
+uint64_t Metrics::errors(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  uint64_t n = 0;
+  for (const auto& [key, count] : requests_) n += key.first == id && key.second >= 500 ? count : 0;
+  return n;
+}
+
+std::string Metrics::Escape(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
+  std::string out;
+  char number[64];
+  auto num = [&](double v) {
+    std::snprintf(number, sizeof number, "%.17g", v);
+    return std::string(number);
+  };
+  std::lock_guard lock(mutex_);
+  out += "# HELP wasmlet_requests_total HTTP requests answered, by function id and status.\n";
+  out += "# TYPE wasmlet_requests_total counter\n";
+  for (const auto& [key, count] : requests_) {
+    out += "wasmlet_requests_total{id=\"" + Escape(key.first) + "\",status=\"" + std::to_string(key.second) + "\"} " +
+           std::to_string(count) + "\n";
+  }
+  out += "# HELP wasmlet_request_duration_seconds Time from a request's arrival to its answer.\n";
+  out += "# TYPE wasmlet_request_duration_seconds histogram\n";
+  for (const auto& [id, h] : latency_) {
+    const std::string label = "id=\"" + Escape(id) + "\"";
+    for (size_t i = 0; i < std::size(kBuckets); ++i) {
+      out += "wasmlet_request_duration_seconds_bucket{" + label + ",le=\"" + num(kBuckets[i]) + "\"} " +
+             std::to_string(h.counts[i]) + "\n";
+    }
+    out += "wasmlet_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+    out += "wasmlet_request_duration_seconds_sum{" + label + "} " + num(h.sum) + "\n";
+    out += "wasmlet_request_duration_seconds_count{" + label + "} " + std::to_string(h.count) + "\n";
+  }
+  static const std::pair<const char*, const char*> kEvents[] = {
+      {"traps", "Guest calls that trapped or exited."},
+      {"deadline_kills", "Guest calls stopped at their CPU limit."},
+      {"reloads", "New versions of a function's module switched in."},
+      {"start_failures", "Instances that failed to start (including replacements)."}};
+  for (const auto& [event, help] : kEvents) {
+    const std::string name = std::string("wasmlet_") + event + "_total";
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";
+    for (const auto& [key, count] : events_) {
+      if (key.first == event) out += name + "{id=\"" + Escape(key.second) + "\"} " + std::to_string(count) + "\n";
+    }
+  }
+  out += "# HELP wasmlet_state_store_errors_total State store calls that failed, by store.\n";
+  out += "# TYPE wasmlet_state_store_errors_total counter\n";
+  for (const auto& [store, count] : store_errors_) {
+    out += "wasmlet_state_store_errors_total{store=\"" + Escape(store) + "\"} " + std::to_string(count) + "\n";
+  }
+  for (const auto& gauge : gauges) {
+    out += "# HELP " + gauge.name + " " + gauge.help + "\n# TYPE " + gauge.name + " gauge\n";
+    for (const auto& [labels, value] : gauge.samples) out += gauge.name + labels + " " + num(value) + "\n";
+  }
+  return out;
+}
+
+}  // namespace wasmlet::server
