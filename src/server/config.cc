@@ -252,7 +252,8 @@ Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::st
   }
   PluginConfig plugin;
   std::string key;
-  if (item.is_object() && item.contains("name") && item["name"].is_string()) key = item["name"].get<std::string>();
+  if (item.is_object() && item.contains("name") && item["name"].is_string())
+    key = item["name"].get<std::string>();
   if (key.empty()) return Bad(path + ".name", "missing: name the function");
   WASMLET_RETURN_IF_ERROR(ParsePlugin(key, item, path, plugin));
   return plugin;

@@ -62,7 +62,7 @@ struct ServerConfig {
   uint32_t default_cpu_ms = 5000;
   uint32_t default_mem_mb = 256;
   uint32_t invoke_timeout_ms = 3000;
-  uint32_t drain_timeout_ms = 10000;  // graceful stop: how long in-flight requests may take
+  uint32_t drain_timeout_ms = 10000;              // graceful stop: how long in-flight requests may take
   std::string admin_address = "127.0.0.1:34998";  // "" turns the admin listener off
   std::string admin_token;  // when set, admin calls need "Authorization: Bearer <token>"
 };

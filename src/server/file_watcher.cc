@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 FileWatcher::FileWatcher(std::chrono::milliseconds quiet) : quiet_(quiet) {
   inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_ < 0 || pipe(stop_pipe_) != 0) {
-    spdlog::warn("file watching is unavailable ({}); modules will not reload on change", std::strerror(errno));
+    spdlog::warn("file watching is unavailable ({}); modules will not reload on change",
+                 std::strerror(errno));
     return;
   }
   thread_ = std::thread([this] { Run(); });
@@ -36,7 +37,8 @@ void FileWatcher::Watch(const std::string& path, std::function<void()> changed) 
   const std::string folder = fs::path(absolute).parent_path().string();
   std::lock_guard lock(mutex_);
   callbacks_[absolute] = std::move(changed);
-  const int wd = inotify_add_watch(inotify_, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY);
+  const int wd =
+      inotify_add_watch(inotify_, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY);
   if (wd < 0) {
     spdlog::warn("cannot watch {} for changes: {}", folder, std::strerror(errno));
     return;

@@ -28,8 +28,8 @@ class FileWatcher {
   int inotify_ = -1;
   int stop_pipe_[2] = {-1, -1};
   std::mutex mutex_;
-  std::map<int, std::string> folders_;                         // watch descriptor -> folder
-  std::map<std::string, std::function<void()>> callbacks_;     // absolute path -> callback
+  std::map<int, std::string> folders_;                                  // watch descriptor -> folder
+  std::map<std::string, std::function<void()>> callbacks_;              // absolute path -> callback
   std::map<std::string, std::chrono::steady_clock::time_point> dirty_;  // path -> last event
   std::thread thread_;
 };

@@ -76,8 +76,8 @@ class Function : public std::enable_shared_from_this<Function> {
     }
     if (waiting.size() >= max_queued) {
       lock.unlock();
-      job->done(Status(StatusCode::kResourceExhausted,
-                       Describe() + ": " + std::to_string(max_queued) + " requests are already waiting for an instance"));
+      job->done(Status(StatusCode::kResourceExhausted, Describe() + ": " + std::to_string(max_queued) +
+                                                           " requests are already waiting for an instance"));
       return;
     }
     waiting.push_back(job);
@@ -90,9 +90,9 @@ class Function : public std::enable_shared_from_this<Function> {
         std::lock_guard guard(self->mutex);
         std::erase(self->waiting, expired);
       }
-      expired->done(Status(StatusCode::kResourceExhausted, "no instance of " + self->Describe() +
-                                                               " became free within " +
-                                                               std::to_string(self->queue_timeout.count()) + " ms"));
+      expired->done(Status(StatusCode::kResourceExhausted,
+                           "no instance of " + self->Describe() + " became free within " +
+                               std::to_string(self->queue_timeout.count()) + " ms"));
     });
   }
 
@@ -142,10 +142,12 @@ class Function : public std::enable_shared_from_this<Function> {
     }
     std::string memory_note;
     if (slot.vm->failed()) {
+      // Near the cap, the likely cause is the memory limit: say so.
       const uint64_t used = slot.vm->instance().MemorySize();
-      if (used >= module->max_memory_bytes()) {
-        memory_note = " (the instance had used all of its " + std::to_string(module->max_memory_bytes() >> 20) +
-                      " MiB memory limit)";
+      const uint64_t cap = module->max_memory_bytes();
+      if (used * 10 >= cap * 9) {
+        memory_note = " (it was using " + std::to_string(used >> 20) + " MiB of its " +
+                      std::to_string(cap >> 20) + " MiB memory limit)";
       }
       Replace(slot);
     }
@@ -153,10 +155,12 @@ class Function : public std::enable_shared_from_this<Function> {
     const Status& error = result.status();
     if (error.code() == StatusCode::kDeadlineExceeded) {
       metrics->CountEvent("deadline_kills", route_id);
-      return Status(StatusCode::kDeadlineExceeded, Describe() + " ran past its " + std::to_string(cpu_limit.count()) +
-                                                       " ms limit and was stopped");
+      return Status(
+          StatusCode::kDeadlineExceeded,
+          Describe() + " ran past its " + std::to_string(cpu_limit.count()) + " ms limit and was stopped");
     }
-    if (error.code() == StatusCode::kTrap || error.code() == StatusCode::kExit) metrics->CountEvent("traps", route_id);
+    if (error.code() == StatusCode::kTrap || error.code() == StatusCode::kExit)
+      metrics->CountEvent("traps", route_id);
     return Status(error.code(), Describe() + " failed: " + error.message() + memory_note);
   }
 
@@ -175,8 +179,8 @@ class Function : public std::enable_shared_from_this<Function> {
       std::lock_guard lock(mutex);
       slot.dead = true;
     }
-    spdlog::error("{}: cannot start a replacement instance, retrying in {} ms: {}", Describe(), slot.backoff.count(),
-                  vm.status().message());
+    spdlog::error("{}: cannot start a replacement instance, retrying in {} ms: {}", Describe(),
+                  slot.backoff.count(), vm.status().message());
     // Back off: a function that keeps failing at start must not spin.
     Slot* raw = &slot;
     timers->Arm(Clock::now() + slot.backoff, [self = shared_from_this(), raw] {
@@ -248,10 +252,12 @@ Result<std::vector<uint8_t>> Download(const std::string& url) {
   if (code == CURLE_WRITE_ERROR && bytes.size() + 1 > kMaxDownload - (64 << 10)) {
     return ResourceExhausted("the module at " + url + " is over the 64 MiB download limit");
   }
-  if (code != CURLE_OK) return Unimplemented("cannot download " + url + ": " + (error[0] ? error : curl_easy_strerror(code)));
+  if (code != CURLE_OK)
+    return Unimplemented("cannot download " + url + ": " + (error[0] ? error : curl_easy_strerror(code)));
   long status = 0;
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200 && status != 0) return NotFound("cannot download " + url + ": the server answered " + std::to_string(status));
+  if (status != 200 && status != 0)
+    return NotFound("cannot download " + url + ": the server answered " + std::to_string(status));
   return bytes;
 }
 
@@ -271,11 +277,11 @@ Result<std::vector<uint8_t>> ReadModule(const PluginConfig& plugin, const std::s
 
 }  // namespace
 
-FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& engine, abi::HostServices services,
-                                   Metrics& metrics)
+FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& engine,
+                                   abi::HostServices services, Metrics& metrics)
     : config_(config), engine_(engine), services_(std::move(services)), metrics_(metrics) {
-  int workers =
-      config.workers > 0 ? config.workers : 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int workers = config.workers > 0 ? config.workers
+                                   : 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(engine_, i));
 }
 
@@ -316,7 +322,8 @@ void FunctionRegistry::Watch(const PluginConfig& plugin) {
   const std::string name = plugin.name;
   watcher_.Watch(plugin.vm.path, [this, name] {
     Status status = Reload(name);
-    if (!status.ok()) spdlog::error("reloading {}: {} (the running version, if any, keeps serving)", name, status.message());
+    if (!status.ok())
+      spdlog::error("reloading {}: {} (the running version, if any, keeps serving)", name, status.message());
   });
 }
 
@@ -327,15 +334,16 @@ Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& pl
   auto md5 = Md5Hex(*bytes);
   if (!md5.ok()) return md5.status();
   if (!plugin.vm.md5.empty() && *md5 != Lower(plugin.vm.md5)) {
-    return InvalidArgument(where + ".md5: " + (plugin.vm.path.empty() ? plugin.vm.url : plugin.vm.path) + " has MD5 " +
-                           *md5 + ", not " + plugin.vm.md5 + " (a different build of the module?)");
+    return InvalidArgument(where + ".md5: " + (plugin.vm.path.empty() ? plugin.vm.url : plugin.vm.path) +
+                           " has MD5 " + *md5 + ", not " + plugin.vm.md5 +
+                           " (a different build of the module?)");
   }
   const std::string source = plugin.vm.path.empty() ? plugin.vm.url : plugin.vm.path;
   const uint32_t mem_mb = plugin.vm.mem_mb ? plugin.vm.mem_mb : config_.default_mem_mb;
   auto module = engine_.Compile(*bytes, {.max_memory_bytes = uint64_t{mem_mb} << 20});
   if (!module.ok()) {
-    return Status(module.status().code(),
-                  where + (plugin.vm.path.empty() ? ".url: " : ".path: ") + source + ": " + module.status().message());
+    return Status(module.status().code(), where + (plugin.vm.path.empty() ? ".url: " : ".path: ") + source +
+                                              ": " + module.status().message());
   }
 
   auto spec = std::make_shared<abi::PluginSpec>();
@@ -354,16 +362,19 @@ Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& pl
   function->metrics = &metrics_;
   function->timers = &timers_;
   function->md5 = *md5;
-  function->cpu_limit = std::chrono::milliseconds(plugin.vm.cpu_ms ? plugin.vm.cpu_ms : config_.default_cpu_ms);
+  function->cpu_limit =
+      std::chrono::milliseconds(plugin.vm.cpu_ms ? plugin.vm.cpu_ms : config_.default_cpu_ms);
   function->queue_timeout = std::chrono::milliseconds(config_.queue_timeout_ms);
   function->max_queued = config_.max_queued;
 
-  const int count = plugin.instance_num > 0 ? plugin.instance_num
-                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int count = plugin.instance_num > 0
+                        ? plugin.instance_num
+                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Status started = AddInstances(function, count);
   if (!started.ok()) {
     Retire(function, nullptr);
-    return Status(started.code(), "config " + plugin.json_path + ": " + source + " does not start: " + started.message());
+    return Status(started.code(),
+                  "config " + plugin.json_path + ": " + source + " does not start: " + started.message());
   }
   bool same_ids = true;
   {
@@ -375,7 +386,8 @@ Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& pl
   }
   if (!same_ids) {
     Retire(function, nullptr);
-    return InvalidArgument("config " + plugin.json_path + ": instances of " + source + " reported different ids");
+    return InvalidArgument("config " + plugin.json_path + ": instances of " + source +
+                           " reported different ids");
   }
   return function;
 }
@@ -429,7 +441,8 @@ void FunctionRegistry::Register(const std::shared_ptr<Function>& function) {
   }
 }
 
-void FunctionRegistry::Retire(const std::shared_ptr<Function>& old, const std::shared_ptr<Function>& successor) {
+void FunctionRegistry::Retire(const std::shared_ptr<Function>& old,
+                              const std::shared_ptr<Function>& successor) {
   std::deque<std::shared_ptr<Function::Job>> waiting;
   {
     std::lock_guard lock(old->mutex);
@@ -453,7 +466,8 @@ void FunctionRegistry::Retire(const std::shared_ptr<Function>& old, const std::s
     if (successor) {
       successor->Submit(job);
     } else if (!job->claimed.exchange(true)) {
-      job->done(Status(StatusCode::kResourceExhausted, old->Describe() + " was uninstalled while the request waited"));
+      job->done(Status(StatusCode::kResourceExhausted,
+                       old->Describe() + " was uninstalled while the request waited"));
     }
   }
 }
@@ -464,7 +478,8 @@ Result<std::string> FunctionRegistry::Install(const PluginConfig& plugin) {
     std::lock_guard lock(mutex_);
     if (by_name_.count(plugin.name)) {
       return Status(StatusCode::kFailedPrecondition,
-                    "a function named '" + plugin.name + "' is already installed; use /wasm/update or uninstall it first");
+                    "a function named '" + plugin.name +
+                        "' is already installed; use /wasm/update or uninstall it first");
     }
   }
   auto function = Build(plugin);
@@ -571,7 +586,8 @@ Status FunctionRegistry::Reload(const std::string& name) {
   if (old) {
     Retire(old, *fresh);
     metrics_.CountEvent("reloads", (*fresh)->route_id);
-    spdlog::info("function '{}' ({}): switched to the new version of {}", (*fresh)->route_id, name, plugin.vm.path);
+    spdlog::info("function '{}' ({}): switched to the new version of {}", (*fresh)->route_id, name,
+                 plugin.vm.path);
   } else {
     spdlog::info("function '{}' ({}): loaded {}", (*fresh)->route_id, name, plugin.vm.path);
   }
@@ -599,7 +615,8 @@ void FunctionRegistry::Dispatch(const std::string& route_id, abi::HttpRequest re
   function->Submit(std::move(job));
 }
 
-Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& route_id, abi::HttpRequest request) {
+Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& route_id,
+                                                            abi::HttpRequest request) {
   auto function = Pick(route_id);
   if (!function) return NotFound("no function is registered under id '" + route_id + "'");
   Worker* here = Worker::Current();
@@ -620,8 +637,8 @@ Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& r
   job->done = [promise](Result<abi::HttpResponse> r) { promise->set_value(std::move(r)); };
   function->Submit(job);
   if (answer.wait_for(std::chrono::milliseconds(config_.invoke_timeout_ms)) != std::future_status::ready) {
-    return Status(StatusCode::kDeadlineExceeded,
-                  function->Describe() + " did not answer within " + std::to_string(config_.invoke_timeout_ms) + " ms");
+    return Status(StatusCode::kDeadlineExceeded, function->Describe() + " did not answer within " +
+                                                     std::to_string(config_.invoke_timeout_ms) + " ms");
   }
   return answer.get();
 }
@@ -657,7 +674,8 @@ std::vector<FunctionInfo> FunctionRegistry::List() const {
 std::vector<Metrics::Gauge> FunctionRegistry::Gauges() const {
   Metrics::Gauge instances{"wasmlet_instances", "Instances of each function, busy or idle.", {}};
   Metrics::Gauge retiring{"wasmlet_instances_retiring",
-                          "Instances of replaced or removed versions still finishing a request.", {}};
+                          "Instances of replaced or removed versions still finishing a request.",
+                          {}};
   std::map<std::string, std::pair<size_t, size_t>> counts;
   std::map<std::string, size_t> old;
   std::vector<std::shared_ptr<Function>> functions;

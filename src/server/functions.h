@@ -44,7 +44,8 @@ struct FunctionInfo {
 
 class FunctionRegistry {
  public:
-  FunctionRegistry(const ServerConfig& config, engine::Engine& engine, abi::HostServices services, Metrics& metrics);
+  FunctionRegistry(const ServerConfig& config, engine::Engine& engine, abi::HostServices services,
+                   Metrics& metrics);
   ~FunctionRegistry();
 
   // Loads every plugin item of the config and watches their files. An item that cannot be

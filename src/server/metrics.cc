@@ -63,8 +63,8 @@ std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
   out += "# HELP wasmlet_requests_total HTTP requests answered, by function id and status.\n";
   out += "# TYPE wasmlet_requests_total counter\n";
   for (const auto& [key, count] : requests_) {
-    out += "wasmlet_requests_total{id=\"" + Escape(key.first) + "\",status=\"" + std::to_string(key.second) + "\"} " +
-           std::to_string(count) + "\n";
+    out += "wasmlet_requests_total{id=\"" + Escape(key.first) + "\",status=\"" + std::to_string(key.second) +
+           "\"} " + std::to_string(count) + "\n";
   }
   out += "# HELP wasmlet_request_duration_seconds Time from a request's arrival to its answer.\n";
   out += "# TYPE wasmlet_request_duration_seconds histogram\n";
@@ -74,7 +74,8 @@ std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
       out += "wasmlet_request_duration_seconds_bucket{" + label + ",le=\"" + num(kBuckets[i]) + "\"} " +
              std::to_string(h.counts[i]) + "\n";
     }
-    out += "wasmlet_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+    out += "wasmlet_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(h.count) +
+           "\n";
     out += "wasmlet_request_duration_seconds_sum{" + label + "} " + num(h.sum) + "\n";
     out += "wasmlet_request_duration_seconds_count{" + label + "} " + std::to_string(h.count) + "\n";
   }
@@ -87,13 +88,15 @@ std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
     const std::string name = std::string("wasmlet_") + event + "_total";
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";
     for (const auto& [key, count] : events_) {
-      if (key.first == event) out += name + "{id=\"" + Escape(key.second) + "\"} " + std::to_string(count) + "\n";
+      if (key.first == event)
+        out += name + "{id=\"" + Escape(key.second) + "\"} " + std::to_string(count) + "\n";
     }
   }
   out += "# HELP wasmlet_state_store_errors_total State store calls that failed, by store.\n";
   out += "# TYPE wasmlet_state_store_errors_total counter\n";
   for (const auto& [store, count] : store_errors_) {
-    out += "wasmlet_state_store_errors_total{store=\"" + Escape(store) + "\"} " + std::to_string(count) + "\n";
+    out +=
+        "wasmlet_state_store_errors_total{store=\"" + Escape(store) + "\"} " + std::to_string(count) + "\n";
   }
   for (const auto& gauge : gauges) {
     out += "# HELP " + gauge.name + " " + gauge.help + "\n# TYPE " + gauge.name + " gauge\n";

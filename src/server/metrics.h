@@ -32,15 +32,16 @@ class Metrics {
   static std::string Escape(const std::string& label_value);
 
  private:
-  static constexpr double kBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  static constexpr double kBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   struct Histogram {
     uint64_t counts[std::size(kBuckets)] = {};
     uint64_t count = 0;
     double sum = 0;
   };
   mutable std::mutex mutex_;
-  std::map<std::pair<std::string, unsigned>, uint64_t> requests_;  // (id, status)
-  std::map<std::string, Histogram> latency_;                      // by id
+  std::map<std::pair<std::string, unsigned>, uint64_t> requests_;   // (id, status)
+  std::map<std::string, Histogram> latency_;                        // by id
   std::map<std::pair<std::string, std::string>, uint64_t> events_;  // (event, id)
   std::map<std::string, uint64_t> store_errors_;
 };

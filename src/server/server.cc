@@ -19,7 +19,8 @@ namespace http = beast::http;
 // proxy_get_state: the stores of the config, by name.
 class ConfiguredStores : public abi::StateStore {
  public:
-  ConfiguredStores(std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores, Metrics& metrics)
+  ConfiguredStores(std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores,
+                   Metrics& metrics)
       : stores_(std::move(stores)), metrics_(metrics) {}
   Result<std::string> GetState(std::string_view store, std::string_view key) override {
     auto it = stores_.find(std::string(store));
@@ -207,15 +208,16 @@ void Server::Handle(abi::HttpRequest request, Respond respond) {
     answer(ErrorResponse(400, "missing header 'id': name the function to call, e.g. -H 'id: id_1'"));
     return;
   }
-  functions_->Dispatch(id, std::move(request), [answer = std::move(answer)](Result<abi::HttpResponse> result) {
-    if (result.ok()) {
-      answer(std::move(*result));
-      return;
-    }
-    const Status& error = result.status();
-    if (error.code() != StatusCode::kNotFound) spdlog::warn("{}", error.message());
-    answer(ErrorResponse(HttpStatusFor(error.code()), error.message()));
-  });
+  functions_->Dispatch(id, std::move(request),
+                       [answer = std::move(answer)](Result<abi::HttpResponse> result) {
+                         if (result.ok()) {
+                           answer(std::move(*result));
+                           return;
+                         }
+                         const Status& error = result.status();
+                         if (error.code() != StatusCode::kNotFound) spdlog::warn("{}", error.message());
+                         answer(ErrorResponse(HttpStatusFor(error.code()), error.message()));
+                       });
 }
 
 void Server::Stop() {
@@ -251,7 +253,9 @@ abi::HttpResponse Json(unsigned status, const nlohmann::json& body) {
   return r;
 }
 
-abi::HttpResponse JsonError(unsigned status, const std::string& message) { return Json(status, {{"error", message}}); }
+abi::HttpResponse JsonError(unsigned status, const std::string& message) {
+  return Json(status, {{"error", message}});
+}
 
 unsigned AdminStatusFor(const Status& status) {
   switch (status.code()) {
@@ -295,7 +299,8 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
       if (abi::ToLower(name) == "authorization") auth = value;
     }
     if (auth != "Bearer " + config_.admin_token) {
-      respond(JsonError(401, "the admin API needs the header 'Authorization: Bearer <token>' with the configured token"));
+      respond(JsonError(
+          401, "the admin API needs the header 'Authorization: Bearer <token>' with the configured token"));
       return;
     }
   }
@@ -309,8 +314,14 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
   if (path == "/wasm/list" && method == "GET") {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& f : functions_->List()) {
-      list.push_back({{"id", f.id}, {"name", f.name}, {"file", f.file}, {"md5", f.md5}, {"instances", f.instances},
-                      {"busy", f.busy}, {"requests", f.requests}, {"errors", f.errors}});
+      list.push_back({{"id", f.id},
+                      {"name", f.name},
+                      {"file", f.file},
+                      {"md5", f.md5},
+                      {"instances", f.instances},
+                      {"busy", f.busy},
+                      {"requests", f.requests},
+                      {"errors", f.errors}});
     }
     respond(Json(200, list));
     return;
@@ -333,7 +344,8 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
     } else {
       auto n = body->find("instance_num");
       if (n == body->end() || !n->is_number_integer()) {
-        return respond(JsonError(400, "the body must give the new instance count: {\"name\": ..., \"instance_num\": 2}"));
+        return respond(JsonError(
+            400, "the body must give the new instance count: {\"name\": ..., \"instance_num\": 2}"));
       }
       status = functions_->Update(id, n->get<int>());
     }

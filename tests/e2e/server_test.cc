@@ -187,15 +187,18 @@ TEST(ServerTest, InvokeServiceReachesAnotherServerThroughTheRpcChannel) {
   // proxy_invoke_service goes to B over HTTP.
   const uint16_t port_b = FreePort();
   json stores = {{"state_demo", {{"type", "embedded"}, {"metadata", {{"path", dir.File("b.db")}}}}}};
-  json config_b = LayottoConfig(port_b, {{"function2", Plugin("function2", kExamples + "/function2.wasm")}}, stores);
+  json config_b =
+      LayottoConfig(port_b, {{"function2", Plugin("function2", kExamples + "/function2.wasm")}}, stores);
   std::ofstream(dir.File("b-seed.json")) << config_b.dump();
   ASSERT_EQ(RunWasmlet("state set state_demo book9 9 -c " + dir.File("b-seed.json")).first, 0);
   Wasmlet server_b(dir, config_b, port_b);
 
   const uint16_t port_a = FreePort();
   json config_a = LayottoConfig(port_a, {{"function1", Plugin("function1", kExamples + "/function1.wasm")}});
-  config_a["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["rpcs"] = {
-      {"mosn", {{"config", {{"channel", {{{"protocol", "http"}, {"address", "127.0.0.1:" + std::to_string(port_b)}}}}}}}}};
+  config_a["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["rpcs"] =
+      {{"mosn",
+        {{"config",
+          {{"channel", {{{"protocol", "http"}, {"address", "127.0.0.1:" + std::to_string(port_b)}}}}}}}}};
   Wasmlet server_a(dir, config_a, port_a);
   EXPECT_EQ(Get(port_a, "/?name=book9", {{"id", "id_1"}}).body, "There are 9 inventories for book9.");
 }

@@ -70,6 +70,12 @@ class Stream : public StreamContext {
       std::fflush(stdout);
     }
     if (op_ == "trap") __builtin_trap();
+    if (op_ == "hog") {
+      // Take memory until the host's limit says no, then fail as an out-of-memory guest would.
+      while (__builtin_wasm_memory_grow(0, 16) != static_cast<size_t>(-1)) {
+      }
+      __builtin_trap();
+    }
     if (op_ == "spin") {
       volatile uint64_t n = 0;
       for (;;) n = n + 1;
