@@ -236,6 +236,9 @@ Result<ServerConfig> ParseConfig(const std::string& json_text) {
     if (section != "servers" && section != "wasmlet")
       spdlog::debug("config {}: not used by wasmlet", section);
   }
+  if (const char* token = std::getenv("WASMLET_ADMIN_TOKEN"); token && *token && config.admin_token.empty()) {
+    config.admin_token = token;  // the environment, for secrets kept out of config files
+  }
   if (!found_functions) {
     return Bad("servers[].listeners[]",
                "no listener has a stream filter of type \"Layotto\", so there is nothing to serve");

@@ -171,6 +171,16 @@ TEST(OperationsTest, AnAdminTokenProtectsTheAdminApi) {
   EXPECT_EQ(Admin(server, "GET", "/wasm/list", nullptr, {{"Authorization", "Bearer s3cret"}}).status, 200);
   EXPECT_EQ(Admin(server, "GET", "/health/readiness").status, 200);  // probes need no token
   EXPECT_EQ(Admin(server, "GET", "/health/liveness").status, 200);
+
+  // The token may come from the environment instead.
+  setenv("WASMLET_ADMIN_TOKEN", "from-env", 1);
+  const uint16_t port2 = FreePort();
+  Wasmlet from_env(dir, LayottoConfig(port2, {{"filter", Plugin("filter", kGuests + "/abi_filter.wasm")}}),
+                   port2);
+  unsetenv("WASMLET_ADMIN_TOKEN");
+  EXPECT_EQ(Admin(from_env, "GET", "/wasm/list").status, 401);
+  EXPECT_EQ(Admin(from_env, "GET", "/wasm/list", nullptr, {{"Authorization", "Bearer from-env"}}).status,
+            200);
 }
 
 TEST(OperationsTest, ReloadUnderLoadLosesNoRequestAndRetiresOldInstances) {
@@ -371,6 +381,26 @@ TEST(OperationsTest, CpuAndMemoryLimitsEndTheRequestAndKeepTheHostBounded) {
   EXPECT_EQ(metrics["wasmlet_traps_total{id=\"calm\"}"], 1);
 }
 
+TEST(OperationsTest, AFunctionThatKeepsFailingToStartIsBackedOff) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json fragile = Plugin("fragile", kGuests + "/abi_filter.wasm");
+  fragile["configuration"] = "fragile";  // only its first instance starts
+  Wasmlet server(
+      dir, LayottoConfig(port, {{"fragile", fragile}}, json::object(), {{"queue_timeout_ms", 100}}), port);
+  EXPECT_EQ(Get(port, "/", {{"id", "fragile"}, {"x-op", "trap"}}).status, 500);
+  // Its replacement cannot start: the slot is retried at 100, 200, 400, 800 ms..., not in a loop.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  auto unavailable = Get(port, "/", {{"id", "fragile"}, {"x-op", "local"}});
+  EXPECT_EQ(unavailable.status, 503) << unavailable.body;
+  auto metrics = ParseMetrics(Admin(server, "GET", "/metrics").body);
+  const double failures = metrics["wasmlet_start_failures_total{id=\"fragile\"}"];
+  EXPECT_GE(failures, 3);
+  EXPECT_LE(failures, 6);
+  EXPECT_NE(server.process().Log().find("cannot start a replacement instance, retrying in"),
+            std::string::npos);
+}
+
 TEST(OperationsTest, MetricsParseAndCountWhatWasSent) {
   TempDir dir;
   const uint16_t port = FreePort();
@@ -393,7 +423,8 @@ TEST(OperationsTest, MetricsParseAndCountWhatWasSent) {
   EXPECT_EQ(m["wasmlet_request_duration_seconds_bucket{id=\"f\",le=\"+Inf\"}"], 14);
   EXPECT_EQ(m["wasmlet_traps_total{id=\"f\"}"], 2);
   // The slot is marked idle just after the answer leaves: count both states.
-  EXPECT_EQ(m["wasmlet_instances{id=\"f\",state=\"idle\"}"] + m["wasmlet_instances{id=\"f\",state=\"busy\"}"], 1);
+  EXPECT_EQ(m["wasmlet_instances{id=\"f\",state=\"idle\"}"] + m["wasmlet_instances{id=\"f\",state=\"busy\"}"],
+            1);
   auto list = Body(Admin(server, "GET", "/wasm/list"));
   EXPECT_EQ(list[0]["requests"], 14);
   EXPECT_EQ(list[0]["errors"], 2);

@@ -34,6 +34,13 @@ class Root : public RootContext {
   bool OnConfigure(size_t size) override {
     auto config = GetBuffer(BufferType::kPluginConfiguration, 0, size).value_or("");
     if (config == "reject") return false;
+    if (config == "fragile") {
+      // Starts once; every later instance of this plugin refuses to start (shared data
+      // outlives instances), as a function with a broken dependency would.
+      auto starts = GetSharedData("starts");
+      SetSharedData("starts", starts ? "more" : "one");
+      return !starts;
+    }
     if (config.rfind("tick=", 0) == 0) SetTickPeriodMilliseconds(std::stoi(config.substr(5)));
     return true;
   }
