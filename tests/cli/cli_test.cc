@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "e2e/harness.h"
 #include "test_support.h"
 
 namespace {
@@ -16,15 +17,8 @@ struct Run {
 };
 
 Run Wasmlet(const std::string& args) {
-  const std::string command = std::string(WASMLET_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  auto [code, out] = wasmlet::testing::RunWasmlet(args);
+  return {code, out};
 }
 
 std::string TempFile(const std::string& name, const std::vector<uint8_t>& bytes) {

@@ -76,27 +76,6 @@ static void Append(const char* s) {
   while (*s && report_used < sizeof report) report[report_used++] = *s++;
 }
 
-static void Report(const char* name, uint32_t status) {
-  char digits[12];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + status % 10);
-    status /= 10;
-  } while (status);
-  Append(name);
-  Append("=");
-  while (n) {
-    char c[2] = {digits[--n], 0};
-    Append(c);
-  }
-  Append("\n");
-}
-
-#define CALL(name, expr) Report(#name, (uint32_t)(expr))
-
-static char trace[4096];
-static size_t trace_used;
-
 static void AppendNumber(char* out, size_t* used, size_t cap, uint32_t v) {
   char digits[12];
   int n = 0;
@@ -106,6 +85,18 @@ static void AppendNumber(char* out, size_t* used, size_t cap, uint32_t v) {
   } while (v);
   while (n && *used < cap) out[(*used)++] = digits[--n];
 }
+
+static void Report(const char* name, uint32_t status) {
+  Append(name);
+  Append("=");
+  AppendNumber(report, &report_used, sizeof report, status);
+  Append("\n");
+}
+
+#define CALL(name, expr) Report(#name, (uint32_t)(expr))
+
+static char trace[4096];
+static size_t trace_used;
 
 // Records "name(a,b,...) " in the trace.
 static void Trace(const char* name, int count, uint32_t a, uint32_t b, uint32_t c) {
