@@ -5,7 +5,10 @@
 //   guest->host call of a no-op             vs  a guest->guest call of a no-op
 //   instance from a compiled module         vs  compiling the module
 //
-// Run: build/bench/engine_bench   (add --benchmark_repetitions=5 for spread)
+//   compiling a 1 MiB module                vs  reading its declarations
+//   serialising 20 headers (pairs format)   vs  copying the encoded bytes
+//
+// Run: build/bench/engine_bench   (add --benchmark_repetitions=5 for spread); bench/run.sh runs it too.
 #include <benchmark/benchmark.h>
 
 #include <fstream>
@@ -14,7 +17,9 @@
 #include <iterator>
 #include <map>
 
+#include "abi/header_map.h"
 #include "engine/engine.h"
+#include "wasm/module_info.h"
 
 namespace {
 
@@ -106,6 +111,78 @@ void BM_InstantiateFromCompiledModule(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_InstantiateFromCompiledModule)->Unit(benchmark::kMicrosecond);
+
+// A valid module of about 1 MiB of code: 1000 functions, each 350 x (i32.const 1; drop).
+std::vector<uint8_t> LargeModule() {
+  auto leb = [](std::vector<uint8_t>& out, uint32_t v) {
+    do {
+      uint8_t b = v & 0x7f;
+      v >>= 7;
+      out.push_back(v ? (b | 0x80) : b);
+    } while (v);
+  };
+  auto section = [&](std::vector<uint8_t>& out, uint8_t id, const std::vector<uint8_t>& payload) {
+    out.push_back(id);
+    leb(out, static_cast<uint32_t>(payload.size()));
+    out.insert(out.end(), payload.begin(), payload.end());
+  };
+  const uint32_t functions = 1000, pairs = 350;
+  std::vector<uint8_t> out = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
+  section(out, 1, {0x01, 0x60, 0x00, 0x00});
+  std::vector<uint8_t> decls;
+  leb(decls, functions);
+  decls.insert(decls.end(), functions, 0x00);
+  section(out, 3, decls);
+  std::vector<uint8_t> body = {0x00};
+  for (uint32_t i = 0; i < pairs; ++i) body.insert(body.end(), {0x41, 0x01, 0x1a});
+  body.push_back(0x0b);
+  std::vector<uint8_t> code;
+  leb(code, functions);
+  for (uint32_t f = 0; f < functions; ++f) {
+    leb(code, static_cast<uint32_t>(body.size()));
+    code.insert(code.end(), body.begin(), body.end());
+  }
+  section(out, 10, code);
+  return out;
+}
+
+void BM_ReadDeclarationsOf1MiBBaseline(benchmark::State& state) {
+  static const auto bytes = LargeModule();
+  for (auto _ : state) benchmark::DoNotOptimize(wasm::ParseModule(bytes));
+}
+BENCHMARK(BM_ReadDeclarationsOf1MiBBaseline)->Unit(benchmark::kMicrosecond);
+
+void BM_Compile1MiBModule(benchmark::State& state) {
+  static const auto bytes = LargeModule();
+  for (auto _ : state) {
+    auto module = F().engine->Compile(bytes);
+    if (!module.ok()) state.SkipWithError(module.status().ToString().c_str());
+  }
+  state.counters["module_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_Compile1MiBModule)->Unit(benchmark::kMillisecond);
+
+abi::HeaderMap TwentyHeaders() {
+  abi::HeaderMap map;
+  for (int i = 0; i < 20; ++i)
+    map.Add("x-header-" + std::to_string(i), "value number " + std::to_string(i * 7919));
+  return map;
+}
+
+void BM_CopySerializedHeadersBaseline(benchmark::State& state) {
+  const std::string bytes = TwentyHeaders().Serialize();
+  for (auto _ : state) {
+    std::string copy = bytes;
+    benchmark::DoNotOptimize(copy);
+  }
+}
+BENCHMARK(BM_CopySerializedHeadersBaseline);
+
+void BM_SerializeTwentyHeaders(benchmark::State& state) {
+  const abi::HeaderMap map = TwentyHeaders();
+  for (auto _ : state) benchmark::DoNotOptimize(map.Serialize());
+}
+BENCHMARK(BM_SerializeTwentyHeaders);
 
 // Collects each benchmark's time per operation (per item for the loop benchmarks) so the
 // ratios can be printed after the table.

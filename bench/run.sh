@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# wasmlet's benchmark suite: builds in release mode, starts nginx, redis-server and wasmlet on
+# loopback, drives each scenario with wrk (or redis-benchmark) for a fixed time, and prints one
+# table with ratios against baselines measured in the same run, plus a JSON copy of it.
+#
+#   bench/run.sh                 BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64)
+#
+# Scenarios: (a) nginx returning a fixed 200; (b) wasmlet's fixed route, no wasm; (c) a wasm
+# echo function; (d) the quickstart chain on the embedded store; (e) the same chain on Redis;
+# (f) redis-benchmark GET at the same concurrency. Then cold start, memory per instance, and
+# the engine's micro benchmarks.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="$repo/build-release"
+seconds=${BENCH_SECONDS:-10}
+connections=${BENCH_CONNECTIONS:-64}
+cores=$(nproc)
+
+log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+
+"$repo/scripts/setup.sh" --build-dir "$build" --build-type Release >&2
+
+# nginx and wrk are only needed here. Keep apt from starting nginx as a system service.
+if ! command -v wrk >/dev/null || [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx and wrk"
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk >&2
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 500); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.01
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# ---- nginx: the ceiling ------------------------------------------------------------------------
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<EOF
+worker_processes $cores;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server { listen 127.0.0.1:$nginx_port; location / { return 200 "ok\n"; } }
+}
+EOF
+/usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
+pids+=($!)
+wait_port "$nginx_port"
+wait_port "$redis_port"
+
+# ---- wasmlet -----------------------------------------------------------------------------------
+# config FILE PORT STORE_JSON ECHO_INSTANCES
+config() {
+  cat > "$1" <<EOF
+{"servers": [{"listeners": [
+  {"name": "grpc", "address": "127.0.0.1:0", "filter_chains": [{"filters": [{"type": "grpc", "config": {"grpc_config": {
+    "state": {"state_demo": $3}}}}]}]},
+  {"name": "wasm", "address": "127.0.0.1:$2", "stream_filters": [{"type": "Layotto", "config": {
+    "echo": {"name": "echo", "instance_num": $4, "vm_config": {"engine": "v8", "path": "$build/examples/echo.wasm"}},
+    "function1": {"name": "function1", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/function1.wasm"}},
+    "function2": {"name": "function2", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/function2.wasm"}}}}]}]}],
+ "wasmlet": {"admin_address": "127.0.0.1:$(free_port)"}}
+EOF
+}
+
+wasmlet_pid=""
+start_wasmlet() {  # CONFIG PORT -> prints the milliseconds from exec to the first 200
+  local t0 t1
+  t0=$(date +%s%N)
+  "$build/wasmlet" start -c "$1" --log-level warn >"$work/wasmlet.log" 2>&1 &
+  wasmlet_pid=$!
+  pids+=("$wasmlet_pid")
+  until curl -sf -o /dev/null "http://127.0.0.1:$2/__wasmlet/fixed"; do sleep 0.001; done
+  t1=$(date +%s%N)
+  echo $(((t1 - t0) / 1000000))
+}
+stop_wasmlet() { kill "$wasmlet_pid"; wait "$wasmlet_pid" 2>/dev/null || true; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# ---- wrk ---------------------------------------------------------------------------------------
+to_ms() {  # "635.00us" / "2.17ms" / "1.02s" -> milliseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+declare -A rps p50 p99
+run_wrk() {  # NAME URL LUA
+  local out="$work/wrk-$1.txt"
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$3" "$2" >"$out"
+  rps[$1]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  p50[$1]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+  p99[$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  local errors
+  errors=$(awk '/Non-2xx|Socket errors/' "$out")
+  [ -z "$errors" ] || log "$1: $errors"
+  log "$1: ${rps[$1]} req/s, p50 ${p50[$1]} ms, p99 ${p99[$1]} ms"
+}
+lua() {  # FILE METHOD ID BODY
+  cat > "$1" <<EOF
+wrk.method = "$2"
+wrk.body = "$4"
+wrk.headers["id"] = "$3"
+EOF
+}
+lua "$work/get.lua" GET "" ""
+lua "$work/echo.lua" POST echo "hello, wasmlet"
+lua "$work/chain.lua" GET id_1 ""
+
+log "(a) nginx"
+run_wrk a "http://127.0.0.1:$nginx_port/" "$work/get.lua"
+
+port=$(free_port)
+config "$work/embedded.json" "$port" "{\"type\": \"embedded\", \"metadata\": {\"path\": \"$work/state.db\"}}" "$cores"
+"$build/wasmlet" state set state_demo book1 100 -c "$work/embedded.json"
+cold_start_ms=$(start_wasmlet "$work/embedded.json" "$port")
+answer=$(curl -s -H 'id: id_1' "http://127.0.0.1:$port/?name=book1")
+[ "$answer" = "There are 100 inventories for book1." ] || { echo "unexpected answer: $answer" >&2; exit 1; }
+log "(b) wasmlet fixed route"
+run_wrk b "http://127.0.0.1:$port/__wasmlet/fixed" "$work/get.lua"
+log "(c) wasm echo"
+run_wrk c "http://127.0.0.1:$port/" "$work/echo.lua"
+log "(d) quickstart chain, embedded store"
+run_wrk d "http://127.0.0.1:$port/?name=book1" "$work/chain.lua"
+stop_wasmlet
+
+port=$(free_port)
+config "$work/redis.json" "$port" "{\"type\": \"redis\", \"metadata\": {\"redisHost\": \"127.0.0.1:$redis_port\"}}" "$cores"
+redis-cli -p "$redis_port" set book1 100 >/dev/null
+start_wasmlet "$work/redis.json" "$port" >/dev/null
+log "(e) quickstart chain, Redis"
+run_wrk e "http://127.0.0.1:$port/?name=book1" "$work/chain.lua"
+stop_wasmlet
+
+log "(f) redis-benchmark GET"
+redis_out=$(redis-benchmark -p "$redis_port" -c "$connections" -n $((20000 * seconds)) -t get -q 2>/dev/null | tr '\r' '\n' | grep -E '^GET' | tail -1)
+rps[f]=$(echo "$redis_out" | awk '{print $2}')
+p50[f]=$(echo "$redis_out" | sed -n 's/.*p50=\([0-9.]*\).*/\1/p')
+p99[f]="-"
+log "(f) ${rps[f]} req/s"
+
+# ---- memory per instance -----------------------------------------------------------------------
+port=$(free_port)
+config "$work/one.json" "$port" "{\"type\": \"in-memory\"}" 1
+start_wasmlet "$work/one.json" "$port" >/dev/null
+rss_one=$(rss_kib "$wasmlet_pid")
+stop_wasmlet
+port=$(free_port)
+config "$work/hundred.json" "$port" "{\"type\": \"in-memory\"}" 101
+start_wasmlet "$work/hundred.json" "$port" >/dev/null
+rss_hundred=$(rss_kib "$wasmlet_pid")
+stop_wasmlet
+per_instance_kib=$(((rss_hundred - rss_one) / 100))
+
+# ---- the table ---------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+{
+  echo
+  echo "wasmlet benchmarks: $cores cores, $connections connections, ${seconds}s per scenario"
+  printf '%-36s %12s %10s %10s\n' scenario "req/s" "p50 ms" "p99 ms"
+  names=([a]="(a) nginx fixed 200" [b]="(b) wasmlet fixed route (no wasm)" [c]="(c) wasm echo function"
+         [d]="(d) quickstart chain, embedded" [e]="(e) quickstart chain, Redis" [f]="(f) redis-benchmark GET")
+  for k in a b c d e f; do printf '%-36s %12s %10s %10s\n' "${names[$k]}" "${rps[$k]}" "${p50[$k]}" "${p99[$k]}"; done
+  echo
+  printf '%-36s %8s %s\n' "(c)/(a) rps" "$(ratio "${rps[c]}" "${rps[a]}")" "(target >= 0.6)"
+  printf '%-36s %8s %s\n' "(c)/(b) rps" "$(ratio "${rps[c]}" "${rps[b]}")" "(target >= 0.85)"
+  printf '%-36s %8s %s\n' "(c) p99 ms" "${p99[c]}" "(target <= 2)"
+  printf '%-36s %8s %s\n' "(e)/(f) rps" "$(ratio "${rps[e]}" "${rps[f]}")" "(target >= 0.5)"
+  printf '%-36s %8s %s\n' "cold start to first 200, ms" "$cold_start_ms" "(target <= 150)"
+  printf '%-36s %8s %s\n' "RSS per echo instance, KiB" "$per_instance_kib" "(100 instances: $rss_one -> $rss_hundred KiB)"
+} | tee "$build/bench-results.txt"
+
+cat > "$build/bench-results.json" <<EOF
+{"cores": $cores, "connections": $connections, "seconds": $seconds,
+ "scenarios": {
+$(for k in a b c d e f; do printf '  "%s": {"rps": %s, "p50_ms": "%s", "p99_ms": "%s"}%s\n' "$k" "${rps[$k]:-0}" "${p50[$k]}" "${p99[$k]}" "$([ $k = f ] || echo ,)"; done)
+ },
+ "ratios": {"c_over_a": $(ratio "${rps[c]}" "${rps[a]}"), "c_over_b": $(ratio "${rps[c]}" "${rps[b]}"), "e_over_f": $(ratio "${rps[e]}" "${rps[f]}")},
+ "cold_start_ms": $cold_start_ms, "rss_per_instance_kib": $per_instance_kib}
+EOF
+log "JSON: $build/bench-results.json"
+
+echo
+echo "engine micro benchmarks (bench/engine_bench):"
+"$build/bench/engine_bench" --benchmark_min_time=0.2 2>/dev/null | sed -n '/per operation/,$p'
