@@ -92,7 +92,8 @@ EOF
 }
 
 wasmlet_pid=""
-start_wasmlet() {  # CONFIG PORT -> prints the milliseconds from exec to the first 200
+started_ms=0
+start_wasmlet() {  # CONFIG PORT; sets wasmlet_pid and started_ms (exec to the first 200)
   local t0 t1
   t0=$(date +%s%N)
   "$build/wasmlet" start -c "$1" --log-level warn >"$work/wasmlet.log" 2>&1 &
@@ -100,7 +101,7 @@ start_wasmlet() {  # CONFIG PORT -> prints the milliseconds from exec to the fir
   pids+=("$wasmlet_pid")
   until curl -sf -o /dev/null "http://127.0.0.1:$2/__wasmlet/fixed"; do sleep 0.001; done
   t1=$(date +%s%N)
-  echo $(((t1 - t0) / 1000000))
+  started_ms=$(((t1 - t0) / 1000000))
 }
 stop_wasmlet() { kill "$wasmlet_pid"; wait "$wasmlet_pid" 2>/dev/null || true; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -138,7 +139,8 @@ run_wrk a "http://127.0.0.1:$nginx_port/" "$work/get.lua"
 port=$(free_port)
 config "$work/embedded.json" "$port" "{\"type\": \"embedded\", \"metadata\": {\"path\": \"$work/state.db\"}}" "$cores"
 "$build/wasmlet" state set state_demo book1 100 -c "$work/embedded.json"
-cold_start_ms=$(start_wasmlet "$work/embedded.json" "$port")
+start_wasmlet "$work/embedded.json" "$port"
+cold_start_ms=$started_ms
 answer=$(curl -s -H 'id: id_1' "http://127.0.0.1:$port/?name=book1")
 [ "$answer" = "There are 100 inventories for book1." ] || { echo "unexpected answer: $answer" >&2; exit 1; }
 log "(b) wasmlet fixed route"
@@ -152,7 +154,7 @@ stop_wasmlet
 port=$(free_port)
 config "$work/redis.json" "$port" "{\"type\": \"redis\", \"metadata\": {\"redisHost\": \"127.0.0.1:$redis_port\"}}" "$cores"
 redis-cli -p "$redis_port" set book1 100 >/dev/null
-start_wasmlet "$work/redis.json" "$port" >/dev/null
+start_wasmlet "$work/redis.json" "$port"
 log "(e) quickstart chain, Redis"
 run_wrk e "http://127.0.0.1:$port/?name=book1" "$work/chain.lua"
 stop_wasmlet
@@ -167,12 +169,12 @@ log "(f) ${rps[f]} req/s"
 # ---- memory per instance -----------------------------------------------------------------------
 port=$(free_port)
 config "$work/one.json" "$port" "{\"type\": \"in-memory\"}" 1
-start_wasmlet "$work/one.json" "$port" >/dev/null
+start_wasmlet "$work/one.json" "$port"
 rss_one=$(rss_kib "$wasmlet_pid")
 stop_wasmlet
 port=$(free_port)
 config "$work/hundred.json" "$port" "{\"type\": \"in-memory\"}" 101
-start_wasmlet "$work/hundred.json" "$port" >/dev/null
+start_wasmlet "$work/hundred.json" "$port"
 rss_hundred=$(rss_kib "$wasmlet_pid")
 stop_wasmlet
 per_instance_kib=$(((rss_hundred - rss_one) / 100))

@@ -18,7 +18,7 @@ Watchdog::Ticket Watchdog::Arm(Clock::time_point deadline, std::function<void()>
   const Ticket ticket = next_ticket_++;
   auto it = pending_.emplace(deadline, Entry{ticket, std::move(fire)});
   by_ticket_.emplace(ticket, it);
-  if (it == pending_.begin()) wake_.notify_all();
+  if (deadline < sleeping_until_) wake_.notify_all();
   return ticket;
 }
 
@@ -35,12 +35,15 @@ void Watchdog::Run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (pending_.empty()) {
+      sleeping_until_ = Clock::time_point::max();
       wake_.wait(lock);
       continue;
     }
     auto first = pending_.begin();
     if (Clock::now() < first->first) {
-      wake_.wait_until(lock, first->first);
+      sleeping_until_ = first->first;
+      wake_.wait_until(lock, sleeping_until_);
+      sleeping_until_ = Clock::now();  // awake: Arm need not notify
       continue;
     }
     Entry entry = std::move(first->second);

@@ -41,6 +41,9 @@ class Watchdog {
   std::map<Ticket, std::multimap<Clock::time_point, Entry>::iterator> by_ticket_;
   Ticket next_ticket_ = 1;
   bool stopping_ = false;
+  // When the thread will wake by itself; Arm wakes it earlier only for an earlier deadline,
+  // so that the common case (a call that ends long before its deadline) costs no wake-up.
+  Clock::time_point sleeping_until_ = Clock::time_point::max();
   std::thread thread_;
 };
 

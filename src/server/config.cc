@@ -189,6 +189,7 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   const std::string path = "wasmlet";
   if (!settings.is_object()) return Bad(path, "expected an object, found " + TypeName(settings));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "workers", path, config.workers, 0, 1024));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "io_threads", path, config.io_threads, 1, 64));
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "max_request_body", path, config.max_request_body, 0, int64_t{1} << 32));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "queue_timeout_ms", path, config.queue_timeout_ms, 0, 600000));

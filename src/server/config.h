@@ -55,7 +55,8 @@ struct ServerConfig {
   std::string rpc_address;
 
   // "wasmlet": { ... } settings.
-  int workers = 0;  // threads that run guest code; 0 = 2 x cores
+  int workers = 0;     // threads that run guest code; 0 = 2 x cores
+  int io_threads = 1;  // threads that run the HTTP listener
   uint64_t max_request_body = 1 << 20;
   uint32_t queue_timeout_ms = 1000;  // wait for a free instance before 503
   size_t max_queued = 1024;          // requests waiting for an instance, per plugin, before 503

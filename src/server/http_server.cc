@@ -47,7 +47,12 @@ abi::HttpResponse PlainError(unsigned status, std::string message) {
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpServer& server)
-      : stream_(std::move(socket)), server_(server), in_flight_(server.in_flight_) {}
+      : stream_(std::move(socket)), server_(server), in_flight_(server.in_flight_) {
+    // Once per connection, not per request: each is a system call.
+    beast::error_code ignored;
+    remote_ = stream_.socket().remote_endpoint(ignored);
+    local_ = stream_.socket().local_endpoint(ignored);
+  }
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
@@ -93,13 +98,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       request.headers.emplace_back(name, Text(field.value()));
     }
     request.body = std::move(message.body());
-    beast::error_code ignored;
-    auto remote = stream_.socket().remote_endpoint(ignored);
-    request.source_address = remote.address().to_string();
-    request.source_port = remote.port();
-    auto local = stream_.socket().local_endpoint(ignored);
-    request.destination_address = local.address().to_string();
-    request.destination_port = local.port();
+    request.source_address = remote_.address().to_string();
+    request.source_port = remote_.port();
+    request.destination_address = local_.address().to_string();
+    request.destination_port = local_.port();
 
     const unsigned version = message.version();
     const bool keep_alive = message.keep_alive();
@@ -135,6 +137,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  tcp::endpoint remote_;
+  tcp::endpoint local_;
   HttpServer& server_;
   std::shared_ptr<std::atomic<size_t>> in_flight_;
   beast::flat_buffer buffer_;

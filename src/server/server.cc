@@ -172,7 +172,7 @@ Status Server::Start() {
       [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
   WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
   keep_running_.emplace(io_.get_executor());
-  io_threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < std::max(1, config_.io_threads); ++i) io_threads_.emplace_back([this] { io_.run(); });
   if (!config_.admin_address.empty()) {
     admin_ = std::make_unique<HttpServer>(admin_io_, HttpServer::Options{.max_request_body = 1 << 20},
                                           [this](abi::HttpRequest request, Respond respond) {

@@ -37,18 +37,22 @@ Worker::~Worker() {
 Worker* Worker::Current() { return current_worker; }
 
 void Worker::Post(Job job) {
+  bool sleeping;
   {
     std::lock_guard lock(mutex_);
     jobs_.push_back(std::move(job));
+    sleeping = sleeping_;
   }
-  wake_.notify_one();
+  if (sleeping) wake_.notify_one();
 }
 
 void Worker::Run(engine::Engine&) {
   current_worker = this;
   std::unique_lock lock(mutex_);
   while (true) {
+    sleeping_ = true;
     wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    sleeping_ = false;
     if (jobs_.empty()) break;  // stopping, and nothing left
     Job job = std::move(jobs_.front());
     jobs_.pop_front();

@@ -39,6 +39,7 @@ class Worker {
   std::condition_variable wake_;
   std::deque<Job> jobs_;
   bool stopping_ = false;
+  bool sleeping_ = false;  // waiting on wake_: only then does Post pay for a notify
   std::thread thread_;
 };
 
