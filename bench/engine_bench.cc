@@ -206,6 +206,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
           "BM_GuestToGuestCallBaseline");
     Ratio("instance from compiled module", "BM_InstantiateFromCompiledModule", "compile",
           "BM_CompileModuleBaseline");
+    Ratio("compile a 1 MiB module", "BM_Compile1MiBModule", "read its declarations",
+          "BM_ReadDeclarationsOf1MiBBaseline");
+    Ratio("serialise 20 headers (pairs format)", "BM_SerializeTwentyHeaders", "copy the encoded bytes",
+          "BM_CopySerializedHeadersBaseline");
   }
 
  private:

@@ -185,7 +185,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo
   echo "wasmlet benchmarks: $cores cores, $connections connections, ${seconds}s per scenario"
   printf '%-36s %12s %10s %10s\n' scenario "req/s" "p50 ms" "p99 ms"
-  names=([a]="(a) nginx fixed 200" [b]="(b) wasmlet fixed route (no wasm)" [c]="(c) wasm echo function"
+  declare -A names=([a]="(a) nginx fixed 200" [b]="(b) wasmlet fixed route (no wasm)" [c]="(c) wasm echo function"
          [d]="(d) quickstart chain, embedded" [e]="(e) quickstart chain, Redis" [f]="(f) redis-benchmark GET")
   for k in a b c d e f; do printf '%-36s %12s %10s %10s\n' "${names[$k]}" "${rps[$k]}" "${p50[$k]}" "${p99[$k]}"; done
   echo
