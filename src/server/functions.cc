@@ -283,6 +283,7 @@ FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& e
   int workers = config.workers > 0 ? config.workers
                                    : 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(engine_, i));
+  for (auto& worker : workers_) worker->WaitReady();  // they start in parallel
 }
 
 FunctionRegistry::~FunctionRegistry() {

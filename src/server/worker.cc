@@ -10,20 +10,19 @@ thread_local Worker* current_worker = nullptr;
 }
 
 Worker::Worker(engine::Engine& engine, int index) : index_(index) {
-  std::promise<void> started;
-  auto ready = started.get_future();
-  thread_ = std::thread([this, &engine, &started] {
+  thread_ = std::thread([this, &engine] {
     auto store = engine.NewStore();
     if (!store.ok()) {
       spdlog::critical("worker {}: cannot create its engine store: {}", index_, store.status().ToString());
       std::abort();
     }
     store_ = std::move(*store);
-    started.set_value();
+    started_.set_value();
     Run(engine);
   });
-  ready.wait();
 }
+
+void Worker::WaitReady() { ready_.wait(); }
 
 Worker::~Worker() {
   {

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,7 +18,10 @@ class Worker {
  public:
   using Job = std::function<void(Worker&)>;
 
+  // Starts the thread, which creates the worker's store; WaitReady waits for that (so that
+  // several workers can start in parallel).
   Worker(engine::Engine& engine, int index);
+  void WaitReady();
   // Runs the jobs already queued, then stops the thread.
   ~Worker();
   Worker(const Worker&) = delete;
@@ -40,6 +44,8 @@ class Worker {
   std::deque<Job> jobs_;
   bool stopping_ = false;
   bool sleeping_ = false;  // waiting on wake_: only then does Post pay for a notify
+  std::promise<void> started_;
+  std::shared_future<void> ready_ = started_.get_future().share();
   std::thread thread_;
 };
 
