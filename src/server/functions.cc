@@ -126,8 +126,13 @@ class Function : public std::enable_shared_from_this<Function> {
 
   // On the slot's worker.
   void Destroy(Slot& slot) {
-    if (!slot.vm) return;
-    slot.vm.reset();
+    std::unique_ptr<abi::PluginVm> vm;
+    {
+      std::lock_guard lock(mutex);  // other threads look at slot.vm (Gauges) under the lock
+      vm = std::move(slot.vm);
+    }
+    if (!vm) return;
+    vm.reset();
     slot.worker->store().CollectGarbage();  // give the instance's memory back now
   }
 
@@ -170,6 +175,7 @@ class Function : public std::enable_shared_from_this<Function> {
     if (slot.retired) return;
     auto vm = abi::PluginVm::Create(slot.worker->store(), module, spec, services);
     if (vm.ok()) {
+      std::lock_guard lock(mutex);
       slot.vm = std::move(*vm);
       slot.backoff = std::chrono::milliseconds(100);
       return;
@@ -321,11 +327,13 @@ Status FunctionRegistry::LoadAll() {
 void FunctionRegistry::Watch(const PluginConfig& plugin) {
   if (plugin.vm.path.empty()) return;  // URLs are not watched
   const std::string name = plugin.name;
-  watcher_.Watch(plugin.vm.path, [this, name] {
-    Status status = Reload(name);
-    if (!status.ok())
-      spdlog::error("reloading {}: {} (the running version, if any, keeps serving)", name, status.message());
-  });
+  if (watcher_)
+    watcher_->Watch(plugin.vm.path, [this, name] {
+      Status status = Reload(name);
+      if (!status.ok())
+        spdlog::error("reloading {}: {} (the running version, if any, keeps serving)", name,
+                      status.message());
+    });
 }
 
 Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& plugin) {
@@ -509,7 +517,7 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
     }
   }
   for (const auto& function : removed) {
-    watcher_.Unwatch(function->config.vm.path);
+    if (watcher_) watcher_->Unwatch(function->config.vm.path);
     Retire(function, nullptr);
   }
   return Status::Ok();
@@ -711,6 +719,10 @@ size_t FunctionRegistry::function_count() const {
 }
 
 void FunctionRegistry::Shutdown() {
+  {
+    std::lock_guard reload(reload_mutex_);  // waits for a reload in progress
+  }
+  watcher_.reset();
   std::vector<std::shared_ptr<Function>> functions;
   {
     std::lock_guard lock(mutex_);

@@ -102,7 +102,9 @@ class FunctionRegistry {
   std::mt19937 random_{std::random_device{}()};
   std::mutex reload_mutex_;  // one load/reload/install at a time
 
-  FileWatcher watcher_;  // last: its callbacks use everything above
+  // Last: its callbacks use everything above. Stopped first in Shutdown, so no reload can
+  // start while instances are being torn down.
+  std::unique_ptr<FileWatcher> watcher_ = std::make_unique<FileWatcher>();
 };
 
 }  // namespace wasmlet::server
