@@ -22,6 +22,7 @@ class Function : public std::enable_shared_from_this<Function> {
     bool dead = false;     // no working instance; a restart is scheduled with back-off
     bool retired = false;  // taken out of service; its instance goes once idle
     std::chrono::milliseconds backoff{100};
+    Clock::time_point next_tick{};  // when proxy_on_tick is due, if the instance asked for ticks
   };
   struct Job {
     abi::HttpRequest request;
@@ -134,6 +135,34 @@ class Function : public std::enable_shared_from_this<Function> {
     if (!vm) return;
     vm.reset();
     slot.worker->store().CollectGarbage();  // give the instance's memory back now
+  }
+
+  // On the slot's worker, for an idle instance: its timer (proxy_on_tick) and the work other
+  // instances caused for it (on_queue_ready), which no request of its own would run.
+  void Housekeep(Slot& slot, Clock::time_point now) {
+    bool tick = false;
+    {
+      std::lock_guard lock(mutex);
+      if (!Usable(slot) || !slot.vm) return;
+      const auto period = std::chrono::milliseconds(slot.vm->tick_period_ms());
+      if (period.count() > 0) {
+        if (slot.next_tick == Clock::time_point{})
+          slot.next_tick = now + period;  // first tick after one period
+        tick = now >= slot.next_tick;
+        if (tick) slot.next_tick = now + period;
+      } else {
+        slot.next_tick = {};
+      }
+      if (!tick && !slot.vm->has_pending_work()) return;
+      slot.busy = true;
+    }
+    Status status = tick ? slot.vm->Tick(now + cpu_limit) : Status::Ok();
+    if (status.ok() && !slot.vm->failed() && slot.vm->has_pending_work()) {
+      status = slot.vm->RunPendingWork(now + cpu_limit);
+    }
+    if (!status.ok()) spdlog::warn("{}: {}", Describe(), status.message());
+    if (slot.vm->failed()) Replace(slot);
+    Release(&slot);
   }
 
   // On the slot's worker.
@@ -290,6 +319,37 @@ FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& e
                                    : 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(engine_, i));
   for (auto& worker : workers_) worker->WaitReady();  // they start in parallel
+  ScheduleHousekeeping();
+}
+
+void FunctionRegistry::ScheduleHousekeeping() {
+  // Every 10 ms each worker looks after its idle instances' ticks and queue notifications.
+  // The timer only posts; worker 0's job arms the next round (a timer callback cannot).
+  timers_.Arm(Clock::now() + std::chrono::milliseconds(10), [this] {
+    if (stopping_) return;
+    for (auto& worker : workers_) {
+      worker->Post([this, first = worker.get() == workers_.front().get()](Worker& here) {
+        std::vector<std::shared_ptr<Function>> functions;
+        {
+          std::lock_guard lock(mutex_);
+          for (const auto& [route, list] : routes_)
+            functions.insert(functions.end(), list.begin(), list.end());
+        }
+        const auto now = Clock::now();
+        for (const auto& function : functions) {
+          std::vector<Function::Slot*> mine;
+          {
+            std::lock_guard lock(function->mutex);  // slots may be added meanwhile
+            for (auto& slot : function->slots) {
+              if (slot->worker == &here) mine.push_back(slot.get());
+            }
+          }
+          for (Function::Slot* slot : mine) function->Housekeep(*slot, now);
+        }
+        if (first && !stopping_) ScheduleHousekeeping();
+      });
+    }
+  });
 }
 
 FunctionRegistry::~FunctionRegistry() {
@@ -719,6 +779,7 @@ size_t FunctionRegistry::function_count() const {
 }
 
 void FunctionRegistry::Shutdown() {
+  stopping_ = true;
   {
     std::lock_guard reload(reload_mutex_);  // waits for a reload in progress
   }

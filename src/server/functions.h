@@ -86,6 +86,7 @@ class FunctionRegistry {
   std::shared_ptr<Function> Pick(const std::string& route_id);
   // Starts `count` more instances of `function`; returns the first failure.
   Status AddInstances(const std::shared_ptr<Function>& function, int count);
+  void ScheduleHousekeeping();
 
   const ServerConfig& config_;
   engine::Engine& engine_;
@@ -94,6 +95,7 @@ class FunctionRegistry {
   std::vector<std::unique_ptr<Worker>> workers_;
   engine::Watchdog timers_;  // queue timeouts, restart back-off
   std::atomic<size_t> next_worker_{0};
+  std::atomic<bool> stopping_{false};
 
   mutable std::mutex mutex_;
   std::map<std::string, std::vector<std::shared_ptr<Function>>> routes_;

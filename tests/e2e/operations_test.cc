@@ -401,6 +401,21 @@ TEST(OperationsTest, AFunctionThatKeepsFailingToStartIsBackedOff) {
             std::string::npos);
 }
 
+TEST(OperationsTest, TicksReachIdleInstances) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json ticking = Plugin("ticking", kGuests + "/abi_filter.wasm");
+  ticking["configuration"] = "tick=50";  // the plugin asks for proxy_on_tick every 50 ms
+  Wasmlet server(dir, LayottoConfig(port, {{"ticking", ticking}}), port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto body = Get(port, "/", {{"id", "ticking"}, {"x-op", "counters"}}).body;
+  const auto at = body.find("ticks=");
+  ASSERT_NE(at, std::string::npos) << body;
+  const int ticks = std::stoi(body.substr(at + 6));
+  EXPECT_GE(ticks, 5) << body;   // about 11 in 600 ms; a busy machine may lose a few
+  EXPECT_LE(ticks, 14) << body;  // and never a burst
+}
+
 TEST(OperationsTest, MetricsParseAndCountWhatWasSent) {
   TempDir dir;
   const uint16_t port = FreePort();
