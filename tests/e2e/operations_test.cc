@@ -416,6 +416,24 @@ TEST(OperationsTest, TicksReachIdleInstances) {
   EXPECT_LE(ticks, 14) << body;  // and never a burst
 }
 
+TEST(OperationsTest, QueueNotificationsReachAnotherIdleInstance) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json consumer = Plugin("consumer", kGuests + "/abi_filter.wasm");
+  json producer = Plugin("producer", kGuests + "/abi_filter.wasm");
+  consumer["vm_id"] = "shared";  // same VM id: they share queues
+  producer["vm_id"] = "shared";
+  Wasmlet server(dir, LayottoConfig(port, {{"consumer", consumer}, {"producer", producer}}), port);
+  EXPECT_NE(Get(port, "/", {{"id", "consumer"}, {"x-op", "subscribe"}}).body.find("subscribed=yes"),
+            std::string::npos);
+  EXPECT_NE(Get(port, "/", {{"id", "producer"}, {"x-op", "publish"}}).body.find("published=yes"),
+            std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the consumer is idle meanwhile
+  auto counters = Get(port, "/", {{"id", "consumer"}, {"x-op", "counters"}}).body;
+  EXPECT_NE(counters.find("queue_notifications=1\n"), std::string::npos) << counters;
+  EXPECT_NE(counters.find("last_queue_item=from the publisher\n"), std::string::npos) << counters;
+}
+
 TEST(OperationsTest, MetricsParseAndCountWhatWasSent) {
   TempDir dir;
   const uint16_t port = FreePort();

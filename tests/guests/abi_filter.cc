@@ -66,6 +66,11 @@ class Stream : public StreamContext {
     if (op_ == "properties") return Properties();
     if (op_ == "shared") return Shared();
     if (op_ == "queue") return Queue();
+    if (op_ == "subscribe") Report("subscribed", RegisterQueue("jobs") ? "yes" : "no");
+    if (op_ == "publish") {
+      auto id = ResolveQueue("", "jobs");
+      Report("published", id && Enqueue(*id, "from the publisher") == Status::kOk ? "yes" : "no");
+    }
     if (op_ == "counters") {
       Report("ticks", std::to_string(ticks));
       Report("queue_notifications", std::to_string(queue_notifications));
