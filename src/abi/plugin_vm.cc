@@ -220,7 +220,7 @@ Result<uint32_t> PluginVm::Callback(const std::optional<ExportedFunction>& fn, c
 
 // ---- HTTP --------------------------------------------------------------------------------------
 
-Result<HttpResponse> PluginVm::HandleHttp(const HttpRequest& request, engine::Deadline deadline) {
+Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline deadline) {
   if (failed())
     return FailedPrecondition("plugin '" + spec_->name + "' failed earlier; it takes no more requests");
   deadline_ = deadline;
@@ -230,7 +230,6 @@ Result<HttpResponse> PluginVm::HandleHttp(const HttpRequest& request, engine::De
   Context& context = contexts_[id];
   context = Context{id, root, std::make_unique<Stream>()};
   Stream& s = *context.stream;
-  s.request = request;
   HeaderMap& request_headers = s.maps[static_cast<int>(MapType::kHttpRequestHeaders)];
   request_headers.Add(":method", request.method);
   request_headers.Add(":path", request.path);
@@ -239,7 +238,13 @@ Result<HttpResponse> PluginVm::HandleHttp(const HttpRequest& request, engine::De
   for (const auto& [name, value] : request.headers) request_headers.Add(name, value);
   s.maps[static_cast<int>(MapType::kHttpRequestTrailers)] = HeaderMap(request.trailers);
   // Layotto presents the query string as the body of a request that has none (ABI §7.7).
-  s.request_body = request.body.empty() ? QueryString(request.path) : request.body;
+  s.request_body_size = request.body.size();
+  s.request_body = request.body.empty() ? QueryString(request.path) : std::move(request.body);
+  // The stream keeps the rest for properties; headers and body live in the maps and buffers.
+  request.headers.clear();
+  request.body.clear();
+  s.request = std::move(request);
+  const HttpRequest& stream_request = s.request;
 
   HttpResponse result;
   auto run = [&]() -> Status {
@@ -248,7 +253,7 @@ Result<HttpResponse> PluginVm::HandleHttp(const HttpRequest& request, engine::De
 
     // Request phase. A local response, or a pause nothing can resume, ends it.
     const bool has_body = !s.request_body.empty();
-    const bool has_trailers = !request.trailers.empty();
+    const bool has_trailers = !stream_request.trailers.empty();
     const uint32_t eos = has_body || has_trailers ? 0 : 1;
     const uint32_t n_headers = static_cast<uint32_t>(request_headers.size());
     r = exports_.headers_take_eos
@@ -264,7 +269,7 @@ Result<HttpResponse> PluginVm::HandleHttp(const HttpRequest& request, engine::De
     }
     if (has_trailers && !s.paused && !s.local_response) {
       r = Callback(exports_.on_request_trailers, "proxy_on_request_trailers", id,
-                   {id, static_cast<uint32_t>(request.trailers.size())});
+                   {id, static_cast<uint32_t>(stream_request.trailers.size())});
       if (!r.ok()) return r.status();
       if (*r != kContinue) s.paused = true;
     }

@@ -85,8 +85,7 @@ class PluginVm {
   // (the guest's local response, or 200 with what it wrote to the response body buffer);
   // the response phase over that response; then done, log, delete. An error means the guest
   // failed (the PluginVm is then failed()).
-  Result<HttpResponse> HandleHttp(const HttpRequest& request,
-                                  engine::Deadline deadline = engine::kNoDeadline);
+  Result<HttpResponse> HandleHttp(HttpRequest request, engine::Deadline deadline = engine::kNoDeadline);
 
   // Timers: the period the root context asked for (0 = none), and one tick.
   uint32_t tick_period_ms() const { return tick_period_ms_; }
@@ -100,7 +99,8 @@ class PluginVm {
   // ---- Used by the host functions (host_functions.cc, wasi.cc) ----
 
   struct Stream {
-    HttpRequest request;
+    HttpRequest request;  // without headers and body (see maps and request_body)
+    uint64_t request_body_size = 0;
     HeaderMap maps[4];  // MapType 0..3
     std::string request_body;
     std::string response_body;

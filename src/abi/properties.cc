@@ -46,7 +46,7 @@ std::optional<std::string> PluginVm::Property(const std::vector<std::string_view
   if (key == "request.method") return r.method;
   if (key == "request.scheme") return r.scheme;
   if (key == "request.protocol") return r.protocol;
-  if (key == "request.size") return Int64(static_cast<int64_t>(r.body.size()));
+  if (key == "request.size") return Int64(static_cast<int64_t>(s->request_body_size));
   if (key == "request.headers") {
     HeaderMap regular;
     for (const auto& [name, value] : request_headers.pairs()) {
