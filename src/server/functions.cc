@@ -99,7 +99,7 @@ class Function : public std::enable_shared_from_this<Function> {
 
   // On the slot's worker.
   void Run(Slot* slot, const std::shared_ptr<Job>& job) {
-    auto result = Execute(*slot, job->request);
+    auto result = Execute(*slot, std::move(job->request));
     job->done(std::move(result));
     Release(slot);
   }
@@ -166,10 +166,10 @@ class Function : public std::enable_shared_from_this<Function> {
   }
 
   // On the slot's worker.
-  Result<abi::HttpResponse> Execute(Slot& slot, const abi::HttpRequest& request) {
+  Result<abi::HttpResponse> Execute(Slot& slot, abi::HttpRequest request) {
     if (slot.dead || !slot.vm) return Status(StatusCode::kInternal, Describe() + " has no working instance");
     const auto deadline = Clock::now() + cpu_limit;
-    auto result = slot.vm->HandleHttp(request, deadline);
+    auto result = slot.vm->HandleHttp(std::move(request), deadline);
     if (!slot.vm->failed() && slot.vm->has_pending_work()) {
       Status pending = slot.vm->RunPendingWork(Clock::now() + cpu_limit);
       if (!pending.ok()) spdlog::warn("{}: {}", Describe(), pending.message());
@@ -329,12 +329,7 @@ void FunctionRegistry::ScheduleHousekeeping() {
     if (stopping_) return;
     for (auto& worker : workers_) {
       worker->Post([this, first = worker.get() == workers_.front().get()](Worker& here) {
-        std::vector<std::shared_ptr<Function>> functions;
-        {
-          std::lock_guard lock(mutex_);
-          for (const auto& [route, list] : routes_)
-            functions.insert(functions.end(), list.begin(), list.end());
-        }
+        const auto functions = AllFunctions();
         const auto now = Clock::now();
         for (const auto& function : functions) {
           std::vector<Function::Slot*> mine;
@@ -695,7 +690,7 @@ Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& r
     slot = function->TakeIdle(here, /*only_there=*/true);
   }
   if (slot) {  // nested, on this thread, on another instance
-    auto result = function->Execute(*slot, request);
+    auto result = function->Execute(*slot, std::move(request));
     function->Release(slot);
     return result;
   }
@@ -712,12 +707,15 @@ Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& r
   return answer.get();
 }
 
-std::vector<FunctionInfo> FunctionRegistry::List() const {
+std::vector<std::shared_ptr<Function>> FunctionRegistry::AllFunctions() const {
+  std::lock_guard lock(mutex_);
   std::vector<std::shared_ptr<Function>> functions;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
-  }
+  for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
+  return functions;
+}
+
+std::vector<FunctionInfo> FunctionRegistry::List() const {
+  const auto functions = AllFunctions();
   std::vector<FunctionInfo> out;
   for (const auto& function : functions) {
     FunctionInfo info;
@@ -747,11 +745,7 @@ std::vector<Metrics::Gauge> FunctionRegistry::Gauges() const {
                           {}};
   std::map<std::string, std::pair<size_t, size_t>> counts;
   std::map<std::string, size_t> old;
-  std::vector<std::shared_ptr<Function>> functions;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
-  }
+  const auto functions = AllFunctions();
   for (const auto& function : functions) {
     std::lock_guard lock(function->mutex);
     auto& [busy, idle] = counts[function->route_id];

@@ -84,6 +84,8 @@ class FunctionRegistry {
   void Retire(const std::shared_ptr<Function>& old, const std::shared_ptr<Function>& successor);
   void Watch(const PluginConfig& plugin);
   std::shared_ptr<Function> Pick(const std::string& route_id);
+  // Every function in service, across all routes (a snapshot).
+  std::vector<std::shared_ptr<Function>> AllFunctions() const;
   // Starts `count` more instances of `function`; returns the first failure.
   Status AddInstances(const std::shared_ptr<Function>& function, int count);
   void ScheduleHousekeeping();

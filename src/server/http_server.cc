@@ -34,15 +34,15 @@ http::response<http::string_body> ToBeast(const abi::HttpResponse& response, uns
   return out;
 }
 
-abi::HttpResponse PlainError(unsigned status, std::string message) {
+}  // namespace
+
+abi::HttpResponse TextResponse(unsigned status, std::string message) {
   abi::HttpResponse r;
   r.status = status;
   r.headers = {{"content-type", "text/plain; charset=utf-8"}};
   r.body = std::move(message) + "\n";
   return r;
 }
-
-}  // namespace
 
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
@@ -74,13 +74,13 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       return Close();
     }
     if (ec == http::error::body_limit) {
-      return Send(PlainError(413, "request body is over the limit of " +
-                                      std::to_string(server_.options_.max_request_body) + " bytes"),
+      return Send(TextResponse(413, "request body is over the limit of " +
+                                        std::to_string(server_.options_.max_request_body) + " bytes"),
                   11, false);
     }
     if (ec == http::error::header_limit)
-      return Send(PlainError(431, "request headers are too large"), 11, false);
-    if (ec) return Send(PlainError(400, "malformed HTTP request: " + ec.message()), 11, false);
+      return Send(TextResponse(431, "request headers are too large"), 11, false);
+    if (ec) return Send(TextResponse(400, "malformed HTTP request: " + ec.message()), 11, false);
 
     auto& message = parser_->get();
     abi::HttpRequest request;

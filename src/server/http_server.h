@@ -48,6 +48,9 @@ class HttpServer {
   std::atomic<bool> stopping_{false};
 };
 
+// A response with a one-line text body: how every error of the server reads.
+abi::HttpResponse TextResponse(unsigned status, std::string message);
+
 // Splits "host:port"; "0.0.0.0:2045", "localhost:80", "[::1]:80".
 Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& address);
 

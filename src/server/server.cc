@@ -114,14 +114,6 @@ class Invoker : public abi::FunctionInvoker {
   std::chrono::milliseconds timeout_;
 };
 
-abi::HttpResponse ErrorResponse(unsigned status, const std::string& message) {
-  abi::HttpResponse r;
-  r.status = status;
-  r.headers = {{"content-type", "text/plain; charset=utf-8"}};
-  r.body = message + "\n";
-  return r;
-}
-
 unsigned HttpStatusFor(StatusCode code) {
   switch (code) {
     case StatusCode::kNotFound: return 404;
@@ -212,7 +204,7 @@ void Server::Handle(abi::HttpRequest request, Respond respond) {
       answer(std::move(fixed));
       return;
     }
-    answer(ErrorResponse(400, "missing header 'id': name the function to call, e.g. -H 'id: id_1'"));
+    answer(TextResponse(400, "missing header 'id': name the function to call, e.g. -H 'id: id_1'"));
     return;
   }
   functions_->Dispatch(id, std::move(request),
@@ -223,7 +215,7 @@ void Server::Handle(abi::HttpRequest request, Respond respond) {
                          }
                          const Status& error = result.status();
                          if (error.code() != StatusCode::kNotFound) spdlog::warn("{}", error.message());
-                         answer(ErrorResponse(HttpStatusFor(error.code()), error.message()));
+                         answer(TextResponse(HttpStatusFor(error.code()), error.message()));
                        });
 }
 

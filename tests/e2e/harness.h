@@ -290,4 +290,15 @@ inline std::pair<int, std::string> RunWasmlet(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// Writes `config` to a file in `dir` and runs `wasmlet state set STORE KEY VALUE -c FILE`, as
+// a user seeds a store; returns the file's path.
+inline std::string SeedState(const TempDir& dir, const json& config, const std::string& store,
+                             const std::string& key, const std::string& value) {
+  const std::string path = dir.File("seed-" + key + ".json");
+  std::ofstream(path) << config.dump();
+  auto [code, out] = RunWasmlet("state set " + store + " " + key + " " + value + " -c " + path);
+  EXPECT_EQ(code, 0) << out;
+  return path;
+}
+
 }  // namespace wasmlet::testing

@@ -21,10 +21,7 @@ TEST(ServerTest, QuickstartAnswersFromTheEmbeddedStore) {
   const uint16_t port = FreePort();
   json stores = {{"state_demo", {{"type", "embedded"}, {"metadata", {{"path", dir.File("state.db")}}}}}};
   json config = LayottoConfig(port, QuickstartPlugins(), stores);
-  const std::string config_path = dir.File("seed.json");
-  std::ofstream(config_path) << config.dump();
-  auto [code, out] = RunWasmlet("state set state_demo book1 100 -c " + config_path);
-  ASSERT_EQ(code, 0) << out;
+  const std::string config_path = SeedState(dir, config, "state_demo", "book1", "100");
   auto [get_code, value] = RunWasmlet("state get state_demo book1 -c " + config_path);
   EXPECT_EQ(value, "100\n");
 
@@ -46,9 +43,7 @@ TEST(ServerTest, QuickstartAnswersFromRedis) {
       {"state_demo",
        {{"type", "redis"}, {"metadata", {{"redisHost", "127.0.0.1:" + std::to_string(redis.port())}}}}}};
   json config = LayottoConfig(port, QuickstartPlugins(), stores);
-  const std::string config_path = dir.File("seed.json");
-  std::ofstream(config_path) << config.dump();
-  ASSERT_EQ(RunWasmlet("state set state_demo book1 100 -c " + config_path).first, 0);
+  SeedState(dir, config, "state_demo", "book1", "100");
   EXPECT_EQ(redis.Cli("GET book1"), "100\n");  // a plain string, as Layotto's demo writes it
   // The hash form Layotto and Dapr write is read too.
   redis.Cli("HSET book2 data 42 version 1");
@@ -189,8 +184,7 @@ TEST(ServerTest, InvokeServiceReachesAnotherServerThroughTheRpcChannel) {
   json stores = {{"state_demo", {{"type", "embedded"}, {"metadata", {{"path", dir.File("b.db")}}}}}};
   json config_b =
       LayottoConfig(port_b, {{"function2", Plugin("function2", kExamples + "/function2.wasm")}}, stores);
-  std::ofstream(dir.File("b-seed.json")) << config_b.dump();
-  ASSERT_EQ(RunWasmlet("state set state_demo book9 9 -c " + dir.File("b-seed.json")).first, 0);
+  SeedState(dir, config_b, "state_demo", "book9", "9");
   Wasmlet server_b(dir, config_b, port_b);
 
   const uint16_t port_a = FreePort();
