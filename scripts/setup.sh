@@ -36,12 +36,15 @@ packages=(
   # libraries
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libboost1.74-dev libhiredis-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev
+  libprotobuf-dev protobuf-compiler
   # runtime dependencies of Debian's libnode108 (V8), which is unpacked below
   libicu72 libc-ares2 libuv1 libbrotli1 libnghttp2-14 libssl3 zlib1g
   # guest modules: C/C++ to wasm32-wasi
   clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32 libc++abi-19-dev-wasm32
   # tests and benchmarks talk to a real Redis
   redis-server
+  # the containerd shim is tested against Debian's containerd (FaaS mode)
+  containerd
 )
 
 missing=()

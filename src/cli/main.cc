@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -10,6 +11,8 @@
 #include "cli/inspect.h"
 #include "components/state/state_store.h"
 #include "engine/engine.h"
+#include "image/oci_image.h"
+#include "wasm/module_info.h"
 #include "server/server.h"
 
 namespace {
@@ -71,6 +74,30 @@ int State(const std::string& config_path, const std::string& store_name, const s
   return 0;
 }
 
+// `wasmlet pack FILE.wasm -t NAME`: an OCI image archive for `ctr image import`.
+int Pack(const std::string& path, const std::string& name, std::string output, const std::vector<std::string>& env,
+         bool verify) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return Fail(bytes.status().message());
+  if (verify) {
+    auto info = wasmlet::wasm::ParseModule(*bytes);
+    if (!info.ok()) return Fail(path + ": " + info.status().message() + " (--no-verify packs it all the same)");
+  }
+  wasmlet::image::PackOptions options;
+  options.module = std::move(*bytes);
+  options.module_file = std::filesystem::path(path).filename().string();
+  options.name = name;
+  options.env = env;
+  if (output.empty()) output = std::filesystem::path(path).stem().string() + ".tar";
+  std::ofstream out(output, std::ios::binary | std::ios::trunc);
+  if (!out) return Fail("cannot write " + output);
+  wasmlet::Status status = wasmlet::image::WriteOciArchive(options, out);
+  if (!status.ok()) return Fail(status.message());
+  std::cout << output << ": image " << wasmlet::image::NormalizeReference(name) << ", entrypoint /"
+            << options.module_file << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,6 +134,18 @@ int main(int argc, char** argv) {
   for (auto* sub : {state_set, state_get})
     sub->add_option("-c,--config", config_path, "Configuration file")->required();
 
+  auto* pack = app.add_subcommand("pack", "Pack a .wasm into an OCI image archive for `ctr image import`");
+  std::string pack_path, pack_name, pack_output;
+  std::vector<std::string> pack_env;
+  bool pack_no_verify = false;
+  pack->add_option("FILE", pack_path, "The .wasm file")->required();
+  pack->add_option("-t,--tag", pack_name, "Image name, e.g. example.com/function1:v1 (:latest if no tag)")
+      ->required();
+  pack->add_option("-o,--output", pack_output, "Archive to write (default: FILE's name with .tar)");
+  pack->add_option("-e,--env", pack_env,
+                   "KEY=VALUE in the image's environment, e.g. WASMLET_INSTANCE_NUM=2 (repeatable)");
+  pack->add_flag("--no-verify", pack_no_verify, "Pack even a file that is not a readable wasm module");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*version) {
@@ -120,5 +159,6 @@ int main(int argc, char** argv) {
   if (*start) return Start(config_path, log_level);
   if (*state_set) return State(config_path, store_name, key, value);
   if (*state_get) return State(config_path, store_name, key, std::nullopt);
+  if (*pack) return Pack(pack_path, pack_name, pack_output, pack_env, !pack_no_verify);
   return 0;
 }

@@ -15,6 +15,8 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kExit: return "Exit";
     case StatusCode::kUnimplemented: return "Unimplemented";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kAlreadyExists: return "AlreadyExists";
+    case StatusCode::kUnavailable: return "Unavailable";
   }
   return "Unknown";
 }

@@ -25,6 +25,8 @@ enum class StatusCode {
   kExit,                // the guest asked to exit (WASI proc_exit)
   kUnimplemented,
   kInternal,
+  kAlreadyExists,  // something with that name exists already
+  kUnavailable,    // a service the call needs does not answer (try again later)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -54,6 +56,8 @@ inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPre
 inline Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
+inline Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 
 template <typename T>
 class [[nodiscard]] Result {

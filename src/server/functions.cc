@@ -367,9 +367,12 @@ Status FunctionRegistry::LoadAll() {
       errors.push_back(function.status());
     }
   }
+  if (config_.plugins.empty()) {
+    spdlog::info("the config lists no functions: serving none until they are installed (POST /wasm/install)");
+    return Status::Ok();
+  }
   if (function_count() == 0) {
     // Nothing to serve: the caller reports the reason (one line) and stops.
-    if (errors.empty()) return InvalidArgument("the config lists no functions");
     std::string message = errors.front().message();
     for (size_t i = 1; i < errors.size(); ++i) message += "; " + errors[i].message();
     return Status(errors.front().code(), message);
@@ -575,6 +578,27 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
     if (watcher_) watcher_->Unwatch(function->config.vm.path);
     Retire(function, nullptr);
   }
+  return Status::Ok();
+}
+
+Status FunctionRegistry::UninstallPlugin(const std::string& name) {
+  std::lock_guard reload(reload_mutex_);
+  std::shared_ptr<Function> removed;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return NotFound("no plugin named '" + name + "' is installed");
+    removed = it->second;
+    by_name_.erase(it);
+    known_.erase(name);
+    auto route = routes_.find(removed->route_id);
+    if (route != routes_.end()) {
+      std::erase(route->second, removed);
+      if (route->second.empty()) routes_.erase(route);
+    }
+  }
+  if (watcher_) watcher_->Unwatch(removed->config.vm.path);
+  Retire(removed, nullptr);
   return Status::Ok();
 }
 

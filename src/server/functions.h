@@ -56,6 +56,8 @@ class FunctionRegistry {
   // Admin operations. Install returns the route id the function registered under.
   Result<std::string> Install(const PluginConfig& plugin);
   Status Uninstall(const std::string& route_id);
+  // Removes the one plugin item `name`; other plugins under its route id keep serving.
+  Status UninstallPlugin(const std::string& name);
   Status Update(const std::string& route_id, int instance_num);
   // Loads the item named `name` again from its file; on failure the running version stays.
   Status Reload(const std::string& name);

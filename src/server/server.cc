@@ -278,6 +278,13 @@ Result<nlohmann::json> ParseAdminBody(const std::string& body) {
   }
 }
 
+// {"plugin": NAME}: the plugin item an uninstall names, when it names one.
+std::optional<std::string> ParsePluginName(const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("plugin") || !j["plugin"].is_string()) return std::nullopt;
+  return j["plugin"].get<std::string>();
+}
+
 }  // namespace
 
 void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
@@ -288,7 +295,8 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
     return;
   }
   if (path == "/health/readiness") {
-    const bool ready = ready_ && functions_ && functions_->function_count() > 0;
+    // A node daemon configured with no functions is ready as soon as it runs: it waits for installs.
+    const bool ready = ready_ && functions_ && (functions_->function_count() > 0 || config_.plugins.empty());
     respond(Json(ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"}}));
     return;
   }
@@ -333,6 +341,18 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
       if (!id.ok()) return respond(JsonError(AdminStatusFor(id.status()), id.status().message()));
       spdlog::info("admin: installed '{}' as id '{}'", plugin->name, *id);
       return respond(Json(200, {{"id", *id}}));
+    }
+    if (path == "/wasm/uninstall") {
+      // {"plugin": NAME} removes the one plugin item NAME (what the containerd shim installed);
+      // Layotto's {"name": ID} removes every plugin serving route id ID.
+      auto plugin = ParsePluginName(request.body);
+      if (plugin) {
+        Status status = functions_->UninstallPlugin(*plugin);
+        if (status.code() == StatusCode::kNotFound) return respond(JsonError(404, status.message()));
+        if (!status.ok()) return respond(JsonError(AdminStatusFor(status), status.message()));
+        spdlog::info("admin: uninstalled plugin '{}'", *plugin);
+        return respond(Json(200, {{"plugin", *plugin}}));
+      }
     }
     auto body = ParseAdminBody(request.body);
     if (!body.ok()) return respond(JsonError(400, body.status().message()));

@@ -1,0 +1,46 @@
+// Task events (/tasks/create, /tasks/start, /tasks/exit, /tasks/delete) go to containerd through
+// its ttrpc Events service (TTRPC_ADDRESS), in order, from one thread, so a slow containerd
+// never holds up a task call.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace wasmlet::shim {
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void Publish(const std::string& topic, const google::protobuf::Message& event) = 0;
+};
+
+class EventForwarder : public EventSink {
+ public:
+  EventForwarder(std::string ttrpc_address, std::string ns);
+  ~EventForwarder() override;
+
+  void Publish(const std::string& topic, const google::protobuf::Message& event) override;
+  // Waits until every published event was delivered (or given up on), at most `timeout`.
+  void Flush(std::chrono::milliseconds timeout);
+
+ private:
+  void Run();
+
+  const std::string address_;
+  const std::string namespace_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::string> queue_;  // serialised ForwardRequests
+  bool sending_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace wasmlet::shim

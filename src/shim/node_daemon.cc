@@ -1,0 +1,253 @@
+#include "shim/node_daemon.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace wasmlet::shim {
+
+namespace fs = std::filesystem;
+namespace http = boost::beast::http;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kDefaultSettingsPath = "/etc/wasmlet/shim.json";
+
+std::string DefaultWasmletBinary() {
+  std::error_code ignored;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ignored);
+  const fs::path beside = self.parent_path() / "wasmlet";
+  if (!self.empty() && fs::exists(beside, ignored)) return beside.string();
+  return "wasmlet";  // found on PATH by execvp
+}
+
+std::string ErrorOf(const std::string& body) {
+  try {
+    json j = json::parse(body);
+    if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
+  } catch (const json::exception&) {
+  }
+  return body;
+}
+
+}  // namespace
+
+Result<ShimSettings> LoadShimSettings(const std::string& path_in) {
+  std::string path = path_in;
+  if (path.empty()) {
+    const char* env = std::getenv("WASMLET_SHIM_CONFIG");
+    path = env && *env ? env : kDefaultSettingsPath;
+  }
+  ShimSettings settings;
+  std::ifstream in(path);
+  if (!in) {
+    if (path == kDefaultSettingsPath && errno == ENOENT) {
+      settings.wasmlet_binary = DefaultWasmletBinary();
+      return settings;
+    }
+    return NotFound("cannot read the shim settings " + path + ": " + std::strerror(errno));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    const json j = json::parse(text.str());
+    if (!j.is_object()) return InvalidArgument(path + ": the shim settings must be a JSON object");
+    for (const auto& [key, value] : j.items()) {
+      auto string_field = [&](std::string& out) -> Status {
+        if (!value.is_string()) return InvalidArgument(path + ": " + key + " must be a string");
+        out = value.get<std::string>();
+        return Status::Ok();
+      };
+      if (key == "admin_address") {
+        WASMLET_RETURN_IF_ERROR(string_field(settings.admin_address));
+      } else if (key == "admin_token") {
+        WASMLET_RETURN_IF_ERROR(string_field(settings.admin_token));
+      } else if (key == "wasmlet_binary") {
+        WASMLET_RETURN_IF_ERROR(string_field(settings.wasmlet_binary));
+      } else if (key == "daemon_config") {
+        WASMLET_RETURN_IF_ERROR(string_field(settings.daemon_config));
+      } else if (key == "daemon_log") {
+        WASMLET_RETURN_IF_ERROR(string_field(settings.daemon_log));
+      } else if (key == "state_dir") {
+        WASMLET_RETURN_IF_ERROR(string_field(settings.state_dir));
+      } else if (key == "start_timeout_ms") {
+        if (!value.is_number_integer() || value.get<int>() <= 0)
+          return InvalidArgument(path + ": start_timeout_ms must be a positive whole number");
+        settings.start_timeout_ms = value.get<int>();
+      } else {
+        return InvalidArgument(path + ": unknown setting '" + key +
+                               "' (known: admin_address, admin_token, wasmlet_binary, daemon_config, daemon_log, "
+                               "state_dir, start_timeout_ms)");
+      }
+    }
+  } catch (const json::exception& e) {
+    return InvalidArgument(path + " is not valid JSON: " + e.what());
+  }
+  if (settings.wasmlet_binary.empty()) settings.wasmlet_binary = DefaultWasmletBinary();
+  return settings;
+}
+
+Result<NodeDaemon::Answer> NodeDaemon::Call(const std::string& method, const std::string& target,
+                                            const std::string& body, int timeout_ms) {
+  const size_t colon = settings_.admin_address.rfind(':');
+  if (colon == std::string::npos) {
+    return InvalidArgument("admin_address '" + settings_.admin_address + "' must be host:port");
+  }
+  const std::string host = settings_.admin_address.substr(0, colon);
+  const std::string port = settings_.admin_address.substr(colon + 1);
+  try {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::resolver resolver(io);
+    boost::beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::milliseconds(timeout_ms));
+    stream.connect(resolver.resolve(host, port));
+    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
+    request.set(http::field::host, settings_.admin_address);
+    request.set(http::field::content_type, "application/json");
+    if (!settings_.admin_token.empty()) request.set(http::field::authorization, "Bearer " + settings_.admin_token);
+    request.body() = body;
+    request.prepare_payload();
+    http::write(stream, request);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    boost::beast::error_code ignored;
+    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    return Answer{static_cast<int>(response.result_int()), response.body()};
+  } catch (const boost::system::system_error& e) {
+    return Unavailable("the wasmlet daemon at " + settings_.admin_address + " does not answer " + method + " " +
+                       target + ": " + e.code().message());
+  }
+}
+
+bool NodeDaemon::Ready() {
+  auto answer = Call("GET", "/health/readiness", "", 1000);
+  return answer.ok() && answer->status == 200;
+}
+
+Status NodeDaemon::EnsureRunning() {
+  if (Ready()) return Status::Ok();
+  std::error_code error;
+  fs::create_directories(settings_.state_dir, error);
+  const std::string lock_path = settings_.state_dir + "/daemon.lock";
+  const int lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0) return Internal("cannot open " + lock_path + ": " + std::strerror(errno));
+  flock(lock, LOCK_EX);
+  Status status = Status::Ok();
+  if (!Ready()) status = Spawn();  // another shim may have started it while we waited
+  if (status.ok()) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.start_timeout_ms);
+    while (!Ready()) {
+      if (std::chrono::steady_clock::now() > give_up) {
+        status = Unavailable("the wasmlet daemon started with " + settings_.daemon_config + " did not become ready at " +
+                             settings_.admin_address + " within " + std::to_string(settings_.start_timeout_ms) +
+                             " ms; see its log, " + settings_.daemon_log);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  flock(lock, LOCK_UN);
+  close(lock);
+  return status;
+}
+
+Status NodeDaemon::Spawn() {
+  std::error_code error;
+  if (!fs::exists(settings_.daemon_config, error)) {
+    return FailedPrecondition("no wasmlet daemon answers at " + settings_.admin_address + ", and the shim cannot start one: " +
+                              settings_.daemon_config + " does not exist (set daemon_config in the shim settings, or "
+                              "start `wasmlet start -c CONFIG` on the node)");
+  }
+  const fs::path config = fs::absolute(settings_.daemon_config);
+  fs::create_directories(fs::path(settings_.daemon_log).parent_path(), error);
+  // Everything the child needs is prepared here: between fork and exec a process with threads
+  // may only make async-signal-safe calls (no allocation).
+  const std::string pid_path = settings_.state_dir + "/wasmlet.pid";
+  const std::string folder = config.parent_path().string();
+  const std::string path = config.string();
+  const std::string& binary = settings_.wasmlet_binary;
+  const std::string& log_path = settings_.daemon_log;
+  // Double fork: the daemon belongs to no shim (it outlives them all) and has its own session.
+  const pid_t child = fork();
+  if (child < 0) return Internal(std::string("fork: ") + std::strerror(errno));
+  if (child == 0) {
+    setsid();
+    const pid_t daemon = fork();
+    if (daemon != 0) _exit(daemon < 0 ? 1 : 0);
+    const int in = open("/dev/null", O_RDONLY);
+    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    if (in >= 0) dup2(in, 0);
+    if (log >= 0) {
+      dup2(log, 1);
+      dup2(log, 2);
+    }
+    for (int fd = 3; fd < 1024; ++fd) close(fd);
+    // Relative paths in the daemon's config are relative to the config's folder.
+    if (chdir(folder.c_str()) != 0) _exit(1);
+    const int pid_file = open(pid_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (pid_file >= 0) {
+      dprintf(pid_file, "%d\n", getpid());
+      close(pid_file);
+    }
+    execlp(binary.c_str(), binary.c_str(), "start", "-c", path.c_str(), static_cast<char*>(nullptr));
+    dprintf(2, "containerd-shim-wasmlet-v2: cannot run %s: %s\n", binary.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return Status::Ok();
+}
+
+Result<std::string> NodeDaemon::Install(const json& item) {
+  WASMLET_RETURN_IF_ERROR(EnsureRunning());
+  auto answer = Call("POST", "/wasm/install", item.dump(), 60000);
+  if (!answer.ok()) return answer.status();
+  if (answer->status != 200) {
+    const std::string message = "the wasmlet daemon refused the function: " + ErrorOf(answer->body);
+    if (answer->status == 409) return AlreadyExists(message);
+    if (answer->status >= 500) return Internal(message);
+    return InvalidArgument(message);
+  }
+  try {
+    return json::parse(answer->body).at("id").get<std::string>();
+  } catch (const json::exception&) {
+    return Internal("the wasmlet daemon's answer to /wasm/install has no id: " + answer->body);
+  }
+}
+
+Status NodeDaemon::Uninstall(const std::string& name) {
+  auto answer = Call("POST", "/wasm/uninstall", json{{"plugin", name}}.dump());
+  if (!answer.ok()) return answer.status();
+  if (answer->status == 200 || answer->status == 404) return Status::Ok();
+  return Internal("the wasmlet daemon did not uninstall " + name + ": " + ErrorOf(answer->body));
+}
+
+Result<json> NodeDaemon::Describe(const std::string& name) {
+  auto answer = Call("GET", "/wasm/list");
+  if (!answer.ok()) return answer.status();
+  if (answer->status != 200) return Internal("GET /wasm/list: " + ErrorOf(answer->body));
+  try {
+    for (const json& entry : json::parse(answer->body))
+      if (entry.value("name", "") == name) return entry;
+  } catch (const json::exception& e) {
+    return Internal(std::string("GET /wasm/list: ") + e.what());
+  }
+  return NotFound("the wasmlet daemon runs no function named " + name);
+}
+
+}  // namespace wasmlet::shim

@@ -1,0 +1,318 @@
+#include "shim/task_service.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "events.pb.h"
+#include "metrics.pb.h"
+
+namespace wasmlet::shim {
+
+namespace fs = std::filesystem;
+namespace events = ::containerd::events;
+
+namespace {
+
+constexpr const char* kTaskService = "containerd.task.v2.Task";
+
+google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  google::protobuf::Timestamp out;
+  out.set_seconds(ns / 1000000000);
+  out.set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return out;
+}
+
+// How a function ends on a signal: SIGTERM and SIGINT ask it to stop, which it does cleanly
+// (exit 0); any other signal ends it as that signal ends a process (128 + signal).
+uint32_t ExitStatusFor(uint32_t signal) {
+  return signal == SIGTERM || signal == SIGINT ? 0 : 128 + signal;
+}
+
+// Adapts a typed handler to the server's (payload -> payload) form.
+template <typename Request, typename Response>
+TtrpcServer::Handler Typed(std::function<Result<Response>(const Request&)> handler) {
+  return [handler = std::move(handler)](const std::string& payload, const Metadata&) -> Result<std::string> {
+    Request request;
+    if (!request.ParseFromString(payload)) {
+      return InvalidArgument("the request is not a " + request.GetTypeName() + " message");
+    }
+    auto response = handler(request);
+    if (!response.ok()) return response.status();
+    return response->SerializeAsString();
+  };
+}
+
+}  // namespace
+
+TaskService::TaskService(FunctionHost& host, EventSink& events, uint32_t shim_pid)
+    : host_(host), events_(events), pid_(shim_pid) {}
+
+void TaskService::RegisterWith(TtrpcServer& server, std::function<void()> on_shutdown) {
+  auto add = [&](const char* method, TtrpcServer::Handler handler) {
+    server.Register(kTaskService, method, std::move(handler));
+  };
+  add("Create", Typed<task::CreateTaskRequest, task::CreateTaskResponse>([this](auto& r) { return Create(r); }));
+  add("Start", Typed<task::StartRequest, task::StartResponse>([this](auto& r) { return Start(r); }));
+  add("Kill", Typed<task::KillRequest, task::Empty>([this](auto& r) -> Result<task::Empty> {
+        WASMLET_RETURN_IF_ERROR(Kill(r));
+        return task::Empty();
+      }));
+  add("Wait", Typed<task::WaitRequest, task::WaitResponse>([this](auto& r) { return Wait(r); }));
+  add("Delete", Typed<task::DeleteRequest, task::DeleteResponse>([this](auto& r) { return Delete(r); }));
+  add("State", Typed<task::StateRequest, task::StateResponse>([this](auto& r) { return State(r); }));
+  add("Pids", Typed<task::PidsRequest, task::PidsResponse>([this](auto& r) { return Pids(r); }));
+  add("Stats", Typed<task::StatsRequest, task::StatsResponse>([this](auto& r) { return Stats(r); }));
+  add("Connect", Typed<task::ConnectRequest, task::ConnectResponse>([this](auto& r) { return Connect(r); }));
+  // A function reads no stdin, so closing it is accepted and changes nothing.
+  add("CloseIO", [](const std::string&, const Metadata&) -> Result<std::string> { return std::string(); });
+  add("Shutdown", [this, on_shutdown](const std::string& payload, const Metadata&) -> Result<std::string> {
+    task::ShutdownRequest request;
+    if (!request.ParseFromString(payload)) return InvalidArgument("the request is not a ShutdownRequest");
+    // Answer first: the caller waits for the answer, then sees the connection close.
+    if (Shutdown(request)) std::thread(on_shutdown).detach();
+    return std::string();
+  });
+  for (const char* method : {"Pause", "Resume", "Checkpoint", "Exec", "ResizePty", "Update"}) {
+    add(method, [method](const std::string&, const Metadata&) -> Result<std::string> {
+      return Unimplemented(std::string(method) + " is not supported for wasm functions");
+    });
+  }
+}
+
+Status TaskService::CheckTask(const std::string& id, const std::string& exec_id) const {
+  if (!created_ || deleted_ || id != create_.id()) return NotFound("task " + id + " not found in this shim");
+  if (!exec_id.empty()) return NotFound("exec " + exec_id + " not found: wasm functions have no exec processes");
+  return Status::Ok();
+}
+
+void TaskService::StopLocked(uint32_t exit_status) {
+  status_ = task::STOPPED;
+  exit_status_ = exit_status;
+  exited_at_ = std::chrono::system_clock::now();
+  events::TaskExit exit;
+  exit.set_container_id(create_.id());
+  exit.set_id(create_.id());
+  exit.set_pid(pid_);
+  exit.set_exit_status(exit_status);
+  *exit.mutable_exited_at() = ToTimestamp(exited_at_);
+  events_.Publish("/tasks/exit", exit);
+  stopped_.notify_all();
+}
+
+Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskRequest& request) {
+  std::lock_guard lifecycle(lifecycle_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (created_) return AlreadyExists("this shim already runs task " + create_.id());
+  }
+  auto spec = ReadFunctionSpec(request.bundle());
+  if (!spec.ok()) return spec.status();
+
+  std::string rootfs;
+  if (request.rootfs_size() > 0) {
+    rootfs = fs::weakly_canonical(fs::path(request.bundle()) / "rootfs").string();
+    std::error_code ignored;
+    fs::create_directories(rootfs, ignored);
+    std::vector<MountSpec> mounts;
+    for (const auto& m : request.rootfs()) mounts.push_back({m.type(), m.source(), {m.options().begin(), m.options().end()}});
+    WASMLET_RETURN_IF_ERROR(MountAll(mounts, rootfs));
+  }
+  std::string module_path;
+  if (!spec->sandbox) {
+    auto resolved = ResolveModule(rootfs.empty() ? request.bundle() + "/rootfs" : rootfs, spec->wasm);
+    if (!resolved.ok()) {
+      if (!rootfs.empty()) (void)UnmountAll(rootfs);
+      return resolved.status();
+    }
+    module_path = *resolved;
+  }
+
+  std::lock_guard lock(mutex_);
+  created_ = true;
+  status_ = task::CREATED;
+  create_ = request;
+  spec_ = *spec;
+  rootfs_ = rootfs;
+  module_path_ = module_path;
+  events::TaskCreate event;
+  event.set_container_id(request.id());
+  event.set_bundle(request.bundle());
+  *event.mutable_rootfs() = request.rootfs();
+  event.mutable_io()->set_stdin(request.stdin());
+  event.mutable_io()->set_stdout(request.stdout());
+  event.mutable_io()->set_stderr(request.stderr());
+  event.mutable_io()->set_terminal(request.terminal());
+  event.set_checkpoint(request.checkpoint());
+  event.set_pid(pid_);
+  events_.Publish("/tasks/create", event);
+  spdlog::info("task {}: created ({})", request.id(), spec->sandbox ? "pod sandbox" : module_path);
+  task::CreateTaskResponse response;
+  response.set_pid(pid_);
+  return response;
+}
+
+Result<task::StartResponse> TaskService::Start(const task::StartRequest& request) {
+  std::lock_guard lifecycle(lifecycle_mutex_);
+  nlohmann::json item;
+  bool sandbox = false;
+  {
+    std::lock_guard lock(mutex_);
+    WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
+    if (status_ != task::CREATED) return FailedPrecondition("task " + request.id() + " was started already");
+    sandbox = spec_.sandbox;
+    item = PluginItem(spec_, create_.id(), module_path_);
+  }
+  std::string route_id;
+  if (!sandbox) {
+    auto installed = host_.Install(item);
+    if (!installed.ok()) {
+      // The function never ran: the task ends here, as a process that failed to start.
+      std::lock_guard lock(mutex_);
+      StopLocked(1);
+      return installed.status();
+    }
+    route_id = *installed;
+  }
+  std::lock_guard lock(mutex_);
+  installed_ = !sandbox;
+  route_id_ = route_id;
+  status_ = task::RUNNING;
+  events::TaskStart event;
+  event.set_container_id(create_.id());
+  event.set_pid(pid_);
+  events_.Publish("/tasks/start", event);
+  spdlog::info("task {}: started{}", create_.id(), sandbox ? "" : ", serving id '" + route_id + "'");
+  task::StartResponse response;
+  response.set_pid(pid_);
+  return response;
+}
+
+Status TaskService::Kill(const task::KillRequest& request) {
+  std::lock_guard lifecycle(lifecycle_mutex_);
+  bool uninstall = false;
+  {
+    std::lock_guard lock(mutex_);
+    WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
+    if (status_ == task::STOPPED) return NotFound("process already finished");
+    if (request.signal() == 0) return Status::Ok();  // "is it alive?"
+    uninstall = installed_;
+  }
+  if (uninstall) {
+    Status status = host_.Uninstall(create_.id());
+    // A daemon that is gone serves the function no more either: the task is over all the same.
+    if (!status.ok()) spdlog::warn("task {}: {}", request.id(), status.message());
+  }
+  std::lock_guard lock(mutex_);
+  installed_ = false;
+  StopLocked(ExitStatusFor(request.signal()));
+  spdlog::info("task {}: stopped by signal {}", request.id(), request.signal());
+  return Status::Ok();
+}
+
+Result<task::WaitResponse> TaskService::Wait(const task::WaitRequest& request) {
+  std::unique_lock lock(mutex_);
+  WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
+  stopped_.wait(lock, [this] { return status_ == task::STOPPED; });
+  task::WaitResponse response;
+  response.set_exit_status(exit_status_);
+  *response.mutable_exited_at() = ToTimestamp(exited_at_);
+  return response;
+}
+
+Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& request) {
+  std::lock_guard lifecycle(lifecycle_mutex_);
+  std::string rootfs;
+  {
+    std::lock_guard lock(mutex_);
+    WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
+    if (status_ == task::RUNNING) {
+      return FailedPrecondition("task " + request.id() + " is running; kill it before deleting it");
+    }
+    if (status_ != task::STOPPED) StopLocked(0);  // created, never started
+    rootfs = rootfs_;
+  }
+  if (!rootfs.empty()) WASMLET_RETURN_IF_ERROR(UnmountAll(rootfs));
+  std::lock_guard lock(mutex_);
+  deleted_ = true;
+  events::TaskDelete event;
+  event.set_container_id(create_.id());
+  event.set_pid(pid_);
+  event.set_exit_status(exit_status_);
+  *event.mutable_exited_at() = ToTimestamp(exited_at_);
+  events_.Publish("/tasks/delete", event);
+  spdlog::info("task {}: deleted", create_.id());
+  task::DeleteResponse response;
+  response.set_pid(pid_);
+  response.set_exit_status(exit_status_);
+  *response.mutable_exited_at() = ToTimestamp(exited_at_);
+  return response;
+}
+
+Result<task::StateResponse> TaskService::State(const task::StateRequest& request) {
+  std::lock_guard lock(mutex_);
+  WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
+  task::StateResponse response;
+  response.set_id(create_.id());
+  response.set_bundle(create_.bundle());
+  response.set_pid(pid_);
+  response.set_status(status_);
+  response.set_stdin(create_.stdin());
+  response.set_stdout(create_.stdout());
+  response.set_stderr(create_.stderr());
+  response.set_terminal(create_.terminal());
+  response.set_exit_status(exit_status_);
+  if (status_ == task::STOPPED) *response.mutable_exited_at() = ToTimestamp(exited_at_);
+  return response;
+}
+
+Result<task::PidsResponse> TaskService::Pids(const task::PidsRequest& request) {
+  std::lock_guard lock(mutex_);
+  WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), ""));
+  task::PidsResponse response;
+  response.add_processes()->set_pid(pid_);
+  return response;
+}
+
+Result<task::StatsResponse> TaskService::Stats(const task::StatsRequest& request) {
+  bool running = false;
+  {
+    std::lock_guard lock(mutex_);
+    WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), ""));
+    running = installed_;
+  }
+  io::containerd::cgroups::v1::Metrics metrics;
+  if (running) {
+    auto entry = host_.Describe(create_.id());
+    if (!entry.ok()) return entry.status();
+    // The function's instances are its "processes". (Guest memory is not reported yet.)
+    const uint64_t instances = entry->value("instances", uint64_t{0});
+    metrics.mutable_pids()->set_current(instances);
+  }
+  task::StatsResponse response;
+  response.mutable_stats()->set_type_url(metrics.GetTypeName());
+  response.mutable_stats()->set_value(metrics.SerializeAsString());
+  return response;
+}
+
+Result<task::ConnectResponse> TaskService::Connect(const task::ConnectRequest& request) {
+  task::ConnectResponse response;
+  response.set_shim_pid(pid_);
+  response.set_task_pid(pid_);
+  response.set_version(WASMLET_VERSION);
+  return response;
+}
+
+bool TaskService::Shutdown(const task::ShutdownRequest& request) {
+  std::lock_guard lock(mutex_);
+  return request.now() || !created_ || deleted_;
+}
+
+std::string TaskService::route_id() const {
+  std::lock_guard lock(mutex_);
+  return route_id_;
+}
+
+}  // namespace wasmlet::shim

@@ -1,0 +1,85 @@
+// containerd.task.v2.Task for one container whose process is a wasm function.
+//
+// The function does not run in the shim: the node's wasmlet daemon runs it. So the task's life
+// maps onto the daemon's admin API:
+//
+//   Create  mount the rootfs on <bundle>/rootfs, find args[0] in it and check it is wasm
+//   Start   make sure the daemon runs, install the function       -> RUNNING
+//   Kill    uninstall it; SIGTERM/SIGINT exit 0, other signals 128+signal -> STOPPED
+//   Wait    returns when the task is STOPPED, with its exit status
+//   Delete  unmount the rootfs, report the exit status; Shutdown then ends the shim
+//
+// The task's pid is the shim's own: there is no other process to report. Exec, Pause, Resume,
+// Checkpoint, ResizePty and Update answer UNIMPLEMENTED.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "shim/events.h"
+#include "shim/function_spec.h"
+#include "shim/mounts.h"
+#include "shim/node_daemon.h"
+#include "shim/ttrpc.h"
+#include "task.pb.h"
+
+namespace wasmlet::shim {
+
+namespace task = ::containerd::task::v2;
+
+class TaskService {
+ public:
+  TaskService(FunctionHost& host, EventSink& events, uint32_t shim_pid);
+
+  // Registers every method of containerd.task.v2.Task. `on_shutdown` is called (once, after
+  // the Shutdown call has been answered) when the shim may exit.
+  void RegisterWith(TtrpcServer& server, std::function<void()> on_shutdown);
+
+  Result<task::CreateTaskResponse> Create(const task::CreateTaskRequest& request);
+  Result<task::StartResponse> Start(const task::StartRequest& request);
+  Status Kill(const task::KillRequest& request);
+  Result<task::WaitResponse> Wait(const task::WaitRequest& request);
+  Result<task::DeleteResponse> Delete(const task::DeleteRequest& request);
+  Result<task::StateResponse> State(const task::StateRequest& request);
+  Result<task::PidsResponse> Pids(const task::PidsRequest& request);
+  Result<task::StatsResponse> Stats(const task::StatsRequest& request);
+  Result<task::ConnectResponse> Connect(const task::ConnectRequest& request);
+  // True when the shim may exit: no task, or its task deleted (or `now`).
+  bool Shutdown(const task::ShutdownRequest& request);
+
+  // The route id the function serves under, once started.
+  std::string route_id() const;
+
+ private:
+  // The task named `id`, with no exec id (a function has no exec processes). Needs mutex_.
+  Status CheckTask(const std::string& id, const std::string& exec_id) const;
+  // Marks the task stopped with `exit_status`, releases Wait, publishes /tasks/exit. Needs mutex_.
+  void StopLocked(uint32_t exit_status);
+
+  FunctionHost& host_;
+  EventSink& events_;
+  const uint32_t pid_;
+
+  // Create, Start, Kill and Delete run one at a time (they talk to the daemon and mount);
+  // mutex_ guards the fields below and is never held while waiting on the daemon.
+  std::mutex lifecycle_mutex_;
+  mutable std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool created_ = false;
+  bool deleted_ = false;
+  task::TaskStatus status_ = task::UNKNOWN;
+  task::CreateTaskRequest create_;  // as containerd sent it
+  FunctionSpec spec_;
+  std::string rootfs_;       // where the rootfs is mounted ("" when containerd sent no mounts)
+  std::string module_path_;  // the .wasm on the host
+  std::string route_id_;
+  bool installed_ = false;
+  uint32_t exit_status_ = 0;
+  std::chrono::system_clock::time_point exited_at_{};
+};
+
+}  // namespace wasmlet::shim

@@ -1,0 +1,397 @@
+// The shim's parts, one at a time: ttrpc framing and calls over a real unix socket, reading
+// the OCI spec, finding the module inside a rootfs, mount options, the OCI image archive, and
+// the task life cycle against a recording host (the containerd test runs the real one).
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "e2e/harness.h"
+#include "image/oci_image.h"
+#include "shim/function_spec.h"
+#include "shim/mounts.h"
+#include "shim/task_service.h"
+#include "shim/ttrpc.h"
+#include "ttrpc.pb.h"
+
+namespace wasmlet::shim {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+const std::string kExamples = WASMLET_EXAMPLES;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(TtrpcTest, FrameHeaderIsBigEndianLengthStreamTypeFlags) {
+  uint8_t raw[kFrameHeaderSize];
+  EncodeFrameHeader({0x01020304, 0x0a0b0c0d, 2, 1}, raw);
+  const uint8_t expected[] = {1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 2, 1};
+  EXPECT_EQ(std::vector<uint8_t>(raw, raw + 10), std::vector<uint8_t>(expected, expected + 10));
+  FrameHeader back = DecodeFrameHeader(raw);
+  EXPECT_EQ(back.length, 0x01020304u);
+  EXPECT_EQ(back.stream_id, 0x0a0b0c0du);
+  EXPECT_EQ(back.type, 2);
+  EXPECT_EQ(back.flags, 1);
+}
+
+class TtrpcServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.File("t.sock");
+    auto fd = ListenUnix(path_);
+    ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+    server_.Register("svc", "Echo", [](const std::string& payload, const Metadata& metadata) -> Result<std::string> {
+      auto ns = metadata.find("containerd-namespace-ttrpc");
+      return payload + "|" + (ns == metadata.end() ? "" : ns->second);
+    });
+    server_.Register("svc", "Fail", [](const std::string&, const Metadata&) -> Result<std::string> {
+      return NotFound("no such thing");
+    });
+    server_.Register("svc", "Block", [this](const std::string&, const Metadata&) -> Result<std::string> {
+      release_.get_future().wait();
+      return std::string("released");
+    });
+    thread_ = std::thread([this, fd = *fd] { server_.Serve(fd); });
+  }
+  void TearDown() override {
+    server_.Stop();
+    thread_.join();
+  }
+  TempDir dir_;
+  std::string path_;
+  TtrpcServer server_;
+  std::promise<void> release_;
+  std::thread thread_;
+};
+
+TEST_F(TtrpcServerTest, AnswersCallsWithPayloadsMetadataAndStatuses) {
+  auto client = TtrpcClient::Connect("unix://" + path_, 1000);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto echo = (*client)->Call("svc", "Echo", "hello", {{"containerd-namespace-ttrpc", "ns1"}}, 1000);
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  EXPECT_EQ(*echo, "hello|ns1");
+
+  auto fail = (*client)->Call("svc", "Fail", "", {}, 1000);
+  EXPECT_EQ(fail.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(fail.status().message(), "no such thing");
+
+  auto unknown = (*client)->Call("svc", "Nope", "", {}, 1000);
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(unknown.status().message().find("svc/Nope"), std::string::npos);
+}
+
+TEST_F(TtrpcServerTest, ABlockedCallDoesNotHoldUpOthersOnTheSameConnection) {
+  auto fd = ConnectUnix(path_, 1000);
+  ASSERT_TRUE(fd.ok());
+  FrameSocket socket(*fd);
+  auto request = [](const std::string& method) {
+    ttrpc::Request r;
+    r.set_service("svc");
+    r.set_method(method);
+    r.set_payload("x");
+    return r.SerializeAsString();
+  };
+  ASSERT_TRUE(socket.Write(1, FrameType::kRequest, request("Block")).ok());
+  ASSERT_TRUE(socket.Write(3, FrameType::kRequest, request("Echo")).ok());
+  FrameHeader header;
+  std::string payload;
+  ASSERT_TRUE(socket.Read(header, payload, 2000).ok());
+  EXPECT_EQ(header.stream_id, 3u) << "the second call is answered while the first waits";
+  EXPECT_EQ(header.type, uint8_t(FrameType::kResponse));
+  release_.set_value();
+  ASSERT_TRUE(socket.Read(header, payload, 2000).ok());
+  EXPECT_EQ(header.stream_id, 1u);
+  ttrpc::Response response;
+  ASSERT_TRUE(response.ParseFromString(payload));
+  EXPECT_EQ(response.payload(), "released");
+}
+
+TEST_F(TtrpcServerTest, AnOversizedFrameGetsResourceExhaustedAndTheConnectionGoesOn) {
+  auto fd = ConnectUnix(path_, 1000);
+  ASSERT_TRUE(fd.ok());
+  FrameSocket socket(*fd);
+  uint8_t header_bytes[kFrameHeaderSize];
+  const uint32_t size = kMaxPayload + 1;
+  EncodeFrameHeader({size, 5, uint8_t(FrameType::kRequest), 0}, header_bytes);
+  std::string big(reinterpret_cast<char*>(header_bytes), kFrameHeaderSize);
+  big.append(size, 'x');
+  ASSERT_EQ(send(socket.fd(), big.data(), big.size(), MSG_NOSIGNAL), static_cast<ssize_t>(big.size()));
+  FrameHeader header;
+  std::string payload;
+  ASSERT_TRUE(socket.Read(header, payload, 5000).ok());
+  EXPECT_EQ(header.stream_id, 5u);
+  ttrpc::Response response;
+  ASSERT_TRUE(response.ParseFromString(payload));
+  EXPECT_EQ(response.status().code(), 8);  // RESOURCE_EXHAUSTED
+  ttrpc::Request echo;
+  echo.set_service("svc");
+  echo.set_method("Echo");
+  echo.set_payload("after");
+  ASSERT_TRUE(socket.Write(7, FrameType::kRequest, echo.SerializeAsString()).ok());
+  ASSERT_TRUE(socket.Read(header, payload, 2000).ok());
+  ASSERT_TRUE(response.ParseFromString(payload));
+  EXPECT_EQ(response.payload(), "after|");
+}
+
+TEST(FunctionSpecTest, ReadsTheModuleAndSettingsAnnotationsBeforeEnvironment) {
+  json spec = {{"process",
+                {{"args", {"fn.wasm", "ignored"}},
+                 {"cwd", "/app"},
+                 {"env", {"PATH=/bin", "WASMLET_INSTANCE_NUM=3", "WASMLET_CPU=200", "WASMLET_CONFIGURATION=env"}}}},
+               {"annotations", {{"io.wasmlet.configuration", "{\"k\":1}"}, {"io.wasmlet.mem", "16"}}}};
+  auto parsed = ParseFunctionSpec(spec.dump());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_FALSE(parsed->sandbox);
+  EXPECT_EQ(parsed->wasm, "/app/fn.wasm");
+  EXPECT_EQ(parsed->instance_num, 3);
+  EXPECT_EQ(parsed->cpu_ms, 200);
+  EXPECT_EQ(parsed->mem_mb, 16);
+  EXPECT_EQ(parsed->configuration, "{\"k\":1}");
+  json item = PluginItem(*parsed, "fn1", "/host/fn.wasm");
+  EXPECT_EQ(item["name"], "fn1");
+  EXPECT_EQ(item["instance_num"], 3);
+  EXPECT_EQ(item["vm_config"]["path"], "/host/fn.wasm");
+  EXPECT_EQ(item["vm_config"]["cpu"], 200);
+  EXPECT_EQ(item["vm_config"]["mem"], 16);
+  EXPECT_EQ(item["configuration"], "{\"k\":1}");
+}
+
+TEST(FunctionSpecTest, BadSpecsAreRefusedWithTheReason) {
+  EXPECT_NE(ParseFunctionSpec("{").status().message().find("not JSON"), std::string::npos);
+  auto no_args = ParseFunctionSpec(json{{"process", {{"args", json::array()}}}}.dump());
+  EXPECT_NE(no_args.status().message().find("process.args is empty"), std::string::npos);
+  auto bad_num = ParseFunctionSpec(
+      json{{"process", {{"args", {"/f.wasm"}}, {"env", {"WASMLET_INSTANCE_NUM=many"}}}}}.dump());
+  EXPECT_EQ(bad_num.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_num.status().message().find("instance_num"), std::string::npos);
+  EXPECT_NE(bad_num.status().message().find("'many'"), std::string::npos);
+}
+
+TEST(FunctionSpecTest, APodSandboxRunsNoFunction) {
+  auto parsed = ParseFunctionSpec(
+      json{{"process", {{"args", {"/pause"}}}}, {"annotations", {{"io.kubernetes.cri.container-type", "sandbox"}}}}
+          .dump());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->sandbox);
+}
+
+TEST(FunctionSpecTest, TheModuleIsFoundInsideTheRootfsAndNeverOutsideIt) {
+  TempDir dir;
+  const fs::path rootfs = dir.path() / "rootfs";
+  fs::create_directories(rootfs / "app");
+  fs::copy_file(kExamples + "/function2.wasm", rootfs / "app" / "f.wasm");
+  fs::create_symlink("/app/f.wasm", rootfs / "link.wasm");
+  std::ofstream(dir.File("outside.wasm")) << ReadAll(kExamples + "/function2.wasm");
+  fs::create_symlink("../outside.wasm", rootfs / "escape.wasm");
+  std::ofstream(rootfs / "text.wasm") << "not wasm";
+
+  auto direct = ResolveModule(rootfs.string(), "/app/f.wasm");
+  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+  EXPECT_EQ(*direct, (rootfs / "app" / "f.wasm").string());
+  // An absolute symlink is resolved as inside the container.
+  auto link = ResolveModule(rootfs.string(), "/link.wasm");
+  ASSERT_TRUE(link.ok()) << link.status().ToString();
+  EXPECT_EQ(*link, (rootfs / "app" / "f.wasm").string());
+  // ".." stops at the container's root: the file next to the rootfs is not reached.
+  auto escape = ResolveModule(rootfs.string(), "/escape.wasm");
+  EXPECT_FALSE(escape.ok());
+  EXPECT_NE(escape.status().message().find("has no file /escape.wasm"), std::string::npos);
+  auto text = ResolveModule(rootfs.string(), "/text.wasm");
+  EXPECT_NE(text.status().message().find("not a usable WebAssembly module"), std::string::npos);
+  auto folder = ResolveModule(rootfs.string(), "/app");
+  EXPECT_NE(folder.status().message().find("not a regular file"), std::string::npos);
+}
+
+TEST(MountsTest, OptionsSplitIntoFlagsPropagationAndData) {
+  MountFlags f = ParseMountOptions({"rbind", "ro", "nosuid", "rprivate", "lowerdir=/a:/b", "index=off"});
+  EXPECT_EQ(f.flags, static_cast<unsigned long>(MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID));
+  EXPECT_EQ(f.propagation, static_cast<unsigned long>(MS_PRIVATE | MS_REC));
+  EXPECT_EQ(f.data, "lowerdir=/a:/b,index=off");
+  EXPECT_EQ(ParseMountOptions({"ro", "rw"}).flags, 0ul) << "a later option wins";
+}
+
+// Reads a ustar archive into {name: content}.
+std::map<std::string, std::string> Untar(const std::string& tar) {
+  std::map<std::string, std::string> files;
+  for (size_t at = 0; at + 512 <= tar.size();) {
+    const std::string name(tar.c_str() + at);
+    if (name.empty()) break;
+    const size_t size = std::stoul(std::string(tar.data() + at + 124, 11), nullptr, 8);
+    files[name] = tar.substr(at + 512, size);
+    at += 512 + (size + 511) / 512 * 512;
+  }
+  return files;
+}
+
+TEST(ImageTest, PackWritesAnOciLayoutWhoseDigestsMatch) {
+  image::PackOptions options;
+  const std::string wasm = ReadAll(kExamples + "/function1.wasm");
+  options.module.assign(wasm.begin(), wasm.end());
+  options.module_file = "function1.wasm";
+  options.name = "example.com/function1";
+  options.env = {"WASMLET_INSTANCE_NUM=2"};
+  options.architecture = "amd64";
+  std::ostringstream out;
+  ASSERT_TRUE(image::WriteOciArchive(options, out).ok());
+  auto files = Untar(out.str());
+  ASSERT_TRUE(files.count("oci-layout") && files.count("index.json"));
+  json index = json::parse(files["index.json"]);
+  const json& descriptor = index["manifests"][0];
+  EXPECT_EQ(descriptor["annotations"]["io.containerd.image.name"], "example.com/function1:latest");
+  auto blob = [&](const json& d) {
+    const std::string digest = d["digest"];
+    const std::string& content = files.at("blobs/sha256/" + digest.substr(7));
+    EXPECT_EQ(digest, "sha256:" + image::Sha256Hex(content));
+    EXPECT_EQ(d["size"], content.size());
+    return content;
+  };
+  json manifest = json::parse(blob(descriptor));
+  json config = json::parse(blob(manifest["config"]));
+  EXPECT_EQ(config["config"]["Entrypoint"], json({"/function1.wasm"}));
+  EXPECT_EQ(config["config"]["Env"], json({"WASMLET_INSTANCE_NUM=2"}));
+  EXPECT_EQ(config["architecture"], "amd64");
+  const std::string layer = blob(manifest["layers"][0]);
+  EXPECT_EQ(config["rootfs"]["diff_ids"][0], "sha256:" + image::Sha256Hex(layer));
+  EXPECT_EQ(Untar(layer).at("function1.wasm"), wasm);
+
+  std::ostringstream again;
+  ASSERT_TRUE(image::WriteOciArchive(options, again).ok());
+  EXPECT_EQ(again.str(), out.str()) << "the same input packs to the same bytes";
+}
+
+// Records what the task asked of the node.
+class RecordingHost : public FunctionHost {
+ public:
+  Result<std::string> Install(const json& item) override {
+    calls.push_back("install " + item["name"].get<std::string>());
+    if (!install_error.ok()) return install_error;
+    return std::string("id_7");
+  }
+  Status Uninstall(const std::string& name) override {
+    calls.push_back("uninstall " + name);
+    return Status::Ok();
+  }
+  Result<json> Describe(const std::string& name) override { return json{{"name", name}, {"instances", 2}}; }
+  std::vector<std::string> calls;
+  Status install_error;
+};
+
+class RecordingEvents : public EventSink {
+ public:
+  void Publish(const std::string& topic, const google::protobuf::Message& event) override {
+    topics.push_back(topic + " " + event.GetTypeName());
+  }
+  std::vector<std::string> topics;
+};
+
+class TaskServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_.path() / "rootfs");
+    fs::copy_file(kExamples + "/function2.wasm", dir_.path() / "rootfs" / "f.wasm");
+    std::ofstream(dir_.File("config.json")) << json{{"process", {{"args", {"/f.wasm"}}}}}.dump();
+  }
+  task::CreateTaskRequest CreateRequest() {
+    task::CreateTaskRequest r;
+    r.set_id("fn");
+    r.set_bundle(dir_.path().string());
+    return r;
+  }
+  template <typename T>
+  T Named() {
+    T r;
+    r.set_id("fn");
+    return r;
+  }
+  TempDir dir_;
+  RecordingHost host_;
+  RecordingEvents events_;
+  TaskService service_{host_, events_, 4242};
+};
+
+TEST_F(TaskServiceTest, ALifeCycleInstallsThenUninstallsAndPublishesEachStep) {
+  auto created = service_.Create(CreateRequest());
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->pid(), 4242u);
+  EXPECT_EQ(service_.State(Named<task::StateRequest>())->status(), task::CREATED);
+  ASSERT_TRUE(service_.Start(Named<task::StartRequest>()).ok());
+  EXPECT_EQ(service_.route_id(), "id_7");
+  EXPECT_EQ(service_.State(Named<task::StateRequest>())->status(), task::RUNNING);
+  EXPECT_EQ(service_.Delete(Named<task::DeleteRequest>()).status().code(), StatusCode::kFailedPrecondition);
+
+  auto waited = std::async(std::launch::async, [&] { return service_.Wait(Named<task::WaitRequest>()); });
+  EXPECT_EQ(waited.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout) << "Wait waits";
+  auto kill = Named<task::KillRequest>();
+  kill.set_signal(SIGKILL);
+  ASSERT_TRUE(service_.Kill(kill).ok());
+  auto exit = waited.get();
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->exit_status(), 137u);
+  EXPECT_EQ(service_.Kill(kill).code(), StatusCode::kNotFound) << "already finished";
+
+  task::ShutdownRequest shutdown;
+  EXPECT_FALSE(service_.Shutdown(shutdown)) << "not before the task is deleted";
+  auto deleted = service_.Delete(Named<task::DeleteRequest>());
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->exit_status(), 137u);
+  EXPECT_TRUE(service_.Shutdown(shutdown));
+  EXPECT_EQ(service_.State(Named<task::StateRequest>()).status().code(), StatusCode::kNotFound);
+
+  EXPECT_EQ(host_.calls, (std::vector<std::string>{"install fn", "uninstall fn"}));
+  EXPECT_EQ(events_.topics, (std::vector<std::string>{
+                                "/tasks/create containerd.events.TaskCreate", "/tasks/start containerd.events.TaskStart",
+                                "/tasks/exit containerd.events.TaskExit", "/tasks/delete containerd.events.TaskDelete"}));
+}
+
+TEST_F(TaskServiceTest, SigtermStopsCleanlyAndExecsDoNotExist) {
+  ASSERT_TRUE(service_.Create(CreateRequest()).ok());
+  ASSERT_TRUE(service_.Start(Named<task::StartRequest>()).ok());
+  auto state = Named<task::StateRequest>();
+  state.set_exec_id("sh");
+  EXPECT_EQ(service_.State(state).status().code(), StatusCode::kNotFound);
+  auto kill = Named<task::KillRequest>();
+  kill.set_signal(SIGTERM);
+  ASSERT_TRUE(service_.Kill(kill).ok());
+  EXPECT_EQ(service_.Wait(Named<task::WaitRequest>())->exit_status(), 0u);
+  auto stats = service_.Stats(Named<task::StatsRequest>());
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->stats().type_url(), "io.containerd.cgroups.v1.Metrics");
+}
+
+TEST_F(TaskServiceTest, AFailedInstallFailsStartAndEndsTheTask) {
+  host_.install_error = InvalidArgument("the wasmlet daemon refused the function: it traps at start");
+  ASSERT_TRUE(service_.Create(CreateRequest()).ok());
+  auto started = service_.Start(Named<task::StartRequest>());
+  EXPECT_EQ(started.status().message(), "the wasmlet daemon refused the function: it traps at start");
+  EXPECT_EQ(service_.State(Named<task::StateRequest>())->status(), task::STOPPED);
+  EXPECT_EQ(service_.Wait(Named<task::WaitRequest>())->exit_status(), 1u);
+  EXPECT_TRUE(service_.Delete(Named<task::DeleteRequest>()).ok());
+}
+
+TEST_F(TaskServiceTest, CreateRefusesAMissingModuleAndASecondTask) {
+  std::ofstream(dir_.File("config.json")) << json{{"process", {{"args", {"/missing.wasm"}}}}}.dump();
+  auto missing = service_.Create(CreateRequest());
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find("has no file /missing.wasm"), std::string::npos);
+  EXPECT_TRUE(events_.topics.empty());
+  std::ofstream(dir_.File("config.json")) << json{{"process", {{"args", {"/f.wasm"}}}}}.dump();
+  ASSERT_TRUE(service_.Create(CreateRequest()).ok());
+  EXPECT_EQ(service_.Create(CreateRequest()).status().code(), StatusCode::kAlreadyExists);
+}
+
+}  // namespace
+}  // namespace wasmlet::shim
