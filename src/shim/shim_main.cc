@@ -141,7 +141,11 @@ int Start(const Flags& flags, const ShimSettings& settings) {
   if (child < 0) return Fail(std::string("fork: ") + std::strerror(errno));
   if (child == 0) {
     setsid();
-    dup2(*listen_fd, kListenFd);
+    if (*listen_fd == kListenFd) {
+      fcntl(kListenFd, F_SETFD, 0);  // dup2 onto itself would leave close-on-exec set
+    } else {
+      dup2(*listen_fd, kListenFd);
+    }
     const int null = open("/dev/null", O_RDWR);
     dup2(null, 0);
     dup2(null, 1);

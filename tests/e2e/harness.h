@@ -278,9 +278,9 @@ class Wasmlet {
   std::unique_ptr<Process> process_;
 };
 
-// Runs `wasmlet ARGS` to completion; returns (exit code, output).
-inline std::pair<int, std::string> RunWasmlet(const std::string& args) {
-  const std::string command = std::string(WASMLET_BINARY) + " " + args + " 2>&1";
+// Runs a shell command to completion; returns (exit code, its stdout and stderr).
+inline std::pair<int, std::string> RunShell(const std::string& command_line) {
+  const std::string command = "(" + command_line + ") 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -288,6 +288,11 @@ inline std::pair<int, std::string> RunWasmlet(const std::string& args) {
   while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Runs `wasmlet ARGS` to completion; returns (exit code, output).
+inline std::pair<int, std::string> RunWasmlet(const std::string& args) {
+  return RunShell(std::string(WASMLET_BINARY) + " " + args);
 }
 
 // Writes `config` to a file in `dir` and runs `wasmlet state set STORE KEY VALUE -c FILE`, as

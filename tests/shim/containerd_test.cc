@@ -20,16 +20,6 @@ const std::string kExamples = WASMLET_EXAMPLES;
 const std::string kShimDir = fs::path(WASMLET_SHIM_BINARY).parent_path().string();
 constexpr const char* kRuntime = "io.containerd.wasmlet.v2";
 
-std::pair<int, std::string> Shell(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 // Lines of /proc/self/mountinfo whose mount point lies under `dir`.
 std::vector<std::string> MountsUnder(const std::string& dir) {
   std::ifstream in("/proc/self/mountinfo");
@@ -59,7 +49,7 @@ class ContainerdTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_EQ(geteuid(), 0u) << "this test runs containerd, which mounts: run it as root (as CI does)";
-    ASSERT_EQ(Shell("command -v containerd ctr").first, 0) << "containerd and ctr are missing: run scripts/setup.sh";
+    ASSERT_EQ(RunShell("command -v containerd ctr").first, 0) << "containerd and ctr are missing: run scripts/setup.sh";
     dir_ = new TempDir();
     const std::string d = dir_->path().string();
     socket_ = d + "/containerd.sock";
@@ -126,7 +116,7 @@ class ContainerdTest : public ::testing::Test {
   }
 
   static std::pair<int, std::string> Ctr(const std::string& args) {
-    return Shell("ctr --address " + socket_ + " -n wasmlet-test " + args);
+    return RunShell("ctr --address " + socket_ + " -n wasmlet-test " + args);
   }
   static std::pair<int, std::string> Run(const std::string& image, const std::string& id,
                                          const std::string& args = "") {

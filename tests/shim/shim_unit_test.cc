@@ -393,5 +393,51 @@ TEST_F(TaskServiceTest, CreateRefusesAMissingModuleAndASecondTask) {
   EXPECT_EQ(service_.Create(CreateRequest()).status().code(), StatusCode::kAlreadyExists);
 }
 
+// The binary as containerd runs it: `start` from a process with only stdio open (so the
+// listening socket is fd 3 already), then ttrpc calls on the address it printed.
+TEST(ShimBinaryTest, StartPrintsAnAddressWhoseShimAnswersAndShutsDown) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "bundle");
+  std::ofstream(dir.File("shim.json")) << json{{"state_dir", dir.File("run")}}.dump();
+  const std::string command = "cd " + dir.File("bundle") + " && WASMLET_SHIM_CONFIG=" + dir.File("shim.json") +
+                              " TTRPC_ADDRESS=" + dir.File("none.sock") + " " + WASMLET_SHIM_BINARY +
+                              " -namespace ns1 -address /x/containerd.sock -publish-binary /x/containerd -id t1 "
+                              "start </dev/null 2>&1";
+  auto [code, out] = testing::RunShell(command);
+  ASSERT_EQ(code, 0) << out;
+  ASSERT_EQ(out.rfind("unix://" + dir.File("run/s/"), 0), 0u) << out;
+  const std::string address = out.substr(0, out.find('\n'));
+  EXPECT_EQ(ReadAll(dir.File("bundle/address")), address);
+
+  auto client = TtrpcClient::Connect(address, 2000);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  task::ConnectRequest connect;
+  connect.set_id("t1");
+  auto answer = (*client)->Call("containerd.task.v2.Task", "Connect", connect.SerializeAsString(), {}, 2000);
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  task::ConnectResponse response;
+  ASSERT_TRUE(response.ParseFromString(*answer));
+  EXPECT_EQ(std::to_string(response.shim_pid()), ReadAll(dir.File("bundle/shim.pid")));
+  EXPECT_EQ(response.version(), WASMLET_VERSION);
+
+  auto state = (*client)->Call("containerd.task.v2.Task", "State", task::StateRequest().SerializeAsString(), {}, 2000);
+  EXPECT_EQ(state.status().code(), StatusCode::kNotFound);
+  auto pause = (*client)->Call("containerd.task.v2.Task", "Pause", "", {}, 2000);
+  EXPECT_EQ(pause.status().code(), StatusCode::kUnimplemented);
+
+  // No task: Shutdown ends the shim, which removes its socket.
+  ASSERT_TRUE((*client)->Call("containerd.task.v2.Task", "Shutdown", "", {}, 2000).ok());
+  for (int i = 0; i < 200 && fs::exists(address.substr(7)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(fs::exists(address.substr(7)));
+  const pid_t pid = std::stoi(ReadAll(dir.File("bundle/shim.pid")));
+  // Gone, or a zombie waiting for init to reap it.
+  auto running = [pid] {
+    const std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+    return !stat.empty() && stat.substr(stat.rfind(')') + 2, 1) != "Z";
+  };
+  for (int i = 0; i < 200 && running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(running()) << "the shim process is gone";
+}
+
 }  // namespace
 }  // namespace wasmlet::shim
