@@ -204,10 +204,18 @@ int Serve(const Flags& flags, const ShimSettings& settings) {
 int Delete(const Flags& flags, const ShimSettings& settings) {
   std::string bundle = flags.bundle;
   if (bundle.empty()) bundle = fs::current_path().string();
-  NodeDaemon daemon(settings);
-  // The daemon may be down too: then it serves the function no more either.
-  if (Status status = daemon.Uninstall(flags.id); !status.ok() && status.code() != StatusCode::kUnavailable) {
-    std::cerr << "uninstalling " << flags.id << ": " << status.message() << "\n";
+  // Uninstall only what the dead shim had installed (a clean stop removed the marker): the
+  // function of a newer task of the same id must not be touched.
+  const fs::path marker = fs::path(bundle) / kInstalledMarker;
+  std::string name;
+  if (std::ifstream in(marker); in >> name) {
+    NodeDaemon daemon(settings);
+    // The daemon may be down too: then it serves the function no more either.
+    if (Status status = daemon.Uninstall(name); !status.ok() && status.code() != StatusCode::kUnavailable) {
+      std::cerr << "uninstalling " << name << ": " << status.message() << "\n";
+    }
+    std::error_code ignored;
+    fs::remove(marker, ignored);
   }
   const std::string rootfs = fs::weakly_canonical(fs::path(bundle) / "rootfs").string();
   if (Status status = UnmountAll(rootfs); !status.ok()) std::cerr << status.message() << "\n";

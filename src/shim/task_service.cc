@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "events.pb.h"
 #include "metrics.pb.h"
@@ -175,6 +176,7 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
       return installed.status();
     }
     route_id = *installed;
+    std::ofstream(fs::path(create_.bundle()) / kInstalledMarker) << create_.id();
   }
   std::lock_guard lock(mutex_);
   installed_ = !sandbox;
@@ -204,6 +206,8 @@ Status TaskService::Kill(const task::KillRequest& request) {
     Status status = host_.Uninstall(create_.id());
     // A daemon that is gone serves the function no more either: the task is over all the same.
     if (!status.ok()) spdlog::warn("task {}: {}", request.id(), status.message());
+    std::error_code ignored;
+    fs::remove(fs::path(create_.bundle()) / kInstalledMarker, ignored);
   }
   std::lock_guard lock(mutex_);
   installed_ = false;

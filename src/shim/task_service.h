@@ -31,6 +31,10 @@ namespace wasmlet::shim {
 
 namespace task = ::containerd::task::v2;
 
+// A file in the bundle that exists while the task's function is installed in the daemon, so
+// that `delete` after a shim died uninstalls it, and only then (it holds the plugin's name).
+inline constexpr const char* kInstalledMarker = "wasmlet-installed";
+
 class TaskService {
  public:
   TaskService(FunctionHost& host, EventSink& events, uint32_t shim_pid);

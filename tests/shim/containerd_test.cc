@@ -204,5 +204,24 @@ TEST_F(ContainerdTest, BadImagesFailCtrRunClearlyAndTheOthersKeepServing) {
   EXPECT_TRUE(MountsUnder(dir_->path().string()).empty());
 }
 
+TEST_F(ContainerdTest, AShimThatDiesIsCleanedUpByDeleteAndItsFunctionGoes) {
+  ASSERT_EQ(Run("function2", "fn2").first, 0);
+  ASSERT_EQ(Get(function_port_, "/", {{"id", "id_2"}}, "book1", "POST").body, "100");
+  const auto shims = ShimProcesses(socket_);
+  ASSERT_EQ(shims.size(), 1u);
+  kill(shims.front(), SIGKILL);
+  // containerd sees the connection drop and runs the shim's `delete`.
+  int status = 0;
+  for (int i = 0; i < 250 && (status = Get(function_port_, "/", {{"id", "id_2"}}, "book1", "POST").status) != 404; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(status, 404) << "the dead shim's function was uninstalled";
+  for (int i = 0; i < 250 && !MountsUnder(dir_->path().string()).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(MountsUnder(dir_->path().string()).empty()) << "its rootfs was unmounted";
+  Ctr("task rm fn2");
+  EXPECT_EQ(Ctr("container rm fn2").first, 0);
+  EXPECT_TRUE(fs::is_empty(dir_->path() / "run" / "s")) << "its socket was removed";
+}
+
 }  // namespace
 }  // namespace wasmlet::testing
