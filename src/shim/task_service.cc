@@ -1,6 +1,8 @@
 #include "shim/task_service.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -89,7 +91,20 @@ Status TaskService::CheckTask(const std::string& id, const std::string& exec_id)
   return Status::Ok();
 }
 
+void TaskService::Say(const std::string& line) {
+  if (stdout_fd_ < 0) return;
+  const std::string text = "wasmlet: " + line + "\n";
+  if (write(stdout_fd_, text.data(), text.size()) < 0) {
+    // Nobody reads (or the reader is full): the task goes on without its notes.
+  }
+}
+
 void TaskService::StopLocked(uint32_t exit_status) {
+  Say("function " + create_.id() + " stopped, exit status " + std::to_string(exit_status));
+  if (stdout_fd_ >= 0) {
+    close(stdout_fd_);  // the reader sees the end of the task's output
+    stdout_fd_ = -1;
+  }
   status_ = task::STOPPED;
   exit_status_ = exit_status;
   exited_at_ = std::chrono::system_clock::now();
@@ -182,6 +197,11 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
   installed_ = !sandbox;
   route_id_ = route_id;
   status_ = task::RUNNING;
+  if (!create_.stdout().empty()) {
+    // The reader opened the fifo before the task was created; without one, open fails at once.
+    stdout_fd_ = open(create_.stdout().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  }
+  if (!sandbox) Say("function " + create_.id() + " serves requests with header 'id: " + route_id + "'");
   events::TaskStart event;
   event.set_container_id(create_.id());
   event.set_pid(pid_);

@@ -63,6 +63,10 @@ class TaskService {
   Status CheckTask(const std::string& id, const std::string& exec_id) const;
   // Marks the task stopped with `exit_status`, releases Wait, publishes /tasks/exit. Needs mutex_.
   void StopLocked(uint32_t exit_status);
+  // A line for whoever reads the task's stdout (ctr run in the foreground, kubectl logs): the
+  // function's own logs go to the daemon's log, so this says where it serves and how it ended.
+  // Needs mutex_. Never blocks: with nobody reading, the line is dropped.
+  void Say(const std::string& line);
 
   FunctionHost& host_;
   EventSink& events_;
@@ -81,6 +85,7 @@ class TaskService {
   std::string rootfs_;       // where the rootfs is mounted ("" when containerd sent no mounts)
   std::string module_path_;  // the .wasm on the host
   std::string route_id_;
+  int stdout_fd_ = -1;  // the task's stdout fifo, while it runs
   bool installed_ = false;
   uint32_t exit_status_ = 0;
   std::chrono::system_clock::time_point exited_at_{};

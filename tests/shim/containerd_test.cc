@@ -99,7 +99,7 @@ class ContainerdTest : public ::testing::Test {
   static void TearDownTestSuite() {
     if (!dir_) return;
     // Whatever a failed test left: tasks, containers, the daemon, containerd.
-    for (const char* id : {"fn1", "fn2", "bad1", "bad2"}) {
+    for (const char* id : {"fn1", "fn2", "bad1", "bad2", "fg"}) {
       Ctr(std::string("task rm -f ") + id);
       Ctr(std::string("container rm ") + id);
     }
@@ -202,6 +202,26 @@ TEST_F(ContainerdTest, BadImagesFailCtrRunClearlyAndTheOthersKeepServing) {
   Remove("fn2");
   EXPECT_TRUE(ShimsLeft().empty()) << "shim processes are left";
   EXPECT_TRUE(MountsUnder(dir_->path().string()).empty());
+}
+
+TEST_F(ContainerdTest, CtrRunInTheForegroundShowsWhereTheFunctionServesAndEndsOnKill) {
+  const std::string log = dir_->File("foreground.log");
+  Process run({"ctr", "--address", socket_, "-n", "wasmlet-test", "run", "--rm", "--runtime", kRuntime,
+               "wasmlet.test/function2:latest", "fg"},
+              log);
+  const std::string serving = "wasmlet: function fg serves requests with header 'id: id_2'";
+  for (int i = 0; i < 250 && run.Log().find(serving) == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(run.Log().find(serving), std::string::npos) << run.Log();
+  EXPECT_EQ(Get(function_port_, "/", {{"id", "id_2"}}, "book1", "POST").body, "100");
+  auto killed = Ctr("task kill fg");
+  EXPECT_EQ(killed.first, 0) << killed.second;
+  for (int i = 0; i < 250 && !run.Exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(run.WaitExit(), 0) << "SIGTERM ends a function cleanly:\n" << run.Log();
+  EXPECT_NE(run.Log().find("wasmlet: function fg stopped, exit status 0"), std::string::npos) << run.Log();
+  EXPECT_EQ(Ctr("container ls").second.find("fg"), std::string::npos) << "--rm removed the container";
+  EXPECT_EQ(Get(function_port_, "/", {{"id", "id_2"}}, "book1", "POST").status, 404);
+  EXPECT_TRUE(ShimsLeft().empty());
 }
 
 TEST_F(ContainerdTest, AShimThatDiesIsCleanedUpByDeleteAndItsFunctionGoes) {
