@@ -2,12 +2,18 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
+
 namespace wasmlet::components {
 
 Result<std::unique_ptr<StateStoreComponent>> EmbeddedStore::Create(const server::StoreConfig& config) {
   auto it = config.metadata.find("path");
   std::string path = it == config.metadata.end() || it->second.empty() ? "wasmlet-state.db" : it->second;
   std::unique_ptr<EmbeddedStore> store(new EmbeddedStore(config.name, path));
+  // A node's first start finds no folder yet (e.g. /var/lib/wasmlet): make it.
+  std::error_code ignored;
+  const auto folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty()) std::filesystem::create_directories(folder, ignored);
   if (sqlite3_open_v2(path.c_str(), &store->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
