@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -66,24 +67,14 @@ Result<ShimSettings> LoadShimSettings(const std::string& path_in) {
   try {
     const json j = json::parse(text.str());
     if (!j.is_object()) return InvalidArgument(path + ": the shim settings must be a JSON object");
+    const std::map<std::string, std::string ShimSettings::*> strings = {
+        {"admin_address", &ShimSettings::admin_address}, {"admin_token", &ShimSettings::admin_token},
+        {"wasmlet_binary", &ShimSettings::wasmlet_binary}, {"daemon_config", &ShimSettings::daemon_config},
+        {"daemon_log", &ShimSettings::daemon_log},         {"state_dir", &ShimSettings::state_dir}};
     for (const auto& [key, value] : j.items()) {
-      auto string_field = [&](std::string& out) -> Status {
+      if (auto field = strings.find(key); field != strings.end()) {
         if (!value.is_string()) return InvalidArgument(path + ": " + key + " must be a string");
-        out = value.get<std::string>();
-        return Status::Ok();
-      };
-      if (key == "admin_address") {
-        WASMLET_RETURN_IF_ERROR(string_field(settings.admin_address));
-      } else if (key == "admin_token") {
-        WASMLET_RETURN_IF_ERROR(string_field(settings.admin_token));
-      } else if (key == "wasmlet_binary") {
-        WASMLET_RETURN_IF_ERROR(string_field(settings.wasmlet_binary));
-      } else if (key == "daemon_config") {
-        WASMLET_RETURN_IF_ERROR(string_field(settings.daemon_config));
-      } else if (key == "daemon_log") {
-        WASMLET_RETURN_IF_ERROR(string_field(settings.daemon_log));
-      } else if (key == "state_dir") {
-        WASMLET_RETURN_IF_ERROR(string_field(settings.state_dir));
+        settings.*(field->second) = value.get<std::string>();
       } else if (key == "start_timeout_ms") {
         if (!value.is_number_integer() || value.get<int>() <= 0)
           return InvalidArgument(path + ": start_timeout_ms must be a positive whole number");

@@ -216,6 +216,27 @@ TEST(FunctionSpecTest, TheModuleIsFoundInsideTheRootfsAndNeverOutsideIt) {
   EXPECT_NE(folder.status().message().find("not a regular file"), std::string::npos);
 }
 
+TEST(ShimSettingsTest, ReadsKnownKeysAndRefusesOthersByName) {
+  TempDir dir;
+  std::ofstream(dir.File("good.json")) << json{{"admin_address", "127.0.0.1:1"}, {"state_dir", "/x"},
+                                               {"start_timeout_ms", 50}}.dump();
+  auto good = LoadShimSettings(dir.File("good.json"));
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->admin_address, "127.0.0.1:1");
+  EXPECT_EQ(good->state_dir, "/x");
+  EXPECT_EQ(good->start_timeout_ms, 50);
+  EXPECT_EQ(good->daemon_config, "/etc/wasmlet/node.json") << "defaults stay";
+  EXPECT_FALSE(good->wasmlet_binary.empty());
+
+  std::ofstream(dir.File("typo.json")) << json{{"admin_adress", "x"}}.dump();
+  EXPECT_NE(LoadShimSettings(dir.File("typo.json")).status().message().find("unknown setting 'admin_adress'"),
+            std::string::npos);
+  std::ofstream(dir.File("type.json")) << json{{"state_dir", 3}}.dump();
+  EXPECT_NE(LoadShimSettings(dir.File("type.json")).status().message().find("state_dir must be a string"),
+            std::string::npos);
+  EXPECT_EQ(LoadShimSettings(dir.File("missing.json")).status().code(), StatusCode::kNotFound);
+}
+
 TEST(MountsTest, OptionsSplitIntoFlagsPropagationAndData) {
   MountFlags f = ParseMountOptions({"rbind", "ro", "nosuid", "rprivate", "lowerdir=/a:/b", "index=off"});
   EXPECT_EQ(f.flags, static_cast<unsigned long>(MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID));
