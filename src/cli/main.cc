@@ -12,8 +12,8 @@
 #include "components/state/state_store.h"
 #include "engine/engine.h"
 #include "image/oci_image.h"
-#include "wasm/module_info.h"
 #include "server/server.h"
+#include "wasm/module_info.h"
 
 namespace {
 
@@ -75,13 +75,14 @@ int State(const std::string& config_path, const std::string& store_name, const s
 }
 
 // `wasmlet pack FILE.wasm -t NAME`: an OCI image archive for `ctr image import`.
-int Pack(const std::string& path, const std::string& name, std::string output, const std::vector<std::string>& env,
-         bool verify) {
+int Pack(const std::string& path, const std::string& name, std::string output,
+         const std::vector<std::string>& env, bool verify) {
   auto bytes = ReadFile(path);
   if (!bytes.ok()) return Fail(bytes.status().message());
   if (verify) {
     auto info = wasmlet::wasm::ParseModule(*bytes);
-    if (!info.ok()) return Fail(path + ": " + info.status().message() + " (--no-verify packs it all the same)");
+    if (!info.ok())
+      return Fail(path + ": " + info.status().message() + " (--no-verify packs it all the same)");
   }
   wasmlet::image::PackOptions options;
   options.module = std::move(*bytes);

@@ -25,11 +25,11 @@ void AppendHeader(std::string& tar, const std::string& path, uint64_t size, unsi
   char header[kBlock] = {};
   std::strncpy(header, path.c_str(), 100);
   WriteOctal(header + 100, 8, mode);
-  WriteOctal(header + 108, 8, 0);      // uid
-  WriteOctal(header + 116, 8, 0);      // gid
+  WriteOctal(header + 108, 8, 0);  // uid
+  WriteOctal(header + 116, 8, 0);  // gid
   WriteOctal(header + 124, 12, size);
-  WriteOctal(header + 136, 12, 0);     // mtime: fixed, so the same input packs to the same bytes
-  std::memset(header + 148, ' ', 8);   // checksum, counted as spaces
+  WriteOctal(header + 136, 12, 0);    // mtime: fixed, so the same input packs to the same bytes
+  std::memset(header + 148, ' ', 8);  // checksum, counted as spaces
   header[156] = type;
   std::memcpy(header + 257, "ustar", 6);
   std::memcpy(header + 263, "00", 2);
@@ -98,7 +98,8 @@ Status WriteOciArchive(const PackOptions& options, std::ostream& out) {
 
   json env = json::array();
   for (const auto& e : options.env) {
-    if (e.find('=') == std::string::npos) return InvalidArgument("environment entry '" + e + "' must be KEY=VALUE");
+    if (e.find('=') == std::string::npos)
+      return InvalidArgument("environment entry '" + e + "' must be KEY=VALUE");
     env.push_back(e);
   }
   const json config = {
@@ -127,7 +128,8 @@ Status WriteOciArchive(const PackOptions& options, std::ostream& out) {
   AppendTarFile(archive, "oci-layout", json{{"imageLayoutVersion", "1.0.0"}}.dump());
   AppendTarDirectory(archive, "blobs/");
   AppendTarDirectory(archive, "blobs/sha256/");
-  for (const std::string* blob : std::initializer_list<const std::string*>{&layer, &config_blob, &manifest_blob})
+  for (const std::string* blob :
+       std::initializer_list<const std::string*>{&layer, &config_blob, &manifest_blob})
     AppendTarFile(archive, "blobs/sha256/" + Sha256Hex(*blob), *blob);
   AppendTarFile(archive, "index.json", index.dump());
   FinishTar(archive);

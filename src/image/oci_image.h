@@ -13,11 +13,11 @@
 namespace wasmlet::image {
 
 struct PackOptions {
-  std::vector<uint8_t> module;     // the .wasm bytes
-  std::string module_file;         // its name inside the image, e.g. "function1.wasm"
-  std::string name;                // the image reference, e.g. "example.com/function1:v1"
-  std::vector<std::string> env;    // KEY=VALUE entries of the image config (WASMLET_INSTANCE_NUM=2)
-  std::string architecture;        // OCI name; empty: this machine's
+  std::vector<uint8_t> module;   // the .wasm bytes
+  std::string module_file;       // its name inside the image, e.g. "function1.wasm"
+  std::string name;              // the image reference, e.g. "example.com/function1:v1"
+  std::vector<std::string> env;  // KEY=VALUE entries of the image config (WASMLET_INSTANCE_NUM=2)
+  std::string architecture;      // OCI name; empty: this machine's
 };
 
 // Writes the archive to `out`. The bytes depend only on the options (no timestamps).
@@ -33,7 +33,8 @@ std::string HostArchitecture();
 std::string Sha256Hex(const std::string& data);
 
 // A ustar archive member, for the layer and for the archive itself.
-void AppendTarFile(std::string& tar, const std::string& path, const std::string& content, unsigned mode = 0644);
+void AppendTarFile(std::string& tar, const std::string& path, const std::string& content,
+                   unsigned mode = 0644);
 void AppendTarDirectory(std::string& tar, const std::string& path);
 void FinishTar(std::string& tar);
 

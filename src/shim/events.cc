@@ -73,7 +73,8 @@ void EventForwarder::Run() {
       if (status.ok()) break;
       client.reset();  // a broken connection: dial again
     }
-    if (!status.ok()) spdlog::warn("could not publish an event to containerd at {}: {}", address_, status.message());
+    if (!status.ok())
+      spdlog::warn("could not publish an event to containerd at {}: {}", address_, status.message());
     lock.lock();
     sending_ = false;
     changed_.notify_all();

@@ -22,7 +22,8 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kHowToFix =
-    "the image's entrypoint must name the function's .wasm file (`wasmlet pack FILE.wasm` builds such an image)";
+    "the image's entrypoint must name the function's .wasm file (`wasmlet pack FILE.wasm` builds such an "
+    "image)";
 
 // A setting from the annotations (io.wasmlet.<key>) or the environment (WASMLET_<KEY>).
 std::optional<std::string> Setting(const std::map<std::string, std::string>& annotations,
@@ -34,8 +35,9 @@ std::optional<std::string> Setting(const std::map<std::string, std::string>& ann
   return std::nullopt;
 }
 
-Status IntSetting(const std::map<std::string, std::string>& annotations, const std::map<std::string, std::string>& env,
-                  const std::string& key, int min, int max, std::optional<int>& out) {
+Status IntSetting(const std::map<std::string, std::string>& annotations,
+                  const std::map<std::string, std::string>& env, const std::string& key, int min, int max,
+                  std::optional<int>& out) {
   auto text = Setting(annotations, env, key);
   if (!text) return Status::Ok();
   try {
@@ -47,8 +49,9 @@ Status IntSetting(const std::map<std::string, std::string>& annotations, const s
     }
   } catch (const std::exception&) {
   }
-  return InvalidArgument("setting " + key + " (annotation io.wasmlet." + key + " or env WASMLET_*) is '" + *text +
-                         "'; it must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  return InvalidArgument("setting " + key + " (annotation io.wasmlet." + key + " or env WASMLET_*) is '" +
+                         *text + "'; it must be a whole number from " + std::to_string(min) + " to " +
+                         std::to_string(max));
 }
 
 }  // namespace
@@ -68,7 +71,8 @@ Result<FunctionSpec> ParseFunctionSpec(const std::string& config_json) {
       if (value.is_string()) annotations[key] = value.get<std::string>();
   }
   FunctionSpec out;
-  if (auto it = annotations.find("io.kubernetes.cri.container-type"); it != annotations.end() && it->second == "sandbox") {
+  if (auto it = annotations.find("io.kubernetes.cri.container-type");
+      it != annotations.end() && it->second == "sandbox") {
     out.sandbox = true;
     return out;
   }
@@ -116,11 +120,13 @@ Result<std::string> ResolveModule(const std::string& rootfs, const std::string& 
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   const size_t start = wasm.find_first_not_of('/');
   const std::string relative = start == std::string::npos ? "" : wasm.substr(start);
-  const int fd = static_cast<int>(syscall(SYS_openat2, root, relative.empty() ? "." : relative.c_str(), &how, sizeof how));
+  const int fd = static_cast<int>(
+      syscall(SYS_openat2, root, relative.empty() ? "." : relative.c_str(), &how, sizeof how));
   const int error = errno;
   close(root);
   if (fd < 0) {
-    return InvalidArgument("the image has no file " + wasm + " (args[0]): " + std::strerror(error) + "; " + kHowToFix);
+    return InvalidArgument("the image has no file " + wasm + " (args[0]): " + std::strerror(error) + "; " +
+                           kHowToFix);
   }
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -136,14 +142,15 @@ Result<std::string> ResolveModule(const std::string& rootfs, const std::string& 
   }
   // The file's real path on the host: what the daemon loads (no symlink left to follow).
   char host_path[4096];
-  const ssize_t len = readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), host_path, sizeof host_path - 1);
+  const ssize_t len =
+      readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), host_path, sizeof host_path - 1);
   close(fd);
   if (done != bytes.size()) return Internal("cannot read " + wasm + " in the image");
   if (len <= 0) return Internal("cannot tell where " + wasm + " is on the host");
   auto info = wasm::ParseModule(bytes);
   if (!info.ok()) {
-    return InvalidArgument(wasm + " (args[0]) in the image is not a usable WebAssembly module: " +
-                           info.status().message());
+    return InvalidArgument(
+        wasm + " (args[0]) in the image is not a usable WebAssembly module: " + info.status().message());
   }
   return std::string(host_path, static_cast<size_t>(len));
 }

@@ -19,14 +19,30 @@ struct Flag {
 
 const std::map<std::string, Flag>& FlagTable() {
   static const std::map<std::string, Flag> table = {
-      {"async", {true, MS_SYNCHRONOUS}},   {"atime", {true, MS_NOATIME}},      {"bind", {false, MS_BIND}},
-      {"defaults", {false, 0}},            {"dev", {true, MS_NODEV}},          {"diratime", {true, MS_NODIRATIME}},
-      {"dirsync", {false, MS_DIRSYNC}},    {"exec", {true, MS_NOEXEC}},        {"mand", {false, MS_MANDLOCK}},
-      {"noatime", {false, MS_NOATIME}},    {"nodev", {false, MS_NODEV}},       {"nodiratime", {false, MS_NODIRATIME}},
-      {"noexec", {false, MS_NOEXEC}},      {"nomand", {true, MS_MANDLOCK}},    {"norelatime", {true, MS_RELATIME}},
-      {"nostrictatime", {true, MS_STRICTATIME}}, {"nosuid", {false, MS_NOSUID}}, {"rbind", {false, MS_BIND | MS_REC}},
-      {"relatime", {false, MS_RELATIME}},  {"remount", {false, MS_REMOUNT}},   {"ro", {false, MS_RDONLY}},
-      {"rw", {true, MS_RDONLY}},           {"strictatime", {false, MS_STRICTATIME}}, {"suid", {true, MS_NOSUID}},
+      {"async", {true, MS_SYNCHRONOUS}},
+      {"atime", {true, MS_NOATIME}},
+      {"bind", {false, MS_BIND}},
+      {"defaults", {false, 0}},
+      {"dev", {true, MS_NODEV}},
+      {"diratime", {true, MS_NODIRATIME}},
+      {"dirsync", {false, MS_DIRSYNC}},
+      {"exec", {true, MS_NOEXEC}},
+      {"mand", {false, MS_MANDLOCK}},
+      {"noatime", {false, MS_NOATIME}},
+      {"nodev", {false, MS_NODEV}},
+      {"nodiratime", {false, MS_NODIRATIME}},
+      {"noexec", {false, MS_NOEXEC}},
+      {"nomand", {true, MS_MANDLOCK}},
+      {"norelatime", {true, MS_RELATIME}},
+      {"nostrictatime", {true, MS_STRICTATIME}},
+      {"nosuid", {false, MS_NOSUID}},
+      {"rbind", {false, MS_BIND | MS_REC}},
+      {"relatime", {false, MS_RELATIME}},
+      {"remount", {false, MS_REMOUNT}},
+      {"ro", {false, MS_RDONLY}},
+      {"rw", {true, MS_RDONLY}},
+      {"strictatime", {false, MS_STRICTATIME}},
+      {"suid", {true, MS_NOSUID}},
       {"sync", {false, MS_SYNCHRONOUS}},
   };
   return table;
@@ -34,8 +50,9 @@ const std::map<std::string, Flag>& FlagTable() {
 
 const std::map<std::string, unsigned long>& PropagationTable() {
   static const std::map<std::string, unsigned long> table = {
-      {"private", MS_PRIVATE},      {"rprivate", MS_PRIVATE | MS_REC},   {"shared", MS_SHARED},
-      {"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE},            {"rslave", MS_SLAVE | MS_REC},
+      {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+      {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+      {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
       {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
   };
   return table;
@@ -70,10 +87,12 @@ Status MountAll(const std::vector<MountSpec>& mounts, const std::string& target)
     const bool bind = (f.flags & MS_BIND) != 0;
     // A read-only bind mount takes two calls: the bind, then a read-only remount of it.
     const unsigned long first = bind ? (f.flags & ~MS_RDONLY) : f.flags;
-    if (mount(m.source.c_str(), target.c_str(), m.type.c_str(), first, f.data.empty() ? nullptr : f.data.c_str()) != 0) {
+    if (mount(m.source.c_str(), target.c_str(), m.type.c_str(), first,
+              f.data.empty() ? nullptr : f.data.c_str()) != 0) {
       const std::string error = std::strerror(errno);
       (void)UnmountAll(target);
-      return Internal("cannot mount the container's rootfs (" + Describe(m) + " on " + target + "): " + error);
+      return Internal("cannot mount the container's rootfs (" + Describe(m) + " on " + target +
+                      "): " + error);
     }
     if (bind && (f.flags & MS_RDONLY) &&
         mount("", target.c_str(), "", (f.flags & ~MS_REC) | MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {

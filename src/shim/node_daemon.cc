@@ -68,7 +68,7 @@ Result<ShimSettings> LoadShimSettings(const std::string& path_in) {
     const json j = json::parse(text.str());
     if (!j.is_object()) return InvalidArgument(path + ": the shim settings must be a JSON object");
     const std::map<std::string, std::string ShimSettings::*> strings = {
-        {"admin_address", &ShimSettings::admin_address}, {"admin_token", &ShimSettings::admin_token},
+        {"admin_address", &ShimSettings::admin_address},   {"admin_token", &ShimSettings::admin_token},
         {"wasmlet_binary", &ShimSettings::wasmlet_binary}, {"daemon_config", &ShimSettings::daemon_config},
         {"daemon_log", &ShimSettings::daemon_log},         {"state_dir", &ShimSettings::state_dir}};
     for (const auto& [key, value] : j.items()) {
@@ -80,9 +80,10 @@ Result<ShimSettings> LoadShimSettings(const std::string& path_in) {
           return InvalidArgument(path + ": start_timeout_ms must be a positive whole number");
         settings.start_timeout_ms = value.get<int>();
       } else {
-        return InvalidArgument(path + ": unknown setting '" + key +
-                               "' (known: admin_address, admin_token, wasmlet_binary, daemon_config, daemon_log, "
-                               "state_dir, start_timeout_ms)");
+        return InvalidArgument(
+            path + ": unknown setting '" + key +
+            "' (known: admin_address, admin_token, wasmlet_binary, daemon_config, daemon_log, "
+            "state_dir, start_timeout_ms)");
       }
     }
   } catch (const json::exception& e) {
@@ -109,7 +110,8 @@ Result<NodeDaemon::Answer> NodeDaemon::Call(const std::string& method, const std
     http::request<http::string_body> request{http::string_to_verb(method), target, 11};
     request.set(http::field::host, settings_.admin_address);
     request.set(http::field::content_type, "application/json");
-    if (!settings_.admin_token.empty()) request.set(http::field::authorization, "Bearer " + settings_.admin_token);
+    if (!settings_.admin_token.empty())
+      request.set(http::field::authorization, "Bearer " + settings_.admin_token);
     request.body() = body;
     request.prepare_payload();
     http::write(stream, request);
@@ -120,8 +122,8 @@ Result<NodeDaemon::Answer> NodeDaemon::Call(const std::string& method, const std
     stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
     return Answer{static_cast<int>(response.result_int()), response.body()};
   } catch (const boost::system::system_error& e) {
-    return Unavailable("the wasmlet daemon at " + settings_.admin_address + " does not answer " + method + " " +
-                       target + ": " + e.code().message());
+    return Unavailable("the wasmlet daemon at " + settings_.admin_address + " does not answer " + method +
+                       " " + target + ": " + e.code().message());
   }
 }
 
@@ -141,12 +143,14 @@ Status NodeDaemon::EnsureRunning() {
   Status status = Status::Ok();
   if (!Ready()) status = Spawn();  // another shim may have started it while we waited
   if (status.ok()) {
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.start_timeout_ms);
+    const auto give_up =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.start_timeout_ms);
     while (!Ready()) {
       if (std::chrono::steady_clock::now() > give_up) {
-        status = Unavailable("the wasmlet daemon started with " + settings_.daemon_config + " did not become ready at " +
-                             settings_.admin_address + " within " + std::to_string(settings_.start_timeout_ms) +
-                             " ms; see its log, " + settings_.daemon_log);
+        status = Unavailable("the wasmlet daemon started with " + settings_.daemon_config +
+                             " did not become ready at " + settings_.admin_address + " within " +
+                             std::to_string(settings_.start_timeout_ms) + " ms; see its log, " +
+                             settings_.daemon_log);
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -160,8 +164,9 @@ Status NodeDaemon::EnsureRunning() {
 Status NodeDaemon::Spawn() {
   std::error_code error;
   if (!fs::exists(settings_.daemon_config, error)) {
-    return FailedPrecondition("no wasmlet daemon answers at " + settings_.admin_address + ", and the shim cannot start one: " +
-                              settings_.daemon_config + " does not exist (set daemon_config in the shim settings, or "
+    return FailedPrecondition("no wasmlet daemon answers at " + settings_.admin_address +
+                              ", and the shim cannot start one: " + settings_.daemon_config +
+                              " does not exist (set daemon_config in the shim settings, or "
                               "start `wasmlet start -c CONFIG` on the node)");
   }
   const fs::path config = fs::absolute(settings_.daemon_config);

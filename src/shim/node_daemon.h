@@ -13,9 +13,9 @@
 namespace wasmlet::shim {
 
 struct ShimSettings {
-  std::string admin_address = "127.0.0.1:34998";  // the daemon's wasmlet.admin_address
-  std::string admin_token;                        // its wasmlet.admin_token, if it has one
-  std::string wasmlet_binary;                     // default: `wasmlet` beside the shim, else on PATH
+  std::string admin_address = "127.0.0.1:34998";         // the daemon's wasmlet.admin_address
+  std::string admin_token;                               // its wasmlet.admin_token, if it has one
+  std::string wasmlet_binary;                            // default: `wasmlet` beside the shim, else on PATH
   std::string daemon_config = "/etc/wasmlet/node.json";  // how the shim starts a daemon
   std::string daemon_log = "/var/log/wasmlet.log";
   std::string state_dir = "/run/wasmlet";  // shim sockets, the daemon's pid file and start lock

@@ -90,7 +90,8 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     flags.raw.push_back(*value);
   }
   if (flags.action != "" && flags.action != "start" && flags.action != "delete") {
-    return InvalidArgument("unknown action '" + flags.action + "' (containerd runs start, delete, or no action)");
+    return InvalidArgument("unknown action '" + flags.action +
+                           "' (containerd runs start, delete, or no action)");
   }
   if (flags.ns.empty() || flags.id.empty()) return InvalidArgument("-namespace and -id are required");
   return flags;
@@ -117,7 +118,8 @@ int Start(const Flags& flags, const ShimSettings& settings) {
   const std::string address = "unix://" + socket_path;
   std::error_code error;
   fs::create_directories(fs::path(socket_path).parent_path(), error);
-  if (error) return Fail("cannot create " + fs::path(socket_path).parent_path().string() + ": " + error.message());
+  if (error)
+    return Fail("cannot create " + fs::path(socket_path).parent_path().string() + ": " + error.message());
   // A shim of this task that is alive already (containerd retrying) serves it on.
   if (auto fd = ConnectUnix(socket_path, 0); fd.ok()) {
     close(*fd);

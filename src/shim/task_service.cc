@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -30,9 +30,7 @@ google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t)
 
 // How a function ends on a signal: SIGTERM and SIGINT ask it to stop, which it does cleanly
 // (exit 0); any other signal ends it as that signal ends a process (128 + signal).
-uint32_t ExitStatusFor(uint32_t signal) {
-  return signal == SIGTERM || signal == SIGINT ? 0 : 128 + signal;
-}
+uint32_t ExitStatusFor(uint32_t signal) { return signal == SIGTERM || signal == SIGINT ? 0 : 128 + signal; }
 
 // Adapts a typed handler to the server's (payload -> payload) form.
 template <typename Request, typename Response>
@@ -57,7 +55,8 @@ void TaskService::RegisterWith(TtrpcServer& server, std::function<void()> on_shu
   auto add = [&](const char* method, TtrpcServer::Handler handler) {
     server.Register(kTaskService, method, std::move(handler));
   };
-  add("Create", Typed<task::CreateTaskRequest, task::CreateTaskResponse>([this](auto& r) { return Create(r); }));
+  add("Create",
+      Typed<task::CreateTaskRequest, task::CreateTaskResponse>([this](auto& r) { return Create(r); }));
   add("Start", Typed<task::StartRequest, task::StartResponse>([this](auto& r) { return Start(r); }));
   add("Kill", Typed<task::KillRequest, task::Empty>([this](auto& r) -> Result<task::Empty> {
         WASMLET_RETURN_IF_ERROR(Kill(r));
@@ -87,7 +86,8 @@ void TaskService::RegisterWith(TtrpcServer& server, std::function<void()> on_shu
 
 Status TaskService::CheckTask(const std::string& id, const std::string& exec_id) const {
   if (!created_ || deleted_ || id != create_.id()) return NotFound("task " + id + " not found in this shim");
-  if (!exec_id.empty()) return NotFound("exec " + exec_id + " not found: wasm functions have no exec processes");
+  if (!exec_id.empty())
+    return NotFound("exec " + exec_id + " not found: wasm functions have no exec processes");
   return Status::Ok();
 }
 
@@ -133,7 +133,8 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
     std::error_code ignored;
     fs::create_directories(rootfs, ignored);
     std::vector<MountSpec> mounts;
-    for (const auto& m : request.rootfs()) mounts.push_back({m.type(), m.source(), {m.options().begin(), m.options().end()}});
+    for (const auto& m : request.rootfs())
+      mounts.push_back({m.type(), m.source(), {m.options().begin(), m.options().end()}});
     WASMLET_RETURN_IF_ERROR(MountAll(mounts, rootfs));
   }
   std::string module_path;

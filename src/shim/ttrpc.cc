@@ -26,7 +26,8 @@ Status WaitReadable(int fd, int timeout_ms) {
   for (;;) {
     const int n = poll(&p, 1, timeout_ms);
     if (n > 0) return Status::Ok();
-    if (n == 0) return Status(StatusCode::kDeadlineExceeded, "no answer within " + std::to_string(timeout_ms) + " ms");
+    if (n == 0)
+      return Status(StatusCode::kDeadlineExceeded, "no answer within " + std::to_string(timeout_ms) + " ms");
     if (errno != EINTR) return Internal(Errno("poll"));
   }
 }
@@ -73,7 +74,8 @@ Result<sockaddr_un> UnixAddress(const std::string& path) {
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) {
     return InvalidArgument("socket path '" + path + "' is empty or longer than " +
-                           std::to_string(sizeof addr.sun_path - 1) + " bytes; choose a shorter state directory");
+                           std::to_string(sizeof addr.sun_path - 1) +
+                           " bytes; choose a shorter state directory");
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
   return addr;
@@ -144,10 +146,12 @@ FrameSocket::~FrameSocket() {
 
 Status FrameSocket::Write(uint32_t stream_id, FrameType type, const std::string& payload) {
   if (payload.size() > kMaxPayload) {
-    return ResourceExhausted("a message of " + std::to_string(payload.size()) + " bytes is over ttrpc's 4 MiB limit");
+    return ResourceExhausted("a message of " + std::to_string(payload.size()) +
+                             " bytes is over ttrpc's 4 MiB limit");
   }
   uint8_t header[kFrameHeaderSize];
-  EncodeFrameHeader({static_cast<uint32_t>(payload.size()), stream_id, static_cast<uint8_t>(type), 0}, header);
+  EncodeFrameHeader({static_cast<uint32_t>(payload.size()), stream_id, static_cast<uint8_t>(type), 0},
+                    header);
   std::lock_guard lock(write_mutex_);
   WASMLET_RETURN_IF_ERROR(WriteFull(fd_, reinterpret_cast<const char*>(header), sizeof header));
   return WriteFull(fd_, payload.data(), payload.size());
@@ -165,7 +169,8 @@ Status FrameSocket::Read(FrameHeader& header, std::string& payload, int timeout_
       WASMLET_RETURN_IF_ERROR(ReadFull(fd_, sink, chunk, timeout_ms));
       left -= chunk;
     }
-    return ResourceExhausted("a frame of " + std::to_string(header.length) + " bytes is over ttrpc's 4 MiB limit");
+    return ResourceExhausted("a frame of " + std::to_string(header.length) +
+                             " bytes is over ttrpc's 4 MiB limit");
   }
   payload.resize(header.length);
   if (header.length == 0) return Status::Ok();
@@ -231,7 +236,8 @@ void TtrpcServer::HandleRequest(std::shared_ptr<FrameSocket> socket, uint32_t st
   } else {
     auto it = handlers_.find(request.service() + "/" + request.method());
     if (it == handlers_.end()) {
-      fail(Unimplemented(request.service() + "/" + request.method() + " is not implemented by wasmlet's shim"));
+      fail(Unimplemented(request.service() + "/" + request.method() +
+                         " is not implemented by wasmlet's shim"));
     } else {
       Metadata metadata;
       for (const auto& kv : request.metadata()) metadata.emplace(kv.key(), kv.value());
@@ -269,15 +275,18 @@ Result<std::string> TtrpcClient::Call(const std::string& service, const std::str
   WASMLET_RETURN_IF_ERROR(socket_.Write(stream_id, FrameType::kRequest, request.SerializeAsString()));
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return Status(StatusCode::kDeadlineExceeded, service + "/" + method + ": no answer in time");
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return Status(StatusCode::kDeadlineExceeded, service + "/" + method + ": no answer in time");
     FrameHeader header;
     std::string frame;
     Status status = socket_.Read(header, frame, static_cast<int>(left.count()));
     if (!status.ok()) return Unavailable(service + "/" + method + ": " + status.message());
     if (header.stream_id != stream_id || header.type != uint8_t(FrameType::kResponse)) continue;
     ttrpc::Response response;
-    if (!response.ParseFromString(frame)) return Internal(service + "/" + method + ": the answer is not a ttrpc.Response");
+    if (!response.ParseFromString(frame))
+      return Internal(service + "/" + method + ": the answer is not a ttrpc.Response");
     if (response.has_status() && response.status().code() != 0) {
       return StatusForRpcCode(response.status().code(), response.status().message());
     }

@@ -19,7 +19,8 @@ json QuickstartPlugins() {
 TEST(ServerTest, QuickstartAnswersFromTheEmbeddedStore) {
   TempDir dir;
   const uint16_t port = FreePort();
-  json stores = {{"state_demo", {{"type", "embedded"}, {"metadata", {{"path", dir.File("new/folder/state.db")}}}}}};
+  json stores = {
+      {"state_demo", {{"type", "embedded"}, {"metadata", {{"path", dir.File("new/folder/state.db")}}}}}};
   json config = LayottoConfig(port, QuickstartPlugins(), stores);
   const std::string config_path = SeedState(dir, config, "state_demo", "book1", "100");
   auto [get_code, value] = RunWasmlet("state get state_demo book1 -c " + config_path);

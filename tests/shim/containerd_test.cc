@@ -49,7 +49,8 @@ class ContainerdTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_EQ(geteuid(), 0u) << "this test runs containerd, which mounts: run it as root (as CI does)";
-    ASSERT_EQ(RunShell("command -v containerd ctr").first, 0) << "containerd and ctr are missing: run scripts/setup.sh";
+    ASSERT_EQ(RunShell("command -v containerd ctr").first, 0)
+        << "containerd and ctr are missing: run scripts/setup.sh";
     dir_ = new TempDir();
     const std::string d = dir_->path().string();
     socket_ = d + "/containerd.sock";
@@ -62,12 +63,12 @@ class ContainerdTest : public ::testing::Test {
                               {{"admin_address", "127.0.0.1:" + std::to_string(admin_port_)}});
     std::ofstream(d + "/node.json") << node.dump(2);
     SeedState(*dir_, node, "state_demo", "book1", "100");
-    std::ofstream(d + "/shim.json") << json{{"admin_address", "127.0.0.1:" + std::to_string(admin_port_)},
-                                            {"wasmlet_binary", WASMLET_BINARY},
-                                            {"daemon_config", d + "/node.json"},
-                                            {"daemon_log", d + "/wasmlet.log"},
-                                            {"state_dir", d + "/run"}}
-                                           .dump(2);
+    std::ofstream(d + "/shim.json") << json{
+        {"admin_address", "127.0.0.1:" + std::to_string(admin_port_)},
+        {"wasmlet_binary", WASMLET_BINARY},
+        {"daemon_config", d + "/node.json"},
+        {"daemon_log", d + "/wasmlet.log"},
+        {"state_dir", d + "/run"}}.dump(2);
     std::ofstream(d + "/containerd.toml") << "version = 2\n"
                                           << "root = \"" << d << "/root\"\n"
                                           << "state = \"" << d << "/state\"\n"
@@ -83,13 +84,12 @@ class ContainerdTest : public ::testing::Test {
 
     // The images: the two quickstart functions, and a corrupt module packed without checks.
     std::ofstream(d + "/corrupt.wasm") << std::string("\0asm\1\0\0\0\x01\x7f garbage", 16);
-    for (const auto& [file, name, flags] :
-         std::vector<std::tuple<std::string, std::string, std::string>>{
+    for (const auto& [file, name, flags] : std::vector<std::tuple<std::string, std::string, std::string>>{
              {kExamples + "/function1.wasm", "function1", ""},
              {kExamples + "/function2.wasm", "function2", ""},
              {d + "/corrupt.wasm", "corrupt", "--no-verify"}}) {
-      auto [code, out] = RunWasmlet("pack " + file + " -t wasmlet.test/" + name + " -o " + d + "/" + name +
-                                    ".tar " + flags);
+      auto [code, out] =
+          RunWasmlet("pack " + file + " -t wasmlet.test/" + name + " -o " + d + "/" + name + ".tar " + flags);
       ASSERT_EQ(code, 0) << out;
       auto imported = Ctr("image import " + d + "/" + name + ".tar");
       ASSERT_EQ(imported.first, 0) << imported.second;
@@ -120,7 +120,8 @@ class ContainerdTest : public ::testing::Test {
   }
   static std::pair<int, std::string> Run(const std::string& image, const std::string& id,
                                          const std::string& args = "") {
-    return Ctr(std::string("run -d --runtime ") + kRuntime + " wasmlet.test/" + image + ":latest " + id + " " + args);
+    return Ctr(std::string("run -d --runtime ") + kRuntime + " wasmlet.test/" + image + ":latest " + id +
+               " " + args);
   }
   // Kill, delete the task, remove the container: as a user takes a function down.
   static void Remove(const std::string& id) {
@@ -131,9 +132,7 @@ class ContainerdTest : public ::testing::Test {
     auto removed = Ctr("container rm " + id);
     EXPECT_EQ(removed.first, 0) << removed.second;
   }
-  static Response Quickstart() {
-    return Get(function_port_, "/?name=book1", {{"id", "id_1"}});
-  }
+  static Response Quickstart() { return Get(function_port_, "/?name=book1", {{"id", "id_1"}}); }
   // Waits (bounded) until no shim of this containerd is left.
   static std::vector<pid_t> ShimsLeft() {
     for (int i = 0; i < 250 && !ShimProcesses(socket_).empty(); ++i)
@@ -232,7 +231,8 @@ TEST_F(ContainerdTest, AShimThatDiesIsCleanedUpByDeleteAndItsFunctionGoes) {
   kill(shims.front(), SIGKILL);
   // containerd sees the connection drop and runs the shim's `delete`.
   int status = 0;
-  for (int i = 0; i < 250 && (status = Get(function_port_, "/", {{"id", "id_2"}}, "book1", "POST").status) != 404; ++i)
+  for (int i = 0;
+       i < 250 && (status = Get(function_port_, "/", {{"id", "id_2"}}, "book1", "POST").status) != 404; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(status, 404) << "the dead shim's function was uninstalled";
   for (int i = 0; i < 250 && !MountsUnder(dir_->path().string()).empty(); ++i)

@@ -54,10 +54,11 @@ class TtrpcServerTest : public ::testing::Test {
     path_ = dir_.File("t.sock");
     auto fd = ListenUnix(path_);
     ASSERT_TRUE(fd.ok()) << fd.status().ToString();
-    server_.Register("svc", "Echo", [](const std::string& payload, const Metadata& metadata) -> Result<std::string> {
-      auto ns = metadata.find("containerd-namespace-ttrpc");
-      return payload + "|" + (ns == metadata.end() ? "" : ns->second);
-    });
+    server_.Register("svc", "Echo",
+                     [](const std::string& payload, const Metadata& metadata) -> Result<std::string> {
+                       auto ns = metadata.find("containerd-namespace-ttrpc");
+                       return payload + "|" + (ns == metadata.end() ? "" : ns->second);
+                     });
     server_.Register("svc", "Fail", [](const std::string&, const Metadata&) -> Result<std::string> {
       return NotFound("no such thing");
     });
@@ -148,11 +149,12 @@ TEST_F(TtrpcServerTest, AnOversizedFrameGetsResourceExhaustedAndTheConnectionGoe
 }
 
 TEST(FunctionSpecTest, ReadsTheModuleAndSettingsAnnotationsBeforeEnvironment) {
-  json spec = {{"process",
-                {{"args", {"fn.wasm", "ignored"}},
-                 {"cwd", "/app"},
-                 {"env", {"PATH=/bin", "WASMLET_INSTANCE_NUM=3", "WASMLET_CPU=200", "WASMLET_CONFIGURATION=env"}}}},
-               {"annotations", {{"io.wasmlet.configuration", "{\"k\":1}"}, {"io.wasmlet.mem", "16"}}}};
+  json spec = {
+      {"process",
+       {{"args", {"fn.wasm", "ignored"}},
+        {"cwd", "/app"},
+        {"env", {"PATH=/bin", "WASMLET_INSTANCE_NUM=3", "WASMLET_CPU=200", "WASMLET_CONFIGURATION=env"}}}},
+      {"annotations", {{"io.wasmlet.configuration", "{\"k\":1}"}, {"io.wasmlet.mem", "16"}}}};
   auto parsed = ParseFunctionSpec(spec.dump());
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_FALSE(parsed->sandbox);
@@ -182,9 +184,9 @@ TEST(FunctionSpecTest, BadSpecsAreRefusedWithTheReason) {
 }
 
 TEST(FunctionSpecTest, APodSandboxRunsNoFunction) {
-  auto parsed = ParseFunctionSpec(
-      json{{"process", {{"args", {"/pause"}}}}, {"annotations", {{"io.kubernetes.cri.container-type", "sandbox"}}}}
-          .dump());
+  auto parsed = ParseFunctionSpec(json{{"process", {{"args", {"/pause"}}}},
+                                       {"annotations", {{"io.kubernetes.cri.container-type", "sandbox"}}}}
+                                      .dump());
   ASSERT_TRUE(parsed.ok());
   EXPECT_TRUE(parsed->sandbox);
 }
@@ -218,8 +220,8 @@ TEST(FunctionSpecTest, TheModuleIsFoundInsideTheRootfsAndNeverOutsideIt) {
 
 TEST(ShimSettingsTest, ReadsKnownKeysAndRefusesOthersByName) {
   TempDir dir;
-  std::ofstream(dir.File("good.json")) << json{{"admin_address", "127.0.0.1:1"}, {"state_dir", "/x"},
-                                               {"start_timeout_ms", 50}}.dump();
+  std::ofstream(dir.File("good.json"))
+      << json{{"admin_address", "127.0.0.1:1"}, {"state_dir", "/x"}, {"start_timeout_ms", 50}}.dump();
   auto good = LoadShimSettings(dir.File("good.json"));
   ASSERT_TRUE(good.ok()) << good.status().ToString();
   EXPECT_EQ(good->admin_address, "127.0.0.1:1");
@@ -373,9 +375,10 @@ TEST_F(TaskServiceTest, ALifeCycleInstallsThenUninstallsAndPublishesEachStep) {
   EXPECT_EQ(service_.State(Named<task::StateRequest>()).status().code(), StatusCode::kNotFound);
 
   EXPECT_EQ(host_.calls, (std::vector<std::string>{"install fn", "uninstall fn"}));
-  EXPECT_EQ(events_.topics, (std::vector<std::string>{
-                                "/tasks/create containerd.events.TaskCreate", "/tasks/start containerd.events.TaskStart",
-                                "/tasks/exit containerd.events.TaskExit", "/tasks/delete containerd.events.TaskDelete"}));
+  EXPECT_EQ(events_.topics,
+            (std::vector<std::string>{
+                "/tasks/create containerd.events.TaskCreate", "/tasks/start containerd.events.TaskStart",
+                "/tasks/exit containerd.events.TaskExit", "/tasks/delete containerd.events.TaskDelete"}));
 }
 
 TEST_F(TaskServiceTest, SigtermStopsCleanlyAndExecsDoNotExist) {
@@ -420,10 +423,11 @@ TEST(ShimBinaryTest, StartPrintsAnAddressWhoseShimAnswersAndShutsDown) {
   TempDir dir;
   fs::create_directories(dir.path() / "bundle");
   std::ofstream(dir.File("shim.json")) << json{{"state_dir", dir.File("run")}}.dump();
-  const std::string command = "cd " + dir.File("bundle") + " && WASMLET_SHIM_CONFIG=" + dir.File("shim.json") +
-                              " TTRPC_ADDRESS=" + dir.File("none.sock") + " " + WASMLET_SHIM_BINARY +
-                              " -namespace ns1 -address /x/containerd.sock -publish-binary /x/containerd -id t1 "
-                              "start </dev/null 2>&1";
+  const std::string command =
+      "cd " + dir.File("bundle") + " && WASMLET_SHIM_CONFIG=" + dir.File("shim.json") +
+      " TTRPC_ADDRESS=" + dir.File("none.sock") + " " + WASMLET_SHIM_BINARY +
+      " -namespace ns1 -address /x/containerd.sock -publish-binary /x/containerd -id t1 "
+      "start </dev/null 2>&1";
   auto [code, out] = testing::RunShell(command);
   ASSERT_EQ(code, 0) << out;
   ASSERT_EQ(out.rfind("unix://" + dir.File("run/s/"), 0), 0u) << out;
@@ -441,14 +445,16 @@ TEST(ShimBinaryTest, StartPrintsAnAddressWhoseShimAnswersAndShutsDown) {
   EXPECT_EQ(std::to_string(response.shim_pid()), ReadAll(dir.File("bundle/shim.pid")));
   EXPECT_EQ(response.version(), WASMLET_VERSION);
 
-  auto state = (*client)->Call("containerd.task.v2.Task", "State", task::StateRequest().SerializeAsString(), {}, 2000);
+  auto state =
+      (*client)->Call("containerd.task.v2.Task", "State", task::StateRequest().SerializeAsString(), {}, 2000);
   EXPECT_EQ(state.status().code(), StatusCode::kNotFound);
   auto pause = (*client)->Call("containerd.task.v2.Task", "Pause", "", {}, 2000);
   EXPECT_EQ(pause.status().code(), StatusCode::kUnimplemented);
 
   // No task: Shutdown ends the shim, which removes its socket.
   ASSERT_TRUE((*client)->Call("containerd.task.v2.Task", "Shutdown", "", {}, 2000).ok());
-  for (int i = 0; i < 200 && fs::exists(address.substr(7)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && fs::exists(address.substr(7)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(fs::exists(address.substr(7)));
   const pid_t pid = std::stoi(ReadAll(dir.File("bundle/shim.pid")));
   // Gone, or a zombie waiting for init to reap it.
