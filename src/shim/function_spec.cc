@@ -21,6 +21,7 @@ namespace {
 
 using nlohmann::json;
 
+constexpr off_t kMaxModuleSize = off_t{256} << 20;  // an image is untrusted input
 constexpr const char* kHowToFix =
     "the image's entrypoint must name the function's .wasm file (`wasmlet pack FILE.wasm` builds such an "
     "image)";
@@ -54,9 +55,8 @@ Status IntSetting(const std::map<std::string, std::string>& annotations,
                          std::to_string(max));
 }
 
-}  // namespace
-
-Result<FunctionSpec> ParseFunctionSpec(const std::string& config_json) {
+// Parses the spec; a field of the wrong type throws (json::type_error).
+Result<FunctionSpec> ParseFunctionSpecOrThrow(const std::string& config_json) {
   json spec;
   try {
     spec = json::parse(config_json);
@@ -103,6 +103,18 @@ Result<FunctionSpec> ParseFunctionSpec(const std::string& config_json) {
   return out;
 }
 
+}  // namespace
+
+Result<FunctionSpec> ParseFunctionSpec(const std::string& config_json) {
+  try {
+    return ParseFunctionSpecOrThrow(config_json);
+  } catch (const json::exception& e) {
+    // A field of the wrong type (process not an object, cwd not a string, ...).
+    return InvalidArgument(
+        std::string("the bundle's config.json does not have the OCI runtime spec's shape: ") + e.what());
+  }
+}
+
 Result<FunctionSpec> ReadFunctionSpec(const std::string& bundle) {
   const std::string path = bundle + "/config.json";
   std::ifstream in(path);
@@ -132,6 +144,12 @@ Result<std::string> ResolveModule(const std::string& rootfs, const std::string& 
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     return InvalidArgument(wasm + " (args[0]) in the image is not a regular file; " + std::string(kHowToFix));
+  }
+  if (st.st_size > kMaxModuleSize) {
+    close(fd);
+    return InvalidArgument(wasm + " (args[0]) in the image is " + std::to_string(st.st_size / (1 << 20)) +
+                           " MiB; a module may have at most " + std::to_string(kMaxModuleSize >> 20) +
+                           " MiB");
   }
   std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
   size_t done = 0;

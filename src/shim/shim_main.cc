@@ -205,7 +205,8 @@ int Serve(const Flags& flags, const ShimSettings& settings) {
 
 int Delete(const Flags& flags, const ShimSettings& settings) {
   std::string bundle = flags.bundle;
-  if (bundle.empty()) bundle = fs::current_path().string();
+  std::error_code ignored;
+  if (bundle.empty()) bundle = fs::current_path(ignored).string();
   // Uninstall only what the dead shim had installed (a clean stop removed the marker): the
   // function of a newer task of the same id must not be touched.
   const fs::path marker = fs::path(bundle) / kInstalledMarker;
@@ -216,7 +217,6 @@ int Delete(const Flags& flags, const ShimSettings& settings) {
     if (Status status = daemon.Uninstall(name); !status.ok() && status.code() != StatusCode::kUnavailable) {
       std::cerr << "uninstalling " << name << ": " << status.message() << "\n";
     }
-    std::error_code ignored;
     fs::remove(marker, ignored);
   }
   const std::string rootfs = fs::weakly_canonical(fs::path(bundle) / "rootfs").string();

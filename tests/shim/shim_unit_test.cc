@@ -181,6 +181,10 @@ TEST(FunctionSpecTest, BadSpecsAreRefusedWithTheReason) {
   EXPECT_EQ(bad_num.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad_num.status().message().find("instance_num"), std::string::npos);
   EXPECT_NE(bad_num.status().message().find("'many'"), std::string::npos);
+  auto wrong_shape = ParseFunctionSpec(json{{"process", {{"args", {"f.wasm"}}, {"cwd", 7}}}}.dump());
+  EXPECT_NE(wrong_shape.status().message().find("does not have the OCI runtime spec's shape"),
+            std::string::npos);
+  EXPECT_EQ(ParseFunctionSpec(json{{"process", "x"}}.dump()).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(FunctionSpecTest, APodSandboxRunsNoFunction) {
