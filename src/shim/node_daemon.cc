@@ -36,6 +36,24 @@ std::string DefaultWasmletBinary() {
   return "wasmlet";  // found on PATH by execvp
 }
 
+// True while `pid` runs (a zombie, not yet reaped by init, has ended).
+bool Running(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// The last non-empty line of a log file, for an error message.
+std::string LastLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last = "(its log is empty)";
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
 std::string ErrorOf(const std::string& body) {
   try {
     json j = json::parse(body);
@@ -141,27 +159,36 @@ Status NodeDaemon::EnsureRunning() {
   if (lock < 0) return Internal("cannot open " + lock_path + ": " + std::strerror(errno));
   flock(lock, LOCK_EX);
   Status status = Status::Ok();
-  if (!Ready()) status = Spawn();  // another shim may have started it while we waited
-  if (status.ok()) {
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.start_timeout_ms);
-    while (!Ready()) {
-      if (std::chrono::steady_clock::now() > give_up) {
-        status = Unavailable("the wasmlet daemon started with " + settings_.daemon_config +
-                             " did not become ready at " + settings_.admin_address + " within " +
-                             std::to_string(settings_.start_timeout_ms) + " ms; see its log, " +
-                             settings_.daemon_log);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+  if (!Ready()) {  // another shim may have started it while we waited for the lock
+    auto daemon = Spawn();
+    status = daemon.ok() ? WaitReady(*daemon) : daemon.status();
   }
   flock(lock, LOCK_UN);
   close(lock);
   return status;
 }
 
-Status NodeDaemon::Spawn() {
+Status NodeDaemon::WaitReady(pid_t daemon) {
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.start_timeout_ms);
+  while (!Ready()) {
+    if (!Running(daemon)) {
+      // Say why at once, rather than after the whole timeout.
+      return FailedPrecondition("the wasmlet daemon started with " + settings_.daemon_config + " exited: " +
+                                LastLine(settings_.daemon_log) + " (its log: " + settings_.daemon_log + ")");
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      return Unavailable("the wasmlet daemon started with " + settings_.daemon_config +
+                         " did not become ready at " + settings_.admin_address + " within " +
+                         std::to_string(settings_.start_timeout_ms) + " ms; see its log, " +
+                         settings_.daemon_log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Status::Ok();
+}
+
+Result<pid_t> NodeDaemon::Spawn() {
   std::error_code error;
   if (!fs::exists(settings_.daemon_config, error)) {
     return FailedPrecondition("no wasmlet daemon answers at " + settings_.admin_address +
@@ -184,7 +211,11 @@ Status NodeDaemon::Spawn() {
   if (child == 0) {
     setsid();
     const pid_t daemon = fork();
-    if (daemon != 0) _exit(daemon < 0 ? 1 : 0);
+    if (daemon != 0) {
+      const int pid_file = open(pid_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (pid_file >= 0 && daemon > 0) dprintf(pid_file, "%d\n", daemon);
+      _exit(daemon < 0 ? 1 : 0);
+    }
     const int in = open("/dev/null", O_RDONLY);
     const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     if (in >= 0) dup2(in, 0);
@@ -195,18 +226,17 @@ Status NodeDaemon::Spawn() {
     for (int fd = 3; fd < 1024; ++fd) close(fd);
     // Relative paths in the daemon's config are relative to the config's folder.
     if (chdir(folder.c_str()) != 0) _exit(1);
-    const int pid_file = open(pid_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (pid_file >= 0) {
-      dprintf(pid_file, "%d\n", getpid());
-      close(pid_file);
-    }
     execlp(binary.c_str(), binary.c_str(), "start", "-c", path.c_str(), static_cast<char*>(nullptr));
     dprintf(2, "containerd-shim-wasmlet-v2: cannot run %s: %s\n", binary.c_str(), std::strerror(errno));
     _exit(127);
   }
   int status = 0;
   waitpid(child, &status, 0);
-  return Status::Ok();
+  pid_t daemon = 0;
+  if (std::ifstream in(pid_path); !(in >> daemon) || daemon <= 0) {
+    return Internal("could not start the wasmlet daemon (fork failed); see " + settings_.daemon_log);
+  }
+  return daemon;
 }
 
 Result<std::string> NodeDaemon::Install(const json& item) {

@@ -5,6 +5,8 @@
 // (missing: the defaults below).
 #pragma once
 
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -59,7 +61,10 @@ class NodeDaemon : public FunctionHost {
 
  private:
   bool Ready();
-  Status Spawn();
+  // Starts `wasmlet start -c daemon_config` detached; returns the daemon's pid.
+  Result<pid_t> Spawn();
+  // Waits until the daemon is ready; fails at once when it exits.
+  Status WaitReady(pid_t daemon);
 
   ShimSettings settings_;
 };

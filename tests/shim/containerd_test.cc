@@ -99,7 +99,7 @@ class ContainerdTest : public ::testing::Test {
   static void TearDownTestSuite() {
     if (!dir_) return;
     // Whatever a failed test left: tasks, containers, the daemon, containerd.
-    for (const char* id : {"fn1", "fn2", "bad1", "bad2", "fg"}) {
+    for (const char* id : {"fn1", "fn2", "bad1", "bad2", "fg", "sandbox"}) {
       Ctr(std::string("task rm -f ") + id);
       Ctr(std::string("container rm ") + id);
     }
@@ -220,6 +220,41 @@ TEST_F(ContainerdTest, CtrRunInTheForegroundShowsWhereTheFunctionServesAndEndsOn
   EXPECT_NE(run.Log().find("wasmlet: function fg stopped, exit status 0"), std::string::npos) << run.Log();
   EXPECT_EQ(Ctr("container ls").second.find("fg"), std::string::npos) << "--rm removed the container";
   EXPECT_EQ(Get(function_port_, "/", {{"id", "id_2"}}, "book1", "POST").status, 404);
+  EXPECT_TRUE(ShimsLeft().empty());
+}
+
+TEST_F(ContainerdTest, AnnotationsAndEnvironmentSetTheFunctionAndASandboxRunsNone) {
+  // ctr's own flags go before the image.
+  auto tuned =
+      Ctr(std::string("run -d --runtime ") + kRuntime +
+          " --annotation io.wasmlet.instance_num=3 --env WASMLET_MEM=32 wasmlet.test/function2:latest fn2");
+  ASSERT_EQ(tuned.first, 0) << tuned.second;
+  auto list = Get(admin_port_, "/wasm/list");
+  ASSERT_EQ(list.status, 200);
+  json entry;
+  for (const json& e : json::parse(list.body))
+    if (e["name"] == "fn2") entry = e;
+  EXPECT_EQ(entry.value("instances", 0), 3) << list.body;
+  EXPECT_EQ(entry.value("id", ""), "id_2");
+  auto metrics = Ctr("task metrics fn2");
+  EXPECT_NE(metrics.second.find("pids.current    3"), std::string::npos) << metrics.second;
+
+  auto bad = Ctr(std::string("run -d --runtime ") + kRuntime +
+                 " --env WASMLET_INSTANCE_NUM=lots wasmlet.test/function2:latest bad1");
+  EXPECT_NE(bad.first, 0);
+  EXPECT_NE(bad.second.find("setting instance_num"), std::string::npos) << bad.second;
+  EXPECT_NE(bad.second.find("'lots'"), std::string::npos) << bad.second;
+  EXPECT_EQ(Ctr("container rm bad1").first, 0);
+
+  // A pod's sandbox (the pause container under Kubernetes) runs, and installs nothing.
+  auto sandbox =
+      Ctr(std::string("run -d --runtime ") + kRuntime +
+          " --annotation io.kubernetes.cri.container-type=sandbox wasmlet.test/corrupt:latest sandbox");
+  ASSERT_EQ(sandbox.first, 0) << sandbox.second;
+  EXPECT_NE(Ctr("task ls").second.find("RUNNING"), std::string::npos);
+  EXPECT_EQ(json::parse(Get(admin_port_, "/wasm/list").body).size(), 1u) << "only fn2";
+  Remove("sandbox");
+  Remove("fn2");
   EXPECT_TRUE(ShimsLeft().empty());
 }
 

@@ -243,6 +243,71 @@ TEST(ShimSettingsTest, ReadsKnownKeysAndRefusesOthersByName) {
   EXPECT_EQ(LoadShimSettings(dir.File("missing.json")).status().code(), StatusCode::kNotFound);
 }
 
+// The shim's view of the node: a real wasmlet daemon, started on demand.
+class NodeDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    settings_.admin_address = "127.0.0.1:" + std::to_string(testing::FreePort());
+    settings_.wasmlet_binary = WASMLET_BINARY;
+    settings_.daemon_config = dir_.File("node.json");
+    settings_.daemon_log = dir_.File("wasmlet.log");
+    settings_.state_dir = dir_.File("run");
+    settings_.start_timeout_ms = 10000;
+  }
+  void TearDown() override {
+    pid_t pid = 0;
+    if (std::ifstream in(dir_.File("run/wasmlet.pid")); in >> pid) kill(pid, SIGTERM);
+  }
+  void WriteNodeConfig(const json& plugins) {
+    json config = testing::LayottoConfig(testing::FreePort(), plugins, json::object(),
+                                         {{"admin_address", settings_.admin_address}});
+    std::ofstream(settings_.daemon_config) << config.dump();
+  }
+  TempDir dir_;
+  ShimSettings settings_;
+};
+
+TEST_F(NodeDaemonTest, StartsOneDaemonThenInstallsDescribesAndUninstalls) {
+  WriteNodeConfig(json::object());
+  NodeDaemon node(settings_);
+  ASSERT_TRUE(node.EnsureRunning().ok()) << ReadAll(settings_.daemon_log);
+  const std::string first_pid = ReadAll(dir_.File("run/wasmlet.pid"));
+  ASSERT_TRUE(node.EnsureRunning().ok());
+  EXPECT_EQ(ReadAll(dir_.File("run/wasmlet.pid")), first_pid) << "a running daemon is not started again";
+
+  FunctionSpec spec;
+  spec.instance_num = 2;
+  auto id = node.Install(PluginItem(spec, "fn2", kExamples + "/function2.wasm"));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(*id, "id_2");
+  EXPECT_EQ(node.Install(PluginItem(spec, "fn2", kExamples + "/function2.wasm")).status().code(),
+            StatusCode::kAlreadyExists);
+  auto entry = node.Describe("fn2");
+  ASSERT_TRUE(entry.ok());
+  EXPECT_EQ((*entry)["instances"], 2);
+  auto bad = node.Install(PluginItem(spec, "junk", dir_.File("node.json")));
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("the wasmlet daemon refused the function"), std::string::npos);
+  ASSERT_TRUE(node.Uninstall("fn2").ok());
+  EXPECT_EQ(node.Describe("fn2").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(node.Uninstall("fn2").ok()) << "gone already is not an error";
+}
+
+TEST_F(NodeDaemonTest, ADaemonThatCannotStartIsReportedAtOnceWithItsReason) {
+  std::ofstream(settings_.daemon_config) << "{ not json";
+  NodeDaemon node(settings_);
+  const auto start = std::chrono::steady_clock::now();
+  Status status = node.EnsureRunning();
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("exited: "), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("node.json"), std::string::npos) << status.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "not the whole timeout";
+
+  settings_.daemon_config = dir_.File("missing.json");
+  Status missing = NodeDaemon(settings_).EnsureRunning();
+  EXPECT_NE(missing.message().find("missing.json does not exist"), std::string::npos) << missing.message();
+}
+
 TEST(MountsTest, OptionsSplitIntoFlagsPropagationAndData) {
   MountFlags f = ParseMountOptions({"rbind", "ro", "nosuid", "rprivate", "lowerdir=/a:/b", "index=off"});
   EXPECT_EQ(f.flags, static_cast<unsigned long>(MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID));
