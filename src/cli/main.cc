@@ -87,6 +87,10 @@ int Pack(const std::string& path, const std::string& name, std::string output,
   wasmlet::image::PackOptions options;
   options.module = std::move(*bytes);
   options.module_file = std::filesystem::path(path).filename().string();
+  // An executable file stays executable in the image (a --no-verify image may carry a program).
+  std::error_code ignored;
+  const auto permissions = std::filesystem::status(path, ignored).permissions();
+  if ((permissions & std::filesystem::perms::owner_exec) != std::filesystem::perms::none) options.mode = 0755;
   options.name = name;
   options.env = env;
   if (output.empty()) output = std::filesystem::path(path).stem().string() + ".tar";

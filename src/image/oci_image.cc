@@ -93,7 +93,8 @@ Status WriteOciArchive(const PackOptions& options, std::ostream& out) {
 
   std::string layer;
   AppendTarFile(layer, options.module_file,
-                std::string(reinterpret_cast<const char*>(options.module.data()), options.module.size()));
+                std::string(reinterpret_cast<const char*>(options.module.data()), options.module.size()),
+                options.mode);
   FinishTar(layer);
 
   json env = json::array();

@@ -15,6 +15,7 @@ namespace wasmlet::image {
 struct PackOptions {
   std::vector<uint8_t> module;   // the .wasm bytes
   std::string module_file;       // its name inside the image, e.g. "function1.wasm"
+  unsigned mode = 0644;          // its permissions there
   std::string name;              // the image reference, e.g. "example.com/function1:v1"
   std::vector<std::string> env;  // KEY=VALUE entries of the image config (WASMLET_INSTANCE_NUM=2)
   std::string architecture;      // OCI name; empty: this machine's

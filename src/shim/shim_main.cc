@@ -1,12 +1,11 @@
 // containerd-shim-wasmlet-v2: the containerd runtime v2 shim of io.containerd.wasmlet.v2.
 //
-// containerd runs it three ways (flags as Go's flag package writes them):
+// containerd runs it two ways (flags as Go's flag package writes them):
 //   ... -namespace NS -address SOCK -publish-binary BIN -id ID start
-//       in the bundle directory, TTRPC_ADDRESS set: start the long-lived shim, print its socket
-//       address ("unix://PATH"), exit.
+//       in the bundle directory, TTRPC_ADDRESS set: fork the long-lived shim (which serves
+//       ttrpc on a unix socket), print the socket's address ("unix://PATH"), exit.
 //   ... -namespace NS -address SOCK -publish-binary BIN -id ID -bundle DIR delete
 //       after a shim died: clean up what it left, print a DeleteResponse (protobuf) on stdout.
-//   (no action)  the long-lived shim itself, serving ttrpc on the listening socket at fd 3.
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <signal.h>
@@ -39,13 +38,10 @@ namespace fs = std::filesystem;
 using namespace wasmlet;
 using namespace wasmlet::shim;
 
-constexpr int kListenFd = 3;  // where `start` hands the listening socket to the shim
-
 struct Flags {
   std::string ns, address, publish_binary, id, bundle;
   bool debug = false;
   std::string action;
-  std::vector<std::string> raw;  // the flags as given, to start the shim with the same ones
 };
 
 int Fail(const std::string& message) {
@@ -76,7 +72,6 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     }
     if (name == "debug") {
       flags.debug = !value || *value == "true";
-      flags.raw.push_back(arg);
       continue;
     }
     auto it = strings.find(name);
@@ -86,8 +81,6 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       value = argv[++i];
     }
     *it->second = *value;
-    flags.raw.push_back("-" + name);
-    flags.raw.push_back(*value);
   }
   if (flags.action != "" && flags.action != "start" && flags.action != "delete") {
     return InvalidArgument("unknown action '" + flags.action +
@@ -113,6 +106,32 @@ void WriteFileAtomically(const std::string& path, const std::string& content) {
   std::rename(temp.c_str(), path.c_str());
 }
 
+// The long-lived shim: serves containerd.task.v2.Task on `listen_fd` until Shutdown.
+int Serve(const Flags& flags, const ShimSettings& settings, int listen_fd, const std::string& ttrpc_address) {
+  signal(SIGPIPE, SIG_IGN);
+
+  auto logger = spdlog::stderr_logger_mt("shim");
+  logger->set_pattern("[%Y-%m-%dT%H:%M:%S.%e] [wasmlet-shim " + flags.id + "] [%l] %v");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(flags.debug ? spdlog::level::debug : spdlog::level::info);
+
+  NodeDaemon daemon(settings);
+  EventForwarder events(ttrpc_address, flags.ns);
+  TaskService service(daemon, events, static_cast<uint32_t>(getpid()));
+  TtrpcServer server;
+  service.RegisterWith(server, [&server] { server.Stop(); });
+  server.Serve(listen_fd);
+
+  events.Flush(std::chrono::seconds(3));
+  const std::string socket_path = SocketPath(settings, flags);
+  unlink(socket_path.c_str());
+  spdlog::info("shim exits");
+  spdlog::shutdown();
+  // Request threads are detached and may still hold the answered connection: end here.
+  _exit(0);
+}
+
 int Start(const Flags& flags, const ShimSettings& settings) {
   const std::string socket_path = SocketPath(settings, flags);
   const std::string address = "unix://" + socket_path;
@@ -129,39 +148,26 @@ int Start(const Flags& flags, const ShimSettings& settings) {
   auto listen_fd = ListenUnix(socket_path);
   if (!listen_fd.ok()) return Fail(listen_fd.status().message());
 
-  char self[4096];
-  const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (len <= 0) return Fail("cannot find the shim's own binary");
-  self[len] = '\0';
-  std::vector<std::string> args = {self};
-  args.insert(args.end(), flags.raw.begin(), flags.raw.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  const char* ttrpc_address = std::getenv("TTRPC_ADDRESS");
+  if (!ttrpc_address || !*ttrpc_address) return Fail("TTRPC_ADDRESS is not set: containerd sets it");
 
+  // The long-lived shim is this process forked, not a new program: no second exec and dynamic
+  // link on the way to a running task. Nothing runs a thread yet, so the fork is safe.
   const pid_t child = fork();
   if (child < 0) return Fail(std::string("fork: ") + std::strerror(errno));
   if (child == 0) {
     setsid();
-    if (*listen_fd == kListenFd) {
-      fcntl(kListenFd, F_SETFD, 0);  // dup2 onto itself would leave close-on-exec set
-    } else {
-      dup2(*listen_fd, kListenFd);
-    }
     const int null = open("/dev/null", O_RDWR);
     dup2(null, 0);
     dup2(null, 1);
     // containerd reads the shim's log from the fifo "log" in the bundle (and holds it open).
-    int log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (log >= 0) {
-      fcntl(log, F_SETFL, fcntl(log, F_GETFL) & ~O_NONBLOCK);
-    } else {
-      log = null;
-    }
-    dup2(log, 2);
-    for (int fd = kListenFd + 1; fd < 1024; ++fd) close(fd);
-    execv(self, argv.data());
-    _exit(127);
+    const int log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (log >= 0) fcntl(log, F_SETFL, fcntl(log, F_GETFL) & ~O_NONBLOCK);
+    dup2(log >= 0 ? log : null, 2);
+    // containerd waits for the end of start's output: keep nothing of it open.
+    for (int fd = 3; fd < 1024; ++fd)
+      if (fd != *listen_fd) close(fd);
+    _exit(Serve(flags, settings, *listen_fd, ttrpc_address));
   }
   close(*listen_fd);
   // Where containerd finds this task's shim again after it restarts.
@@ -169,38 +175,6 @@ int Start(const Flags& flags, const ShimSettings& settings) {
   WriteFileAtomically("shim.pid", std::to_string(child));
   std::cout << address << std::endl;
   return 0;
-}
-
-int Serve(const Flags& flags, const ShimSettings& settings) {
-  int accepting = 0;
-  socklen_t size = sizeof accepting;
-  if (getsockopt(kListenFd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) != 0 || !accepting) {
-    return Fail("no listening socket at fd 3: containerd starts this shim with the `start` action");
-  }
-  const char* ttrpc_address = std::getenv("TTRPC_ADDRESS");
-  if (!ttrpc_address || !*ttrpc_address) return Fail("TTRPC_ADDRESS is not set: containerd sets it");
-  signal(SIGPIPE, SIG_IGN);
-
-  auto logger = spdlog::stderr_logger_mt("shim");
-  logger->set_pattern("[%Y-%m-%dT%H:%M:%S.%e] [wasmlet-shim " + flags.id + "] [%l] %v");
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(flags.debug ? spdlog::level::debug : spdlog::level::info);
-
-  NodeDaemon daemon(settings);
-  EventForwarder events(ttrpc_address, flags.ns);
-  TaskService service(daemon, events, static_cast<uint32_t>(getpid()));
-  TtrpcServer server;
-  service.RegisterWith(server, [&server] { server.Stop(); });
-  server.Serve(kListenFd);
-
-  events.Flush(std::chrono::seconds(3));
-  const std::string socket_path = SocketPath(settings, flags);
-  unlink(socket_path.c_str());
-  spdlog::info("shim exits");
-  spdlog::shutdown();
-  // Request threads are detached and may still hold the answered connection: end here.
-  _exit(0);
 }
 
 int Delete(const Flags& flags, const ShimSettings& settings) {
@@ -239,6 +213,5 @@ int main(int argc, char** argv) {
   auto settings = LoadShimSettings();
   if (!settings.ok()) return Fail(settings.status().message());
   if (flags->action == "start") return Start(*flags, *settings);
-  if (flags->action == "delete") return Delete(*flags, *settings);
-  return Serve(*flags, *settings);
+  return Delete(*flags, *settings);
 }

@@ -359,10 +359,19 @@ TEST(ImageTest, PackWritesAnOciLayoutWhoseDigestsMatch) {
   const std::string layer = blob(manifest["layers"][0]);
   EXPECT_EQ(config["rootfs"]["diff_ids"][0], "sha256:" + image::Sha256Hex(layer));
   EXPECT_EQ(Untar(layer).at("function1.wasm"), wasm);
+  EXPECT_EQ(layer.substr(100, 7), "0000644") << "the module's mode";
 
   std::ostringstream again;
   ASSERT_TRUE(image::WriteOciArchive(options, again).ok());
   EXPECT_EQ(again.str(), out.str()) << "the same input packs to the same bytes";
+  options.mode = 0755;
+  std::ostringstream executable;
+  ASSERT_TRUE(image::WriteOciArchive(options, executable).ok());
+  json exe_manifest;
+  for (const auto& [name, content] : Untar(executable.str()))
+    if (content.find("\"layers\"") != std::string::npos) exe_manifest = json::parse(content);
+  const std::string exe_digest = exe_manifest["layers"][0]["digest"];
+  EXPECT_EQ(Untar(executable.str()).at("blobs/sha256/" + exe_digest.substr(7)).substr(100, 7), "0000755");
 }
 
 // Records what the task asked of the node.
