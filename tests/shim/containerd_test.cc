@@ -87,7 +87,9 @@ class ContainerdTest : public ::testing::Test {
     for (const auto& [file, name, flags] : std::vector<std::tuple<std::string, std::string, std::string>>{
              {kExamples + "/function1.wasm", "function1", ""},
              {kExamples + "/function2.wasm", "function2", ""},
-             {d + "/corrupt.wasm", "corrupt", "--no-verify"}}) {
+             {d + "/corrupt.wasm", "corrupt", "--no-verify"},
+             // A module that reads, but refuses to start (on_configure says no).
+             {std::string(WASMLET_TEST_GUESTS) + "/abi_filter.wasm", "rejecting", "-e WASMLET_CONFIGURATION=reject"}}) {
       auto [code, out] =
           RunWasmlet("pack " + file + " -t wasmlet.test/" + name + " -o " + d + "/" + name + ".tar " + flags);
       ASSERT_EQ(code, 0) << out;
@@ -99,7 +101,7 @@ class ContainerdTest : public ::testing::Test {
   static void TearDownTestSuite() {
     if (!dir_) return;
     // Whatever a failed test left: tasks, containers, the daemon, containerd.
-    for (const char* id : {"fn1", "fn2", "bad1", "bad2", "fg", "sandbox"}) {
+    for (const char* id : {"fn1", "fn2", "bad1", "bad2", "bad3", "fg", "sandbox"}) {
       Ctr(std::string("task rm -f ") + id);
       Ctr(std::string("container rm ") + id);
     }
@@ -192,11 +194,18 @@ TEST_F(ContainerdTest, BadImagesFailCtrRunClearlyAndTheOthersKeepServing) {
             std::string::npos)
       << corrupt.second;
 
+  // The module reads but fails to start in the daemon: Start fails with the daemon's reason.
+  auto rejected = Run("rejecting", "bad3");
+  EXPECT_NE(rejected.first, 0) << rejected.second;
+  EXPECT_NE(rejected.second.find("the wasmlet daemon refused the function"), std::string::npos) << rejected.second;
+  EXPECT_NE(Ctr("task ls").second.find("STOPPED"), std::string::npos) << "the task ended";
+
   Response answer = Quickstart();
   EXPECT_EQ(answer.status, 200) << answer.body;
   EXPECT_EQ(answer.body, "There are 100 inventories for book1.");
 
-  for (const char* id : {"bad1", "bad2"}) EXPECT_EQ(Ctr(std::string("container rm ") + id).first, 0);
+  Ctr("task rm bad3");
+  for (const char* id : {"bad1", "bad2", "bad3"}) EXPECT_EQ(Ctr(std::string("container rm ") + id).first, 0);
   Remove("fn1");
   Remove("fn2");
   EXPECT_TRUE(ShimsLeft().empty()) << "shim processes are left";
