@@ -23,6 +23,8 @@ class Function : public std::enable_shared_from_this<Function> {
     bool retired = false;  // taken out of service; its instance goes once idle
     std::chrono::milliseconds backoff{100};
     Clock::time_point next_tick{};  // when proxy_on_tick is due, if the instance asked for ticks
+    // Its linear memory as of its last request (read on its worker, where the instance lives).
+    std::atomic<uint64_t> memory_bytes{0};
   };
   struct Job {
     abi::HttpRequest request;
@@ -100,6 +102,7 @@ class Function : public std::enable_shared_from_this<Function> {
   // On the slot's worker.
   void Run(Slot* slot, const std::shared_ptr<Job>& job) {
     auto result = Execute(*slot, std::move(job->request));
+    slot->memory_bytes = slot->vm ? slot->vm->instance().MemorySize() : 0;
     job->done(std::move(result));
     Release(slot);
   }
@@ -474,6 +477,7 @@ Status FunctionRegistry::AddInstances(const std::shared_ptr<Function>& function,
         promise->set_value(vm.status());
         return;
       }
+      raw->memory_bytes = (*vm)->instance().MemorySize();
       raw->vm = std::move(*vm);
       promise->set_value(Status::Ok());
     });
@@ -753,8 +757,10 @@ std::vector<FunctionInfo> FunctionRegistry::List() const {
         if (slot->retired) continue;
         info.instances++;
         info.busy += slot->busy;
+        info.memory_bytes += slot->memory_bytes;
       }
     }
+    info.memory_limit_bytes = info.instances * function->module->max_memory_bytes();
     info.requests = metrics_.requests(info.id);
     info.errors = metrics_.errors(info.id);
     out.push_back(std::move(info));

@@ -38,6 +38,8 @@ struct FunctionInfo {
   std::string md5;   // of the module that runs
   size_t instances = 0;
   size_t busy = 0;
+  uint64_t memory_bytes = 0;        // the instances' linear memory, as of their last request
+  uint64_t memory_limit_bytes = 0;  // the instances' memory cap, summed
   uint64_t requests = 0;
   uint64_t errors = 0;
 };

@@ -327,6 +327,8 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
                       {"md5", f.md5},
                       {"instances", f.instances},
                       {"busy", f.busy},
+                      {"memory_bytes", f.memory_bytes},
+                      {"memory_limit_bytes", f.memory_limit_bytes},
                       {"requests", f.requests},
                       {"errors", f.errors}});
     }

@@ -312,9 +312,11 @@ Result<task::StatsResponse> TaskService::Stats(const task::StatsRequest& request
   if (running) {
     auto entry = host_.Describe(create_.id());
     if (!entry.ok()) return entry.status();
-    // The function's instances are its "processes". (Guest memory is not reported yet.)
-    const uint64_t instances = entry->value("instances", uint64_t{0});
-    metrics.mutable_pids()->set_current(instances);
+    // The function's instances are its "processes"; its memory is their linear memory.
+    metrics.mutable_pids()->set_current(entry->value("instances", uint64_t{0}));
+    auto* memory = metrics.mutable_memory()->mutable_usage();
+    memory->set_usage(entry->value("memory_bytes", uint64_t{0}));
+    memory->set_limit(entry->value("memory_limit_bytes", uint64_t{0}));
   }
   task::StatsResponse response;
   response.mutable_stats()->set_type_url(metrics.GetTypeName());

@@ -95,6 +95,8 @@ TEST(OperationsTest, InstallCallUpdateUninstallOverTheAdminApi) {
       EXPECT_EQ(f["requests"], 1);
       EXPECT_EQ(f["file"], kGuests + "/layotto_function.wasm");
       EXPECT_EQ(f["md5"].get<std::string>().size(), 32u);
+      EXPECT_GT(f["memory_bytes"], 0);
+      EXPECT_EQ(f["memory_limit_bytes"], 256 << 20);  // one instance at the default cap
     }
   }
 
@@ -118,6 +120,29 @@ TEST(OperationsTest, InstallCallUpdateUninstallOverTheAdminApi) {
   EXPECT_EQ(Admin(server, "POST", "/wasm/update", {{"name", "id_test"}, {"instance_num", 2}}).status, 404);
   EXPECT_EQ(Admin(server, "GET", "/wasm/nothing").status, 404);
   EXPECT_EQ(Get(port, "/", {{"id", "filter"}, {"x-op", "local"}}).status, 403);  // untouched throughout
+}
+
+TEST(OperationsTest, UninstallingOnePluginLeavesTheOthersUnderItsId) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  Wasmlet server(dir, LayottoConfig(port, json::object()), port);
+  EXPECT_EQ(Admin(server, "GET", "/health/readiness").status, 200) << "no functions configured: ready for installs";
+  EXPECT_EQ(Get(port, "/", {{"id", "id_test"}}).status, 404);
+  for (const char* name : {"a", "b"}) {
+    auto installed = Admin(server, "POST", "/wasm/install",
+                           {{"name", name}, {"vm_config", {{"path", kGuests + "/layotto_function.wasm"}}}});
+    ASSERT_EQ(installed.status, 200) << installed.body;
+  }
+  EXPECT_EQ(Admin(server, "POST", "/wasm/uninstall", {{"plugin", "a"}}).status, 200);
+  auto list = Body(Admin(server, "GET", "/wasm/list"));
+  ASSERT_EQ(list.size(), 1u) << list;
+  EXPECT_EQ(list[0]["name"], "b");
+  EXPECT_EQ(Get(port, "/?whoami", {{"id", "id_test"}}).status, 200) << "b still serves id_test";
+  auto again = Admin(server, "POST", "/wasm/uninstall", {{"plugin", "a"}});
+  EXPECT_EQ(again.status, 404);
+  EXPECT_NE(again.body.find("no plugin named 'a'"), std::string::npos) << again.body;
+  EXPECT_EQ(Admin(server, "POST", "/wasm/uninstall", {{"plugin", "b"}}).status, 200);
+  EXPECT_EQ(Get(port, "/?whoami", {{"id", "id_test"}}).status, 404);
 }
 
 TEST(OperationsTest, BadInstallsGetA4xxWithAMessageAndChangeNothing) {

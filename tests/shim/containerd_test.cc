@@ -89,7 +89,8 @@ class ContainerdTest : public ::testing::Test {
              {kExamples + "/function2.wasm", "function2", ""},
              {d + "/corrupt.wasm", "corrupt", "--no-verify"},
              // A module that reads, but refuses to start (on_configure says no).
-             {std::string(WASMLET_TEST_GUESTS) + "/abi_filter.wasm", "rejecting", "-e WASMLET_CONFIGURATION=reject"}}) {
+             {std::string(WASMLET_TEST_GUESTS) + "/abi_filter.wasm", "rejecting",
+              "-e WASMLET_CONFIGURATION=reject"}}) {
       auto [code, out] =
           RunWasmlet("pack " + file + " -t wasmlet.test/" + name + " -o " + d + "/" + name + ".tar " + flags);
       ASSERT_EQ(code, 0) << out;
@@ -197,7 +198,8 @@ TEST_F(ContainerdTest, BadImagesFailCtrRunClearlyAndTheOthersKeepServing) {
   // The module reads but fails to start in the daemon: Start fails with the daemon's reason.
   auto rejected = Run("rejecting", "bad3");
   EXPECT_NE(rejected.first, 0) << rejected.second;
-  EXPECT_NE(rejected.second.find("the wasmlet daemon refused the function"), std::string::npos) << rejected.second;
+  EXPECT_NE(rejected.second.find("the wasmlet daemon refused the function"), std::string::npos)
+      << rejected.second;
   EXPECT_NE(Ctr("task ls").second.find("STOPPED"), std::string::npos) << "the task ended";
 
   Response answer = Quickstart();
@@ -246,7 +248,22 @@ TEST_F(ContainerdTest, AnnotationsAndEnvironmentSetTheFunctionAndASandboxRunsNon
   EXPECT_EQ(entry.value("instances", 0), 3) << list.body;
   EXPECT_EQ(entry.value("id", ""), "id_2");
   auto metrics = Ctr("task metrics fn2");
-  EXPECT_NE(metrics.second.find("pids.current    3"), std::string::npos) << metrics.second;
+  // `ctr task metrics` prints a table: "NAME   VALUE" rows.
+  auto metric = [&](const std::string& name) {
+    std::istringstream rows(metrics.second);
+    for (std::string row; std::getline(rows, row);) {
+      std::istringstream fields(row);
+      std::string key, value;
+      if (fields >> key >> value && key == name) return value;
+    }
+    return std::string("(missing)");
+  };
+  EXPECT_EQ(metric("pids.current"), "3") << metrics.second;
+  // 32 MiB of linear memory at most for each of 3 instances; they use some of it.
+  EXPECT_EQ(metric("memory.limit_in_bytes"), std::to_string(3 * (32 << 20))) << metrics.second;
+  EXPECT_NE(metric("memory.usage_in_bytes"), "0") << metrics.second;
+  EXPECT_EQ(entry.value("memory_limit_bytes", 0), 3 * (32 << 20));
+  EXPECT_GT(entry.value("memory_bytes", 0), 0);
 
   auto bad = Ctr(std::string("run -d --runtime ") + kRuntime +
                  " --env WASMLET_INSTANCE_NUM=lots wasmlet.test/function2:latest bad1");

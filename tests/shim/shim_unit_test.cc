@@ -14,6 +14,7 @@
 
 #include "e2e/harness.h"
 #include "image/oci_image.h"
+#include "metrics.pb.h"
 #include "shim/function_spec.h"
 #include "shim/mounts.h"
 #include "shim/task_service.h"
@@ -384,7 +385,9 @@ class RecordingHost : public FunctionHost {
     calls.push_back("uninstall " + name);
     return Status::Ok();
   }
-  Result<json> Describe(const std::string& name) override { return json{{"name", name}, {"instances", 2}}; }
+  Result<json> Describe(const std::string& name) override {
+    return json{{"name", name}, {"instances", 2}, {"memory_bytes", 131072}, {"memory_limit_bytes", 1 << 21}};
+  }
   std::vector<std::string> calls;
   Status install_error;
 };
@@ -460,6 +463,13 @@ TEST_F(TaskServiceTest, ALifeCycleInstallsThenUninstallsAndPublishesEachStep) {
 TEST_F(TaskServiceTest, SigtermStopsCleanlyAndExecsDoNotExist) {
   ASSERT_TRUE(service_.Create(CreateRequest()).ok());
   ASSERT_TRUE(service_.Start(Named<task::StartRequest>()).ok());
+  auto running = service_.Stats(Named<task::StatsRequest>());
+  ASSERT_TRUE(running.ok());
+  io::containerd::cgroups::v1::Metrics metrics;
+  ASSERT_TRUE(metrics.ParseFromString(running->stats().value()));
+  EXPECT_EQ(metrics.pids().current(), 2u);
+  EXPECT_EQ(metrics.memory().usage().usage(), 131072u);
+  EXPECT_EQ(metrics.memory().usage().limit(), 1u << 21);
   auto state = Named<task::StateRequest>();
   state.set_exec_id("sh");
   EXPECT_EQ(service_.State(state).status().code(), StatusCode::kNotFound);
@@ -470,6 +480,7 @@ TEST_F(TaskServiceTest, SigtermStopsCleanlyAndExecsDoNotExist) {
   auto stats = service_.Stats(Named<task::StatsRequest>());
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->stats().type_url(), "io.containerd.cgroups.v1.Metrics");
+  EXPECT_EQ(stats->stats().value().size(), 0u) << "a stopped function uses nothing";
 }
 
 TEST_F(TaskServiceTest, AFailedInstallFailsStartAndEndsTheTask) {
