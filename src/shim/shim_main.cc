@@ -145,11 +145,10 @@ int Start(const Flags& flags, const ShimSettings& settings) {
     std::cout << address << std::endl;
     return 0;
   }
-  auto listen_fd = ListenUnix(socket_path);
-  if (!listen_fd.ok()) return Fail(listen_fd.status().message());
-
   const char* ttrpc_address = std::getenv("TTRPC_ADDRESS");
   if (!ttrpc_address || !*ttrpc_address) return Fail("TTRPC_ADDRESS is not set: containerd sets it");
+  auto listen_fd = ListenUnix(socket_path);
+  if (!listen_fd.ok()) return Fail(listen_fd.status().message());
 
   // The long-lived shim is this process forked, not a new program: no second exec and dynamic
   // link on the way to a running task. Nothing runs a thread yet, so the fork is safe.
