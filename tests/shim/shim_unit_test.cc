@@ -317,6 +317,29 @@ TEST(MountsTest, OptionsSplitIntoFlagsPropagationAndData) {
   EXPECT_EQ(ParseMountOptions({"ro", "rw"}).flags, 0ul) << "a later option wins";
 }
 
+// containerd's native snapshotter hands the shim a bind mount: mounted read-only as asked, and
+// gone after UnmountAll. Needs root, as the shim does.
+TEST(MountsTest, AReadOnlyBindMountIsMountedAndUnmounted) {
+  ASSERT_EQ(geteuid(), 0u) << "mounting needs root (run the tests as root, as CI does)";
+  TempDir dir;
+  fs::create_directories(dir.path() / "layer");
+  fs::create_directories(dir.path() / "rootfs");
+  std::ofstream(dir.path() / "layer" / "f.wasm") << "bytes";
+  const std::string target = (dir.path() / "rootfs").string();
+  ASSERT_TRUE(MountAll({{"bind", (dir.path() / "layer").string(), {"rbind", "ro"}}}, target).ok());
+  EXPECT_TRUE(IsMountPoint(target));
+  EXPECT_EQ(ReadAll(target + "/f.wasm"), "bytes");
+  EXPECT_FALSE(std::ofstream(target + "/new")) << "read-only";
+  ASSERT_TRUE(UnmountAll(target).ok());
+  EXPECT_FALSE(IsMountPoint(target));
+  EXPECT_FALSE(fs::exists(target + "/f.wasm"));
+
+  Status bad = MountAll({{"nosuchfs", "none", {}}}, target);
+  EXPECT_NE(bad.message().find("cannot mount the container's rootfs (nosuchfs mount of 'none'"), std::string::npos)
+      << bad.message();
+  EXPECT_FALSE(IsMountPoint(target));
+}
+
 // Reads a ustar archive into {name: content}.
 std::map<std::string, std::string> Untar(const std::string& tar) {
   std::map<std::string, std::string> files;
