@@ -80,3 +80,27 @@ TEST(CliTest, VersionNamesTheEngine) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliTest, PackWritesAnImageAndRefusesWhatIsNotWasm) {
+  wasmlet::testing::TempDir dir;
+  auto run = Wasmlet(std::string("pack ") + WASMLET_EXAMPLES + "/hello.wasm -t example.com/hello -o " +
+                     dir.File("hello.tar"));
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(run.out, dir.File("hello.tar") + ": image example.com/hello:latest, entrypoint /hello.wasm\n");
+  EXPECT_GT(std::filesystem::file_size(dir.File("hello.tar")),
+            std::filesystem::file_size(std::string(WASMLET_EXAMPLES) + "/hello.wasm"));
+
+  std::ofstream(dir.File("text.wasm")) << "not a module";
+  auto refused = Wasmlet("pack " + dir.File("text.wasm") + " -t t -o " + dir.File("t.tar"));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_EQ(Lines(refused.out), 1u) << refused.out;
+  EXPECT_NE(refused.out.find("not a WebAssembly module"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("--no-verify packs it all the same"), std::string::npos) << refused.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("t.tar")));
+  EXPECT_EQ(Wasmlet("pack " + dir.File("text.wasm") + " --no-verify -t t -o " + dir.File("t.tar")).exit_code,
+            0);
+}
+
+}  // namespace
