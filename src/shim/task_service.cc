@@ -189,6 +189,12 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
       // The function never ran: the task ends here, as a process that failed to start.
       std::lock_guard lock(mutex_);
       StopLocked(1);
+      if (installed.status().code() == StatusCode::kAlreadyExists) {
+        // Functions are named by container id on the node: the same id in another namespace.
+        return AlreadyExists("the node's wasmlet daemon runs a function named " + create_.id() +
+                             " already (a task of that id in another containerd namespace?); give this "
+                             "container another id");
+      }
       return installed.status();
     }
     route_id = *installed;

@@ -335,7 +335,8 @@ TEST(MountsTest, AReadOnlyBindMountIsMountedAndUnmounted) {
   EXPECT_FALSE(fs::exists(target + "/f.wasm"));
 
   Status bad = MountAll({{"nosuchfs", "none", {}}}, target);
-  EXPECT_NE(bad.message().find("cannot mount the container's rootfs (nosuchfs mount of 'none'"), std::string::npos)
+  EXPECT_NE(bad.message().find("cannot mount the container's rootfs (nosuchfs mount of 'none'"),
+            std::string::npos)
       << bad.message();
   EXPECT_FALSE(IsMountPoint(target));
 }
@@ -514,6 +515,14 @@ TEST_F(TaskServiceTest, AFailedInstallFailsStartAndEndsTheTask) {
   EXPECT_EQ(service_.State(Named<task::StateRequest>())->status(), task::STOPPED);
   EXPECT_EQ(service_.Wait(Named<task::WaitRequest>())->exit_status(), 1u);
   EXPECT_TRUE(service_.Delete(Named<task::DeleteRequest>()).ok());
+}
+
+TEST_F(TaskServiceTest, AnIdTakenOnTheNodeIsExplained) {
+  host_.install_error = AlreadyExists("a function named 'fn' is already installed");
+  ASSERT_TRUE(service_.Create(CreateRequest()).ok());
+  auto started = service_.Start(Named<task::StartRequest>());
+  EXPECT_EQ(started.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(started.status().message().find("give this container another id"), std::string::npos);
 }
 
 TEST_F(TaskServiceTest, CreateRefusesAMissingModuleAndASecondTask) {
