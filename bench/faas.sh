@@ -53,7 +53,7 @@ cat > "$work/node.json" <<EOF
 EOF
 cat > "$work/shim.json" <<EOF
 {"admin_address": "127.0.0.1:$admin", "wasmlet_binary": "$build/wasmlet", "daemon_config": "$work/node.json",
- "daemon_log": "$work/wasmlet.log", "state_dir": "$work/run"}
+ "daemon_log": "$work/wasmlet.log", "state_dir": "$work/run", "check_interval_ms": 200}
 EOF
 cat > "$work/containerd.toml" <<EOF
 version = 2

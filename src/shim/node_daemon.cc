@@ -97,11 +97,15 @@ Result<ShimSettings> LoadShimSettings(const std::string& path_in) {
         if (!value.is_number_integer() || value.get<int>() <= 0)
           return InvalidArgument(path + ": start_timeout_ms must be a positive whole number");
         settings.start_timeout_ms = value.get<int>();
+      } else if (key == "check_interval_ms") {
+        if (!value.is_number_integer() || value.get<int>() < 0)
+          return InvalidArgument(path + ": check_interval_ms must be a whole number, 0 or more");
+        settings.check_interval_ms = value.get<int>();
       } else {
         return InvalidArgument(
             path + ": unknown setting '" + key +
             "' (known: admin_address, admin_token, wasmlet_binary, daemon_config, daemon_log, "
-            "state_dir, start_timeout_ms)");
+            "state_dir, start_timeout_ms, check_interval_ms)");
       }
     }
   } catch (const json::exception& e) {

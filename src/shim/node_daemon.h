@@ -22,6 +22,9 @@ struct ShimSettings {
   std::string daemon_log = "/var/log/wasmlet.log";
   std::string state_dir = "/run/wasmlet";  // shim sockets, the daemon's pid file and start lock
   int start_timeout_ms = 15000;            // for a daemon it started to answer
+  // How often a running task checks that the daemon still serves its function (and brings the
+  // daemon and the function back when not: a daemon that crashed or restarted). 0: never.
+  int check_interval_ms = 2000;
 };
 
 // Reads the settings file; `path` empty means the default place (see above).

@@ -23,6 +23,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shim/events.h"
@@ -121,6 +122,15 @@ int Serve(const Flags& flags, const ShimSettings& settings, int listen_fd, const
   TaskService service(daemon, events, static_cast<uint32_t>(getpid()));
   TtrpcServer server;
   service.RegisterWith(server, [&server] { server.Stop(); });
+  if (settings.check_interval_ms > 0) {
+    // Detached: it sleeps most of the time, and the process ends with _exit below.
+    std::thread([&service, interval = std::chrono::milliseconds(settings.check_interval_ms)] {
+      for (;;) {
+        std::this_thread::sleep_for(interval);
+        if (Status status = service.Reconcile(); !status.ok()) spdlog::warn("{}", status.message());
+      }
+    }).detach();
+  }
   server.Serve(listen_fd);
 
   events.Flush(std::chrono::seconds(3));

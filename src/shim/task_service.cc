@@ -180,7 +180,7 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
     WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
     if (status_ != task::CREATED) return FailedPrecondition("task " + request.id() + " was started already");
     sandbox = spec_.sandbox;
-    item = PluginItem(spec_, create_.id(), module_path_);
+    item = item_ = PluginItem(spec_, create_.id(), module_path_);
   }
   std::string route_id;
   if (!sandbox) {
@@ -341,6 +341,30 @@ Result<task::ConnectResponse> TaskService::Connect(const task::ConnectRequest& r
 bool TaskService::Shutdown(const task::ShutdownRequest& request) {
   std::lock_guard lock(mutex_);
   return request.now() || !created_ || deleted_;
+}
+
+Status TaskService::Reconcile() {
+  std::lock_guard lifecycle(lifecycle_mutex_);
+  nlohmann::json item;
+  {
+    std::lock_guard lock(mutex_);
+    if (!installed_ || status_ != task::RUNNING) return Status::Ok();
+    item = item_;
+  }
+  auto entry = host_.Describe(create_.id());
+  if (entry.ok()) return Status::Ok();
+  if (entry.status().code() != StatusCode::kNotFound && entry.status().code() != StatusCode::kUnavailable) {
+    return entry.status();
+  }
+  // Gone (the daemon died: Install starts it again) or forgotten (the daemon restarted).
+  spdlog::warn("task {}: the node's wasmlet daemon does not serve the function ({}); installing it again",
+               create_.id(), entry.status().message());
+  auto installed = host_.Install(item);
+  if (!installed.ok()) return installed.status();
+  std::lock_guard lock(mutex_);
+  route_id_ = *installed;
+  spdlog::info("task {}: serving id '{}' again", create_.id(), route_id_);
+  return Status::Ok();
 }
 
 std::string TaskService::route_id() const {

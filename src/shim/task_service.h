@@ -55,6 +55,11 @@ class TaskService {
   // True when the shim may exit: no task, or its task deleted (or `now`).
   bool Shutdown(const task::ShutdownRequest& request);
 
+  // While the task runs, makes sure the node's daemon still serves its function: a daemon that
+  // died is started again and a daemon that lost the function (it restarted) gets it again.
+  // The shim calls it every check_interval_ms.
+  Status Reconcile();
+
   // The route id the function serves under, once started.
   std::string route_id() const;
 
@@ -83,6 +88,7 @@ class TaskService {
   task::CreateTaskRequest create_;  // as containerd sent it
   FunctionSpec spec_;
   std::string rootfs_;       // where the rootfs is mounted ("" when containerd sent no mounts)
+  nlohmann::json item_;      // the plugin item installed at Start
   std::string module_path_;  // the .wasm on the host
   std::string route_id_;
   int stdout_fd_ = -1;  // the task's stdout fifo, while it runs

@@ -68,7 +68,8 @@ class ContainerdTest : public ::testing::Test {
         {"wasmlet_binary", WASMLET_BINARY},
         {"daemon_config", d + "/node.json"},
         {"daemon_log", d + "/wasmlet.log"},
-        {"state_dir", d + "/run"}}.dump(2);
+        {"state_dir", d + "/run"},
+        {"check_interval_ms", 200}}.dump(2);
     std::ofstream(d + "/containerd.toml") << "version = 2\n"
                                           << "root = \"" << d << "/root\"\n"
                                           << "state = \"" << d << "/state\"\n"
@@ -280,6 +281,35 @@ TEST_F(ContainerdTest, AnnotationsAndEnvironmentSetTheFunctionAndASandboxRunsNon
   EXPECT_NE(Ctr("task ls").second.find("RUNNING"), std::string::npos);
   EXPECT_EQ(json::parse(Get(admin_port_, "/wasm/list").body).size(), 1u) << "only fn2";
   Remove("sandbox");
+  Remove("fn2");
+  EXPECT_TRUE(ShimsLeft().empty());
+}
+
+TEST_F(ContainerdTest, WhenTheDaemonDiesTheShimsBringItAndTheirFunctionsBack) {
+  ASSERT_EQ(Run("function2", "fn2").first, 0);
+  ASSERT_EQ(Run("function1", "fn1").first, 0);
+  ASSERT_EQ(Quickstart().status, 200);
+  pid_t daemon = 0;
+  std::ifstream(dir_->path() / "run" / "wasmlet.pid") >> daemon;
+  ASSERT_GT(daemon, 0);
+  kill(daemon, SIGKILL);
+  // Each shim checks every 200 ms: one starts the daemon again, each installs its function.
+  Response answer;
+  for (int i = 0; i < 500; ++i) {
+    try {
+      answer = Quickstart();
+    } catch (const std::exception&) {
+      answer = Response{};  // nothing listens for a moment
+    }
+    if (answer.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.body, "There are 100 inventories for book1.");
+  pid_t again = 0;
+  std::ifstream(dir_->path() / "run" / "wasmlet.pid") >> again;
+  EXPECT_NE(again, daemon) << "a new daemon";
+  Remove("fn1");
   Remove("fn2");
   EXPECT_TRUE(ShimsLeft().empty());
 }

@@ -225,13 +225,17 @@ TEST(FunctionSpecTest, TheModuleIsFoundInsideTheRootfsAndNeverOutsideIt) {
 
 TEST(ShimSettingsTest, ReadsKnownKeysAndRefusesOthersByName) {
   TempDir dir;
-  std::ofstream(dir.File("good.json"))
-      << json{{"admin_address", "127.0.0.1:1"}, {"state_dir", "/x"}, {"start_timeout_ms", 50}}.dump();
+  std::ofstream(dir.File("good.json")) << json{
+      {"admin_address", "127.0.0.1:1"},
+      {"state_dir", "/x"},
+      {"start_timeout_ms", 50},
+      {"check_interval_ms", 0}}.dump();
   auto good = LoadShimSettings(dir.File("good.json"));
   ASSERT_TRUE(good.ok()) << good.status().ToString();
   EXPECT_EQ(good->admin_address, "127.0.0.1:1");
   EXPECT_EQ(good->state_dir, "/x");
   EXPECT_EQ(good->start_timeout_ms, 50);
+  EXPECT_EQ(good->check_interval_ms, 0);
   EXPECT_EQ(good->daemon_config, "/etc/wasmlet/node.json") << "defaults stay";
   EXPECT_FALSE(good->wasmlet_binary.empty());
 
@@ -410,10 +414,12 @@ class RecordingHost : public FunctionHost {
     return Status::Ok();
   }
   Result<json> Describe(const std::string& name) override {
+    if (!describe_error.ok()) return describe_error;
     return json{{"name", name}, {"instances", 2}, {"memory_bytes", 131072}, {"memory_limit_bytes", 1 << 21}};
   }
   std::vector<std::string> calls;
   Status install_error;
+  Status describe_error;
 };
 
 class RecordingEvents : public EventSink {
@@ -515,6 +521,25 @@ TEST_F(TaskServiceTest, AFailedInstallFailsStartAndEndsTheTask) {
   EXPECT_EQ(service_.State(Named<task::StateRequest>())->status(), task::STOPPED);
   EXPECT_EQ(service_.Wait(Named<task::WaitRequest>())->exit_status(), 1u);
   EXPECT_TRUE(service_.Delete(Named<task::DeleteRequest>()).ok());
+}
+
+TEST_F(TaskServiceTest, AFunctionTheDaemonLostIsInstalledAgainWhileTheTaskRuns) {
+  ASSERT_TRUE(service_.Reconcile().ok()) << "no task: nothing to do";
+  ASSERT_TRUE(service_.Create(CreateRequest()).ok());
+  ASSERT_TRUE(service_.Start(Named<task::StartRequest>()).ok());
+  ASSERT_TRUE(service_.Reconcile().ok());
+  EXPECT_EQ(host_.calls, (std::vector<std::string>{"install fn"})) << "still served: nothing to do";
+  host_.describe_error = NotFound("the wasmlet daemon runs no function named fn");
+  ASSERT_TRUE(service_.Reconcile().ok());
+  EXPECT_EQ(host_.calls, (std::vector<std::string>{"install fn", "install fn"}));
+  host_.describe_error = Unavailable("the wasmlet daemon at 127.0.0.1:1 does not answer");
+  ASSERT_TRUE(service_.Reconcile().ok());
+  EXPECT_EQ(host_.calls.size(), 3u) << "a daemon that is gone: install starts it and installs";
+  auto kill = Named<task::KillRequest>();
+  kill.set_signal(SIGTERM);
+  ASSERT_TRUE(service_.Kill(kill).ok());
+  ASSERT_TRUE(service_.Reconcile().ok());
+  EXPECT_EQ(host_.calls.back(), "uninstall fn") << "a stopped task is not brought back";
 }
 
 TEST_F(TaskServiceTest, AnIdTakenOnTheNodeIsExplained) {
