@@ -6,6 +6,7 @@
 # a runc container (busybox sleep), what containerd's own runtime takes to start a task.
 #
 #   bench/faas.sh          FAAS_RUNS (default 10); needs root (containerd mounts)
+#                          FAAS_KEEP=1 leaves containerd, the daemon and the folder running
 #
 # Prints the first run (it starts the node's daemon), then min / median / max of FAAS_RUNS
 # runs of each, and the ratio of the medians. Requests go to 127.0.0.1 only.
