@@ -356,6 +356,10 @@ FunctionRegistry::~FunctionRegistry() {
 }
 
 Status FunctionRegistry::LoadAll() {
+  if (config_.plugins.empty()) {
+    spdlog::info("the config lists no functions: serving none until they are installed (POST /wasm/install)");
+    return Status::Ok();
+  }
   std::vector<Status> errors;
   for (const PluginConfig& plugin : config_.plugins) {
     {
@@ -369,10 +373,6 @@ Status FunctionRegistry::LoadAll() {
     } else {
       errors.push_back(function.status());
     }
-  }
-  if (config_.plugins.empty()) {
-    spdlog::info("the config lists no functions: serving none until they are installed (POST /wasm/install)");
-    return Status::Ok();
   }
   if (function_count() == 0) {
     // Nothing to serve: the caller reports the reason (one line) and stops.

@@ -264,25 +264,27 @@ unsigned AdminStatusFor(const Status& status) {
   }
 }
 
-// {"name": ..., ...}: the route id an uninstall or update names.
-Result<nlohmann::json> ParseAdminBody(const std::string& body) {
+// {"name": ..., ...}: the route id an uninstall or update names. An uninstall may name one
+// plugin item instead, {"plugin": NAME} (what the containerd shim installed).
+Result<nlohmann::json> ParseAdminBody(const std::string& body, bool plugin_allowed) {
   try {
     nlohmann::json j = nlohmann::json::parse(body);
     if (!j.is_object()) return InvalidArgument("the body must be a JSON object");
-    if (!j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
-      return InvalidArgument("the body must name the function: {\"name\": \"id_1\"}");
+    auto names = [&](const char* key) {
+      return j.contains(key) && j.at(key).is_string() && !j.at(key).get<std::string>().empty();
+    };
+    if (plugin_allowed && names("plugin")) return j;
+    j.erase("plugin");  // the route id form: a "plugin" key that does not apply is not read
+    if (!names("name")) {
+      return InvalidArgument(
+          plugin_allowed ? "the body must name the function: {\"name\": \"id_1\"} (every plugin of that "
+                           "id) or {\"plugin\": \"f1\"} (that one plugin item)"
+                         : "the body must name the function: {\"name\": \"id_1\"}");
     }
     return j;
   } catch (const nlohmann::json::parse_error& e) {
     return InvalidArgument(std::string("the body is not valid JSON: ") + e.what());
   }
-}
-
-// {"plugin": NAME}: the plugin item an uninstall names, when it names one.
-std::optional<std::string> ParsePluginName(const std::string& body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("plugin") || !j["plugin"].is_string()) return std::nullopt;
-  return j["plugin"].get<std::string>();
 }
 
 }  // namespace
@@ -344,36 +346,33 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
       spdlog::info("admin: installed '{}' as id '{}'", plugin->name, *id);
       return respond(Json(200, {{"id", *id}}));
     }
-    if (path == "/wasm/uninstall") {
-      // {"plugin": NAME} removes the one plugin item NAME (what the containerd shim installed);
-      // Layotto's {"name": ID} removes every plugin serving route id ID.
-      auto plugin = ParsePluginName(request.body);
-      if (plugin) {
-        Status status = functions_->UninstallPlugin(*plugin);
-        if (status.code() == StatusCode::kNotFound) return respond(JsonError(404, status.message()));
-        if (!status.ok()) return respond(JsonError(AdminStatusFor(status), status.message()));
-        spdlog::info("admin: uninstalled plugin '{}'", *plugin);
-        return respond(Json(200, {{"plugin", *plugin}}));
-      }
-    }
-    auto body = ParseAdminBody(request.body);
+    const bool uninstall = path == "/wasm/uninstall";
+    auto body = ParseAdminBody(request.body, /*plugin_allowed=*/uninstall);
     if (!body.ok()) return respond(JsonError(400, body.status().message()));
-    const std::string id = (*body)["name"].get<std::string>();
     Status status;
-    if (path == "/wasm/uninstall") {
-      status = functions_->Uninstall(id);
+    nlohmann::json answer;
+    if (auto plugin = body->find("plugin"); plugin != body->end()) {
+      // One plugin item; Layotto's {"name": ID} below removes every plugin serving route id ID.
+      answer = {{"plugin", *plugin}};
+      status = functions_->UninstallPlugin(plugin->get<std::string>());
     } else {
-      auto n = body->find("instance_num");
-      if (n == body->end() || !n->is_number_integer()) {
-        return respond(JsonError(
-            400, "the body must give the new instance count: {\"name\": ..., \"instance_num\": 2}"));
+      const std::string id = (*body)["name"].get<std::string>();
+      answer = {{"id", id}};
+      if (uninstall) {
+        status = functions_->Uninstall(id);
+      } else {
+        auto n = body->find("instance_num");
+        if (n == body->end() || !n->is_number_integer()) {
+          return respond(JsonError(
+              400, "the body must give the new instance count: {\"name\": ..., \"instance_num\": 2}"));
+        }
+        status = functions_->Update(id, n->get<int>());
       }
-      status = functions_->Update(id, n->get<int>());
     }
     if (status.code() == StatusCode::kNotFound) return respond(JsonError(404, status.message()));
     if (!status.ok()) return respond(JsonError(AdminStatusFor(status), status.message()));
-    spdlog::info("admin: {} '{}'", path == "/wasm/uninstall" ? "uninstalled" : "updated", id);
-    return respond(Json(200, {{"id", id}}));
+    spdlog::info("admin: {} {}", uninstall ? "uninstalled" : "updated", answer.dump());
+    return respond(Json(200, answer));
   }
   respond(JsonError(404, "no admin endpoint " + method + " " + path +
                              " (there are POST /wasm/install, /wasm/uninstall, /wasm/update; GET /wasm/list, "

@@ -7,6 +7,7 @@
 //   ... -namespace NS -address SOCK -publish-binary BIN -id ID -bundle DIR delete
 //       after a shim died: clean up what it left, print a DeleteResponse (protobuf) on stdout.
 #include <fcntl.h>
+#include <google/protobuf/util/time_util.h>
 #include <openssl/sha.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -208,8 +209,7 @@ int Delete(const Flags& flags, const ShimSettings& settings) {
 
   containerd::task::v2::DeleteResponse response;
   response.set_exit_status(128 + SIGKILL);  // the shim died: its task ended as if killed
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  response.mutable_exited_at()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  *response.mutable_exited_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
   std::cout << response.SerializeAsString() << std::flush;
   return 0;
 }

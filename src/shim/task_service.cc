@@ -1,12 +1,14 @@
 #include "shim/task_service.h"
 
 #include <fcntl.h>
+#include <google/protobuf/util/time_util.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "events.pb.h"
 #include "metrics.pb.h"
@@ -19,14 +21,6 @@ namespace events = ::containerd::events;
 namespace {
 
 constexpr const char* kTaskService = "containerd.task.v2.Task";
-
-google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  google::protobuf::Timestamp out;
-  out.set_seconds(ns / 1000000000);
-  out.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return out;
-}
 
 // How a function ends on a signal: SIGTERM and SIGINT ask it to stop, which it does cleanly
 // (exit 0); any other signal ends it as that signal ends a process (128 + signal).
@@ -70,13 +64,13 @@ void TaskService::RegisterWith(TtrpcServer& server, std::function<void()> on_shu
   add("Connect", Typed<task::ConnectRequest, task::ConnectResponse>([this](auto& r) { return Connect(r); }));
   // A function reads no stdin, so closing it is accepted and changes nothing.
   add("CloseIO", [](const std::string&, const Metadata&) -> Result<std::string> { return std::string(); });
-  add("Shutdown", [this, on_shutdown](const std::string& payload, const Metadata&) -> Result<std::string> {
-    task::ShutdownRequest request;
-    if (!request.ParseFromString(payload)) return InvalidArgument("the request is not a ShutdownRequest");
-    // Answer first: the caller waits for the answer, then sees the connection close.
-    if (Shutdown(request)) std::thread(on_shutdown).detach();
-    return std::string();
-  });
+  add("Shutdown",
+      Typed<task::ShutdownRequest, task::Empty>([this, on_shutdown](auto& request) -> Result<task::Empty> {
+        // The shim ends while this answer is on its way: containerd takes the connection
+        // closing by the exit as an answer to Shutdown too.
+        if (Shutdown(request)) std::thread(on_shutdown).detach();
+        return task::Empty();
+      }));
   for (const char* method : {"Pause", "Resume", "Checkpoint", "Exec", "ResizePty", "Update"}) {
     add(method, [method](const std::string&, const Metadata&) -> Result<std::string> {
       return Unimplemented(std::string(method) + " is not supported for wasm functions");
@@ -107,13 +101,13 @@ void TaskService::StopLocked(uint32_t exit_status) {
   }
   status_ = task::STOPPED;
   exit_status_ = exit_status;
-  exited_at_ = std::chrono::system_clock::now();
+  exited_at_ = google::protobuf::util::TimeUtil::GetCurrentTime();
   events::TaskExit exit;
   exit.set_container_id(create_.id());
   exit.set_id(create_.id());
   exit.set_pid(pid_);
   exit.set_exit_status(exit_status);
-  *exit.mutable_exited_at() = ToTimestamp(exited_at_);
+  *exit.mutable_exited_at() = exited_at_;
   events_.Publish("/tasks/exit", exit);
   stopped_.notify_all();
 }
@@ -249,7 +243,7 @@ Result<task::WaitResponse> TaskService::Wait(const task::WaitRequest& request) {
   stopped_.wait(lock, [this] { return status_ == task::STOPPED; });
   task::WaitResponse response;
   response.set_exit_status(exit_status_);
-  *response.mutable_exited_at() = ToTimestamp(exited_at_);
+  *response.mutable_exited_at() = exited_at_;
   return response;
 }
 
@@ -272,13 +266,13 @@ Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& requ
   event.set_container_id(create_.id());
   event.set_pid(pid_);
   event.set_exit_status(exit_status_);
-  *event.mutable_exited_at() = ToTimestamp(exited_at_);
+  *event.mutable_exited_at() = exited_at_;
   events_.Publish("/tasks/delete", event);
   spdlog::info("task {}: deleted", create_.id());
   task::DeleteResponse response;
   response.set_pid(pid_);
   response.set_exit_status(exit_status_);
-  *response.mutable_exited_at() = ToTimestamp(exited_at_);
+  *response.mutable_exited_at() = exited_at_;
   return response;
 }
 
@@ -295,7 +289,7 @@ Result<task::StateResponse> TaskService::State(const task::StateRequest& request
   response.set_stderr(create_.stderr());
   response.set_terminal(create_.terminal());
   response.set_exit_status(exit_status_);
-  if (status_ == task::STOPPED) *response.mutable_exited_at() = ToTimestamp(exited_at_);
+  if (status_ == task::STOPPED) *response.mutable_exited_at() = exited_at_;
   return response;
 }
 

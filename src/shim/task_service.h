@@ -13,11 +13,11 @@
 // Checkpoint, ResizePty and Update answer UNIMPLEMENTED.
 #pragma once
 
-#include <chrono>
+#include <google/protobuf/timestamp.pb.h>
+
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "shim/events.h"
@@ -94,7 +94,7 @@ class TaskService {
   int stdout_fd_ = -1;  // the task's stdout fifo, while it runs
   bool installed_ = false;
   uint32_t exit_status_ = 0;
-  std::chrono::system_clock::time_point exited_at_{};
+  google::protobuf::Timestamp exited_at_;
 };
 
 }  // namespace wasmlet::shim

@@ -179,8 +179,6 @@ Status FrameSocket::Read(FrameHeader& header, std::string& payload, int timeout_
   return status;
 }
 
-void FrameSocket::Shutdown() { ::shutdown(fd_, SHUT_RDWR); }
-
 void TtrpcServer::Register(const std::string& service, const std::string& method, Handler handler) {
   handlers_[service + "/" + method] = std::move(handler);
 }

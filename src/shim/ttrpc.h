@@ -54,8 +54,6 @@ class FrameSocket {
   // header filled in and the payload skipped) when the payload is over kMaxPayload.
   // `timeout_ms` < 0 waits for ever.
   Status Read(FrameHeader& header, std::string& payload, int timeout_ms = -1);
-  // Wakes a reader blocked in Read; later reads and writes fail.
-  void Shutdown();
   int fd() const { return fd_; }
 
  private:

@@ -143,6 +143,9 @@ TEST(OperationsTest, UninstallingOnePluginLeavesTheOthersUnderItsId) {
   EXPECT_NE(again.body.find("no plugin named 'a'"), std::string::npos) << again.body;
   EXPECT_EQ(Admin(server, "POST", "/wasm/uninstall", {{"plugin", "b"}}).status, 200);
   EXPECT_EQ(Get(port, "/?whoami", {{"id", "id_test"}}).status, 404);
+  auto unnamed = Admin(server, "POST", "/wasm/uninstall", {{"plugin", ""}});
+  EXPECT_EQ(unnamed.status, 400);
+  EXPECT_NE(unnamed.body.find("or {\"plugin\": \"f1\"}"), std::string::npos) << unnamed.body;
 }
 
 TEST(OperationsTest, BadInstallsGetA4xxWithAMessageAndChangeNothing) {
