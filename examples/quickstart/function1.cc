@@ -27,17 +27,21 @@ class Client : public StreamContext {
   using StreamContext::StreamContext;
   Action OnRequestBody(size_t size, bool) override {
     // Layotto hands a GET's query string over as the body.
-    const std::string book = QueryParam(GetBuffer(BufferType::kHttpRequestBody, 0, size).value_or(""), "name");
+    const std::string book =
+        QueryParam(GetBuffer(BufferType::kHttpRequestBody, 0, size).value_or(""), "name");
     if (book.empty()) {
       SendLocalResponse(400, "give the book's name: ?name=book1\n");
       return Action::kPause;
     }
     std::string inventories;
     if (InvokeService("id_2", "", book, &inventories) != Status::kOk) {
-      SendLocalResponse(502, "function id_2 did not answer; see the server log\n");
+      // wasmlet.last_error: why the host call failed (a wasmlet property; empty elsewhere).
+      const std::string why = GetProperty({"wasmlet", "last_error"}).value_or("see the server log");
+      SendLocalResponse(502, "function id_2 did not answer: " + why + "\n");
       return Action::kPause;
     }
-    AppendBuffer(BufferType::kHttpResponseBody, "There are " + inventories + " inventories for " + book + ".");
+    AppendBuffer(BufferType::kHttpResponseBody,
+                 "There are " + inventories + " inventories for " + book + ".");
     return Action::kContinue;
   }
   void OnLog() override { Log(LogLevel::kDebug, "function1: request " + std::to_string(id()) + " finished"); }

@@ -15,7 +15,9 @@ class Server : public StreamContext {
     const std::string book = GetBuffer(BufferType::kHttpRequestBody, 0, size).value_or("");
     std::string stock;
     if (GetState("state_demo", book, &stock) != Status::kOk) {
-      SendLocalResponse(502, "the state store state_demo is unavailable; see the server log\n");
+      // wasmlet.last_error: why the host call failed (a wasmlet property; empty elsewhere).
+      const std::string why = GetProperty({"wasmlet", "last_error"}).value_or("see the server log");
+      SendLocalResponse(502, "the state store state_demo is unavailable: " + why + "\n");
       return Action::kPause;
     }
     AppendBuffer(BufferType::kHttpResponseBody, stock);

@@ -5,6 +5,7 @@
 
 #include "abi/plugin_vm.h"
 #include "abi/wasi.h"
+#include "common/text.h"
 
 namespace wasmlet::abi {
 namespace {
@@ -107,6 +108,9 @@ R SetBufferBytes(PluginVm& vm, const Args& a) {
   const uint64_t length = buffer->size();
   const uint64_t s = std::min<uint64_t>(a[1], length);
   const uint64_t k = std::min<uint64_t>(a[2], length - s);
+  const uint64_t after = length - k + data->size();
+  if (after > length && after > vm.limits().buffer_bytes)
+    return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
   buffer->replace(s, k, *data);
   return kOk;
 }
@@ -141,6 +145,12 @@ R SetHeaderMapPairs(PluginVm& vm, const Args& a) {
   if (!bytes) return kBadMemory;
   auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()});
   if (!pairs) return WasmResult::kBadArgument;
+  if (pairs->size() > vm.limits().header_count)
+    return vm.RefuseAtLimit("header_count", vm.limits().header_count);
+  for (const auto& [name, value] : *pairs) {
+    if (name.size() + value.size() > vm.limits().header_bytes)
+      return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
+  }
   if (HeaderMap* map = Map(vm, a[0])) *map = HeaderMap(*pairs);
   return kOk;
 }
@@ -163,7 +173,14 @@ R ChangeHeaderMapValue(PluginVm& vm, const Args& a) {
   auto key = vm.Read(a[1], a[2]);
   auto value = vm.Read(a[3], a[4]);
   if (!key || !value) return kBadMemory;
-  if (HeaderMap* map = Map(vm, a[0])) (map->*op)(*key, *value);
+  HeaderMap* map = Map(vm, a[0]);
+  if (!map) return kOk;
+  if (key->size() + value->size() > vm.limits().header_bytes)
+    return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
+  // An add always grows the map; a replace may add the key.
+  if (map->size() >= vm.limits().header_count && (op == &HeaderMap::Add || !map->Get(*key)))
+    return vm.RefuseAtLimit("header_count", vm.limits().header_count);
+  (map->*op)(*key, *value);
   return kOk;
 }
 
@@ -197,6 +214,14 @@ R SendLocalResponse(PluginVm& vm, const Args& a) {
   response.body = std::move(*body);
   response.details = std::move(*details);
   response.local = true;
+  if (pairs->size() > vm.limits().header_count)
+    return vm.RefuseAtLimit("header_count", vm.limits().header_count);
+  for (const auto& [name, value] : *pairs) {
+    if (name.size() + value.size() > vm.limits().header_bytes)
+      return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
+  }
+  if (response.body.size() > vm.limits().buffer_bytes)
+    return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
   for (auto& [name, value] : *pairs) response.headers.emplace_back(ToLower(name), std::move(value));
   if (a[7] <= kMaxGrpcStatus) {
     response.headers.emplace_back("grpc-status", std::to_string(a[7]));
@@ -256,7 +281,10 @@ R SetSharedData(PluginVm& vm, const Args& a) {
   auto value = vm.Read(a[2], a[3]);
   if (!key || !value) return kBadMemory;
   if (key->empty()) return WasmResult::kNotFound;
-  return vm.services().shared->SetData(vm.spec().vm_id, *key, *value, a[4]);
+  const WasmResult r = vm.services().shared->SetData(vm.spec().vm_id, *key, *value, a[4]);
+  if (r == WasmResult::kInternalFailure)
+    return vm.RefuseAtLimit("shared_data_bytes", vm.limits().shared_data_bytes);
+  return r;
 }
 
 R GetSharedData(PluginVm& vm, const Args& a) {
@@ -299,7 +327,10 @@ R ResolveOwnSharedQueue(PluginVm& vm, const Args& a) { return ResolveQueue(vm, {
 R EnqueueSharedQueue(PluginVm& vm, const Args& a) {
   auto value = vm.Read(a[1], a[2]);
   if (!value) return kBadMemory;
-  return vm.services().shared->Enqueue(a[0], *value);
+  const WasmResult r = vm.services().shared->Enqueue(a[0], *value);
+  if (r == WasmResult::kInternalFailure)
+    return vm.RefuseAtLimit("queue_entries or queue_bytes", vm.limits().queue_entries);
+  return r;
 }
 
 R DequeueSharedQueue(PluginVm& vm, const Args& a) {
@@ -319,9 +350,9 @@ R DefineMetric(PluginVm& vm, const Args& a) {
   if (!name) return kBadMemory;
   if (a[0] > static_cast<uint32_t>(MetricType::kHistogram)) return WasmResult::kBadArgument;
   if (!vm.InBounds(a[3], 4)) return kBadMemory;
-  return vm.WriteU32(a[3], vm.services().shared->DefineMetric(static_cast<MetricType>(a[0]), *name))
-             ? kOk
-             : kBadMemory;
+  auto id = vm.services().shared->DefineMetric(vm.spec().vm_id, static_cast<MetricType>(a[0]), *name);
+  if (!id) return vm.RefuseAtLimit("metrics", vm.limits().metrics);
+  return vm.WriteU32(a[3], *id) ? kOk : kBadMemory;
 }
 
 R IncrementMetric(PluginVm& vm, const Args& a) {
@@ -371,7 +402,14 @@ R SetProperty(PluginVm& vm, const Args& a) {
     if (!key.empty()) key.push_back('.');
     key.append(segment);
   }
-  vm.set_properties()[key] = std::move(*value);
+  auto& properties = vm.set_properties();
+  auto it = properties.find(key);
+  const uint64_t before = it == properties.end() ? 0 : key.size() + it->second.size();
+  const uint64_t after = key.size() + value->size();
+  if (after > before && vm.property_bytes() - before + after > vm.limits().property_bytes)
+    return vm.RefuseAtLimit("property_bytes", vm.limits().property_bytes);
+  vm.add_property_bytes(static_cast<int64_t>(after) - static_cast<int64_t>(before));
+  properties[key] = std::move(*value);
   return kOk;
 }
 
@@ -417,22 +455,27 @@ R GetConfiguration(PluginVm& vm, const Args& a) {
 
 // ---- Layotto extensions (ABI §7.4) -------------------------------------------------------------
 
+// A Layotto host call that failed: logged, kept for the stream's wasmlet.last_error property
+// (so a function can say why in its answer), and INTERNAL_FAILURE for the guest.
+WasmResult LayottoCallFailed(PluginVm& vm, const std::string& message) {
+  vm.Log(LogLevel::kError, message);
+  if (PluginVm::Stream* stream = vm.effective_stream()) stream->last_host_error = message;
+  return WasmResult::kInternalFailure;
+}
+
+constexpr size_t kMaxStateKeyBytes = 64 << 10;
+
 R GetState(PluginVm& vm, const Args& a) {
   auto store = vm.Read(a[0], a[1]);
   auto key = vm.Read(a[2], a[3]);
   if (!store || !key) return kBadMemory;
   if (!vm.InBounds(a[4], 4) || !vm.InBounds(a[5], 4)) return kBadMemory;
-  if (!vm.services().state) {
-    vm.Log(LogLevel::kError,
-           "proxy_get_state('" + *store + "', '" + *key + "'): no state stores are configured");
-    return WasmResult::kInternalFailure;
-  }
+  const std::string call = "proxy_get_state('" + Printable(*store, 64) + "', '" + Printable(*key, 64) + "')";
+  if (store->size() > kMaxStateKeyBytes || key->size() > kMaxStateKeyBytes)
+    return LayottoCallFailed(vm, call + ": a store name or key over 64 KiB");
+  if (!vm.services().state) return LayottoCallFailed(vm, call + ": no state stores are configured");
   auto value = vm.services().state->GetState(*store, *key);
-  if (!value.ok()) {
-    vm.Log(LogLevel::kError,
-           "proxy_get_state('" + *store + "', '" + *key + "'): " + value.status().message());
-    return WasmResult::kInternalFailure;
-  }
+  if (!value.ok()) return LayottoCallFailed(vm, call + ": " + value.status().message());
   return vm.ReturnBytes(*value, a[4], a[5]);
 }
 
@@ -442,15 +485,10 @@ R InvokeService(PluginVm& vm, const Args& a) {
   auto param = vm.Read(a[4], a[5]);
   if (!id || !method || !param) return kBadMemory;
   if (!vm.InBounds(a[6], 4) || !vm.InBounds(a[7], 4)) return kBadMemory;
-  if (!vm.services().invoker) {
-    vm.Log(LogLevel::kError, "proxy_invoke_service('" + *id + "'): no function invoker is configured");
-    return WasmResult::kInternalFailure;
-  }
+  const std::string call = "proxy_invoke_service('" + Printable(*id, 64) + "')";
+  if (!vm.services().invoker) return LayottoCallFailed(vm, call + ": no function invoker is configured");
   auto result = vm.services().invoker->Invoke({*id, *method, *param, vm.route_id()});
-  if (!result.ok()) {
-    vm.Log(LogLevel::kError, "proxy_invoke_service('" + *id + "'): " + result.status().message());
-    return WasmResult::kInternalFailure;
-  }
+  if (!result.ok()) return LayottoCallFailed(vm, call + ": " + result.status().message());
   return vm.ReturnBytes(*result, a[6], a[7]);
 }
 

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include "common/text.h"
 
 namespace wasmlet::abi {
 namespace {
@@ -32,7 +35,9 @@ LogSink DefaultLogSink() {
     static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::trace, spdlog::level::debug,
                                                             spdlog::level::info,  spdlog::level::warn,
                                                             spdlog::level::err,   spdlog::level::critical};
-    spdlog::log(kLevels[static_cast<uint32_t>(level)], "[wasm {}] {}", plugin, message);
+    // A guest's text is not trusted: no control characters (a forged log line) or invalid UTF-8.
+    spdlog::log(kLevels[static_cast<uint32_t>(level)], "[wasm {}] {}", Printable(plugin, 128),
+                Printable(message, 16 << 10));
   };
 }
 
@@ -483,6 +488,19 @@ Result<WasmResult> PluginVm::ReturnBytes(std::string_view bytes, uint32_t ptr_ou
     return WasmResult::kInvalidMemoryAccess;
   }
   return WasmResult::kOk;
+}
+
+WasmResult PluginVm::RefuseAtLimit(std::string_view limit, uint64_t value) {
+  ++refusals_;
+  services_.shared->CountRefusal(spec_->vm_id);
+  if (std::find(limits_logged_.begin(), limits_logged_.end(), limit) == limits_logged_.end()) {
+    limits_logged_.emplace_back(limit);
+    spdlog::warn(
+        "plugin '{}': a host call was refused at the {} limit ({}); the guest got INTERNAL_FAILURE. "
+        "Raise wasmlet.guest_limits.{} if the plugin really needs more",
+        spec_->name, limit, value, limit);
+  }
+  return WasmResult::kInternalFailure;
 }
 
 void PluginVm::Log(LogLevel level, std::string_view message) {

@@ -107,6 +107,7 @@ class PluginVm {
     std::optional<HttpResponse> local_response;
     uint32_t response_status = 0;  // once the response phase has begun
     bool paused = false;
+    std::string last_host_error;  // why the last Layotto host call failed (wasmlet.last_error)
   };
   struct Context {
     uint32_t id = 0;
@@ -148,6 +149,14 @@ class PluginVm {
   bool in_allocator() const { return in_allocator_; }
 
   void Log(LogLevel level, std::string_view message);
+  // A host call refused at one of HostLimits (`limit` names its field): counted, and logged
+  // once per limit per instance so that a guest retrying in a loop cannot flood the log.
+  WasmResult RefuseAtLimit(std::string_view limit, uint64_t value);
+  const HostLimits& limits() const { return services_.shared->limits(); }
+  uint64_t refusals() const { return refusals_; }
+  // Bytes held by proxy_set_property values of this instance.
+  uint64_t property_bytes() const { return property_bytes_; }
+  void add_property_bytes(int64_t delta) { property_bytes_ += delta; }
   // A property by path segments (ABI §6.3), encoded for the guest; nullopt when unknown.
   std::optional<std::string> Property(const std::vector<std::string_view>& path);
 
@@ -185,6 +194,9 @@ class PluginVm {
   bool in_allocator_ = false;
   std::optional<int32_t> exit_code_;
   std::map<std::string, std::string, std::less<>> set_properties_;
+  uint64_t property_bytes_ = 0;
+  uint64_t refusals_ = 0;
+  std::vector<std::string> limits_logged_;
 
   std::shared_ptr<SharedState::QueueNotifier> queue_notifier_;
   std::mutex pending_mutex_;

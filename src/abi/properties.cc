@@ -34,6 +34,7 @@ std::optional<std::string> PluginVm::Property(const std::vector<std::string_view
 
   const Stream* s = effective_stream();
   if (!s) return std::nullopt;
+  if (key == "wasmlet.last_error") return s->last_host_error;
   const HttpRequest& r = s->request;
   const auto& request_headers = s->maps[static_cast<int>(MapType::kHttpRequestHeaders)];
   if (key == "request.path") return r.path;

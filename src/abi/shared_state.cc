@@ -7,6 +7,23 @@ std::pair<std::string, std::string> Key(std::string_view a, std::string_view b) 
 }
 }  // namespace
 
+HostUsage& SharedState::UsageOf(std::string_view vm_id) {
+  auto it = usage_.find(vm_id);
+  if (it == usage_.end()) it = usage_.emplace(std::string(vm_id), HostUsage{}).first;
+  return it->second;
+}
+
+void SharedState::CountRefusal(std::string_view vm_id) {
+  std::lock_guard lock(mutex_);
+  UsageOf(vm_id).refusals++;
+}
+
+HostUsage SharedState::Usage(std::string_view vm_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = usage_.find(vm_id);
+  return it == usage_.end() ? HostUsage{} : it->second;
+}
+
 std::optional<SharedState::Value> SharedState::GetData(std::string_view vm_id, std::string_view key) const {
   std::lock_guard lock(mutex_);
   auto it = data_.find(Key(vm_id, key));
@@ -17,8 +34,16 @@ std::optional<SharedState::Value> SharedState::GetData(std::string_view vm_id, s
 WasmResult SharedState::SetData(std::string_view vm_id, std::string_view key, std::string_view value,
                                 uint32_t cas) {
   std::lock_guard lock(mutex_);
-  auto [it, inserted] = data_.try_emplace(Key(vm_id, key));
-  if (!inserted && cas != 0 && cas != it->second.cas) return WasmResult::kCasMismatch;
+  HostUsage& usage = UsageOf(vm_id);
+  auto it = data_.find(Key(vm_id, key));
+  if (it != data_.end() && cas != 0 && cas != it->second.cas) return WasmResult::kCasMismatch;
+  const uint64_t before = it == data_.end() ? 0 : key.size() + it->second.bytes.size();
+  const uint64_t after = key.size() + value.size();
+  if (after > before && usage.shared_data_bytes - before + after > limits_.shared_data_bytes) {
+    return WasmResult::kInternalFailure;
+  }
+  if (it == data_.end()) it = data_.try_emplace(Key(vm_id, key)).first;
+  usage.shared_data_bytes = usage.shared_data_bytes - before + after;
   it->second.bytes = std::string(value);
   it->second.cas = next_cas_++;
   if (next_cas_ == 0) next_cas_ = 1;  // 0 means "no cas"; never hand it out
@@ -53,6 +78,13 @@ WasmResult SharedState::Enqueue(uint32_t queue_id, std::string_view value) {
     std::lock_guard lock(mutex_);
     auto it = queues_.find(queue_id);
     if (it == queues_.end()) return WasmResult::kNotFound;
+    HostUsage& usage = UsageOf(it->second.vm_id);
+    if (usage.queue_entries + 1 > limits_.queue_entries ||
+        usage.queue_bytes + value.size() > limits_.queue_bytes) {
+      return WasmResult::kInternalFailure;
+    }
+    usage.queue_entries++;
+    usage.queue_bytes += value.size();
     it->second.items.emplace_back(value);
     notify = it->second.notifier.lock();
     root = it->second.root_context_id;
@@ -69,6 +101,9 @@ WasmResult SharedState::Dequeue(uint32_t queue_id, std::string& value) {
   if (it->second.items.empty()) return WasmResult::kEmpty;
   value = std::move(it->second.items.front());
   it->second.items.pop_front();
+  HostUsage& usage = UsageOf(it->second.vm_id);
+  usage.queue_entries--;
+  usage.queue_bytes -= value.size();
   return WasmResult::kOk;
 }
 
@@ -76,16 +111,30 @@ WasmResult SharedState::RemoveQueue(uint32_t queue_id) {
   std::lock_guard lock(mutex_);
   auto it = queues_.find(queue_id);
   if (it == queues_.end()) return WasmResult::kNotFound;
+  HostUsage& usage = UsageOf(it->second.vm_id);
+  for (const std::string& item : it->second.items) {
+    usage.queue_entries--;
+    usage.queue_bytes -= item.size();
+  }
   queue_ids_.erase(Key(it->second.vm_id, it->second.name));
   queues_.erase(it);
   return WasmResult::kOk;
 }
 
-uint32_t SharedState::DefineMetric(MetricType type, std::string_view name) {
+std::optional<uint32_t> SharedState::DefineMetric(std::string_view vm_id, MetricType type,
+                                                  std::string_view name) {
   std::lock_guard lock(mutex_);
-  auto [it, inserted] = metric_ids_.try_emplace({type, std::string(name)}, next_metric_id_);
-  if (inserted) metrics_[next_metric_id_++] = Metric{type, std::string(name), 0};
-  return it->second;
+  auto it = metric_ids_.find(std::make_pair(type, std::string(name)));
+  if (it != metric_ids_.end()) return it->second;
+  HostUsage& usage = UsageOf(vm_id);
+  if (usage.metrics + 1 > limits_.metrics) {
+    return std::nullopt;
+  }
+  usage.metrics++;
+  const uint32_t id = next_metric_id_++;
+  metric_ids_.emplace(std::make_pair(type, std::string(name)), id);
+  metrics_[id] = Metric{type, std::string(name), std::string(vm_id), 0};
+  return id;
 }
 
 WasmResult SharedState::IncrementMetric(uint32_t id, int64_t delta) {
@@ -116,6 +165,7 @@ WasmResult SharedState::RemoveMetric(uint32_t id) {
   std::lock_guard lock(mutex_);
   auto it = metrics_.find(id);
   if (it == metrics_.end()) return WasmResult::kNotFound;
+  UsageOf(it->second.vm_id).metrics--;
   metric_ids_.erase({it->second.type, it->second.name});
   metrics_.erase(it);
   return WasmResult::kOk;

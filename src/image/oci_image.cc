@@ -7,6 +7,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
+
 namespace wasmlet::image {
 
 namespace {
@@ -49,9 +51,7 @@ json Descriptor(const std::string& media_type, const std::string& blob) {
 std::string Sha256Hex(const std::string& data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  char hex[2 * SHA256_DIGEST_LENGTH + 1];
-  for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return hex;
+  return HexEncode(digest);
 }
 
 void AppendTarFile(std::string& tar, const std::string& path, const std::string& content, unsigned mode) {

@@ -2,11 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "abi/header_map.h"
+#include "common/text.h"
 
 namespace wasmlet::server {
 namespace {
@@ -25,6 +27,14 @@ Status ReadString(const json& obj, const char* key, const std::string& path, std
   if (it == obj.end() || it->is_null()) return Status::Ok();
   if (!it->is_string()) return Bad(path + "." + key, "expected a string, found " + TypeName(*it));
   out = it->get<std::string>();
+  return Status::Ok();
+}
+
+Status ReadBool(const json& obj, const char* key, const std::string& path, bool& out) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return Status::Ok();
+  if (!it->is_boolean()) return Bad(path + "." + key, "expected true or false, found " + TypeName(*it));
+  out = it->get<bool>();
   return Status::Ok();
 }
 
@@ -85,6 +95,11 @@ Status ParsePlugin(const std::string& key, const json& item, const std::string& 
   }
   if (plugin.vm.path.empty() && plugin.vm.url.empty()) {
     return Bad(vm_path, "give the module's \"path\" (or \"url\")");
+  }
+  if (plugin.vm.path.empty() && plugin.vm.url.rfind("http://", 0) != 0 &&
+      plugin.vm.url.rfind("https://", 0) != 0) {
+    return Bad(vm_path + ".url", "\"" + Printable(plugin.vm.url, 80) +
+                                     "\" is not an http:// or https:// URL (use \"path\" for a local file)");
   }
   return Status::Ok();
 }
@@ -200,6 +215,35 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "drain_timeout_ms", path, config.drain_timeout_ms, 0, 600000));
   WASMLET_RETURN_IF_ERROR(ReadString(settings, "admin_address", path, config.admin_address));
   WASMLET_RETURN_IF_ERROR(ReadString(settings, "admin_token", path, config.admin_token));
+  WASMLET_RETURN_IF_ERROR(ReadBool(settings, "admin_allow_insecure", path, config.admin_allow_insecure));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_connections", path, config.max_connections, 1, 1 << 24));
+  WASMLET_RETURN_IF_ERROR(
+      ReadInt(settings, "max_module_bytes", path, config.max_module_bytes, 8, int64_t{1} << 31));
+  WASMLET_RETURN_IF_ERROR(
+      ReadInt(settings, "max_reload_delay_ms", path, config.max_reload_delay_ms, 1, 3600000));
+  if (auto limits = settings.find("guest_limits"); limits != settings.end() && !limits->is_null()) {
+    const std::string lpath = path + ".guest_limits";
+    if (!limits->is_object()) return Bad(lpath, "expected an object, found " + TypeName(*limits));
+    abi::HostLimits& l = config.guest_limits;
+    const std::pair<const char*, uint64_t*> fields[] = {{"shared_data_bytes", &l.shared_data_bytes},
+                                                        {"queue_entries", &l.queue_entries},
+                                                        {"queue_bytes", &l.queue_bytes},
+                                                        {"metrics", &l.metrics},
+                                                        {"header_count", &l.header_count},
+                                                        {"header_bytes", &l.header_bytes},
+                                                        {"buffer_bytes", &l.buffer_bytes},
+                                                        {"property_bytes", &l.property_bytes}};
+    for (const auto& [key, value] : limits->items()) {
+      auto field =
+          std::find_if(std::begin(fields), std::end(fields), [&](const auto& f) { return key == f.first; });
+      if (field == std::end(fields)) {
+        return Bad(lpath + "." + key,
+                   "unknown limit (there are shared_data_bytes, queue_entries, queue_bytes, metrics, "
+                   "header_count, header_bytes, buffer_bytes, property_bytes)");
+      }
+      WASMLET_RETURN_IF_ERROR(ReadInt(*limits, field->first, lpath, *field->second, 0, int64_t{1} << 40));
+    }
+  }
   std::string listen;
   WASMLET_RETURN_IF_ERROR(ReadString(settings, "function_address", path, listen));
   if (!listen.empty()) config.function_address = listen;

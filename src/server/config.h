@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "abi/limits.h"
 #include "common/status.h"
 
 namespace wasmlet::server {
@@ -66,6 +67,12 @@ struct ServerConfig {
   uint32_t drain_timeout_ms = 10000;              // graceful stop: how long in-flight requests may take
   std::string admin_address = "127.0.0.1:34998";  // "" turns the admin listener off
   std::string admin_token;  // when set, admin calls need "Authorization: Bearer <token>"
+  // An admin listener on a non-loopback address without a token is refused unless this is set.
+  bool admin_allow_insecure = false;
+  size_t max_connections = 10000;        // open connections to the function listener; past it: 503
+  uint64_t max_module_bytes = 64 << 20;  // a module file or download larger than this is refused
+  uint32_t max_reload_delay_ms = 2000;   // a file that keeps changing is still reloaded this often
+  abi::HostLimits guest_limits;          // "guest_limits": what a plugin may make the host hold
 };
 
 Result<ServerConfig> LoadConfig(const std::string& path);

@@ -11,7 +11,8 @@
 namespace wasmlet::server {
 namespace fs = std::filesystem;
 
-FileWatcher::FileWatcher(std::chrono::milliseconds quiet) : quiet_(quiet) {
+FileWatcher::FileWatcher(std::chrono::milliseconds quiet, std::chrono::milliseconds max_delay)
+    : quiet_(quiet), max_delay_(max_delay) {
   inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_ < 0 || pipe(stop_pipe_) != 0) {
     spdlog::warn("file watching is unavailable ({}); modules will not reload on change",
@@ -76,7 +77,10 @@ void FileWatcher::Run() {
           auto folder = folders_.find(event->wd);
           if (folder == folders_.end()) continue;
           const std::string path = (fs::path(folder->second) / event->name).string();
-          if (callbacks_.count(path)) dirty_[path] = std::chrono::steady_clock::now();
+          if (!callbacks_.count(path)) continue;
+          const auto now = std::chrono::steady_clock::now();
+          auto [dirty, added] = dirty_.try_emplace(path, Dirty{now, now});
+          dirty->second.last = now;
         }
       }
     }
@@ -86,7 +90,9 @@ void FileWatcher::Run() {
       std::lock_guard lock(mutex_);
       const auto now = std::chrono::steady_clock::now();
       for (auto it = dirty_.begin(); it != dirty_.end();) {
-        if (now - it->second >= quiet_) {
+        // Quiet long enough, or changing for too long already: a file rewritten every 100 ms
+        // would otherwise never be reloaded.
+        if (now - it->second.last >= quiet_ || now - it->second.first >= max_delay_) {
           if (auto cb = callbacks_.find(it->first); cb != callbacks_.end()) due.push_back(cb->second);
           it = dirty_.erase(it);
         } else {

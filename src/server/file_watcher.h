@@ -14,7 +14,9 @@ namespace wasmlet::server {
 
 class FileWatcher {
  public:
-  explicit FileWatcher(std::chrono::milliseconds quiet = std::chrono::milliseconds(200));
+  // A file that keeps changing is still reported once `max_delay` after its first change.
+  explicit FileWatcher(std::chrono::milliseconds quiet = std::chrono::milliseconds(200),
+                       std::chrono::milliseconds max_delay = std::chrono::milliseconds(2000));
   ~FileWatcher();
 
   // `changed` runs on the watcher's thread. Watching a path again replaces its callback.
@@ -25,12 +27,17 @@ class FileWatcher {
   void Run();
 
   std::chrono::milliseconds quiet_;
+  std::chrono::milliseconds max_delay_;
   int inotify_ = -1;
   int stop_pipe_[2] = {-1, -1};
   std::mutex mutex_;
-  std::map<int, std::string> folders_;                                  // watch descriptor -> folder
-  std::map<std::string, std::function<void()>> callbacks_;              // absolute path -> callback
-  std::map<std::string, std::chrono::steady_clock::time_point> dirty_;  // path -> last event
+  std::map<int, std::string> folders_;                      // watch descriptor -> folder
+  std::map<std::string, std::function<void()>> callbacks_;  // absolute path -> callback
+  struct Dirty {
+    std::chrono::steady_clock::time_point first;  // the first event not yet reported
+    std::chrono::steady_clock::time_point last;
+  };
+  std::map<std::string, Dirty> dirty_;
   std::thread thread_;
 };
 

@@ -1,7 +1,5 @@
 #include "server/functions.h"
 
-#include <curl/curl.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -9,6 +7,9 @@
 #include <future>
 #include <iterator>
 #include <thread>
+
+#include "common/text.h"
+#include "server/module_source.h"
 
 namespace wasmlet::server {
 
@@ -242,82 +243,35 @@ class Function : public std::enable_shared_from_this<Function> {
 
 namespace {
 
-Result<std::string> Md5Hex(const std::vector<uint8_t>& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_md5(), nullptr) != 1) {
-    return Internal("OpenSSL could not compute an MD5 digest");
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 15]);
-  }
-  return hex;
-}
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-constexpr size_t kMaxDownload = 64 << 20;
-
-size_t CollectBody(char* data, size_t size, size_t count, void* out) {
-  auto* bytes = static_cast<std::vector<uint8_t>*>(out);
-  if (bytes->size() + size * count > kMaxDownload) return 0;  // makes curl fail: over the cap
-  bytes->insert(bytes->end(), data, data + size * count);
-  return size * count;
-}
-
-// vm_config.url: fetched with libcurl (HTTP or HTTPS), 10 s timeout, 64 MiB cap.
-Result<std::vector<uint8_t>> Download(const std::string& url) {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return Internal("libcurl could not start");
-  std::vector<uint8_t> bytes;
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, CollectBody);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &bytes);
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  const CURLcode code = curl_easy_perform(curl.get());
-  if (code == CURLE_WRITE_ERROR && bytes.size() + 1 > kMaxDownload - (64 << 10)) {
-    return ResourceExhausted("the module at " + url + " is over the 64 MiB download limit");
+// A route id is matched against the `id` header and printed in JSON, metrics and logs.
+Status CheckRouteId(const std::string& id) {
+  if (id.empty()) return InvalidArgument("it reported an empty id");
+  if (id.size() > 256)
+    return InvalidArgument("it reported an id of " + std::to_string(id.size()) + " bytes (at most 256)");
+  if (!IsValidUtf8(id))
+    return InvalidArgument("it reported the id '" + Printable(id) + "', which is not UTF-8 text");
+  for (char c : id) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
+      return InvalidArgument("it reported the id '" + Printable(id) + "', which holds control characters");
   }
-  if (code != CURLE_OK)
-    return Unimplemented("cannot download " + url + ": " + (error[0] ? error : curl_easy_strerror(code)));
-  long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200 && status != 0)
-    return NotFound("cannot download " + url + ": the server answered " + std::to_string(status));
-  return bytes;
-}
-
-Result<std::vector<uint8_t>> ReadModule(const PluginConfig& plugin, const std::string& where) {
-  if (plugin.vm.path.empty()) {
-    auto bytes = Download(plugin.vm.url);
-    if (!bytes.ok()) return Status(bytes.status().code(), where + ".url: " + bytes.status().message());
-    return bytes;
-  }
-  std::ifstream in(plugin.vm.path, std::ios::binary);
-  if (!in) {
-    return NotFound(where + ".path: cannot read " + plugin.vm.path + ": " + std::strerror(errno) +
-                    " (paths are relative to the directory wasmlet runs in)");
-  }
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return Status::Ok();
 }
 
 }  // namespace
 
 FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& engine,
                                    abi::HostServices services, Metrics& metrics)
-    : config_(config), engine_(engine), services_(std::move(services)), metrics_(metrics) {
+    : config_(config),
+      engine_(engine),
+      services_(std::move(services)),
+      metrics_(metrics),
+      watcher_(std::make_unique<FileWatcher>(std::chrono::milliseconds(200),
+                                             std::chrono::milliseconds(config.max_reload_delay_ms))) {
   int workers = config.workers > 0 ? config.workers
                                    : 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(engine_, i));
@@ -399,7 +353,7 @@ void FunctionRegistry::Watch(const PluginConfig& plugin) {
 
 Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& plugin) {
   const std::string where = "config " + plugin.json_path + ".vm_config";
-  auto bytes = ReadModule(plugin, where);
+  auto bytes = ReadModule(plugin, where, {.max_bytes = config_.max_module_bytes});
   if (!bytes.ok()) return bytes.status();
   auto md5 = Md5Hex(*bytes);
   if (!md5.ok()) return md5.status();
@@ -458,6 +412,11 @@ Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& pl
     Retire(function, nullptr);
     return InvalidArgument("config " + plugin.json_path + ": instances of " + source +
                            " reported different ids");
+  }
+  if (Status bad_id = CheckRouteId(function->route_id); !bad_id.ok()) {
+    Retire(function, nullptr);
+    return InvalidArgument("config " + plugin.json_path + ": " + source + " cannot be routed to: " +
+                           bad_id.message() + " (its proxy_get_id export, or the item's name)");
   }
   return function;
 }
@@ -570,7 +529,7 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
   {
     std::lock_guard lock(mutex_);
     auto it = routes_.find(route_id);
-    if (it == routes_.end()) return NotFound("no function is registered under id '" + route_id + "'");
+    if (it == routes_.end()) return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
     removed = std::move(it->second);
     routes_.erase(it);
     for (const auto& function : removed) {
@@ -612,7 +571,7 @@ Status FunctionRegistry::Update(const std::string& route_id, int instance_num) {
   {
     std::lock_guard lock(mutex_);
     auto it = routes_.find(route_id);
-    if (it == routes_.end()) return NotFound("no function is registered under id '" + route_id + "'");
+    if (it == routes_.end()) return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
     functions = it->second;
   }
   if (instance_num <= 0) instance_num = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -698,7 +657,7 @@ std::shared_ptr<Function> FunctionRegistry::Pick(const std::string& route_id) {
 void FunctionRegistry::Dispatch(const std::string& route_id, abi::HttpRequest request, Done done) {
   auto function = Pick(route_id);
   if (!function) {
-    done(NotFound("no function is registered under id '" + route_id + "'"));
+    done(NotFound("no function is registered under id '" + Printable(route_id, 128) + "'"));
     return;
   }
   auto job = std::make_shared<Function::Job>();
@@ -710,7 +669,7 @@ void FunctionRegistry::Dispatch(const std::string& route_id, abi::HttpRequest re
 Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& route_id,
                                                             abi::HttpRequest request) {
   auto function = Pick(route_id);
-  if (!function) return NotFound("no function is registered under id '" + route_id + "'");
+  if (!function) return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
   Worker* here = Worker::Current();
   Function::Slot* slot = nullptr;
   {
@@ -729,8 +688,14 @@ Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& r
   job->done = [promise](Result<abi::HttpResponse> r) { promise->set_value(std::move(r)); };
   function->Submit(job);
   if (answer.wait_for(std::chrono::milliseconds(config_.invoke_timeout_ms)) != std::future_status::ready) {
-    return Status(StatusCode::kDeadlineExceeded, function->Describe() + " did not answer within " +
-                                                     std::to_string(config_.invoke_timeout_ms) + " ms");
+    // Still waiting for an instance: cancel it, so that it does not run later for nobody. One
+    // that already runs cannot be taken back; its answer is dropped.
+    const bool cancelled = !job->claimed.exchange(true);
+    if (cancelled) metrics_.CountEvent("invokes_cancelled", function->route_id);
+    return Status(StatusCode::kDeadlineExceeded,
+                  function->Describe() + " did not answer within " +
+                      std::to_string(config_.invoke_timeout_ms) + " ms" +
+                      (cancelled ? " (the call was cancelled before it ran)" : ""));
   }
   return answer.get();
 }
@@ -761,6 +726,7 @@ std::vector<FunctionInfo> FunctionRegistry::List() const {
       }
     }
     info.memory_limit_bytes = info.instances * function->module->max_memory_bytes();
+    info.host = function->services.shared->Usage(function->spec->vm_id);
     info.requests = metrics_.requests(info.id);
     info.errors = metrics_.errors(info.id);
     out.push_back(std::move(info));
@@ -792,7 +758,30 @@ std::vector<Metrics::Gauge> FunctionRegistry::Gauges() const {
     instances.samples.emplace_back("{id=\"" + Metrics::Escape(id) + "\",state=\"idle\"}", c.second);
     retiring.samples.emplace_back("{id=\"" + Metrics::Escape(id) + "\"}", old[id]);
   }
-  return {instances, retiring};
+  // What the host holds for each plugin outside its linear memory (guest_limits).
+  Metrics::Gauge held{
+      "wasmlet_guest_host_usage",
+      "What the host holds for a plugin's VM id: shared data bytes, queue entries and bytes, metrics.",
+      {}};
+  Metrics::Gauge refusals{"wasmlet_guest_limit_refusals",
+                          "Host calls of a plugin's VM id refused at a guest limit, since start.",
+                          {}};
+  for (const auto& function : functions) {
+    const abi::HostUsage usage = function->services.shared->Usage(function->spec->vm_id);
+    const std::string labels = "id=\"" + Metrics::Escape(function->route_id) + "\",plugin=\"" +
+                               Metrics::Escape(function->config.name) + "\"";
+    held.samples.emplace_back("{" + labels + ",resource=\"shared_data_bytes\"}", usage.shared_data_bytes);
+    held.samples.emplace_back("{" + labels + ",resource=\"queue_entries\"}", usage.queue_entries);
+    held.samples.emplace_back("{" + labels + ",resource=\"queue_bytes\"}", usage.queue_bytes);
+    held.samples.emplace_back("{" + labels + ",resource=\"metrics\"}", usage.metrics);
+    refusals.samples.emplace_back("{" + labels + "}", usage.refusals);
+  }
+  return {instances, retiring, held, refusals};
+}
+
+bool FunctionRegistry::HasRoute(const std::string& route_id) const {
+  std::lock_guard lock(mutex_);
+  return routes_.count(route_id) > 0;
 }
 
 size_t FunctionRegistry::function_count() const {

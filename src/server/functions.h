@@ -42,6 +42,7 @@ struct FunctionInfo {
   uint64_t memory_limit_bytes = 0;  // the instances' memory cap, summed
   uint64_t requests = 0;
   uint64_t errors = 0;
+  abi::HostUsage host;  // what the host holds for its VM id (shared data, queues, metrics)
 };
 
 class FunctionRegistry {
@@ -75,6 +76,7 @@ class FunctionRegistry {
   Result<abi::HttpResponse> InvokeInProcess(const std::string& route_id, abi::HttpRequest request);
 
   std::vector<FunctionInfo> List() const;
+  bool HasRoute(const std::string& route_id) const;
   size_t function_count() const;
   std::vector<Metrics::Gauge> Gauges() const;
   // Destroys every instance on its own worker thread; call before the workers stop.
@@ -112,7 +114,7 @@ class FunctionRegistry {
 
   // Last: its callbacks use everything above. Stopped first in Shutdown, so no reload can
   // start while instances are being torn down.
-  std::unique_ptr<FileWatcher> watcher_ = std::make_unique<FileWatcher>();
+  std::unique_ptr<FileWatcher> watcher_;
 };
 
 }  // namespace wasmlet::server

@@ -2,12 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstring>
 #include <optional>
+
+#include "common/text.h"
 
 namespace wasmlet::server {
 namespace asio = boost::asio;
@@ -18,6 +22,40 @@ using tcp = asio::ip::tcp;
 namespace {
 
 std::string Text(beast::string_view s) { return std::string(s.data(), s.size()); }
+
+bool IsTokenChar(unsigned char c) {
+  // RFC 9110 tchar: what a header name may hold.
+  return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+// Beast keeps each field's name and value in 16-bit sizes (with 2 bytes for ": " or CRLF).
+constexpr size_t kMaxFieldBytes = 65535 - 2;
+
+// What is wrong with a response a handler (a guest, in the end) produced, or OK.
+Status CheckResponse(const abi::HttpResponse& response) {
+  if (response.status < 100 || response.status > 599) {
+    return InvalidArgument("the response status " + std::to_string(response.status) +
+                           " is not an HTTP status (100-599)");
+  }
+  for (const auto& [name, value] : response.headers) {
+    if (name.empty() || name.size() > kMaxFieldBytes || !std::all_of(name.begin(), name.end(), [](char c) {
+          return IsTokenChar(static_cast<unsigned char>(c));
+        })) {
+      return InvalidArgument("the response header name '" + Printable(name, 64) +
+                             "' is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");
+    }
+    if (value.size() > kMaxFieldBytes) {
+      return InvalidArgument("the response header '" + Printable(name, 64) + "' has a value of " +
+                             std::to_string(value.size()) + " bytes, over HTTP/1.1's limit here of " +
+                             std::to_string(kMaxFieldBytes));
+    }
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return InvalidArgument("the response header '" + Printable(name, 64) +
+                             "' has a CR, LF or NUL byte in its value");
+    }
+  }
+  return Status::Ok();
+}
 
 http::response<http::string_body> ToBeast(const abi::HttpResponse& response, unsigned version,
                                           bool keep_alive) {
@@ -46,13 +84,21 @@ abi::HttpResponse TextResponse(unsigned status, std::string message) {
 
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer& server)
-      : stream_(std::move(socket)), server_(server), in_flight_(server.in_flight_) {
+  // A `refused` session reads one request and answers it 503: the server is at max_connections.
+  Session(tcp::socket socket, HttpServer& server, bool refused)
+      : stream_(std::move(socket)),
+        server_(server),
+        in_flight_(server.in_flight_),
+        connections_(server.connections_),
+        refused_(refused) {
+    connections_->fetch_add(1);
     // Once per connection, not per request: each is a system call.
     beast::error_code ignored;
     remote_ = stream_.socket().remote_endpoint(ignored);
     local_ = stream_.socket().local_endpoint(ignored);
   }
+
+  ~Session() { connections_->fetch_sub(1); }
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
@@ -81,11 +127,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::header_limit)
       return Send(TextResponse(431, "request headers are too large"), 11, false);
     if (ec) return Send(TextResponse(400, "malformed HTTP request: " + ec.message()), 11, false);
+    if (refused_) {
+      return Send(TextResponse(503, "the server is at its connection limit (max_connections = " +
+                                        std::to_string(server_.options_.max_connections) +
+                                        "); retry on an existing connection or later"),
+                  parser_->get().version(), false);
+    }
 
     auto& message = parser_->get();
     abi::HttpRequest request;
     request.method = Text(message.method_string());
     request.path = Text(message.target());
+    method_ = request.method;
+    target_ = request.path;
     request.protocol = message.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
     for (const auto& field : message) {
       const std::string name = Text(field.name_string());
@@ -108,18 +162,34 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();  // the handler has its own limits
     in_flight_->fetch_add(1);
     auto self = shared_from_this();
-    server_.handler_(std::move(request), [self, version, keep_alive](abi::HttpResponse response) {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    Respond respond = [self, version, keep_alive, answered](abi::HttpResponse response) {
+      if (answered->exchange(true)) return;  // a second answer is a bug upstream; the first stands
       asio::post(self->stream_.get_executor(),
                  [self, response = std::move(response), version, keep_alive]() mutable {
                    self->in_flight_->fetch_sub(1);
                    self->Send(std::move(response), version, keep_alive);
                  });
-    });
+    };
+    try {
+      server_.handler_(std::move(request), respond);
+    } catch (const std::exception& e) {
+      // The last line of defence: one request never takes the process down.
+      spdlog::error("internal error while handling {} {}: {}", Printable(method_), Printable(target_),
+                    Printable(e.what()));
+      respond(TextResponse(500, "internal error while handling the request (logged by the server)"));
+    }
   }
 
   void Send(abi::HttpResponse response, unsigned version, bool keep_alive) {
     // A stopping server answers what it has in flight and closes the connection after it.
     if (server_stopping_()) keep_alive = false;
+    if (Status bad = CheckResponse(response); !bad.ok()) {
+      // Never put what a guest wrote on the wire unchecked: Beast would throw on it, and a
+      // CR or LF would let a guest split the response.
+      spdlog::warn("answering 502 instead of an invalid response: {}", bad.message());
+      response = TextResponse(502, "the function produced an invalid HTTP response: " + bad.message());
+    }
     response_ = std::make_shared<http::response<http::string_body>>(ToBeast(response, version, keep_alive));
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *response_,
@@ -141,34 +211,24 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   tcp::endpoint local_;
   HttpServer& server_;
   std::shared_ptr<std::atomic<size_t>> in_flight_;
+  std::shared_ptr<std::atomic<size_t>> connections_;
+  const bool refused_;
+  std::string method_;  // of the request being handled, for the log
+  std::string target_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
 };
 
 HttpServer::HttpServer(asio::io_context& io, Options options, Handler handler)
-    : io_(io), options_(options), handler_(std::move(handler)), acceptor_(io) {}
+    : io_(io), options_(options), handler_(std::move(handler)), acceptor_(io), accept_retry_(io) {}
 
 HttpServer::~HttpServer() = default;
-
-Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return InvalidArgument("\"" + address + "\" is not host:port");
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = -1;
-  try {
-    port = std::stoi(address.substr(colon + 1));
-  } catch (...) {
-  }
-  if (port < 0 || port > 65535) return InvalidArgument("\"" + address + "\" has no valid port");
-  if (host.empty()) host = "0.0.0.0";
-  return std::make_pair(host, static_cast<uint16_t>(port));
-}
 
 Status HttpServer::Listen(const std::string& address) {
   auto split = SplitHostPort(address);
   if (!split.ok()) return split.status();
+  if (split->first.empty()) split->first = "0.0.0.0";  // ":2045": every address
   beast::error_code ec;
   tcp::resolver resolver(io_);
   auto endpoints = resolver.resolve(split->first, std::to_string(split->second), ec);
@@ -193,9 +253,28 @@ Status HttpServer::Listen(const std::string& address) {
 void HttpServer::Accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+        ec == asio::error::no_memory || ec.value() == ENFILE) {
+      // Out of file descriptors: the pending connection stays in the backlog and accept would
+      // fail again at once. Pause instead of spinning, and say why in the log.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning_ > std::chrono::seconds(5)) {
+        last_accept_warning_ = now;
+        spdlog::warn(
+            "cannot accept connections on port {}: {} ({} open); pausing accepts for 100 ms. "
+            "Raise the file limit (ulimit -n) or lower wasmlet.max_connections",
+            port_, ec.message(), connections_->load());
+      }
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) Accept();
+      });
+      return;
+    }
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(socket), *this)->Start();
+      const bool refused = connections_->load() >= options_.max_connections;
+      std::make_shared<Session>(std::move(socket), *this, refused)->Start();
     }
     Accept();
   });
@@ -206,6 +285,7 @@ void HttpServer::Stop() {
   asio::post(io_, [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    accept_retry_.cancel();
   });
 }
 

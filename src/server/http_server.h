@@ -5,12 +5,15 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "abi/plugin_vm.h"
+#include "common/address.h"
 #include "common/status.h"
 
 namespace wasmlet::server {
@@ -24,6 +27,8 @@ class HttpServer {
   struct Options {
     uint64_t max_request_body = 1 << 20;
     uint32_t max_header_bytes = 64 * 1024;
+    // Open connections past this get one 503 answer and are closed.
+    size_t max_connections = 10000;
   };
 
   HttpServer(boost::asio::io_context& io, Options options, Handler handler);
@@ -34,6 +39,7 @@ class HttpServer {
   uint16_t port() const { return port_; }
   void Stop();
   size_t in_flight() const { return in_flight_->load(); }
+  size_t connections() const { return connections_->load(); }
 
  private:
   class Session;
@@ -43,15 +49,15 @@ class HttpServer {
   Options options_;
   Handler handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;  // after accept failed for lack of descriptors
+  std::chrono::steady_clock::time_point last_accept_warning_{};
   uint16_t port_ = 0;
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
   std::atomic<bool> stopping_{false};
 };
 
 // A response with a one-line text body: how every error of the server reads.
 abi::HttpResponse TextResponse(unsigned status, std::string message);
-
-// Splits "host:port"; "0.0.0.0:2045", "localhost:80", "[::1]:80".
-Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& address);
 
 }  // namespace wasmlet::server

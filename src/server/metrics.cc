@@ -1,6 +1,6 @@
 #include "server/metrics.h"
 
-#include <cstdio>
+#include <charconv>
 
 namespace wasmlet::server {
 
@@ -54,10 +54,12 @@ std::string Metrics::Escape(const std::string& value) {
 
 std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
   std::string out;
-  char number[64];
-  auto num = [&](double v) {
-    std::snprintf(number, sizeof number, "%.17g", v);
-    return std::string(number);
+  auto num = [](double v) {
+    // The shortest text that reads back as the same double, as Prometheus prints: 0.0005, not
+    // 0.00050000000000000001.
+    char number[400];  // fixed notation of any double fits
+    auto end = std::to_chars(number, number + sizeof number, v, std::chars_format::fixed).ptr;
+    return std::string(number, end);
   };
   std::lock_guard lock(mutex_);
   out += "# HELP wasmlet_requests_total HTTP requests answered, by function id and status.\n";
@@ -83,7 +85,8 @@ std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
       {"traps", "Guest calls that trapped or exited."},
       {"deadline_kills", "Guest calls stopped at their CPU limit."},
       {"reloads", "New versions of a function's module switched in."},
-      {"start_failures", "Instances that failed to start (including replacements)."}};
+      {"start_failures", "Instances that failed to start (including replacements)."},
+      {"invokes_cancelled", "proxy_invoke_service calls that timed out before an instance took them."}};
   for (const auto& [event, help] : kEvents) {
     const std::string name = std::string("wasmlet_") + event + "_total";
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";

@@ -12,9 +12,13 @@ namespace wasmlet::server {
 
 class Metrics {
  public:
+  // The id label of requests whose `id` header names no function.
+  static constexpr const char* kUnknownId = "(unknown)";
+
   // One finished HTTP request to function `id` (empty when no function was chosen).
   void CountRequest(const std::string& id, unsigned status, double seconds);
-  // Events by function id: "traps", "deadline_kills", "reloads", "start_failures".
+  // Events by function id: "traps", "deadline_kills", "reloads", "start_failures",
+  // "invokes_cancelled".
   void CountEvent(const std::string& event, const std::string& id);
   void CountStateStoreError(const std::string& store);
 

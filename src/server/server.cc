@@ -2,19 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <future>
 #include <nlohmann/json.hpp>
+
+#include "common/http_client.h"
+#include "common/text.h"
 
 namespace wasmlet::server {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 
 // proxy_get_state: the stores of the config, by name.
 class ConfiguredStores : public abi::StateStore {
@@ -25,10 +23,10 @@ class ConfiguredStores : public abi::StateStore {
   Result<std::string> GetState(std::string_view store, std::string_view key) override {
     auto it = stores_.find(std::string(store));
     if (it == stores_.end()) {
-      metrics_.CountStateStoreError(std::string(store));
+      metrics_.CountStateStoreError(Metrics::kUnknownId);  // a guest's store names are not labels
       std::string names;
       for (const auto& [name, s] : stores_) names += (names.empty() ? "" : ", ") + name;
-      return NotFound("no state store named '" + std::string(store) +
+      return NotFound("no state store named '" + Printable(store, 64) +
                       "' (the config has: " + (names.empty() ? "none" : names) + ")");
     }
     auto value = it->second->Get(key);
@@ -56,8 +54,10 @@ abi::HttpRequest InvokeRequest(const abi::FunctionInvoker::Call& call) {
 Result<std::string> BodyOf200(const std::string& target, Result<abi::HttpResponse> response) {
   if (!response.ok()) return response.status();
   if (response->status != 200) {
-    return Internal("function '" + target + "' answered " + std::to_string(response->status) + ": " +
-                    response->body);
+    std::string_view body = response->body;
+    while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.remove_suffix(1);
+    return Internal("function '" + Printable(target, 64) + "' answered " + std::to_string(response->status) +
+                    ": " + Printable(body, 1024));
   }
   return std::move(response->body);
 }
@@ -83,29 +83,18 @@ class Invoker : public abi::FunctionInvoker {
 
  private:
   Result<abi::HttpResponse> Remote(const abi::HttpRequest& request) {
-    auto split = SplitHostPort(remote_);
-    if (!split.ok()) return split.status();
-    asio::io_context io;
-    beast::tcp_stream stream(io);
-    beast::error_code ec;
-    asio::ip::tcp::resolver resolver(io);
-    auto endpoints = resolver.resolve(split->first, std::to_string(split->second), ec);
-    if (ec) return Internal("cannot resolve " + remote_ + ": " + ec.message());
-    stream.expires_after(timeout_);
-    stream.connect(endpoints, ec);
-    http::request<http::string_body> out{http::verb::get, request.path, 11};
-    out.set(http::field::host, request.authority);
-    for (const auto& [name, value] : request.headers) out.set(name, value);
-    out.body() = request.body;
-    out.prepare_payload();
-    if (!ec) http::write(stream, out, ec);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> in;
-    if (!ec) http::read(stream, buffer, in, ec);
-    if (ec) return Internal("calling " + remote_ + ": " + ec.message());
+    HttpClientRequest out;
+    out.url = HttpBaseUrl(remote_) + request.path;
+    out.body = request.body;
+    out.timeout = timeout_;
+    out.headers = request.headers;
+    out.headers.emplace_back("Host", request.authority);
+    auto answer = HttpFetch(out);
+    if (!answer.ok())
+      return Status(answer.status().code(), "calling " + remote_ + ": " + answer.status().message());
     abi::HttpResponse response;
-    response.status = in.result_int();
-    response.body = std::move(in.body());
+    response.status = static_cast<uint32_t>(answer->status);
+    response.body = std::move(answer->body);
     return response;
   }
 
@@ -149,7 +138,7 @@ Status Server::Start() {
   engine_ = std::move(*engine);
 
   abi::HostServices services;
-  services.shared = std::make_shared<abi::SharedState>();
+  services.shared = std::make_shared<abi::SharedState>(config_.guest_limits);
   services.state = std::make_shared<ConfiguredStores>(stores_, metrics_);
   // The registry's instances need the invoker, and the invoker needs the registry.
   auto invoker =
@@ -160,20 +149,26 @@ Status Server::Start() {
   WASMLET_RETURN_IF_ERROR(functions_->LoadAll());
 
   http_ = std::make_unique<HttpServer>(
-      io_, HttpServer::Options{.max_request_body = config_.max_request_body},
+      io_,
+      HttpServer::Options{.max_request_body = config_.max_request_body,
+                          .max_connections = config_.max_connections},
       [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
   WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
   keep_running_.emplace(io_.get_executor());
   for (int i = 0; i < std::max(1, config_.io_threads); ++i) io_threads_.emplace_back([this] { io_.run(); });
   if (!config_.admin_address.empty()) {
-    admin_ = std::make_unique<HttpServer>(admin_io_, HttpServer::Options{.max_request_body = 1 << 20},
-                                          [this](abi::HttpRequest request, Respond respond) {
-                                            HandleAdmin(std::move(request), std::move(respond));
-                                          });
+    WASMLET_RETURN_IF_ERROR(CheckAdminExposure());
+    admin_ = std::make_unique<HttpServer>(
+        admin_io_, HttpServer::Options{.max_request_body = 1 << 20, .max_connections = 256},
+        [this](abi::HttpRequest request, Respond respond) {
+          HandleAdmin(std::move(request), std::move(respond));
+        });
     Status listening = admin_->Listen(config_.admin_address);
     if (!listening.ok()) return Status(listening.code(), "admin listener: " + listening.message());
     admin_running_.emplace(admin_io_.get_executor());
     io_threads_.emplace_back([this] { admin_io_.run(); });
+    admin_jobs_running_.emplace(admin_jobs_.get_executor());
+    io_threads_.emplace_back([this] { admin_jobs_.run(); });
     spdlog::info("admin API on port {}", admin_->port());
   }
   ready_ = true;
@@ -192,7 +187,10 @@ void Server::Handle(abi::HttpRequest request, Respond respond) {
   }
   const auto start = std::chrono::steady_clock::now();
   auto answer = [this, id, start, respond = std::move(respond)](abi::HttpResponse response) {
-    metrics_.CountRequest(id, response.status,
+    // Label only ids that name a function: every distinct header a client sends must not
+    // become a series of its own.
+    const bool unknown = response.status == 404 && !id.empty() && !functions_->HasRoute(id);
+    metrics_.CountRequest(unknown ? Metrics::kUnknownId : id, response.status,
                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     respond(std::move(response));
   };
@@ -233,8 +231,10 @@ void Server::Stop() {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   keep_running_.reset();
   admin_running_.reset();
+  admin_jobs_running_.reset();
   io_.stop();
   admin_io_.stop();
+  admin_jobs_.stop();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();
   functions_.reset();
@@ -248,7 +248,7 @@ abi::HttpResponse Json(unsigned status, const nlohmann::json& body) {
   abi::HttpResponse r;
   r.status = status;
   r.headers = {{"content-type", "application/json"}};
-  r.body = body.dump() + "\n";
+  r.body = ToJson(body) + "\n";
   return r;
 }
 
@@ -332,51 +332,94 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
                       {"memory_bytes", f.memory_bytes},
                       {"memory_limit_bytes", f.memory_limit_bytes},
                       {"requests", f.requests},
-                      {"errors", f.errors}});
+                      {"errors", f.errors},
+                      {"host",
+                       {{"shared_data_bytes", f.host.shared_data_bytes},
+                        {"queue_entries", f.host.queue_entries},
+                        {"queue_bytes", f.host.queue_bytes},
+                        {"metrics", f.host.metrics},
+                        {"refusals", f.host.refusals}}}});
     }
     respond(Json(200, list));
     return;
   }
   if (method == "POST" && (path == "/wasm/install" || path == "/wasm/uninstall" || path == "/wasm/update")) {
-    if (path == "/wasm/install") {
-      auto plugin = ParsePluginItem(request.body, "body");
-      if (!plugin.ok()) return respond(JsonError(400, plugin.status().message()));
-      auto id = functions_->Install(*plugin);
-      if (!id.ok()) return respond(JsonError(AdminStatusFor(id.status()), id.status().message()));
-      spdlog::info("admin: installed '{}' as id '{}'", plugin->name, *id);
-      return respond(Json(200, {{"id", *id}}));
-    }
-    const bool uninstall = path == "/wasm/uninstall";
-    auto body = ParseAdminBody(request.body, /*plugin_allowed=*/uninstall);
-    if (!body.ok()) return respond(JsonError(400, body.status().message()));
-    Status status;
-    nlohmann::json answer;
-    if (auto plugin = body->find("plugin"); plugin != body->end()) {
-      // One plugin item; Layotto's {"name": ID} below removes every plugin serving route id ID.
-      answer = {{"plugin", *plugin}};
-      status = functions_->UninstallPlugin(plugin->get<std::string>());
-    } else {
-      const std::string id = (*body)["name"].get<std::string>();
-      answer = {{"id", id}};
-      if (uninstall) {
-        status = functions_->Uninstall(id);
-      } else {
-        auto n = body->find("instance_num");
-        if (n == body->end() || !n->is_number_integer()) {
-          return respond(JsonError(
-              400, "the body must give the new instance count: {\"name\": ..., \"instance_num\": 2}"));
-        }
-        status = functions_->Update(id, n->get<int>());
+    // Installs read, compile and start modules: that runs on its own thread, so that the admin
+    // listener keeps answering health checks, /wasm/list and /metrics meanwhile.
+    boost::asio::post(admin_jobs_, [this, path, body = std::move(request.body), respond]() mutable {
+      try {
+        ChangeFunctions(path, body, respond);
+      } catch (const std::exception& e) {
+        spdlog::error("admin: internal error in {}: {}", path, Printable(e.what()));
+        respond(JsonError(500, "internal error in " + path + " (logged by the server)"));
       }
-    }
-    if (status.code() == StatusCode::kNotFound) return respond(JsonError(404, status.message()));
-    if (!status.ok()) return respond(JsonError(AdminStatusFor(status), status.message()));
-    spdlog::info("admin: {} {}", uninstall ? "uninstalled" : "updated", answer.dump());
-    return respond(Json(200, answer));
+    });
+    return;
   }
-  respond(JsonError(404, "no admin endpoint " + method + " " + path +
+  respond(JsonError(404, "no admin endpoint " + Printable(method, 32) + " " + Printable(path, 128) +
                              " (there are POST /wasm/install, /wasm/uninstall, /wasm/update; GET /wasm/list, "
                              "/metrics, /health/liveness, /health/readiness)"));
+}
+
+void Server::ChangeFunctions(const std::string& path, const std::string& body_text, const Respond& respond) {
+  if (path == "/wasm/install") {
+    auto plugin = ParsePluginItem(body_text, "body");
+    if (!plugin.ok()) return respond(JsonError(400, plugin.status().message()));
+    auto id = functions_->Install(*plugin);
+    if (!id.ok()) return respond(JsonError(AdminStatusFor(id.status()), id.status().message()));
+    spdlog::info("admin: installed '{}' as id '{}'", Printable(plugin->name), Printable(*id));
+    return respond(Json(200, {{"id", *id}}));
+  }
+  const bool uninstall = path == "/wasm/uninstall";
+  auto body = ParseAdminBody(body_text, /*plugin_allowed=*/uninstall);
+  if (!body.ok()) return respond(JsonError(400, body.status().message()));
+  Status status;
+  nlohmann::json answer;
+  if (auto plugin = body->find("plugin"); plugin != body->end()) {
+    // One plugin item; Layotto's {"name": ID} below removes every plugin serving route id ID.
+    answer = {{"plugin", *plugin}};
+    status = functions_->UninstallPlugin(plugin->get<std::string>());
+  } else {
+    const std::string id = (*body)["name"].get<std::string>();
+    answer = {{"id", id}};
+    if (uninstall) {
+      status = functions_->Uninstall(id);
+    } else {
+      auto n = body->find("instance_num");
+      if (n == body->end() || !n->is_number_integer() || n->get<int64_t>() < 0 || n->get<int64_t>() > 4096) {
+        return respond(JsonError(400,
+                                 "the body must give the new instance count, 0 (one per core) to 4096: "
+                                 "{\"name\": ..., \"instance_num\": 2}"));
+      }
+      status = functions_->Update(id, n->get<int>());
+    }
+  }
+  if (status.code() == StatusCode::kNotFound) return respond(JsonError(404, status.message()));
+  if (!status.ok()) return respond(JsonError(AdminStatusFor(status), status.message()));
+  spdlog::info("admin: {} {}", uninstall ? "uninstalled" : "updated", ToJson(answer));
+  return respond(Json(200, answer));
+}
+
+Status Server::CheckAdminExposure() const {
+  auto split = SplitHostPort(config_.admin_address);
+  if (!split.ok())
+    return Status(split.status().code(), "config wasmlet.admin_address: " + split.status().message());
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(split->first, ec);
+  const bool loopback = split->first == "localhost" || (!ec && address.is_loopback());
+  if (loopback || !config_.admin_token.empty()) return Status::Ok();
+  if (!config_.admin_allow_insecure) {
+    return FailedPrecondition(
+        "config wasmlet.admin_address: " + config_.admin_address +
+        " is reachable from other machines and no admin_token is set, so anyone "
+        "could install code; set wasmlet.admin_token (or WASMLET_ADMIN_TOKEN), bind "
+        "it to 127.0.0.1, or set wasmlet.admin_allow_insecure: true to accept the risk");
+  }
+  spdlog::warn(
+      "the admin API on {} has no token and is reachable from other machines: anyone who can "
+      "reach it can install and run code (wasmlet.admin_allow_insecure is set)",
+      config_.admin_address);
+  return Status::Ok();
 }
 
 int Server::Run() {

@@ -43,6 +43,11 @@ class Server {
   void HandleAdmin(abi::HttpRequest request, Respond respond);
 
  private:
+  // POST /wasm/install, /wasm/uninstall, /wasm/update; on the admin jobs thread.
+  void ChangeFunctions(const std::string& path, const std::string& body, const Respond& respond);
+  // An admin listener reachable from other machines needs a token, or an explicit opt-out.
+  Status CheckAdminExposure() const;
+
   ServerConfig config_;
   boost::asio::io_context io_;
   // Keeps the IO thread running while a request waits for a worker (it has no IO pending then).
@@ -57,6 +62,9 @@ class Server {
   boost::asio::io_context admin_io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> admin_running_;
   std::unique_ptr<HttpServer> admin_;
+  // Installs, updates and uninstalls run here, one at a time, off the admin listener's thread.
+  boost::asio::io_context admin_jobs_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> admin_jobs_running_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};
 };

@@ -6,10 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -18,10 +14,13 @@
 #include <sstream>
 #include <thread>
 
+#include "common/address.h"
+#include "common/http_client.h"
+#include "common/text.h"
+
 namespace wasmlet::shim {
 
 namespace fs = std::filesystem;
-namespace http = boost::beast::http;
 using nlohmann::json;
 
 namespace {
@@ -117,36 +116,23 @@ Result<ShimSettings> LoadShimSettings(const std::string& path_in) {
 
 Result<NodeDaemon::Answer> NodeDaemon::Call(const std::string& method, const std::string& target,
                                             const std::string& body, int timeout_ms) {
-  const size_t colon = settings_.admin_address.rfind(':');
-  if (colon == std::string::npos) {
+  auto split = SplitHostPort(settings_.admin_address);
+  if (!split.ok() || split->first.empty()) {
     return InvalidArgument("admin_address '" + settings_.admin_address + "' must be host:port");
   }
-  const std::string host = settings_.admin_address.substr(0, colon);
-  const std::string port = settings_.admin_address.substr(colon + 1);
-  try {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::resolver resolver(io);
-    boost::beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::milliseconds(timeout_ms));
-    stream.connect(resolver.resolve(host, port));
-    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
-    request.set(http::field::host, settings_.admin_address);
-    request.set(http::field::content_type, "application/json");
-    if (!settings_.admin_token.empty())
-      request.set(http::field::authorization, "Bearer " + settings_.admin_token);
-    request.body() = body;
-    request.prepare_payload();
-    http::write(stream, request);
-    boost::beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream, buffer, response);
-    boost::beast::error_code ignored;
-    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-    return Answer{static_cast<int>(response.result_int()), response.body()};
-  } catch (const boost::system::system_error& e) {
+  HttpClientRequest request{.method = method,
+                            .url = HttpBaseUrl(settings_.admin_address) + target,
+                            .headers = {{"Content-Type", "application/json"}},
+                            .body = body,
+                            .timeout = std::chrono::milliseconds(timeout_ms)};
+  if (!settings_.admin_token.empty())
+    request.headers.emplace_back("Authorization", "Bearer " + settings_.admin_token);
+  auto answer = HttpFetch(request);
+  if (!answer.ok()) {
     return Unavailable("the wasmlet daemon at " + settings_.admin_address + " does not answer " + method +
-                       " " + target + ": " + e.code().message());
+                       " " + target + ": " + answer.status().message());
   }
+  return Answer{answer->status, std::move(answer->body)};
 }
 
 bool NodeDaemon::Ready() {
@@ -245,7 +231,7 @@ Result<pid_t> NodeDaemon::Spawn() {
 
 Result<std::string> NodeDaemon::Install(const json& item) {
   WASMLET_RETURN_IF_ERROR(EnsureRunning());
-  auto answer = Call("POST", "/wasm/install", item.dump(), 60000);
+  auto answer = Call("POST", "/wasm/install", ToJson(item), 60000);
   if (!answer.ok()) return answer.status();
   if (answer->status != 200) {
     const std::string message = "the wasmlet daemon refused the function: " + ErrorOf(answer->body);
@@ -261,7 +247,7 @@ Result<std::string> NodeDaemon::Install(const json& item) {
 }
 
 Status NodeDaemon::Uninstall(const std::string& name) {
-  auto answer = Call("POST", "/wasm/uninstall", json{{"plugin", name}}.dump());
+  auto answer = Call("POST", "/wasm/uninstall", ToJson(json{{"plugin", name}}));
   if (!answer.ok()) return answer.status();
   if (answer->status == 200 || answer->status == 404) return Status::Ok();
   return Internal("the wasmlet daemon did not uninstall " + name + ": " + ErrorOf(answer->body));

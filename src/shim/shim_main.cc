@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/text.h"
 #include "shim/events.h"
 #include "shim/mounts.h"
 #include "shim/node_daemon.h"
@@ -97,9 +98,7 @@ std::string SocketPath(const ShimSettings& settings, const Flags& flags) {
   const std::string key = flags.address + "\n" + flags.ns + "\n" + flags.id;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
-  char hex[33];
-  for (int i = 0; i < 16; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return settings.state_dir + "/s/" + hex;
+  return settings.state_dir + "/s/" + HexEncode({digest, 16});
 }
 
 void WriteFileAtomically(const std::string& path, const std::string& content) {

@@ -166,8 +166,11 @@ class Client {
     stream_.expires_after(std::chrono::seconds(30));
     http::write(stream_, request);
     boost::beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream_, buffer, response);
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(1 << 20);  // tests look at large headers too
+    parser.body_limit(uint64_t{1} << 30);
+    http::read(stream_, buffer, parser);
+    auto& response = parser.get();
     Response out;
     out.status = response.result_int();
     out.body = response.body();

@@ -480,7 +480,12 @@ TEST(OperationsTest, MetricsParseAndCountWhatWasSent) {
   EXPECT_EQ(m["wasmlet_requests_total{id=\"f\",status=\"403\"}"], 7);
   EXPECT_EQ(m["wasmlet_requests_total{id=\"f\",status=\"200\"}"], 5);
   EXPECT_EQ(m["wasmlet_requests_total{id=\"f\",status=\"500\"}"], 2);
-  EXPECT_EQ(m["wasmlet_requests_total{id=\"nobody\",status=\"404\"}"], 3);
+  // Ids that name no function share one label: a client cannot make a series per header.
+  EXPECT_EQ(m["wasmlet_requests_total{id=\"(unknown)\",status=\"404\"}"], 3);
+  EXPECT_EQ(m.count("wasmlet_requests_total{id=\"nobody\",status=\"404\"}"), 0u);
+  // Bucket bounds as Prometheus prints them (shortest form), not 0.00050000000000000001.
+  EXPECT_EQ(m.count("wasmlet_request_duration_seconds_bucket{id=\"f\",le=\"0.0005\"}"), 1u) << response.body;
+  EXPECT_EQ(m.count("wasmlet_request_duration_seconds_bucket{id=\"f\",le=\"2.5\"}"), 1u);
   EXPECT_EQ(m["wasmlet_requests_total{id=\"\",status=\"400\"}"], 1);
   EXPECT_EQ(m["wasmlet_request_duration_seconds_count{id=\"f\"}"], 14);
   EXPECT_EQ(m["wasmlet_request_duration_seconds_bucket{id=\"f\",le=\"+Inf\"}"], 14);

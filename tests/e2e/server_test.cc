@@ -227,7 +227,7 @@ TEST(ServerTest, BadConfigFailsAtStartWithOneLineNamingTheItem) {
        {{"f", Plugin("f", dir.File("not.wasm"))}},
        json::object(),
        "config servers[0].listeners[1].stream_filters[0].config.f.vm_config.path: " + dir.File("not.wasm") +
-           ": not a WebAssembly module"},
+           " is not a WebAssembly module (it does not start with \\0asm)"},
       {"unknown engine",
        {{"f", Plugin("f", good, 1, {{"engine", "wamr"}})}},
        json::object(),
@@ -271,10 +271,18 @@ TEST(ServerTest, RedisGoingAwayFailsOnlyWhatNeedsItAndRecoversByItself) {
   redis.Kill();
   auto down = Get(port, "/?name=book1", {{"id", "id_1"}});
   EXPECT_EQ(down.status, 502);
-  EXPECT_EQ(down.body, "function id_2 did not answer; see the server log\n");
+  // The answer names the store, that it is Redis, and where (wasmlet.last_error).
+  const std::string where =
+      "state store 'state_demo' (redis at 127.0.0.1:" + std::to_string(redis.port()) + ")";
+  EXPECT_TRUE(down.body.starts_with("function id_2 did not answer: ")) << down.body;
+  EXPECT_NE(down.body.find(where), std::string::npos) << down.body;
   auto direct = Get(port, "/", {{"id", "id_2"}}, "book1", "POST");
   EXPECT_EQ(direct.status, 502);
-  EXPECT_EQ(direct.body, "the state store state_demo is unavailable; see the server log\n");
+  EXPECT_TRUE(
+      direct.body.starts_with("the state store state_demo is unavailable: proxy_get_state('state_demo', "
+                              "'book1'): " +
+                              where + ": "))
+      << direct.body;
   EXPECT_NE(server.process().Log().find("redis at 127.0.0.1:" + std::to_string(redis.port())),
             std::string::npos);
   // Functions that do not need Redis keep working.

@@ -313,6 +313,30 @@ TEST_F(NodeDaemonTest, ADaemonThatCannotStartIsReportedAtOnceWithItsReason) {
   EXPECT_NE(missing.message().find("missing.json does not exist"), std::string::npos) << missing.message();
 }
 
+TEST(NodeDaemonClientTest, ADaemonThatAcceptsButNeverAnswersFailsTheCallAtItsDeadline) {
+  // A listener that never accepts: the connection completes in the kernel and then hangs.
+  int blackhole = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(blackhole, 4), 0);
+  socklen_t len = sizeof addr;
+  getsockname(blackhole, reinterpret_cast<sockaddr*>(&addr), &len);
+  ShimSettings settings;
+  settings.admin_address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  NodeDaemon daemon(settings);
+  const auto start = std::chrono::steady_clock::now();
+  auto answer = daemon.Call("GET", "/wasm/list", "", 300);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(answer.ok());
+  EXPECT_EQ(answer.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(answer.status().message().find("got no answer within 300 ms"), std::string::npos)
+      << answer.status().message();
+  EXPECT_LT(took, std::chrono::milliseconds(1000));
+  close(blackhole);
+}
+
 TEST(MountsTest, OptionsSplitIntoFlagsPropagationAndData) {
   MountFlags f = ParseMountOptions({"rbind", "ro", "nosuid", "rprivate", "lowerdir=/a:/b", "index=off"});
   EXPECT_EQ(f.flags, static_cast<unsigned long>(MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID));

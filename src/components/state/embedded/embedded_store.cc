@@ -54,6 +54,15 @@ Result<std::string> EmbeddedStore::Get(std::string_view key) {
   sqlite3_reset(get_);
   sqlite3_bind_text(get_, 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
   sqlite3_bind_text(get_, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+  // Reset before returning, whatever happened: a statement left on a row keeps its read
+  // transaction open, and writers (wasmlet state set) would wait on it.
+  struct ResetAfter {
+    sqlite3_stmt* statement;
+    ~ResetAfter() {
+      sqlite3_reset(statement);
+      sqlite3_clear_bindings(statement);
+    }
+  } reset{get_};
   const int rc = sqlite3_step(get_);
   if (rc == SQLITE_DONE) return std::string();
   if (rc != SQLITE_ROW) return Error("reading");
@@ -68,8 +77,11 @@ Status EmbeddedStore::Set(std::string_view key, std::string_view value) {
   sqlite3_bind_text(set_, 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
   sqlite3_bind_text(set_, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
   sqlite3_bind_blob(set_, 3, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-  if (sqlite3_step(set_) != SQLITE_DONE) return Error("writing");
-  return Status::Ok();
+  const int rc = sqlite3_step(set_);
+  Status status = rc == SQLITE_DONE ? Status::Ok() : Error("writing");
+  sqlite3_reset(set_);
+  sqlite3_clear_bindings(set_);
+  return status;
 }
 
 }  // namespace wasmlet::components

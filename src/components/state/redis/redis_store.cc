@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include "common/address.h"
+
 namespace wasmlet::components {
 namespace {
 
@@ -28,15 +30,15 @@ Result<std::unique_ptr<StateStoreComponent>> RedisStore::Create(const server::St
     return it == config.metadata.end() || it->second.empty() ? std::string(fallback) : it->second;
   };
   const std::string host = get("redisHost", "localhost:6379");
-  const auto colon = host.rfind(':');
-  store->host_ = colon == std::string::npos ? host : host.substr(0, colon);
-  if (colon != std::string::npos) {
-    try {
-      store->port_ = std::stoi(host.substr(colon + 1));
-    } catch (...) {
+  if (host.find(':') == std::string::npos) {
+    store->host_ = host;  // the port stays Redis's default
+  } else {
+    auto split = SplitHostPort(host);
+    if (!split.ok() || split->first.empty())
       return InvalidArgument("config " + config.json_path + ".metadata.redisHost: \"" + host +
                              "\" is not host:port");
-    }
+    store->host_ = split->first;
+    store->port_ = split->second;
   }
   store->password_ = get("redisPassword", "");
   try {

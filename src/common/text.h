@@ -1,0 +1,27 @@
+// Text that arrives from outside (a request, a guest, a file name) and goes into JSON or a log
+// line. Such text may be any bytes; these helpers make it safe to print without trusting it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace wasmlet {
+
+// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
+// `text` for a log line or an error message: invalid UTF-8 and control characters become \xNN
+// escapes, and text longer than `max_bytes` is cut with "..." after it.
+std::string Printable(std::string_view text, size_t max_bytes = 256);
+
+// Lower-case hex of `bytes` (digests in file names, MD5 and SHA-256 checks).
+std::string HexEncode(std::span<const unsigned char> bytes);
+
+// Serialises `value`; strings that are not valid UTF-8 have the bad bytes replaced by U+FFFD
+// instead of throwing, so a hostile string can never abort the process.
+std::string ToJson(const nlohmann::json& value, int indent = -1);
+
+}  // namespace wasmlet
