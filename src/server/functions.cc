@@ -529,7 +529,8 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
   {
     std::lock_guard lock(mutex_);
     auto it = routes_.find(route_id);
-    if (it == routes_.end()) return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
+    if (it == routes_.end())
+      return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
     removed = std::move(it->second);
     routes_.erase(it);
     for (const auto& function : removed) {
@@ -571,7 +572,8 @@ Status FunctionRegistry::Update(const std::string& route_id, int instance_num) {
   {
     std::lock_guard lock(mutex_);
     auto it = routes_.find(route_id);
-    if (it == routes_.end()) return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
+    if (it == routes_.end())
+      return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
     functions = it->second;
   }
   if (instance_num <= 0) instance_num = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

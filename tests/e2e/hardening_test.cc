@@ -466,3 +466,33 @@ TEST(HardeningTest, ARemoteInvokeToAServerThatNeverAnswersEndsAtItsDeadline) {
 
 }  // namespace
 }  // namespace wasmlet::testing
+
+namespace wasmlet::testing {
+namespace {
+
+TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json plugins = {{"caller", Plugin("caller", kGuests + "/layotto_function.wasm")},
+                  {"slow", Plugin("slow", kGuests + "/abi_filter.wasm", 1, {{"cpu", 1500}})}};
+  Wasmlet server(dir, LayottoConfig(port, plugins, json::object(), {{"invoke_timeout_ms", 300}}), port);
+  // The callee's one instance is busy spinning for 1.5 s.
+  std::thread busy([port] { Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = Get(port, "/", {{"id", "id_test"}}, "call:slow", "POST");
+  const auto took = std::chrono::steady_clock::now() - start;
+  busy.join();
+  EXPECT_EQ(r.body.rfind("call status=10", 0), 0u) << r.body;
+  EXPECT_LT(took, std::chrono::milliseconds(1000));
+  EXPECT_NE(
+      server.process().Log().find("did not answer within 300 ms (the call was cancelled before it ran)"),
+      std::string::npos)
+      << server.process().Log();
+  const std::string exposition = Get(server.admin_port(), "/metrics").body;
+  EXPECT_NE(exposition.find("wasmlet_invokes_cancelled_total{id=\"slow\"} 1"), std::string::npos)
+      << exposition;
+}
+
+}  // namespace
+}  // namespace wasmlet::testing
