@@ -3,6 +3,7 @@
 // use and answers with the statuses the SDKs tolerate (ABI §9.2).
 #include <chrono>
 
+#include "abi/host_function.h"
 #include "abi/plugin_vm.h"
 #include "abi/wasi.h"
 #include "common/text.h"
@@ -10,57 +11,11 @@
 namespace wasmlet::abi {
 namespace {
 
-using engine::FunctionType;
 using engine::HostFunctions;
-using engine::Instance;
-using engine::ValType;
-using engine::Value;
 using R = Result<WasmResult>;
 
 constexpr WasmResult kOk = WasmResult::kOk;
 constexpr WasmResult kBadMemory = WasmResult::kInvalidMemoryAccess;
-
-// Arguments of a host call, read as the unsigned 32-bit values the ABI means.
-struct Args {
-  std::span<const Value> values;
-  uint32_t operator[](size_t i) const { return static_cast<uint32_t>(values[i].i32); }
-  int64_t i64(size_t i) const { return values[i].i64; }
-};
-
-using ProxyFunction = R (*)(PluginVm& vm, const Args& a);
-
-// Host functions the guest's allocator may call (ABI §1.4); everything else is refused there.
-enum class InAllocator { kRefuse, kAllow };
-
-void Add(HostFunctions& host, const char* name, FunctionType type, ProxyFunction fn,
-         InAllocator in_allocator = InAllocator::kRefuse) {
-  host.Add("env", name, std::move(type),
-           [fn, name, in_allocator](Instance& caller, std::span<const Value> args,
-                                    std::span<Value> results) -> Status {
-             auto* vm = static_cast<PluginVm*>(caller.host_data());
-             if (vm == nullptr) {  // an instance wasmlet's ABI layer does not drive
-               if (!results.empty()) results[0].i32 = static_cast<int32_t>(WasmResult::kInternalFailure);
-               return Status::Ok();
-             }
-             vm->AttachCaller(caller);
-             if (vm->in_allocator() && in_allocator == InAllocator::kRefuse) {
-               return Status(StatusCode::kTrap,
-                             std::string("the guest's allocator called ") + name +
-                                 "; only logging, clocks and poll_oneoff may run inside it");
-             }
-             R r = fn(*vm, Args{args});
-             if (!r.ok()) return r.status();
-             if (!results.empty()) results[0].i32 = static_cast<int32_t>(*r);
-             return Status::Ok();
-           });
-}
-
-// (i32 x params) -> i32, the shape of almost every proxy_* function.
-void AddI32(HostFunctions& host, const char* name, size_t params, ProxyFunction fn,
-            InAllocator in_allocator = InAllocator::kRefuse) {
-  Add(host, name, FunctionType{std::vector<ValType>(params, ValType::kI32), {ValType::kI32}}, fn,
-      in_allocator);
-}
 
 // ---- buffers -----------------------------------------------------------------------------------
 
@@ -89,25 +44,27 @@ std::string* WritableBuffer(PluginVm& vm, uint32_t type) {
   }
 }
 
-R GetBufferBytes(PluginVm& vm, const Args& a) {
-  const std::string* buffer = ReadableBuffer(vm, a[0]);
+R GetBufferBytes(PluginVm& vm, uint32_t type, uint32_t start, uint32_t max_size, uint32_t ptr_out,
+                 uint32_t size_out) {
+  const std::string* buffer = ReadableBuffer(vm, type);
   if (!buffer) return WasmResult::kNotFound;
-  const uint64_t start = a[1], max_size = a[2], length = buffer->size();
-  if (start >= length) return vm.ReturnBytes({}, a[3], a[4]);
-  const uint64_t n = std::min(max_size, length - start);
+  const uint64_t length = buffer->size();
+  if (start >= length) return vm.ReturnBytes({}, ptr_out, size_out);
+  const uint64_t n = std::min<uint64_t>(max_size, length - start);
   // Copy first: the allocator call inside ReturnBytes may run guest code.
-  return vm.ReturnBytes(buffer->substr(start, n), a[3], a[4]);
+  return vm.ReturnBytes(buffer->substr(start, n), ptr_out, size_out);
 }
 
-R SetBufferBytes(PluginVm& vm, const Args& a) {
-  auto data = vm.Read(a[3], a[4]);
+R SetBufferBytes(PluginVm& vm, uint32_t type, uint32_t start, uint32_t size, uint32_t data_ptr,
+                 uint32_t data_size) {
+  auto data = vm.Read(data_ptr, data_size);
   if (!data) return kBadMemory;
-  std::string* buffer = WritableBuffer(vm, a[0]);
+  std::string* buffer = WritableBuffer(vm, type);
   if (!buffer) return kOk;
   // A clamped splice covers prepend, append, replace, drain and prefix overwrite (ABI §6.4).
   const uint64_t length = buffer->size();
-  const uint64_t s = std::min<uint64_t>(a[1], length);
-  const uint64_t k = std::min<uint64_t>(a[2], length - s);
+  const uint64_t s = std::min<uint64_t>(start, length);
+  const uint64_t k = std::min<uint64_t>(size, length - s);
   const uint64_t after = length - k + data->size();
   if (after > length && after > vm.limits().buffer_bytes)
     return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
@@ -115,10 +72,11 @@ R SetBufferBytes(PluginVm& vm, const Args& a) {
   return kOk;
 }
 
-R GetBufferStatus(PluginVm& vm, const Args& a) {
-  const std::string* buffer = ReadableBuffer(vm, a[0]);
+R GetBufferStatus(PluginVm& vm, uint32_t type, uint32_t length_out, uint32_t flags_out) {
+  const std::string* buffer = ReadableBuffer(vm, type);
   if (!buffer) return WasmResult::kNotFound;
-  if (!vm.WriteU32(a[1], static_cast<uint32_t>(buffer->size())) || !vm.WriteU32(a[2], 0)) return kBadMemory;
+  if (!vm.WriteU32(length_out, static_cast<uint32_t>(buffer->size())) || !vm.WriteU32(flags_out, 0))
+    return kBadMemory;
   return kOk;
 }
 
@@ -130,18 +88,18 @@ HeaderMap* Map(PluginVm& vm, uint32_t type) {
   return &stream->maps[type];
 }
 
-R GetHeaderMapSize(PluginVm& vm, const Args& a) {
-  HeaderMap* map = Map(vm, a[0]);
-  return vm.WriteU32(a[1], map ? static_cast<uint32_t>(map->SerializedSize()) : 0) ? kOk : kBadMemory;
+R GetHeaderMapSize(PluginVm& vm, uint32_t type, uint32_t size_out) {
+  HeaderMap* map = Map(vm, type);
+  return vm.WriteU32(size_out, map ? static_cast<uint32_t>(map->SerializedSize()) : 0) ? kOk : kBadMemory;
 }
 
-R GetHeaderMapPairs(PluginVm& vm, const Args& a) {
-  HeaderMap* map = Map(vm, a[0]);
-  return vm.ReturnBytes(map ? map->Serialize() : std::string(), a[1], a[2]);
+R GetHeaderMapPairs(PluginVm& vm, uint32_t type, uint32_t ptr_out, uint32_t size_out) {
+  HeaderMap* map = Map(vm, type);
+  return vm.ReturnBytes(map ? map->Serialize() : std::string(), ptr_out, size_out);
 }
 
-R SetHeaderMapPairs(PluginVm& vm, const Args& a) {
-  auto bytes = vm.Read(a[1], a[2]);
+R SetHeaderMapPairs(PluginVm& vm, uint32_t type, uint32_t pairs_ptr, uint32_t pairs_size) {
+  auto bytes = vm.Read(pairs_ptr, pairs_size);
   if (!bytes) return kBadMemory;
   auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()});
   if (!pairs) return WasmResult::kBadArgument;
@@ -151,29 +109,31 @@ R SetHeaderMapPairs(PluginVm& vm, const Args& a) {
     if (name.size() + value.size() > vm.limits().header_bytes)
       return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
   }
-  if (HeaderMap* map = Map(vm, a[0])) *map = HeaderMap(*pairs);
+  if (HeaderMap* map = Map(vm, type)) *map = HeaderMap(*pairs);
   return kOk;
 }
 
-R GetHeaderMapValue(PluginVm& vm, const Args& a) {
-  auto key = vm.Read(a[1], a[2]);
+R GetHeaderMapValue(PluginVm& vm, uint32_t type, uint32_t key_ptr, uint32_t key_size, uint32_t value_ptr_out,
+                    uint32_t value_size_out) {
+  auto key = vm.Read(key_ptr, key_size);
   if (!key) return kBadMemory;
-  HeaderMap* map = Map(vm, a[0]);
+  HeaderMap* map = Map(vm, type);
   auto value = map ? map->Get(*key) : std::nullopt;
   if (!value) {
     // 0.1.0 answered an absent key with an empty value (ABI §2.1).
-    if (vm.abi_version() == "0.1.0") return vm.ReturnBytes({}, a[3], a[4]);
+    if (vm.abi_version() == "0.1.0") return vm.ReturnBytes({}, value_ptr_out, value_size_out);
     return WasmResult::kNotFound;
   }
-  return vm.ReturnBytes(std::string(*value), a[3], a[4]);
+  return vm.ReturnBytes(std::string(*value), value_ptr_out, value_size_out);
 }
 
 template <void (HeaderMap::*op)(std::string_view, std::string_view)>
-R ChangeHeaderMapValue(PluginVm& vm, const Args& a) {
-  auto key = vm.Read(a[1], a[2]);
-  auto value = vm.Read(a[3], a[4]);
+R ChangeHeaderMapValue(PluginVm& vm, uint32_t type, uint32_t key_ptr, uint32_t key_size, uint32_t value_ptr,
+                       uint32_t value_size) {
+  auto key = vm.Read(key_ptr, key_size);
+  auto value = vm.Read(value_ptr, value_size);
   if (!key || !value) return kBadMemory;
-  HeaderMap* map = Map(vm, a[0]);
+  HeaderMap* map = Map(vm, type);
   if (!map) return kOk;
   if (key->size() + value->size() > vm.limits().header_bytes)
     return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
@@ -184,33 +144,39 @@ R ChangeHeaderMapValue(PluginVm& vm, const Args& a) {
   return kOk;
 }
 
-R RemoveHeaderMapValue(PluginVm& vm, const Args& a) {
-  auto key = vm.Read(a[1], a[2]);
+R RemoveHeaderMapValue(PluginVm& vm, uint32_t type, uint32_t key_ptr, uint32_t key_size) {
+  auto key = vm.Read(key_ptr, key_size);
   if (!key) return kBadMemory;
-  if (HeaderMap* map = Map(vm, a[0])) map->Remove(*key);
+  if (HeaderMap* map = Map(vm, type)) map->Remove(*key);
   return kOk;
 }
 
 // ---- stream control and local responses --------------------------------------------------------
 
-R ContinueStream(PluginVm& vm, const Args&) {
+// proxy_continue_request/response and Layotto's resume_* names: the current stream goes on.
+R ContinueCurrentStream(PluginVm& vm) {
   if (PluginVm::Stream* stream = vm.effective_stream()) stream->paused = false;
   return kOk;
 }
+R ContinueStream(PluginVm& vm, uint32_t /*stream_type*/) { return ContinueCurrentStream(vm); }
 
-R Ok(PluginVm&, const Args&) { return kOk; }
+// Calls that have nothing to do here (ABI: the safe answer is OK).
+R Ignore(PluginVm&) { return kOk; }
+R IgnoreStream(PluginVm&, uint32_t /*stream_type*/) { return kOk; }
 
-R SendLocalResponse(PluginVm& vm, const Args& a) {
-  auto details = vm.Read(a[1], a[2]);
-  auto body = vm.Read(a[3], a[4]);
-  auto headers = vm.Read(a[5], a[6]);
+R SendLocalResponse(PluginVm& vm, uint32_t status_code, uint32_t details_ptr, uint32_t details_size,
+                    uint32_t body_ptr, uint32_t body_size, uint32_t headers_ptr, uint32_t headers_size,
+                    uint32_t grpc_status) {
+  auto details = vm.Read(details_ptr, details_size);
+  auto body = vm.Read(body_ptr, body_size);
+  auto headers = vm.Read(headers_ptr, headers_size);
   if (!details || !body || !headers) return kBadMemory;
   auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(headers->data()), headers->size()});
   if (!pairs) return WasmResult::kBadArgument;
   PluginVm::Stream* stream = vm.effective_stream();
   if (!stream) return kOk;  // no stream to answer: too late or too early, ignore (ABI §9.2)
   HttpResponse response;
-  response.status = a[0];
+  response.status = status_code;
   response.body = std::move(*body);
   response.details = std::move(*details);
   response.local = true;
@@ -223,27 +189,30 @@ R SendLocalResponse(PluginVm& vm, const Args& a) {
   if (response.body.size() > vm.limits().buffer_bytes)
     return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
   for (auto& [name, value] : *pairs) response.headers.emplace_back(ToLower(name), std::move(value));
-  if (a[7] <= kMaxGrpcStatus) {
-    response.headers.emplace_back("grpc-status", std::to_string(a[7]));
+  if (grpc_status <= kMaxGrpcStatus) {
+    response.headers.emplace_back("grpc-status", std::to_string(grpc_status));
     if (!response.details.empty()) response.headers.emplace_back("grpc-message", response.details);
   }
   stream->local_response = std::move(response);
   return kOk;
 }
 
-R GetStatus(PluginVm& vm, const Args& a) {
+R GetStatus(PluginVm& vm, uint32_t code_out, uint32_t message_ptr_out, uint32_t message_size_out) {
   // No callout has completed yet (callouts come with the server): code 0, no message.
-  if (!vm.WriteU32(a[0], 0)) return kBadMemory;
-  return vm.ReturnBytes({}, a[1], a[2]);
+  if (!vm.WriteU32(code_out, 0)) return kBadMemory;
+  return vm.ReturnBytes({}, message_ptr_out, message_size_out);
 }
 
 // ---- callouts (none reachable yet) -------------------------------------------------------------
 
-R HttpCall(PluginVm& vm, const Args& a) {
-  auto upstream = vm.Read(a[0], a[1]);
-  auto headers = vm.Read(a[2], a[3]);
-  if (!upstream || !headers || !vm.InBounds(a[4], a[5]) || !vm.InBounds(a[6], a[7])) return kBadMemory;
-  if (!vm.InBounds(a[9], 4)) return kBadMemory;
+R HttpCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t headers_ptr,
+           uint32_t headers_size, uint32_t body_ptr, uint32_t body_size, uint32_t trailers_ptr,
+           uint32_t trailers_size, uint32_t timeout_ms, uint32_t token_out) {
+  auto upstream = vm.Read(upstream_ptr, upstream_size);
+  auto headers = vm.Read(headers_ptr, headers_size);
+  if (!upstream || !headers || !vm.InBounds(body_ptr, body_size) || !vm.InBounds(trailers_ptr, trailers_size))
+    return kBadMemory;
+  if (!vm.InBounds(token_out, 4)) return kBadMemory;
   auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(headers->data()), headers->size()});
   if (!pairs) return WasmResult::kBadArgument;
   HeaderMap map(*pairs);
@@ -252,23 +221,68 @@ R HttpCall(PluginVm& vm, const Args& a) {
   return WasmResult::kBadArgument;  // unknown upstream (ABI §9.2)
 }
 
-// proxy_grpc_call (12 or 10 params), proxy_grpc_stream (9), proxy_open_grpc_stream (7): (ptr, len)
-// pairs, perhaps a timeout, and the token out-pointer last.
-R GrpcStart(PluginVm& vm, const Args& a) {
-  const size_t token = a.values.size() - 1;
-  for (size_t i = 0; i + 1 < (token & ~size_t{1}) + 1; i += 2) {
-    if (!vm.InBounds(a[i], a[i + 1])) return kBadMemory;
+// No gRPC upstreams yet (ABI: the safe answer is INTERNAL_FAILURE), once every range the
+// guest passed is checked.
+R GrpcRefused(PluginVm& vm, std::initializer_list<std::pair<uint32_t, uint32_t>> ranges, uint32_t token_out) {
+  for (const auto& [ptr, size] : ranges) {
+    if (!vm.InBounds(ptr, size)) return kBadMemory;
   }
-  if (!vm.InBounds(a[token], 4)) return kBadMemory;
-  return WasmResult::kInternalFailure;  // no gRPC upstreams yet (ABI §9.2)
+  if (!vm.InBounds(token_out, 4)) return kBadMemory;
+  return WasmResult::kInternalFailure;
 }
-R GrpcSend(PluginVm& vm, const Args& a) {
-  return vm.InBounds(a[1], a[2]) ? WasmResult::kNotFound : kBadMemory;
+
+R GrpcCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
+           uint32_t service_size, uint32_t method_ptr, uint32_t method_size, uint32_t metadata_ptr,
+           uint32_t metadata_size, uint32_t message_ptr, uint32_t message_size, uint32_t /*timeout_ms*/,
+           uint32_t token_out) {
+  return GrpcRefused(vm,
+                     {{upstream_ptr, upstream_size},
+                      {service_ptr, service_size},
+                      {method_ptr, method_size},
+                      {metadata_ptr, metadata_size},
+                      {message_ptr, message_size}},
+                     token_out);
 }
-R GrpcToken(PluginVm&, const Args&) { return WasmResult::kNotFound; }
-R CallForeignFunction(PluginVm& vm, const Args& a) {
-  if (!vm.InBounds(a[0], a[1]) || !vm.InBounds(a[2], a[3]) || !vm.InBounds(a[4], 4) ||
-      !vm.InBounds(a[5], 4)) {
+
+// The 10-parameter shape: no metadata.
+R GrpcCallWithoutMetadata(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
+                          uint32_t service_size, uint32_t method_ptr, uint32_t method_size,
+                          uint32_t message_ptr, uint32_t message_size, uint32_t /*timeout_ms*/,
+                          uint32_t token_out) {
+  return GrpcRefused(vm,
+                     {{upstream_ptr, upstream_size},
+                      {service_ptr, service_size},
+                      {method_ptr, method_size},
+                      {message_ptr, message_size}},
+                     token_out);
+}
+
+R GrpcStream(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
+             uint32_t service_size, uint32_t method_ptr, uint32_t method_size, uint32_t metadata_ptr,
+             uint32_t metadata_size, uint32_t token_out) {
+  return GrpcRefused(vm,
+                     {{upstream_ptr, upstream_size},
+                      {service_ptr, service_size},
+                      {method_ptr, method_size},
+                      {metadata_ptr, metadata_size}},
+                     token_out);
+}
+
+// Layotto's proxy_open_grpc_stream: no metadata.
+R OpenGrpcStream(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
+                 uint32_t service_size, uint32_t method_ptr, uint32_t method_size, uint32_t token_out) {
+  return GrpcRefused(
+      vm, {{upstream_ptr, upstream_size}, {service_ptr, service_size}, {method_ptr, method_size}}, token_out);
+}
+
+R GrpcSend(PluginVm& vm, uint32_t token, uint32_t message_ptr, uint32_t message_size, uint32_t end_stream) {
+  return vm.InBounds(message_ptr, message_size) ? WasmResult::kNotFound : kBadMemory;
+}
+R GrpcToken(PluginVm&, uint32_t /*token*/) { return WasmResult::kNotFound; }
+R CallForeignFunction(PluginVm& vm, uint32_t name_ptr, uint32_t name_size, uint32_t args_ptr,
+                      uint32_t args_size, uint32_t results_ptr_out, uint32_t results_size_out) {
+  if (!vm.InBounds(name_ptr, name_size) || !vm.InBounds(args_ptr, args_size) ||
+      !vm.InBounds(results_ptr_out, 4) || !vm.InBounds(results_size_out, 4)) {
     return kBadMemory;
   }
   return WasmResult::kNotFound;
@@ -276,36 +290,38 @@ R CallForeignFunction(PluginVm& vm, const Args& a) {
 
 // ---- shared data and queues --------------------------------------------------------------------
 
-R SetSharedData(PluginVm& vm, const Args& a) {
-  auto key = vm.Read(a[0], a[1]);
-  auto value = vm.Read(a[2], a[3]);
+R SetSharedData(PluginVm& vm, uint32_t key_ptr, uint32_t key_size, uint32_t value_ptr, uint32_t value_size,
+                uint32_t cas) {
+  auto key = vm.Read(key_ptr, key_size);
+  auto value = vm.Read(value_ptr, value_size);
   if (!key || !value) return kBadMemory;
   if (key->empty()) return WasmResult::kNotFound;
-  const WasmResult r = vm.services().shared->SetData(vm.spec().vm_id, *key, *value, a[4]);
+  const WasmResult r = vm.services().shared->SetData(vm.spec().vm_id, *key, *value, cas);
   if (r == WasmResult::kInternalFailure)
     return vm.RefuseAtLimit("shared_data_bytes", vm.limits().shared_data_bytes);
   return r;
 }
 
-R GetSharedData(PluginVm& vm, const Args& a) {
-  auto key = vm.Read(a[0], a[1]);
+R GetSharedData(PluginVm& vm, uint32_t key_ptr, uint32_t key_size, uint32_t value_ptr_out,
+                uint32_t value_size_out, uint32_t cas_out) {
+  auto key = vm.Read(key_ptr, key_size);
   if (!key) return kBadMemory;
-  if (!vm.InBounds(a[4], 4)) return kBadMemory;
+  if (!vm.InBounds(cas_out, 4)) return kBadMemory;
   auto value = vm.services().shared->GetData(vm.spec().vm_id, *key);
   if (!value) return WasmResult::kNotFound;
-  auto r = vm.ReturnBytes(value->bytes, a[2], a[3]);
+  auto r = vm.ReturnBytes(value->bytes, value_ptr_out, value_size_out);
   if (!r.ok() || *r != kOk) return r;
-  return vm.WriteU32(a[4], value->cas) ? kOk : kBadMemory;
+  return vm.WriteU32(cas_out, value->cas) ? kOk : kBadMemory;
 }
 
-R RegisterSharedQueue(PluginVm& vm, const Args& a) {
-  auto name = vm.Read(a[0], a[1]);
+R RegisterSharedQueue(PluginVm& vm, uint32_t name_ptr, uint32_t name_size, uint32_t id_out) {
+  auto name = vm.Read(name_ptr, name_size);
   if (!name) return kBadMemory;
-  if (!vm.InBounds(a[2], 4)) return kBadMemory;
+  if (!vm.InBounds(id_out, 4)) return kBadMemory;
   vm.RegisterQueueNotifications();
   const uint32_t id = vm.services().shared->RegisterQueue(vm.spec().vm_id, *name, vm.spec().root_context_id,
                                                           vm.queue_notifier());
-  return vm.WriteU32(a[2], id) ? kOk : kBadMemory;
+  return vm.WriteU32(id_out, id) ? kOk : kBadMemory;
 }
 
 R ResolveQueue(PluginVm& vm, std::string_view vm_id, uint32_t name_ptr, uint32_t name_len, uint32_t id_out) {
@@ -316,58 +332,61 @@ R ResolveQueue(PluginVm& vm, std::string_view vm_id, uint32_t name_ptr, uint32_t
   return vm.WriteU32(id_out, *id) ? kOk : kBadMemory;
 }
 
-R ResolveSharedQueue(PluginVm& vm, const Args& a) {
-  auto vm_id = vm.Read(a[0], a[1]);
+R ResolveSharedQueue(PluginVm& vm, uint32_t vm_id_ptr, uint32_t vm_id_size, uint32_t name_ptr,
+                     uint32_t name_size, uint32_t id_out) {
+  auto vm_id = vm.Read(vm_id_ptr, vm_id_size);
   if (!vm_id) return kBadMemory;
-  return ResolveQueue(vm, *vm_id, a[2], a[3], a[4]);
+  return ResolveQueue(vm, *vm_id, name_ptr, name_size, id_out);
 }
 
-R ResolveOwnSharedQueue(PluginVm& vm, const Args& a) { return ResolveQueue(vm, {}, a[0], a[1], a[2]); }
+R ResolveOwnSharedQueue(PluginVm& vm, uint32_t name_ptr, uint32_t name_size, uint32_t id_out) {
+  return ResolveQueue(vm, {}, name_ptr, name_size, id_out);
+}
 
-R EnqueueSharedQueue(PluginVm& vm, const Args& a) {
-  auto value = vm.Read(a[1], a[2]);
+R EnqueueSharedQueue(PluginVm& vm, uint32_t queue_id, uint32_t value_ptr, uint32_t value_size) {
+  auto value = vm.Read(value_ptr, value_size);
   if (!value) return kBadMemory;
-  const WasmResult r = vm.services().shared->Enqueue(a[0], *value);
+  const WasmResult r = vm.services().shared->Enqueue(queue_id, *value);
   if (r == WasmResult::kInternalFailure)
     return vm.RefuseAtLimit("queue_entries or queue_bytes", vm.limits().queue_entries);
   return r;
 }
 
-R DequeueSharedQueue(PluginVm& vm, const Args& a) {
-  if (!vm.InBounds(a[1], 4) || !vm.InBounds(a[2], 4)) return kBadMemory;
+R DequeueSharedQueue(PluginVm& vm, uint32_t queue_id, uint32_t value_ptr_out, uint32_t value_size_out) {
+  if (!vm.InBounds(value_ptr_out, 4) || !vm.InBounds(value_size_out, 4)) return kBadMemory;
   std::string value;
-  WasmResult r = vm.services().shared->Dequeue(a[0], value);
+  WasmResult r = vm.services().shared->Dequeue(queue_id, value);
   if (r != kOk) return r;
-  return vm.ReturnBytes(value, a[1], a[2]);
+  return vm.ReturnBytes(value, value_ptr_out, value_size_out);
 }
 
-R RemoveSharedQueue(PluginVm& vm, const Args& a) { return vm.services().shared->RemoveQueue(a[0]); }
+R RemoveSharedQueue(PluginVm& vm, uint32_t queue_id) { return vm.services().shared->RemoveQueue(queue_id); }
 
 // ---- metrics -----------------------------------------------------------------------------------
 
-R DefineMetric(PluginVm& vm, const Args& a) {
-  auto name = vm.Read(a[1], a[2]);
+R DefineMetric(PluginVm& vm, uint32_t type, uint32_t name_ptr, uint32_t name_size, uint32_t id_out) {
+  auto name = vm.Read(name_ptr, name_size);
   if (!name) return kBadMemory;
-  if (a[0] > static_cast<uint32_t>(MetricType::kHistogram)) return WasmResult::kBadArgument;
-  if (!vm.InBounds(a[3], 4)) return kBadMemory;
-  auto id = vm.services().shared->DefineMetric(vm.spec().vm_id, static_cast<MetricType>(a[0]), *name);
+  if (type > static_cast<uint32_t>(MetricType::kHistogram)) return WasmResult::kBadArgument;
+  if (!vm.InBounds(id_out, 4)) return kBadMemory;
+  auto id = vm.services().shared->DefineMetric(vm.spec().vm_id, static_cast<MetricType>(type), *name);
   if (!id) return vm.RefuseAtLimit("metrics", vm.limits().metrics);
-  return vm.WriteU32(a[3], *id) ? kOk : kBadMemory;
+  return vm.WriteU32(id_out, *id) ? kOk : kBadMemory;
 }
 
-R IncrementMetric(PluginVm& vm, const Args& a) {
-  return vm.services().shared->IncrementMetric(a[0], a.i64(1));
+R IncrementMetric(PluginVm& vm, uint32_t id, int64_t delta) {
+  return vm.services().shared->IncrementMetric(id, delta);
 }
-R RecordMetric(PluginVm& vm, const Args& a) {
-  return vm.services().shared->RecordMetric(a[0], static_cast<uint64_t>(a.i64(1)));
+R RecordMetric(PluginVm& vm, uint32_t id, uint64_t value) {
+  return vm.services().shared->RecordMetric(id, value);
 }
-R GetMetric(PluginVm& vm, const Args& a) {
-  if (!vm.InBounds(a[1], 8)) return kBadMemory;
-  auto value = vm.services().shared->GetMetric(a[0]);
+R GetMetric(PluginVm& vm, uint32_t id, uint32_t value_out) {
+  if (!vm.InBounds(value_out, 8)) return kBadMemory;
+  auto value = vm.services().shared->GetMetric(id);
   if (!value) return WasmResult::kNotFound;
-  return vm.WriteU64(a[1], *value) ? kOk : kBadMemory;
+  return vm.WriteU64(value_out, *value) ? kOk : kBadMemory;
 }
-R RemoveMetric(PluginVm& vm, const Args& a) { return vm.services().shared->RemoveMetric(a[0]); }
+R RemoveMetric(PluginVm& vm, uint32_t id) { return vm.services().shared->RemoveMetric(id); }
 
 // ---- properties --------------------------------------------------------------------------------
 
@@ -384,18 +403,19 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return segments;
 }
 
-R GetProperty(PluginVm& vm, const Args& a) {
-  auto path = vm.Read(a[0], a[1]);
+R GetProperty(PluginVm& vm, uint32_t path_ptr, uint32_t path_size, uint32_t value_ptr_out,
+              uint32_t value_size_out) {
+  auto path = vm.Read(path_ptr, path_size);
   if (!path) return kBadMemory;
-  if (!vm.InBounds(a[2], 4) || !vm.InBounds(a[3], 4)) return kBadMemory;
+  if (!vm.InBounds(value_ptr_out, 4) || !vm.InBounds(value_size_out, 4)) return kBadMemory;
   auto value = vm.Property(SplitPath(*path));
   if (!value) return WasmResult::kNotFound;
-  return vm.ReturnBytes(*value, a[2], a[3]);
+  return vm.ReturnBytes(*value, value_ptr_out, value_size_out);
 }
 
-R SetProperty(PluginVm& vm, const Args& a) {
-  auto path = vm.Read(a[0], a[1]);
-  auto value = vm.Read(a[2], a[3]);
+R SetProperty(PluginVm& vm, uint32_t path_ptr, uint32_t path_size, uint32_t value_ptr, uint32_t value_size) {
+  auto path = vm.Read(path_ptr, path_size);
+  auto value = vm.Read(value_ptr, value_size);
   if (!path || !value) return kBadMemory;
   std::string key;
   for (auto segment : SplitPath(*path)) {
@@ -415,43 +435,49 @@ R SetProperty(PluginVm& vm, const Args& a) {
 
 // ---- context, logging, time, configuration -----------------------------------------------------
 
-R Done(PluginVm& vm, const Args&) {
+R Done(PluginVm& vm) {
   vm.RequestRootDelete();  // on_delete runs after the current callback (ABI §4.6)
   return kOk;
 }
 
-R SetEffectiveContext(PluginVm& vm, const Args& a) { return vm.SetEffectiveContext(a[0]); }
+R SetEffectiveContext(PluginVm& vm, uint32_t context_id) { return vm.SetEffectiveContext(context_id); }
 
-R Log(PluginVm& vm, const Args& a) {
-  auto message = vm.Read(a[1], a[2]);
+R Log(PluginVm& vm, uint32_t level, uint32_t message_ptr, uint32_t message_size) {
+  auto message = vm.Read(message_ptr, message_size);
   if (!message) return kBadMemory;
-  vm.Log(static_cast<LogLevel>(std::min<uint32_t>(a[0], static_cast<uint32_t>(LogLevel::kCritical))),
+  vm.Log(static_cast<LogLevel>(std::min<uint32_t>(level, static_cast<uint32_t>(LogLevel::kCritical))),
          *message);
   return kOk;
 }
 
-R GetLogLevel(PluginVm& vm, const Args& a) {
-  return vm.WriteU32(a[0], static_cast<uint32_t>(vm.services().log_level)) ? kOk : kBadMemory;
+R GetLogLevel(PluginVm& vm, uint32_t level_out) {
+  return vm.WriteU32(level_out, static_cast<uint32_t>(vm.services().log_level)) ? kOk : kBadMemory;
 }
 
-R GetCurrentTimeNanoseconds(PluginVm& vm, const Args& a) {
+R GetCurrentTimeNanoseconds(PluginVm& vm, uint32_t time_out) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  return vm.WriteU64(a[0], std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()) ? kOk
-                                                                                              : kBadMemory;
+  return vm.WriteU64(time_out, std::chrono::duration_cast<std::chrono::nanoseconds>(now).count())
+             ? kOk
+             : kBadMemory;
 }
 
-R SetTickPeriod(PluginVm& vm, const Args& a) {
-  vm.SetTickPeriod(a[0]);
+R SetTickPeriod(PluginVm& vm, uint32_t period_ms) {
+  vm.SetTickPeriod(period_ms);
   return kOk;
 }
 
-R GetConfiguration(PluginVm& vm, const Args& a) {
+R GetConfiguration(PluginVm& vm, uint32_t ptr_out, uint32_t size_out) {
   // 0.1.0: the configuration of the callback being run.
   std::string_view configuration;
   if (vm.phase() == PluginVm::Phase::kVmStart) configuration = vm.spec().vm_configuration;
   if (vm.phase() == PluginVm::Phase::kConfigure) configuration = vm.spec().plugin_configuration;
-  return vm.ReturnBytes(configuration, a[0], a[1]);
+  return vm.ReturnBytes(configuration, ptr_out, size_out);
 }
+
+// ---- Emscripten's helpers -------------------------------------------------------------------
+
+void NotifyMemoryGrowth(const HostCall&, uint32_t /*memory_index*/) {}
+int32_t PthreadEqual(const HostCall&, uint32_t a, uint32_t b) { return a == b; }
 
 // ---- Layotto extensions (ABI §7.4) -------------------------------------------------------------
 
@@ -465,117 +491,113 @@ WasmResult LayottoCallFailed(PluginVm& vm, const std::string& message) {
 
 constexpr size_t kMaxStateKeyBytes = 64 << 10;
 
-R GetState(PluginVm& vm, const Args& a) {
-  auto store = vm.Read(a[0], a[1]);
-  auto key = vm.Read(a[2], a[3]);
+R GetState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
+           uint32_t value_ptr_out, uint32_t value_size_out) {
+  auto store = vm.Read(store_ptr, store_size);
+  auto key = vm.Read(key_ptr, key_size);
   if (!store || !key) return kBadMemory;
-  if (!vm.InBounds(a[4], 4) || !vm.InBounds(a[5], 4)) return kBadMemory;
+  if (!vm.InBounds(value_ptr_out, 4) || !vm.InBounds(value_size_out, 4)) return kBadMemory;
   const std::string call = "proxy_get_state('" + Printable(*store, 64) + "', '" + Printable(*key, 64) + "')";
   if (store->size() > kMaxStateKeyBytes || key->size() > kMaxStateKeyBytes)
     return LayottoCallFailed(vm, call + ": a store name or key over 64 KiB");
   if (!vm.services().state) return LayottoCallFailed(vm, call + ": no state stores are configured");
   auto value = vm.services().state->GetState(*store, *key);
   if (!value.ok()) return LayottoCallFailed(vm, call + ": " + value.status().message());
-  return vm.ReturnBytes(*value, a[4], a[5]);
+  return vm.ReturnBytes(*value, value_ptr_out, value_size_out);
 }
 
-R InvokeService(PluginVm& vm, const Args& a) {
-  auto id = vm.Read(a[0], a[1]);
-  auto method = vm.Read(a[2], a[3]);
-  auto param = vm.Read(a[4], a[5]);
+R InvokeService(PluginVm& vm, uint32_t id_ptr, uint32_t id_size, uint32_t method_ptr, uint32_t method_size,
+                uint32_t param_ptr, uint32_t param_size, uint32_t value_ptr_out, uint32_t value_size_out) {
+  auto id = vm.Read(id_ptr, id_size);
+  auto method = vm.Read(method_ptr, method_size);
+  auto param = vm.Read(param_ptr, param_size);
   if (!id || !method || !param) return kBadMemory;
-  if (!vm.InBounds(a[6], 4) || !vm.InBounds(a[7], 4)) return kBadMemory;
+  if (!vm.InBounds(value_ptr_out, 4) || !vm.InBounds(value_size_out, 4)) return kBadMemory;
   const std::string call = "proxy_invoke_service('" + Printable(*id, 64) + "')";
   if (!vm.services().invoker) return LayottoCallFailed(vm, call + ": no function invoker is configured");
   auto result = vm.services().invoker->Invoke({*id, *method, *param, vm.route_id()});
   if (!result.ok()) return LayottoCallFailed(vm, call + ": " + result.status().message());
-  return vm.ReturnBytes(*result, a[6], a[7]);
+  return vm.ReturnBytes(*result, value_ptr_out, value_size_out);
 }
 
 std::shared_ptr<const HostFunctions> Build() {
   auto host = std::make_shared<HostFunctions>();
   HostFunctions& h = *host;
   const auto allow = InAllocator::kAllow;
-  const FunctionType i32_i64_to_i32{{ValType::kI32, ValType::kI64}, {ValType::kI32}};
 
   // Context, logging, time, timers (ABI §3.1).
-  AddI32(h, "proxy_done", 0, Done);
-  AddI32(h, "proxy_set_effective_context", 1, SetEffectiveContext);
-  AddI32(h, "proxy_log", 3, Log, allow);
-  AddI32(h, "proxy_get_log_level", 1, GetLogLevel, allow);
-  AddI32(h, "proxy_get_current_time_nanoseconds", 1, GetCurrentTimeNanoseconds, allow);
-  AddI32(h, "proxy_set_tick_period_milliseconds", 1, SetTickPeriod);
+  AddHostFunction<Done>(h, "env", "proxy_done");
+  AddHostFunction<SetEffectiveContext>(h, "env", "proxy_set_effective_context");
+  AddHostFunction<Log>(h, "env", "proxy_log", allow);
+  AddHostFunction<GetLogLevel>(h, "env", "proxy_get_log_level", allow);
+  AddHostFunction<GetCurrentTimeNanoseconds>(h, "env", "proxy_get_current_time_nanoseconds", allow);
+  AddHostFunction<SetTickPeriod>(h, "env", "proxy_set_tick_period_milliseconds");
   // Buffers and header maps.
-  AddI32(h, "proxy_get_buffer_bytes", 5, GetBufferBytes);
-  AddI32(h, "proxy_set_buffer_bytes", 5, SetBufferBytes);
-  AddI32(h, "proxy_get_buffer_status", 3, GetBufferStatus);
-  AddI32(h, "proxy_get_header_map_size", 2, GetHeaderMapSize);
-  AddI32(h, "proxy_get_header_map_pairs", 3, GetHeaderMapPairs);
-  AddI32(h, "proxy_set_header_map_pairs", 3, SetHeaderMapPairs);
-  AddI32(h, "proxy_get_header_map_value", 5, GetHeaderMapValue);
-  AddI32(h, "proxy_add_header_map_value", 5, ChangeHeaderMapValue<&HeaderMap::Add>);
-  AddI32(h, "proxy_replace_header_map_value", 5, ChangeHeaderMapValue<&HeaderMap::Replace>);
-  AddI32(h, "proxy_remove_header_map_value", 3, RemoveHeaderMapValue);
+  AddHostFunction<GetBufferBytes>(h, "env", "proxy_get_buffer_bytes");
+  AddHostFunction<SetBufferBytes>(h, "env", "proxy_set_buffer_bytes");
+  AddHostFunction<GetBufferStatus>(h, "env", "proxy_get_buffer_status");
+  AddHostFunction<GetHeaderMapSize>(h, "env", "proxy_get_header_map_size");
+  AddHostFunction<GetHeaderMapPairs>(h, "env", "proxy_get_header_map_pairs");
+  AddHostFunction<SetHeaderMapPairs>(h, "env", "proxy_set_header_map_pairs");
+  AddHostFunction<GetHeaderMapValue>(h, "env", "proxy_get_header_map_value");
+  AddHostFunction<ChangeHeaderMapValue<&HeaderMap::Add>>(h, "env", "proxy_add_header_map_value");
+  AddHostFunction<ChangeHeaderMapValue<&HeaderMap::Replace>>(h, "env", "proxy_replace_header_map_value");
+  AddHostFunction<RemoveHeaderMapValue>(h, "env", "proxy_remove_header_map_value");
   // Stream control.
-  AddI32(h, "proxy_continue_stream", 1, ContinueStream);
-  AddI32(h, "proxy_close_stream", 1, Ok);
-  AddI32(h, "proxy_get_status", 3, GetStatus);
-  AddI32(h, "proxy_send_local_response", 8, SendLocalResponse);
+  AddHostFunction<ContinueStream>(h, "env", "proxy_continue_stream");
+  AddHostFunction<IgnoreStream>(h, "env", "proxy_close_stream");
+  AddHostFunction<GetStatus>(h, "env", "proxy_get_status");
+  AddHostFunction<SendLocalResponse>(h, "env", "proxy_send_local_response");
   // Callouts.
-  AddI32(h, "proxy_http_call", 10, HttpCall);
-  AddI32(h, "proxy_grpc_call", 12, GrpcStart);
-  AddI32(h, "proxy_grpc_stream", 9, GrpcStart);
-  AddI32(h, "proxy_grpc_send", 4, GrpcSend);
-  AddI32(h, "proxy_grpc_cancel", 1, GrpcToken);
-  AddI32(h, "proxy_grpc_close", 1, GrpcToken);
+  AddHostFunction<HttpCall>(h, "env", "proxy_http_call");
+  AddHostFunction<GrpcCall>(h, "env", "proxy_grpc_call");
+  AddHostFunction<GrpcStream>(h, "env", "proxy_grpc_stream");
+  AddHostFunction<GrpcSend>(h, "env", "proxy_grpc_send");
+  AddHostFunction<GrpcToken>(h, "env", "proxy_grpc_cancel");
+  AddHostFunction<GrpcToken>(h, "env", "proxy_grpc_close");
   // Shared data, queues, metrics, properties, foreign functions.
-  AddI32(h, "proxy_set_shared_data", 5, SetSharedData);
-  AddI32(h, "proxy_get_shared_data", 5, GetSharedData);
-  AddI32(h, "proxy_register_shared_queue", 3, RegisterSharedQueue);
-  AddI32(h, "proxy_resolve_shared_queue", 5, ResolveSharedQueue);
-  AddI32(h, "proxy_enqueue_shared_queue", 3, EnqueueSharedQueue);
-  AddI32(h, "proxy_dequeue_shared_queue", 3, DequeueSharedQueue);
-  AddI32(h, "proxy_define_metric", 4, DefineMetric);
-  Add(h, "proxy_record_metric", i32_i64_to_i32, RecordMetric);
-  Add(h, "proxy_increment_metric", i32_i64_to_i32, IncrementMetric);
-  AddI32(h, "proxy_get_metric", 2, GetMetric);
-  AddI32(h, "proxy_get_property", 4, GetProperty);
-  AddI32(h, "proxy_set_property", 4, SetProperty);
-  AddI32(h, "proxy_call_foreign_function", 6, CallForeignFunction);
+  AddHostFunction<SetSharedData>(h, "env", "proxy_set_shared_data");
+  AddHostFunction<GetSharedData>(h, "env", "proxy_get_shared_data");
+  AddHostFunction<RegisterSharedQueue>(h, "env", "proxy_register_shared_queue");
+  AddHostFunction<ResolveSharedQueue>(h, "env", "proxy_resolve_shared_queue");
+  AddHostFunction<EnqueueSharedQueue>(h, "env", "proxy_enqueue_shared_queue");
+  AddHostFunction<DequeueSharedQueue>(h, "env", "proxy_dequeue_shared_queue");
+  AddHostFunction<DefineMetric>(h, "env", "proxy_define_metric");
+  AddHostFunction<RecordMetric>(h, "env", "proxy_record_metric");
+  AddHostFunction<IncrementMetric>(h, "env", "proxy_increment_metric");
+  AddHostFunction<GetMetric>(h, "env", "proxy_get_metric");
+  AddHostFunction<GetProperty>(h, "env", "proxy_get_property");
+  AddHostFunction<SetProperty>(h, "env", "proxy_set_property");
+  AddHostFunction<CallForeignFunction>(h, "env", "proxy_call_foreign_function");
 
   // 0.1.0 only (ABI §3.2), declared () -> i32 as real 0.1.0 SDKs import them.
-  AddI32(h, "proxy_get_configuration", 2, GetConfiguration);
-  AddI32(h, "proxy_continue_request", 0, ContinueStream);
-  AddI32(h, "proxy_continue_response", 0, ContinueStream);
-  AddI32(h, "proxy_clear_route_cache", 0, Ok);
+  AddHostFunction<GetConfiguration>(h, "env", "proxy_get_configuration");
+  AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_continue_request");
+  AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_continue_response");
+  AddHostFunction<Ignore>(h, "env", "proxy_clear_route_cache");
 
   // Layotto's legacy names (ABI §7.5); two names exist in a second shape, resolved by type.
-  AddI32(h, "proxy_resume_http_request", 0, ContinueStream);
-  AddI32(h, "proxy_resume_http_response", 0, ContinueStream);
-  AddI32(h, "proxy_resume_downstream", 0, ContinueStream);
-  AddI32(h, "proxy_resume_upstream", 0, ContinueStream);
-  AddI32(h, "proxy_send_http_response", 8, SendLocalResponse);
-  AddI32(h, "proxy_dispatch_http_call", 10, HttpCall);
-  AddI32(h, "proxy_grpc_call", 10, GrpcStart);
-  AddI32(h, "proxy_dispatch_grpc_call", 10, GrpcStart);
-  AddI32(h, "proxy_open_grpc_stream", 7, GrpcStart);
-  AddI32(h, "proxy_send_grpc_call_message", 4, GrpcSend);
-  AddI32(h, "proxy_cancel_grpc_call", 1, GrpcToken);
-  AddI32(h, "proxy_close_grpc_call", 1, GrpcToken);
-  AddI32(h, "proxy_remove_metric", 1, RemoveMetric);
-  AddI32(h, "proxy_remove_shared_queue", 1, RemoveSharedQueue);
-  AddI32(h, "proxy_resolve_shared_queue", 3, ResolveOwnSharedQueue);
-  AddI32(h, "proxy_get_state", 6, GetState);
-  AddI32(h, "proxy_invoke_service", 8, InvokeService);
+  AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_resume_http_request");
+  AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_resume_http_response");
+  AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_resume_downstream");
+  AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_resume_upstream");
+  AddHostFunction<SendLocalResponse>(h, "env", "proxy_send_http_response");
+  AddHostFunction<HttpCall>(h, "env", "proxy_dispatch_http_call");
+  AddHostFunction<GrpcCallWithoutMetadata>(h, "env", "proxy_grpc_call");
+  AddHostFunction<GrpcCallWithoutMetadata>(h, "env", "proxy_dispatch_grpc_call");
+  AddHostFunction<OpenGrpcStream>(h, "env", "proxy_open_grpc_stream");
+  AddHostFunction<GrpcSend>(h, "env", "proxy_send_grpc_call_message");
+  AddHostFunction<GrpcToken>(h, "env", "proxy_cancel_grpc_call");
+  AddHostFunction<GrpcToken>(h, "env", "proxy_close_grpc_call");
+  AddHostFunction<RemoveMetric>(h, "env", "proxy_remove_metric");
+  AddHostFunction<RemoveSharedQueue>(h, "env", "proxy_remove_shared_queue");
+  AddHostFunction<ResolveOwnSharedQueue>(h, "env", "proxy_resolve_shared_queue");
+  AddHostFunction<GetState>(h, "env", "proxy_get_state");
+  AddHostFunction<InvokeService>(h, "env", "proxy_invoke_service");
 
   // Emscripten helpers (ABI §1.1).
-  h.Add("env", "emscripten_notify_memory_growth", FunctionType{{ValType::kI32}, {}},
-        [](Instance&, std::span<const Value>, std::span<Value>) { return Status::Ok(); });
-  h.Add("env", "pthread_equal", FunctionType{{ValType::kI32, ValType::kI32}, {ValType::kI32}},
-        [](Instance&, std::span<const Value> args, std::span<Value> results) {
-          results[0].i32 = args[0].i32 == args[1].i32;
-          return Status::Ok();
-        });
+  AddHostFunction<NotifyMemoryGrowth>(h, "env", "emscripten_notify_memory_growth", allow);
+  AddHostFunction<PthreadEqual>(h, "env", "pthread_equal", allow);
 
   AddWasi(h, "wasi_snapshot_preview1");
   AddWasi(h, "wasi_unstable");

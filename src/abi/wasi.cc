@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+#include "abi/host_function.h"
 #include "abi/plugin_vm.h"
 
 namespace wasmlet::abi {
@@ -24,40 +25,17 @@ constexpr ValType I64 = ValType::kI64;
 constexpr uint32_t kMaxRandomBytes = 64 * 1024;
 constexpr uint32_t kMaxIovecs = 1024;
 
-struct Call {
-  Instance& instance;
-  PluginVm* vm;  // null for an instance the ABI layer does not drive
-  std::span<const Value> args;
-  uint32_t u(size_t i) const { return static_cast<uint32_t>(args[i].i32); }
-  bool WriteU32(uint64_t ptr, uint32_t v) const { return instance.WriteU32(ptr, v).ok(); }
-  bool WriteU64(uint64_t ptr, uint64_t v) const { return instance.WriteU64(ptr, v).ok(); }
-};
-
-using WasiFunction = E (*)(const Call& call);
+bool WriteU32(const HostCall& c, uint32_t ptr, uint32_t value) {
+  return c.instance.WriteU32(ptr, value).ok();
+}
+bool WriteU64(const HostCall& c, uint32_t ptr, uint64_t value) {
+  return c.instance.WriteU64(ptr, value).ok();
+}
 
 bool IsStdio(uint32_t fd) { return fd == 1 || fd == 2; }
 
-void Add(HostFunctions& host, const std::string& module, const char* name, std::vector<ValType> params,
-         WasiFunction fn, bool allowed_in_allocator = false) {
-  host.Add(module, name, FunctionType{std::move(params), {I32}},
-           [fn, name, allowed_in_allocator](Instance& caller, std::span<const Value> args,
-                                            std::span<Value> results) -> Status {
-             auto* vm = static_cast<PluginVm*>(caller.host_data());
-             if (vm) {
-               vm->AttachCaller(caller);
-               if (vm->in_allocator() && !allowed_in_allocator) {
-                 return Status(StatusCode::kTrap,
-                               std::string("the guest's allocator called WASI ") + name +
-                                   "; only logging, clocks and poll_oneoff may run inside it");
-               }
-             }
-             results[0].i32 = static_cast<int32_t>(fn(Call{caller, vm, args}));
-             return Status::Ok();
-           });
-}
-
 // Bytes written to fd 1 and 2 go to the log, one call a line, without its trailing newline.
-E Write(const Call& c, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t written_out) {
+E Write(const HostCall& c, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t written_out) {
   if (!IsStdio(fd)) return E::kBadf;
   if (iovs_len > kMaxIovecs) return E::kInval;
   std::string text;
@@ -73,15 +51,20 @@ E Write(const Call& c, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t w
   const uint32_t total = static_cast<uint32_t>(text.size());
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (c.vm && !text.empty()) c.vm->Log(fd == 1 ? LogLevel::kInfo : LogLevel::kError, text);
-  return c.WriteU32(written_out, total) ? E::kSuccess : E::kFault;
+  return WriteU32(c, written_out, total) ? E::kSuccess : E::kFault;
 }
 
-E FdWrite(const Call& c) { return Write(c, c.u(0), c.u(1), c.u(2), c.u(3)); }
-E FdPwrite(const Call& c) { return Write(c, c.u(0), c.u(1), c.u(2), c.u(4)); }
+E FdWrite(const HostCall& c, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t written_out) {
+  return Write(c, fd, iovs, iovs_len, written_out);
+}
+E FdPwrite(const HostCall& c, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint64_t /*offset*/,
+           uint32_t written_out) {
+  return Write(c, fd, iovs, iovs_len, written_out);
+}
 
-E ClockTimeGet(const Call& c) {
+E ClockTimeGet(const HostCall& c, uint32_t clock_id, uint64_t /*precision*/, uint32_t time_out) {
   uint64_t ns = 0;
-  switch (c.u(0)) {
+  switch (clock_id) {
     case 0:
       ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -94,17 +77,17 @@ E ClockTimeGet(const Call& c) {
       break;
     default: return E::kNotsup;
   }
-  return c.WriteU64(c.u(2), ns) ? E::kSuccess : E::kFault;
+  return WriteU64(c, time_out, ns) ? E::kSuccess : E::kFault;
 }
 
-E ClockResGet(const Call& c) {
-  if (c.u(0) > 1) return E::kNotsup;
-  return c.WriteU64(c.u(1), 1) ? E::kSuccess : E::kFault;
+E ClockResGet(const HostCall& c, uint32_t clock_id, uint32_t resolution_out) {
+  if (clock_id > 1) return E::kNotsup;
+  return WriteU64(c, resolution_out, 1) ? E::kSuccess : E::kFault;
 }
 
-E RandomGet(const Call& c) {
-  if (c.u(1) > kMaxRandomBytes) return E::kInval;
-  auto buffer = c.instance.Memory(c.u(0), c.u(1));
+E RandomGet(const HostCall& c, uint32_t buffer_ptr, uint32_t size) {
+  if (size > kMaxRandomBytes) return E::kInval;
+  auto buffer = c.instance.Memory(buffer_ptr, size);
   if (!buffer.ok()) return E::kFault;
   for (size_t filled = 0; filled < buffer->size();) {
     ssize_t n = getrandom(buffer->data() + filled, buffer->size() - filled, 0);
@@ -118,26 +101,32 @@ E RandomGet(const Call& c) {
 }
 
 // No arguments and no environment: two zero counts.
-E ZeroSizes(const Call& c) {
-  return c.WriteU32(c.u(0), 0) && c.WriteU32(c.u(1), 0) ? E::kSuccess : E::kFault;
+E ZeroSizes(const HostCall& c, uint32_t count_out, uint32_t size_out) {
+  return WriteU32(c, count_out, 0) && WriteU32(c, size_out, 0) ? E::kSuccess : E::kFault;
 }
-E Success(const Call&) { return E::kSuccess; }
-E Nosys(const Call&) { return E::kNosys; }
-E Notsup(const Call&) { return E::kNotsup; }
-E Badf(const Call&) { return E::kBadf; }
-E Noent(const Call&) { return E::kNoent; }
-E Notdir(const Call&) { return E::kNotdir; }
-E StdioSuccess(const Call& c) { return IsStdio(c.u(0)) ? E::kSuccess : E::kBadf; }
 
-E FdSeek(const Call& c) {  // (fd, offset i64, whence, new_offset*)
-  if (!c.instance.Memory(c.u(3), 8).ok()) return E::kFault;
-  return c.WriteU64(c.u(3), 0) ? E::kSuccess : E::kFault;
+// A fixed answer, whatever the arguments (their types give the import's signature).
+template <E kAnswer, typename... Params>
+E Answer(const HostCall&, Params...) {
+  return kAnswer;
 }
-E FdTell(const Call& c) { return c.WriteU64(c.u(1), 0) ? E::kSuccess : E::kFault; }
 
-E FdFdstatGet(const Call& c) {
-  if (!IsStdio(c.u(0))) return E::kBadf;
-  auto stat = c.instance.Memory(c.u(1), 24);
+// What needs no work on stdout and stderr succeeds there; other descriptors do not exist.
+template <typename... Rest>
+E StdioSuccess(const HostCall&, uint32_t fd, Rest...) {
+  return IsStdio(fd) ? E::kSuccess : E::kBadf;
+}
+
+E FdSeek(const HostCall& c, uint32_t /*fd*/, int64_t /*offset*/, uint32_t /*whence*/, uint32_t offset_out) {
+  return WriteU64(c, offset_out, 0) ? E::kSuccess : E::kFault;
+}
+E FdTell(const HostCall& c, uint32_t /*fd*/, uint32_t offset_out) {
+  return WriteU64(c, offset_out, 0) ? E::kSuccess : E::kFault;
+}
+
+E FdFdstatGet(const HostCall& c, uint32_t fd, uint32_t stat_out) {
+  if (!IsStdio(fd)) return E::kBadf;
+  auto stat = c.instance.Memory(stat_out, 24);
   if (!stat.ok()) return E::kFault;
   std::fill(stat->begin(), stat->end(), 0);
   (*stat)[0] = 2;     // filetype: character device
@@ -145,75 +134,79 @@ E FdFdstatGet(const Call& c) {
   return E::kSuccess;
 }
 
-E FdFilestatGet(const Call& c) {
-  if (!IsStdio(c.u(0))) return E::kBadf;
-  auto stat = c.instance.Memory(c.u(1), 64);
+E FdFilestatGet(const HostCall& c, uint32_t fd, uint32_t stat_out) {
+  if (!IsStdio(fd)) return E::kBadf;
+  auto stat = c.instance.Memory(stat_out, 64);
   if (!stat.ok()) return E::kFault;
   std::fill(stat->begin(), stat->end(), 0);
   (*stat)[16] = 2;  // filetype: character device
   return E::kSuccess;
 }
 
-E PollOneoff(const Call& c) {
+E PollOneoff(const HostCall& c, uint32_t /*in*/, uint32_t /*out*/, uint32_t /*subscriptions*/,
+             uint32_t events_out) {
   // Succeeds with no events: the Go runtime aborts if this fails (ABI §8.3).
-  return c.WriteU32(c.u(3), 0) ? E::kSuccess : E::kFault;
+  return WriteU32(c, events_out, 0) ? E::kSuccess : E::kFault;
+}
+
+// proc_exit never returns to the guest: it ends the current call (ABI §8.3).
+Status ProcExit(const HostCall& c, int32_t code) {
+  if (c.vm) c.vm->set_exit_code(code);
+  return Status(StatusCode::kExit, "the guest called proc_exit(" + std::to_string(code) + ")");
 }
 
 }  // namespace
 
 void AddWasi(HostFunctions& h, const std::string& m) {
-  const bool allow = true;
-  Add(h, m, "args_get", {I32, I32}, Success);
-  Add(h, m, "args_sizes_get", {I32, I32}, ZeroSizes);
-  Add(h, m, "environ_get", {I32, I32}, Success);
-  Add(h, m, "environ_sizes_get", {I32, I32}, ZeroSizes);
-  Add(h, m, "clock_res_get", {I32, I32}, ClockResGet, allow);
-  Add(h, m, "clock_time_get", {I32, I64, I32}, ClockTimeGet, allow);
-  Add(h, m, "fd_advise", {I32, I64, I64, I32}, StdioSuccess);
-  Add(h, m, "fd_allocate", {I32, I64, I64}, StdioSuccess);
-  Add(h, m, "fd_close", {I32}, Success);
-  Add(h, m, "fd_datasync", {I32}, StdioSuccess);
-  Add(h, m, "fd_fdstat_get", {I32, I32}, FdFdstatGet);
-  Add(h, m, "fd_fdstat_set_flags", {I32, I32}, Nosys);
-  Add(h, m, "fd_fdstat_set_rights", {I32, I64, I64}, StdioSuccess);
-  Add(h, m, "fd_filestat_get", {I32, I32}, FdFilestatGet);
-  Add(h, m, "fd_filestat_set_size", {I32, I64}, StdioSuccess);
-  Add(h, m, "fd_filestat_set_times", {I32, I64, I64, I32}, StdioSuccess);
-  Add(h, m, "fd_pread", {I32, I32, I32, I64, I32}, Nosys);
-  Add(h, m, "fd_prestat_get", {I32, I32}, Badf);  // no preopened directories
-  Add(h, m, "fd_prestat_dir_name", {I32, I32, I32}, Nosys);
-  Add(h, m, "fd_pwrite", {I32, I32, I32, I64, I32}, FdPwrite);
-  Add(h, m, "fd_read", {I32, I32, I32, I32}, Nosys);
-  Add(h, m, "fd_readdir", {I32, I32, I32, I64, I32}, Notdir);
-  Add(h, m, "fd_renumber", {I32, I32}, Notsup);
-  Add(h, m, "fd_seek", {I32, I64, I32, I32}, FdSeek);
-  Add(h, m, "fd_sync", {I32}, StdioSuccess);
-  Add(h, m, "fd_tell", {I32, I32}, FdTell);
-  Add(h, m, "fd_write", {I32, I32, I32, I32}, FdWrite, allow);
-  Add(h, m, "path_create_directory", {I32, I32, I32}, Notsup);
-  Add(h, m, "path_filestat_get", {I32, I32, I32, I32, I32}, Notsup);
-  Add(h, m, "path_filestat_set_times", {I32, I32, I32, I32, I64, I64, I32}, Notsup);
-  Add(h, m, "path_link", {I32, I32, I32, I32, I32, I32, I32}, Notsup);
-  Add(h, m, "path_open", {I32, I32, I32, I32, I32, I64, I64, I32, I32}, Noent);
-  Add(h, m, "path_readlink", {I32, I32, I32, I32, I32, I32}, Notsup);
-  Add(h, m, "path_remove_directory", {I32, I32, I32}, Notsup);
-  Add(h, m, "path_rename", {I32, I32, I32, I32, I32, I32}, Notsup);
-  Add(h, m, "path_symlink", {I32, I32, I32, I32, I32}, Notsup);
-  Add(h, m, "path_unlink_file", {I32, I32, I32}, Notsup);
-  Add(h, m, "poll_oneoff", {I32, I32, I32, I32}, PollOneoff, allow);
-  Add(h, m, "proc_raise", {I32}, Nosys);
-  Add(h, m, "sched_yield", {}, Success, allow);
-  Add(h, m, "random_get", {I32, I32}, RandomGet);
-  Add(h, m, "sock_accept", {I32, I32, I32}, Notsup);
-  Add(h, m, "sock_recv", {I32, I32, I32, I32, I32, I32}, Notsup);
-  Add(h, m, "sock_send", {I32, I32, I32, I32, I32}, Notsup);
-  Add(h, m, "sock_shutdown", {I32, I32}, Notsup);
-  // proc_exit never returns to the guest: it ends the current call (ABI §8.3).
-  h.Add(m, "proc_exit", FunctionType{{I32}, {}},
-        [](Instance& caller, std::span<const Value> args, std::span<Value>) -> Status {
-          if (auto* vm = static_cast<PluginVm*>(caller.host_data())) vm->set_exit_code(args[0].i32);
-          return Status(StatusCode::kExit, "the guest called proc_exit(" + std::to_string(args[0].i32) + ")");
-        });
+  using u32 = uint32_t;
+  using u64 = uint64_t;
+  const auto allow = InAllocator::kAllow;
+  AddHostFunction<Answer<E::kSuccess, u32, u32>>(h, m, "args_get");
+  AddHostFunction<ZeroSizes>(h, m, "args_sizes_get");
+  AddHostFunction<Answer<E::kSuccess, u32, u32>>(h, m, "environ_get");
+  AddHostFunction<ZeroSizes>(h, m, "environ_sizes_get");
+  AddHostFunction<ClockResGet>(h, m, "clock_res_get", allow);
+  AddHostFunction<ClockTimeGet>(h, m, "clock_time_get", allow);
+  AddHostFunction<StdioSuccess<u64, u64, u32>>(h, m, "fd_advise");
+  AddHostFunction<StdioSuccess<u64, u64>>(h, m, "fd_allocate");
+  AddHostFunction<Answer<E::kSuccess, u32>>(h, m, "fd_close");
+  AddHostFunction<StdioSuccess<>>(h, m, "fd_datasync");
+  AddHostFunction<FdFdstatGet>(h, m, "fd_fdstat_get");
+  AddHostFunction<Answer<E::kNosys, u32, u32>>(h, m, "fd_fdstat_set_flags");
+  AddHostFunction<StdioSuccess<u64, u64>>(h, m, "fd_fdstat_set_rights");
+  AddHostFunction<FdFilestatGet>(h, m, "fd_filestat_get");
+  AddHostFunction<StdioSuccess<u64>>(h, m, "fd_filestat_set_size");
+  AddHostFunction<StdioSuccess<u64, u64, u32>>(h, m, "fd_filestat_set_times");
+  AddHostFunction<Answer<E::kNosys, u32, u32, u32, u64, u32>>(h, m, "fd_pread");
+  AddHostFunction<Answer<E::kBadf, u32, u32>>(h, m, "fd_prestat_get");  // no preopened directories
+  AddHostFunction<Answer<E::kNosys, u32, u32, u32>>(h, m, "fd_prestat_dir_name");
+  AddHostFunction<FdPwrite>(h, m, "fd_pwrite");
+  AddHostFunction<Answer<E::kNosys, u32, u32, u32, u32>>(h, m, "fd_read");
+  AddHostFunction<Answer<E::kNotdir, u32, u32, u32, u64, u32>>(h, m, "fd_readdir");
+  AddHostFunction<Answer<E::kNotsup, u32, u32>>(h, m, "fd_renumber");
+  AddHostFunction<FdSeek>(h, m, "fd_seek");
+  AddHostFunction<StdioSuccess<>>(h, m, "fd_sync");
+  AddHostFunction<FdTell>(h, m, "fd_tell");
+  AddHostFunction<FdWrite>(h, m, "fd_write", allow);
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32>>(h, m, "path_create_directory");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u32>>(h, m, "path_filestat_get");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u64, u64, u32>>(h, m, "path_filestat_set_times");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u32, u32, u32>>(h, m, "path_link");
+  AddHostFunction<Answer<E::kNoent, u32, u32, u32, u32, u32, u64, u64, u32, u32>>(h, m, "path_open");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u32, u32>>(h, m, "path_readlink");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32>>(h, m, "path_remove_directory");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u32, u32>>(h, m, "path_rename");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u32>>(h, m, "path_symlink");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32>>(h, m, "path_unlink_file");
+  AddHostFunction<PollOneoff>(h, m, "poll_oneoff", allow);
+  AddHostFunction<Answer<E::kNosys, u32>>(h, m, "proc_raise");
+  AddHostFunction<Answer<E::kSuccess>>(h, m, "sched_yield", allow);
+  AddHostFunction<RandomGet>(h, m, "random_get");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32>>(h, m, "sock_accept");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u32, u32>>(h, m, "sock_recv");
+  AddHostFunction<Answer<E::kNotsup, u32, u32, u32, u32, u32>>(h, m, "sock_send");
+  AddHostFunction<Answer<E::kNotsup, u32, u32>>(h, m, "sock_shutdown");
+  AddHostFunction<ProcExit>(h, m, "proc_exit");
 }
 
 }  // namespace wasmlet::abi

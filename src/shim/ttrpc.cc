@@ -194,6 +194,11 @@ void TtrpcServer::Serve(int listen_fd) {
     auto socket = std::make_shared<FrameSocket>(fd);
     std::thread([this, socket] { ServeConnection(socket); }).detach();
   }
+  // The call that stopped the server (Shutdown) is still answering: let its answer, and any
+  // other in flight, reach the wire before the caller ends the process.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (in_flight_ > 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void TtrpcServer::Stop() {
@@ -216,8 +221,10 @@ void TtrpcServer::ServeConnection(std::shared_ptr<FrameSocket> socket) {
     }
     if (!status.ok()) return;  // peer gone or the stream is broken: drop the connection
     if (header.type != uint8_t(FrameType::kRequest)) continue;  // nothing else is meant for a server
+    in_flight_++;
     std::thread([this, socket, id = header.stream_id, frame = std::move(payload)]() mutable {
       HandleRequest(socket, id, std::move(frame));
+      in_flight_--;
     }).detach();
   }
 }

@@ -83,6 +83,7 @@ class TtrpcServer {
   std::map<std::string, Handler> handlers_;  // "service/method"
   std::atomic<int> listen_fd_{-1};
   std::atomic<bool> stopping_{false};
+  std::atomic<int> in_flight_{0};  // calls being handled; Serve waits for them when it stops
 };
 
 // The client side, one call at a time (the shim only publishes events with it).

@@ -620,7 +620,8 @@ TEST(ShimBinaryTest, StartPrintsAnAddressWhoseShimAnswersAndShutsDown) {
   EXPECT_EQ(pause.status().code(), StatusCode::kUnimplemented);
 
   // No task: Shutdown ends the shim, which removes its socket.
-  ASSERT_TRUE((*client)->Call("containerd.task.v2.Task", "Shutdown", "", {}, 2000).ok());
+  auto shutdown = (*client)->Call("containerd.task.v2.Task", "Shutdown", "", {}, 2000);
+  ASSERT_TRUE(shutdown.ok()) << shutdown.status().ToString();
   for (int i = 0; i < 200 && fs::exists(address.substr(7)); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(fs::exists(address.substr(7)));
