@@ -26,10 +26,12 @@
 #     book1 again: id_1 answers 502 meanwhile, which is expected; that slice is marked with "R"
 #     and its errors are counted apart.
 # Every slice prints: elapsed seconds, wasmlet's RSS (VmRSS), requests, non-2xx (4xx/5xx as wrk
-# counts them), socket errors, and the non-2xx by id and status from /metrics. At the end: RSS
-# at start and end, totals, the counts of reloads, installs, uninstalls and Redis restarts, the
-# failed checks, wasmlet's /metrics lines for requests, reloads, traps and store errors, and the
-# log's warnings and errors grouped. Everything started is stopped on exit, Ctrl-C included.
+# counts them), socket errors, and the non-2xx by id and status from /metrics (these also count
+# the script's own checks: "(unknown)/404" is the check that an uninstalled soak_hello is gone).
+# At the end: RSS at start and end, totals, the counts of reloads, installs, uninstalls and Redis
+# restarts, the failed checks, wasmlet's /metrics lines for requests, reloads, traps and store
+# errors, and the log's warnings and errors grouped. wrk is installed with apt-get if missing.
+# Everything started here is stopped on exit, Ctrl-C included.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -220,19 +222,20 @@ restart_redis() {
 # ---- /metrics: non-2xx by id and status ----------------------------------------------------
 metrics() { curl -s --max-time 5 "$admin/metrics"; }
 declare -A errors_seen=()
-errors_delta() {  # prints "id/status=N ..." for the non-2xx counted since the last call
+errors_line=""
+errors_delta() {  # sets errors_line to "id/status=N ..." for the non-2xx counted since the last call
   local key value out=""
   while read -r key value; do
     local before=${errors_seen[$key]:-0}
     [ "${value%.*}" -gt "$before" ] && out+=" $key=$((${value%.*} - before))"
     errors_seen[$key]=${value%.*}
   done < <(metrics | sed -n 's/^wasmlet_requests_total{id="\([^"]*\)",status="\([^2"][0-9]*\)"} \(.*\)$/\1\/\2 \3/p')
-  echo "${out# }"
+  errors_line=${out# }
 }
 
 # ---- the slices ----------------------------------------------------------------------------
 rss_start=$(rss_kib "$wasmlet_pid")
-errors_delta >/dev/null
+errors_delta
 log "wasmlet pid $wasmlet_pid on 127.0.0.1:$port (admin $admin_port), redis on $redis_port; RSS $rss_start KiB"
 log "${seconds}s of traffic: wrk -t$threads -c$connections, ${slice}s slices; log: $work/wasmlet.log"
 printf '%8s %10s %10s %8s %8s  %s\n' elapsed "RSS KiB" requests non-2xx sockerr "non-2xx by id/status (metrics)"
@@ -277,7 +280,8 @@ while :; do
   if [ "$mark" = R ]; then redis_non2xx=$non2xx; redis_socket=$socket; fi
   rss=$(rss_kib "$wasmlet_pid")
   [ -n "$rss_after_first" ] || rss_after_first=$rss
-  printf '%8s %10s %10s %8s %8s  %s\n' "$(($(now) - t0))$mark" "$rss" "$requests" "$non2xx" "$socket" "$(errors_delta)"
+  errors_delta
+  printf '%8s %10s %10s %8s %8s  %s\n' "$(($(now) - t0))$mark" "$rss" "$requests" "$non2xx" "$socket" "$errors_line"
   n=$((n + 1))
 done
 [ "$reload_check_due" = 0 ] || { sleep 1; check_reload; }

@@ -41,6 +41,8 @@ packages=(
   libicu72 libc-ares2 libuv1 libbrotli1 libnghttp2-14 libssl3 zlib1g
   # guest modules: C/C++ to wasm32-wasi
   clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libc++-19-dev-wasm32 libc++abi-19-dev-wasm32
+  # fuzzing (scripts/fuzz.sh): libFuzzer and sanitizer runtimes, llvm-symbolizer for stack traces
+  libclang-rt-19-dev llvm-19
   # tests and benchmarks talk to a real Redis
   redis-server
   # the containerd shim is tested against Debian's containerd (FaaS mode)
@@ -63,7 +65,7 @@ fi
 
 # V8 comes from Debian's libnode108 + libnode-dev. libnode-dev conflicts with the Node.js
 # package of the machine image, so the two packages are unpacked into a private prefix
-# instead of being installed (see ../shared/docs/architecture.md).
+# instead of being installed (see docs/architecture.md).
 v8_prefix="$repo/build/_v8"
 v8_root="$v8_prefix/root"
 if [ -f /usr/include/node/v8.h ] && ls /usr/lib/x86_64-linux-gnu/libnode.so.108 >/dev/null 2>&1; then

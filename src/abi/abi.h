@@ -1,5 +1,5 @@
 // Numbers of the Proxy-Wasm ABI (0.1.0 / 0.2.0 / 0.2.1) and of WASI preview 1, as the
-// specifications define them. ../shared/docs/proxy-wasm-abi.md is the reference.
+// specifications define them. docs/proxy-wasm-abi.md is the reference.
 #pragma once
 
 #include <cstdint>

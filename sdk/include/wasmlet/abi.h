@@ -1,7 +1,7 @@
 /* wasmlet guest SDK: the raw Proxy-Wasm host functions (ABI 0.2.1, the 0.1.0-only calls and
  * Layotto's extensions) as C declarations. C guests can use these directly; C++ guests use
  * <wasmlet/sdk.h>, which wraps them. Every function returns a proxy_status_t (0 = OK).
- * Reference: ../shared/docs/proxy-wasm-abi.md next to the wasmlet repository. */
+ * Reference: docs/proxy-wasm-abi.md in the wasmlet repository. */
 #ifndef WASMLET_SDK_ABI_H_
 #define WASMLET_SDK_ABI_H_
 
