@@ -505,7 +505,25 @@ WasmResult PluginVm::RefuseAtLimit(std::string_view limit, uint64_t value) {
 
 void PluginVm::Log(LogLevel level, std::string_view message) {
   if (static_cast<uint32_t>(level) < static_cast<uint32_t>(services_.log_level)) return;
-  if (services_.log) services_.log(level, spec_->name, message);
+  if (!services_.log) return;
+  // At most kMaxLogLinesPerSecond lines a second per instance: a plugin that logs every request
+  // under load, or a dead store failing every call, must not flood the disk.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - log_window_start_ >= std::chrono::seconds(1)) {
+    if (log_dropped_ > 0) {
+      services_.log(LogLevel::kWarn, spec_->name,
+                    std::to_string(log_dropped_) + " log lines of this instance were dropped (over " +
+                        std::to_string(kMaxLogLinesPerSecond) + " a second)");
+    }
+    log_window_start_ = now;
+    log_lines_ = 0;
+    log_dropped_ = 0;
+  }
+  if (++log_lines_ > kMaxLogLinesPerSecond) {
+    ++log_dropped_;
+    return;
+  }
+  services_.log(level, spec_->name, message);
 }
 
 }  // namespace wasmlet::abi

@@ -195,6 +195,10 @@ class PluginVm {
   std::optional<int32_t> exit_code_;
   std::map<std::string, std::string, std::less<>> set_properties_;
   uint64_t property_bytes_ = 0;
+  static constexpr uint32_t kMaxLogLinesPerSecond = 100;
+  std::chrono::steady_clock::time_point log_window_start_{};
+  uint32_t log_lines_ = 0;
+  uint64_t log_dropped_ = 0;
   uint64_t refusals_ = 0;
   std::vector<std::string> limits_logged_;
 

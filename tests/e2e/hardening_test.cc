@@ -496,3 +496,21 @@ TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
 
 }  // namespace
 }  // namespace wasmlet::testing
+
+namespace wasmlet::testing {
+namespace {
+
+TEST(HardeningTest, AGuestThatLogsWithoutEndIsCutToAHundredLinesASecond) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  Wasmlet server(dir, LayottoConfig(port, {{"f", Plugin("f", kGuests + "/hostile.wasm")}}), port);
+  EXPECT_EQ(Get(port, "/", {{"id", "f"}, {"x-op", "log"}, {"x-count", "1000"}}).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(Get(port, "/", {{"id", "f"}, {"x-op", "log"}, {"x-count", "1"}}).status, 200);
+  const std::string log = server.process().Log();
+  EXPECT_EQ(Count(log, "hostile line "), 101) << "100 of the first request, 1 of the second";
+  EXPECT_NE(log.find("900 log lines of this instance were dropped (over 100 a second)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wasmlet::testing

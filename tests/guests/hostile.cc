@@ -55,6 +55,8 @@ class Stream : public StreamContext {
         Report("add_header", AddHeader(MapType::kRequestHeaders, "x-h" + std::to_string(i), blob));
     } else if (op_ == "body") {
       for (int i = 0; i < count; ++i) Report("append_body", AppendBuffer(BufferType::kHttpRequestBody, blob));
+    } else if (op_ == "log") {
+      for (int i = 0; i < count; ++i) Log(LogLevel::kWarn, "hostile line " + std::to_string(i));
     } else if (op_ == "status") {
       SendLocalResponse(static_cast<uint32_t>(Number("x-status", 1000)), "a status out of range\n");
       return Action::kPause;
