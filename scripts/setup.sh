@@ -35,7 +35,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # libraries
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev libboost1.74-dev libhiredis-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev
+  libspdlog-dev libfmt-dev libboost1.74-dev libhiredis-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev libarchive-dev
   libprotobuf-dev protobuf-compiler
   # runtime dependencies of Debian's libnode108 (V8), which is unpacked below
   libicu72 libc-ares2 libuv1 libbrotli1 libnghttp2-14 libssl3 zlib1g

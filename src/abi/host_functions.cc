@@ -417,11 +417,7 @@ R SetProperty(PluginVm& vm, uint32_t path_ptr, uint32_t path_size, uint32_t valu
   auto path = vm.Read(path_ptr, path_size);
   auto value = vm.Read(value_ptr, value_size);
   if (!path || !value) return kBadMemory;
-  std::string key;
-  for (auto segment : SplitPath(*path)) {
-    if (!key.empty()) key.push_back('.');
-    key.append(segment);
-  }
+  const std::string key = PropertyKey(SplitPath(*path));
   auto& properties = vm.set_properties();
   auto it = properties.find(key);
   const uint64_t before = it == properties.end() ? 0 : key.size() + it->second.size();

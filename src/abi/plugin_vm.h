@@ -214,6 +214,10 @@ class PluginVm {
   } exports_;
 };
 
+// A property path's segments joined with '.': how properties are named and kept
+// ("request.path", and a guest's own through proxy_set_property).
+std::string PropertyKey(const std::vector<std::string_view>& path);
+
 // The host functions every module is linked against: the proxy_* set of every ABI version,
 // Layotto's legacy names and extensions, Emscripten's helpers and WASI preview 1 under both
 // module names. Built once; shared by every instance.

@@ -13,7 +13,9 @@ std::string Int64(int64_t v) {
   return out;
 }
 
-std::string Join(const std::vector<std::string_view>& path) {
+}  // namespace
+
+std::string PropertyKey(const std::vector<std::string_view>& path) {
   std::string key;
   for (auto segment : path) {
     if (!key.empty()) key.push_back('.');
@@ -22,10 +24,8 @@ std::string Join(const std::vector<std::string_view>& path) {
   return key;
 }
 
-}  // namespace
-
 std::optional<std::string> PluginVm::Property(const std::vector<std::string_view>& path) {
-  const std::string key = Join(path);
+  const std::string key = PropertyKey(path);
   if (auto it = set_properties_.find(key); it != set_properties_.end()) return it->second;
 
   if (key == "plugin_name") return spec_->name;

@@ -1,10 +1,13 @@
 #include "image/oci_image.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <openssl/sha.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "common/text.h"
@@ -14,33 +17,6 @@ namespace wasmlet::image {
 namespace {
 
 using nlohmann::json;
-
-constexpr size_t kBlock = 512;
-
-// `width` - 1 octal digits, then NUL, as ustar expects.
-void WriteOctal(char* field, size_t width, uint64_t value) {
-  field[width - 1] = '\0';
-  for (size_t i = width - 1; i-- > 0; value >>= 3) field[i] = static_cast<char>('0' + (value & 7));
-}
-
-void AppendHeader(std::string& tar, const std::string& path, uint64_t size, unsigned mode, char type) {
-  char header[kBlock] = {};
-  std::strncpy(header, path.c_str(), 100);
-  WriteOctal(header + 100, 8, mode);
-  WriteOctal(header + 108, 8, 0);  // uid
-  WriteOctal(header + 116, 8, 0);  // gid
-  WriteOctal(header + 124, 12, size);
-  WriteOctal(header + 136, 12, 0);    // mtime: fixed, so the same input packs to the same bytes
-  std::memset(header + 148, ' ', 8);  // checksum, counted as spaces
-  header[156] = type;
-  std::memcpy(header + 257, "ustar", 6);
-  std::memcpy(header + 263, "00", 2);
-  unsigned checksum = 0;
-  for (unsigned char c : header) checksum += c;
-  std::snprintf(header + 148, 8, "%06o", checksum);
-  header[155] = ' ';
-  tar.append(header, kBlock);
-}
 
 json Descriptor(const std::string& media_type, const std::string& blob) {
   return {{"mediaType", media_type}, {"digest", "sha256:" + Sha256Hex(blob)}, {"size", blob.size()}};
@@ -54,15 +30,49 @@ std::string Sha256Hex(const std::string& data) {
   return HexEncode(digest);
 }
 
-void AppendTarFile(std::string& tar, const std::string& path, const std::string& content, unsigned mode) {
-  AppendHeader(tar, path, content.size(), mode, '0');
-  tar += content;
-  tar.append((kBlock - content.size() % kBlock) % kBlock, '\0');
+TarWriter::TarWriter() : archive_(archive_write_new()) {
+  archive_write_set_format_ustar(archive_);
+  archive_write_add_filter_none(archive_);
+  archive_write_set_bytes_in_last_block(archive_, 1);  // no padding past the end-of-archive blocks
+  archive_write_open(
+      archive_, &bytes_, nullptr,
+      [](struct archive*, void* out, const void* data, size_t size) -> la_ssize_t {
+        static_cast<std::string*>(out)->append(static_cast<const char*>(data), size);
+        return static_cast<la_ssize_t>(size);
+      },
+      nullptr);
 }
 
-void AppendTarDirectory(std::string& tar, const std::string& path) { AppendHeader(tar, path, 0, 0755, '5'); }
+TarWriter::~TarWriter() { archive_write_free(archive_); }
 
-void FinishTar(std::string& tar) { tar.append(2 * kBlock, '\0'); }
+Status TarWriter::AddEntry(const std::string& path, std::string_view content, unsigned mode, bool directory) {
+  std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(archive_entry_new(), archive_entry_free);
+  archive_entry_set_pathname(entry.get(), path.c_str());
+  archive_entry_set_filetype(entry.get(), directory ? AE_IFDIR : AE_IFREG);
+  archive_entry_set_perm(entry.get(), mode);
+  archive_entry_set_size(entry.get(), static_cast<la_int64_t>(content.size()));
+  archive_entry_set_mtime(entry.get(), 0, 0);
+  archive_entry_set_uid(entry.get(), 0);
+  archive_entry_set_gid(entry.get(), 0);
+  if (archive_write_header(archive_, entry.get()) != ARCHIVE_OK ||
+      (!content.empty() && archive_write_data(archive_, content.data(), content.size()) !=
+                               static_cast<la_ssize_t>(content.size()))) {
+    return Internal("cannot add " + path + " to the archive: " + archive_error_string(archive_));
+  }
+  return Status::Ok();
+}
+
+Status TarWriter::AddFile(const std::string& path, std::string_view content, unsigned mode) {
+  return AddEntry(path, content, mode, false);
+}
+
+Status TarWriter::AddDirectory(const std::string& path) { return AddEntry(path, {}, 0755, true); }
+
+Result<std::string> TarWriter::Finish() {
+  if (archive_write_close(archive_) != ARCHIVE_OK)
+    return Internal(std::string("cannot finish the archive: ") + archive_error_string(archive_));
+  return std::move(bytes_);
+}
 
 std::string NormalizeReference(const std::string& name) {
   const size_t slash = name.rfind('/');
@@ -91,11 +101,14 @@ Status WriteOciArchive(const PackOptions& options, std::ostream& out) {
   if (options.name.empty()) return InvalidArgument("the image needs a name (-t NAME[:TAG])");
   const std::string reference = NormalizeReference(options.name);
 
-  std::string layer;
-  AppendTarFile(layer, options.module_file,
-                std::string(reinterpret_cast<const char*>(options.module.data()), options.module.size()),
-                options.mode);
-  FinishTar(layer);
+  TarWriter layer_tar;
+  WASMLET_RETURN_IF_ERROR(layer_tar.AddFile(
+      options.module_file,
+      std::string_view(reinterpret_cast<const char*>(options.module.data()), options.module.size()),
+      options.mode));
+  auto layer_bytes = layer_tar.Finish();
+  if (!layer_bytes.ok()) return layer_bytes.status();
+  const std::string layer = std::move(*layer_bytes);
 
   json env = json::array();
   for (const auto& e : options.env) {
@@ -125,16 +138,17 @@ Status WriteOciArchive(const PackOptions& options, std::ostream& out) {
                       {"mediaType", "application/vnd.oci.image.index.v1+json"},
                       {"manifests", {manifest_descriptor}}};
 
-  std::string archive;
-  AppendTarFile(archive, "oci-layout", json{{"imageLayoutVersion", "1.0.0"}}.dump());
-  AppendTarDirectory(archive, "blobs/");
-  AppendTarDirectory(archive, "blobs/sha256/");
+  TarWriter image;
+  WASMLET_RETURN_IF_ERROR(image.AddFile("oci-layout", json{{"imageLayoutVersion", "1.0.0"}}.dump()));
+  WASMLET_RETURN_IF_ERROR(image.AddDirectory("blobs/"));
+  WASMLET_RETURN_IF_ERROR(image.AddDirectory("blobs/sha256/"));
   for (const std::string* blob :
        std::initializer_list<const std::string*>{&layer, &config_blob, &manifest_blob})
-    AppendTarFile(archive, "blobs/sha256/" + Sha256Hex(*blob), *blob);
-  AppendTarFile(archive, "index.json", index.dump());
-  FinishTar(archive);
-  out.write(archive.data(), static_cast<std::streamsize>(archive.size()));
+    WASMLET_RETURN_IF_ERROR(image.AddFile("blobs/sha256/" + Sha256Hex(*blob), *blob));
+  WASMLET_RETURN_IF_ERROR(image.AddFile("index.json", index.dump()));
+  auto archive = image.Finish();
+  if (!archive.ok()) return archive.status();
+  out.write(archive->data(), static_cast<std::streamsize>(archive->size()));
   if (!out) return Internal("writing the image archive failed");
   return Status::Ok();
 }

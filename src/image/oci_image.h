@@ -6,9 +6,12 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
+
+struct archive;
 
 namespace wasmlet::image {
 
@@ -33,10 +36,25 @@ std::string HostArchitecture();
 // sha256 of `data`, in lower-case hex.
 std::string Sha256Hex(const std::string& data);
 
-// A ustar archive member, for the layer and for the archive itself.
-void AppendTarFile(std::string& tar, const std::string& path, const std::string& content,
-                   unsigned mode = 0644);
-void AppendTarDirectory(std::string& tar, const std::string& path);
-void FinishTar(std::string& tar);
+// A ustar archive built in memory (libarchive), for the layer and for the image archive. Owners
+// and times are fixed, so the same input packs to the same bytes (and the same digests).
+class TarWriter {
+ public:
+  TarWriter();
+  ~TarWriter();
+  TarWriter(const TarWriter&) = delete;
+  TarWriter& operator=(const TarWriter&) = delete;
+
+  Status AddFile(const std::string& path, std::string_view content, unsigned mode = 0644);
+  Status AddDirectory(const std::string& path);
+  // Ends the archive and returns its bytes; the writer is done after it.
+  Result<std::string> Finish();
+
+ private:
+  Status AddEntry(const std::string& path, std::string_view content, unsigned mode, bool directory);
+
+  struct archive* archive_;
+  std::string bytes_;
+};
 
 }  // namespace wasmlet::image

@@ -1,6 +1,8 @@
 // The shim's parts, one at a time: ttrpc framing and calls over a real unix socket, reading
 // the OCI spec, finding the module inside a rootfs, mount options, the OCI image archive, and
 // the task life cycle against a recording host (the containerd test runs the real one).
+#include <archive.h>
+#include <archive_entry.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -369,17 +371,29 @@ TEST(MountsTest, AReadOnlyBindMountIsMountedAndUnmounted) {
   EXPECT_FALSE(IsMountPoint(target));
 }
 
-// Reads a ustar archive into {name: content}.
-std::map<std::string, std::string> Untar(const std::string& tar) {
-  std::map<std::string, std::string> files;
-  for (size_t at = 0; at + 512 <= tar.size();) {
-    const std::string name(tar.c_str() + at);
-    if (name.empty()) break;
-    const size_t size = std::stoul(std::string(tar.data() + at + 124, 11), nullptr, 8);
-    files[name] = tar.substr(at + 512, size);
-    at += 512 + (size + 511) / 512 * 512;
+struct TarMember {
+  std::string content;
+  unsigned mode = 0;
+};
+
+// Reads a tar archive with libarchive, as a container runtime would: {name: member}.
+std::map<std::string, TarMember> Untar(const std::string& tar) {
+  std::map<std::string, TarMember> members;
+  std::unique_ptr<archive, int (*)(archive*)> reader(archive_read_new(), archive_read_free);
+  archive_read_support_format_tar(reader.get());
+  EXPECT_EQ(archive_read_open_memory(reader.get(), tar.data(), tar.size()), ARCHIVE_OK);
+  archive_entry* entry = nullptr;
+  while (archive_read_next_header(reader.get(), &entry) == ARCHIVE_OK) {
+    TarMember member;
+    member.mode = archive_entry_perm(entry);
+    member.content.resize(static_cast<size_t>(archive_entry_size(entry)));
+    if (!member.content.empty()) {
+      EXPECT_EQ(archive_read_data(reader.get(), member.content.data(), member.content.size()),
+                static_cast<la_ssize_t>(member.content.size()));
+    }
+    members[archive_entry_pathname(entry)] = std::move(member);
   }
-  return files;
+  return members;
 }
 
 TEST(ImageTest, PackWritesAnOciLayoutWhoseDigestsMatch) {
@@ -394,12 +408,12 @@ TEST(ImageTest, PackWritesAnOciLayoutWhoseDigestsMatch) {
   ASSERT_TRUE(image::WriteOciArchive(options, out).ok());
   auto files = Untar(out.str());
   ASSERT_TRUE(files.count("oci-layout") && files.count("index.json"));
-  json index = json::parse(files["index.json"]);
+  json index = json::parse(files["index.json"].content);
   const json& descriptor = index["manifests"][0];
   EXPECT_EQ(descriptor["annotations"]["io.containerd.image.name"], "example.com/function1:latest");
   auto blob = [&](const json& d) {
     const std::string digest = d["digest"];
-    const std::string& content = files.at("blobs/sha256/" + digest.substr(7));
+    const std::string& content = files.at("blobs/sha256/" + digest.substr(7)).content;
     EXPECT_EQ(digest, "sha256:" + image::Sha256Hex(content));
     EXPECT_EQ(d["size"], content.size());
     return content;
@@ -411,8 +425,8 @@ TEST(ImageTest, PackWritesAnOciLayoutWhoseDigestsMatch) {
   EXPECT_EQ(config["architecture"], "amd64");
   const std::string layer = blob(manifest["layers"][0]);
   EXPECT_EQ(config["rootfs"]["diff_ids"][0], "sha256:" + image::Sha256Hex(layer));
-  EXPECT_EQ(Untar(layer).at("function1.wasm"), wasm);
-  EXPECT_EQ(layer.substr(100, 7), "0000644") << "the module's mode";
+  EXPECT_EQ(Untar(layer).at("function1.wasm").content, wasm);
+  EXPECT_EQ(Untar(layer).at("function1.wasm").mode, 0644u) << "the module's mode";
 
   std::ostringstream again;
   ASSERT_TRUE(image::WriteOciArchive(options, again).ok());
@@ -421,8 +435,8 @@ TEST(ImageTest, PackWritesAnOciLayoutWhoseDigestsMatch) {
   std::ostringstream executable;
   ASSERT_TRUE(image::WriteOciArchive(options, executable).ok());
   files = Untar(executable.str());
-  const json exe_manifest = json::parse(blob(json::parse(files["index.json"])["manifests"][0]));
-  EXPECT_EQ(blob(exe_manifest["layers"][0]).substr(100, 7), "0000755");
+  const json exe_manifest = json::parse(blob(json::parse(files["index.json"].content)["manifests"][0]));
+  EXPECT_EQ(Untar(blob(exe_manifest["layers"][0])).at("function1.wasm").mode, 0755u);
 }
 
 // Records what the task asked of the node.
