@@ -464,12 +464,6 @@ TEST(HardeningTest, ARemoteInvokeToAServerThatNeverAnswersEndsAtItsDeadline) {
   close(blackhole);
 }
 
-}  // namespace
-}  // namespace wasmlet::testing
-
-namespace wasmlet::testing {
-namespace {
-
 TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
   TempDir dir;
   const uint16_t port = FreePort();
@@ -494,12 +488,6 @@ TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
       << exposition;
 }
 
-}  // namespace
-}  // namespace wasmlet::testing
-
-namespace wasmlet::testing {
-namespace {
-
 TEST(HardeningTest, AGuestThatLogsWithoutEndIsCutToAHundredLinesASecond) {
   TempDir dir;
   const uint16_t port = FreePort();
@@ -510,6 +498,35 @@ TEST(HardeningTest, AGuestThatLogsWithoutEndIsCutToAHundredLinesASecond) {
   const std::string log = server.process().Log();
   EXPECT_EQ(Count(log, "hostile line "), 101) << "100 of the first request, 1 of the second";
   EXPECT_NE(log.find("900 log lines of this instance were dropped (over 100 a second)"), std::string::npos);
+}
+
+TEST(HardeningTest, ARedisThatAcceptsButNeverAnswersFailsTheCallAtItsTimeoutNamingIt) {
+  TempDir dir;
+  int blackhole = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(blackhole, 16), 0);
+  socklen_t len = sizeof addr;
+  getsockname(blackhole, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string redis = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const uint16_t port = FreePort();
+  json stores = {
+      {"state_demo", {{"type", "redis"}, {"metadata", {{"redisHost", redis}, {"timeoutMs", "300"}}}}}};
+  Wasmlet server(
+      dir,
+      LayottoConfig(port,
+                    {{"function2", Plugin("function2", std::string(WASMLET_EXAMPLES) + "/function2.wasm")}},
+                    stores),
+      port);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = Get(port, "/", {{"id", "id_2"}}, "book1", "POST");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.body.find("state store 'state_demo' (redis at " + redis + ")"), std::string::npos) << r.body;
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
+  close(blackhole);
 }
 
 }  // namespace
