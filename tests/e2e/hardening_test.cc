@@ -12,20 +12,6 @@ namespace {
 
 const std::string kGuests = WASMLET_TEST_GUESTS;
 
-json Body(const Response& r) {
-  try {
-    return json::parse(r.body);
-  } catch (...) {
-    ADD_FAILURE() << "not JSON: " << r.body;
-    return json();
-  }
-}
-
-Response Admin(const Wasmlet& server, const std::string& method, const std::string& path,
-               const std::string& body = "") {
-  return Get(server.admin_port(), path, {}, body, method);
-}
-
 // Sends `bytes` as they are on a new connection and returns all the server wrote back before it
 // closed the connection (or 5 s passed).
 std::string RawExchange(uint16_t port, const std::string& bytes) {
@@ -51,15 +37,6 @@ std::string RawExchange(uint16_t port, const std::string& bytes) {
 
 bool Alive(Wasmlet& server) {
   return !server.process().Exited() && Admin(server, "GET", "/health/liveness").status == 200;
-}
-
-size_t RssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
 }
 
 // CPU seconds (user + system) the process has used.
@@ -436,16 +413,8 @@ TEST(HardeningTest, AFileThatKeepsChangingIsStillReloadedWithinMaxReloadDelay) {
 
 TEST(HardeningTest, ARemoteInvokeToAServerThatNeverAnswersEndsAtItsDeadline) {
   TempDir dir;
-  // A listener that never accepts: connections complete in the kernel and then hang.
-  int blackhole = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(blackhole, 16), 0);
-  socklen_t len = sizeof addr;
-  getsockname(blackhole, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string remote = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  Blackhole blackhole;
+  const std::string remote = blackhole.address();
 
   const uint16_t port = FreePort();
   json config = LayottoConfig(port, {{"fn", Plugin("fn", kGuests + "/layotto_function.wasm")}},
@@ -461,7 +430,6 @@ TEST(HardeningTest, ARemoteInvokeToAServerThatNeverAnswersEndsAtItsDeadline) {
   EXPECT_LT(took, std::chrono::milliseconds(1500));
   EXPECT_NE(server.process().Log().find("got no answer within 500 ms"), std::string::npos)
       << server.process().Log();
-  close(blackhole);
 }
 
 TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
@@ -502,15 +470,8 @@ TEST(HardeningTest, AGuestThatLogsWithoutEndIsCutToAHundredLinesASecond) {
 
 TEST(HardeningTest, ARedisThatAcceptsButNeverAnswersFailsTheCallAtItsTimeoutNamingIt) {
   TempDir dir;
-  int blackhole = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(blackhole, 16), 0);
-  socklen_t len = sizeof addr;
-  getsockname(blackhole, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string redis = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  Blackhole blackhole;
+  const std::string redis = blackhole.address();
   const uint16_t port = FreePort();
   json stores = {
       {"state_demo", {{"type", "redis"}, {"metadata", {{"redisHost", redis}, {"timeoutMs", "300"}}}}}};
@@ -526,7 +487,6 @@ TEST(HardeningTest, ARedisThatAcceptsButNeverAnswersFailsTheCallAtItsTimeoutNami
   EXPECT_EQ(r.status, 502);
   EXPECT_NE(r.body.find("state store 'state_demo' (redis at " + redis + ")"), std::string::npos) << r.body;
   EXPECT_LT(took, std::chrono::milliseconds(1500));
-  close(blackhole);
 }
 
 }  // namespace

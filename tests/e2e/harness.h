@@ -281,6 +281,57 @@ class Wasmlet {
   std::unique_ptr<Process> process_;
 };
 
+// The body of a response as JSON; fails the test (and answers null) when it is not JSON.
+inline json Body(const Response& r) {
+  try {
+    return json::parse(r.body);
+  } catch (...) {
+    ADD_FAILURE() << "not JSON: " << r.body;
+    return json();
+  }
+}
+
+// A call to the admin API of `server`.
+inline Response Admin(const Wasmlet& server, const std::string& method, const std::string& path,
+                      const std::string& body = "", std::map<std::string, std::string> headers = {}) {
+  return Get(server.admin_port(), path, headers, body, method);
+}
+
+// The resident set of a process, in KiB.
+inline size_t RssKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return 0;
+}
+
+// A loopback listener that never accepts: connections complete in the kernel and then hang,
+// as a peer that is alive but stuck would.
+class Blackhole {
+ public:
+  Blackhole() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~Blackhole() { close(fd_); }
+  Blackhole(const Blackhole&) = delete;
+  Blackhole& operator=(const Blackhole&) = delete;
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // Runs a shell command to completion; returns (exit code, its stdout and stderr).
 inline std::pair<int, std::string> RunShell(const std::string& command_line) {
   const std::string command = "(" + command_line + ") 2>&1";

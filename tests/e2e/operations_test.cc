@@ -13,18 +13,10 @@ namespace {
 
 const std::string kGuests = WASMLET_TEST_GUESTS;
 
-json Body(const Response& r) {
-  try {
-    return json::parse(r.body);
-  } catch (...) {
-    ADD_FAILURE() << "not JSON: " << r.body;
-    return json();
-  }
-}
-
-Response Admin(const Wasmlet& server, const std::string& method, const std::string& path,
-               const json& body = nullptr, std::map<std::string, std::string> headers = {}) {
-  return Get(server.admin_port(), path, headers, body.is_null() ? "" : body.dump(), method);
+// An admin call with a JSON body (none for null).
+Response Admin(const Wasmlet& server, const std::string& method, const std::string& path, const json& body,
+               std::map<std::string, std::string> headers = {}) {
+  return testing::Admin(server, method, path, body.is_null() ? "" : body.dump(), std::move(headers));
 }
 
 // Prometheus text exposition: sample name with labels -> value. Fails the test on a malformed
@@ -61,15 +53,6 @@ std::map<std::string, double> ParseMetrics(const std::string& text) {
     samples[key] = std::stod(line.substr(space + 1));
   }
   return samples;
-}
-
-size_t RssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
 }
 
 TEST(OperationsTest, InstallCallUpdateUninstallOverTheAdminApi) {
@@ -197,8 +180,8 @@ TEST(OperationsTest, AnAdminTokenProtectsTheAdminApi) {
                                json::object(), {{"admin_token", "s3cret"}}),
                  port);
   EXPECT_EQ(Admin(server, "GET", "/wasm/list").status, 401);
-  EXPECT_EQ(Admin(server, "GET", "/wasm/list", nullptr, {{"Authorization", "Bearer wrong"}}).status, 401);
-  EXPECT_EQ(Admin(server, "GET", "/wasm/list", nullptr, {{"Authorization", "Bearer s3cret"}}).status, 200);
+  EXPECT_EQ(Admin(server, "GET", "/wasm/list", json(), {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(Admin(server, "GET", "/wasm/list", json(), {{"Authorization", "Bearer s3cret"}}).status, 200);
   EXPECT_EQ(Admin(server, "GET", "/health/readiness").status, 200);  // probes need no token
   EXPECT_EQ(Admin(server, "GET", "/health/liveness").status, 200);
 
@@ -209,7 +192,7 @@ TEST(OperationsTest, AnAdminTokenProtectsTheAdminApi) {
                    port2);
   unsetenv("WASMLET_ADMIN_TOKEN");
   EXPECT_EQ(Admin(from_env, "GET", "/wasm/list").status, 401);
-  EXPECT_EQ(Admin(from_env, "GET", "/wasm/list", nullptr, {{"Authorization", "Bearer from-env"}}).status,
+  EXPECT_EQ(Admin(from_env, "GET", "/wasm/list", json(), {{"Authorization", "Bearer from-env"}}).status,
             200);
 }
 

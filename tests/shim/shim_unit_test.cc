@@ -316,17 +316,9 @@ TEST_F(NodeDaemonTest, ADaemonThatCannotStartIsReportedAtOnceWithItsReason) {
 }
 
 TEST(NodeDaemonClientTest, ADaemonThatAcceptsButNeverAnswersFailsTheCallAtItsDeadline) {
-  // A listener that never accepts: the connection completes in the kernel and then hangs.
-  int blackhole = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(blackhole, 4), 0);
-  socklen_t len = sizeof addr;
-  getsockname(blackhole, reinterpret_cast<sockaddr*>(&addr), &len);
+  testing::Blackhole blackhole;
   ShimSettings settings;
-  settings.admin_address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  settings.admin_address = blackhole.address();
   NodeDaemon daemon(settings);
   const auto start = std::chrono::steady_clock::now();
   auto answer = daemon.Call("GET", "/wasm/list", "", 300);
@@ -336,7 +328,6 @@ TEST(NodeDaemonClientTest, ADaemonThatAcceptsButNeverAnswersFailsTheCallAtItsDea
   EXPECT_NE(answer.status().message().find("got no answer within 300 ms"), std::string::npos)
       << answer.status().message();
   EXPECT_LT(took, std::chrono::milliseconds(1000));
-  close(blackhole);
 }
 
 TEST(MountsTest, OptionsSplitIntoFlagsPropagationAndData) {
