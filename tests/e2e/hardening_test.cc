@@ -196,7 +196,9 @@ TEST(HardeningTest, ModuleSourcesThatAreNotRegularFilesOrTooLargeAreRefusedQuick
     EXPECT_NE(r.body.find(c.message), std::string::npos) << c.vm.dump() << ": " << r.body;
     EXPECT_LT(took, std::chrono::seconds(2)) << c.vm.dump();
   }
-  EXPECT_LT(RssKiB(server.process().pid()), 400u * 1024) << "a refused module was read into memory";
+  if (kRssIsMeaningful) {
+    EXPECT_LT(RssKiB(server.process().pid()), 400u * 1024) << "a refused module was read into memory";
+  }
   EXPECT_TRUE(Alive(server)) << server.process().Log();
   auto ok = Admin(server, "POST", "/wasm/install",
                   json{{"name", "y"}, {"vm_config", {{"path", kGuests + "/version1.wasm"}}}}.dump());
@@ -249,7 +251,7 @@ TEST(HardeningTest, WhatAGuestMakesTheHostHoldIsCappedCountedAndReported) {
   EXPECT_EQ(Count(body.body, "append_body 10\n"), 2);
 
   // The host kept what the limits allow and no more.
-  EXPECT_LT(RssKiB(server.process().pid()), rss_before + 24 * 1024);
+  if (kRssIsMeaningful) EXPECT_LT(RssKiB(server.process().pid()), rss_before + 24 * 1024);
   auto list = Body(Admin(server, "GET", "/wasm/list"));
   ASSERT_EQ(list.size(), 1u);
   const json host = list[0]["host"];
