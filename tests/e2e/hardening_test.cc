@@ -251,7 +251,9 @@ TEST(HardeningTest, WhatAGuestMakesTheHostHoldIsCappedCountedAndReported) {
   EXPECT_EQ(Count(body.body, "append_body 10\n"), 2);
 
   // The host kept what the limits allow and no more.
-  if (kRssIsMeaningful) EXPECT_LT(RssKiB(server.process().pid()), rss_before + 24 * 1024);
+  if (kRssIsMeaningful) {
+    EXPECT_LT(RssKiB(server.process().pid()), rss_before + 24 * 1024);
+  }
   auto list = Body(Admin(server, "GET", "/wasm/list"));
   ASSERT_EQ(list.size(), 1u);
   const json host = list[0]["host"];
