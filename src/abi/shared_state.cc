@@ -1,5 +1,7 @@
 #include "abi/shared_state.h"
 
+#include <cstdint>
+
 namespace wasmlet::abi {
 namespace {
 std::pair<std::string, std::string> Key(std::string_view a, std::string_view b) {
@@ -142,7 +144,9 @@ WasmResult SharedState::IncrementMetric(uint32_t id, int64_t delta) {
   auto it = metrics_.find(id);
   if (it == metrics_.end()) return WasmResult::kNotFound;
   if (it->second.type == MetricType::kCounter && delta < 0) return WasmResult::kBadArgument;
-  it->second.value += delta;
+  // A guest's delta may be anything: stop at the ends of the range instead of overflowing.
+  if (__builtin_add_overflow(it->second.value, delta, &it->second.value))
+    it->second.value = delta > 0 ? INT64_MAX : INT64_MIN;
   return WasmResult::kOk;
 }
 

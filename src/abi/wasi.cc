@@ -13,15 +13,9 @@
 namespace wasmlet::abi {
 namespace {
 
-using engine::FunctionType;
 using engine::HostFunctions;
-using engine::Instance;
-using engine::ValType;
-using engine::Value;
 using E = WasiErrno;
 
-constexpr ValType I32 = ValType::kI32;
-constexpr ValType I64 = ValType::kI64;
 constexpr uint32_t kMaxRandomBytes = 64 * 1024;
 constexpr uint32_t kMaxIovecs = 1024;
 

@@ -30,6 +30,13 @@ Status ReadString(const json& obj, const char* key, const std::string& path, std
   return Status::Ok();
 }
 
+// True when `filter` is an object whose "type" is the string `type`.
+bool HasType(const json& filter, const char* type) {
+  if (!filter.is_object()) return false;
+  auto it = filter.find("type");
+  return it != filter.end() && it->is_string() && it->get_ref<const std::string&>() == type;
+}
+
 Status ReadBool(const json& obj, const char* key, const std::string& path, bool& out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return Status::Ok();
@@ -159,12 +166,14 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
         const json& filter = (*filters)[f];
         const std::string fpath =
             path + ".filter_chains[" + std::to_string(c) + "].filters[" + std::to_string(f) + "]";
-        if (!filter.is_object() || filter.value("type", "") != "grpc") continue;
+        if (!HasType(filter, "grpc")) continue;
         const json* grpc = nullptr;
-        if (filter.contains("config") && filter["config"].contains("grpc_config"))
+        if (filter.contains("config") && filter["config"].is_object() &&
+            filter["config"].contains("grpc_config"))
           grpc = &filter["config"]["grpc_config"];
         if (!grpc) continue;
         const std::string gpath = fpath + ".config.grpc_config";
+        if (!grpc->is_object()) return Bad(gpath, "expected an object, found " + TypeName(*grpc));
         if (grpc->contains("state"))
           WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["state"], gpath + ".state", config));
         if (grpc->contains("rpcs"))
@@ -181,7 +190,7 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
     for (size_t i = 0; i < filters->size(); ++i) {
       const json& filter = (*filters)[i];
       const std::string fpath = path + ".stream_filters[" + std::to_string(i) + "]";
-      if (!filter.is_object() || filter.value("type", "") != "Layotto") {
+      if (!HasType(filter, "Layotto")) {
         spdlog::debug("config {}: not a Layotto stream filter, ignored", fpath);
         continue;
       }
@@ -256,7 +265,7 @@ Result<ServerConfig> ParseConfig(const std::string& json_text) {
   json root;
   try {
     root = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     return InvalidArgument(std::string("config is not valid JSON: ") + e.what());
   }
   if (!root.is_object()) return Bad("(top level)", "expected an object");
@@ -295,7 +304,7 @@ Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::st
   json item;
   try {
     item = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     return InvalidArgument(path + " is not valid JSON: " + e.what());
   }
   PluginConfig plugin;

@@ -282,7 +282,7 @@ Result<nlohmann::json> ParseAdminBody(const std::string& body, bool plugin_allow
                          : "the body must name the function: {\"name\": \"id_1\"}");
     }
     return j;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     return InvalidArgument(std::string("the body is not valid JSON: ") + e.what());
   }
 }
