@@ -136,10 +136,11 @@ Status ParseStores(const json& state, const std::string& path, ServerConfig& con
 Status ParseRpcs(const json& rpcs, const std::string& path, ServerConfig& config) {
   if (!rpcs.is_object()) return Bad(path, "expected an object, found " + TypeName(rpcs));
   for (const auto& [name, rpc] : rpcs.items()) {
-    auto channels = rpc.is_object() && rpc.contains("config") && rpc["config"].is_object()
-                        ? rpc["config"].find("channel")
-                        : rpc.end();
-    if (!rpc.is_object() || !rpc.contains("config") || channels == rpc["config"].end()) continue;
+    if (!rpc.is_object()) continue;
+    auto rpc_config = rpc.find("config");
+    if (rpc_config == rpc.end() || !rpc_config->is_object()) continue;
+    auto channels = rpc_config->find("channel");
+    if (channels == rpc_config->end()) continue;
     if (!channels->is_array()) return Bad(path + "." + name + ".config.channel", "expected an array");
     for (size_t i = 0; i < channels->size(); ++i) {
       const json& channel = (*channels)[i];
@@ -259,15 +260,7 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   return Status::Ok();
 }
 
-}  // namespace
-
-Result<ServerConfig> ParseConfig(const std::string& json_text) {
-  json root;
-  try {
-    root = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
-    return InvalidArgument(std::string("config is not valid JSON: ") + e.what());
-  }
+Result<ServerConfig> ConfigFromJson(const json& root) {
   if (!root.is_object()) return Bad("(top level)", "expected an object");
   ServerConfig config;
   bool found_functions = false;
@@ -300,6 +293,24 @@ Result<ServerConfig> ParseConfig(const std::string& json_text) {
   return config;
 }
 
+}  // namespace
+
+Result<ServerConfig> ParseConfig(const std::string& json_text) {
+  json root;
+  try {
+    root = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
+    return InvalidArgument(std::string("config is not valid JSON: ") + e.what());
+  }
+  // Every field is read with its type checked; should a shape still slip past those checks, it
+  // is an error in this config, never an exception out of the server's start.
+  try {
+    return ConfigFromJson(root);
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("config has a field of an unexpected shape: ") + e.what());
+  }
+}
+
 Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::string& path) {
   json item;
   try {
@@ -312,7 +323,11 @@ Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::st
   if (item.is_object() && item.contains("name") && item["name"].is_string())
     key = item["name"].get<std::string>();
   if (key.empty()) return Bad(path + ".name", "missing: name the function");
-  WASMLET_RETURN_IF_ERROR(ParsePlugin(key, item, path, plugin));
+  try {
+    WASMLET_RETURN_IF_ERROR(ParsePlugin(key, item, path, plugin));
+  } catch (const json::exception& e) {
+    return InvalidArgument(path + " has a field of an unexpected shape: " + e.what());
+  }
   return plugin;
 }
 

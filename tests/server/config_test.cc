@@ -85,6 +85,8 @@ TEST(ConfigTest, WrongFieldsAreNamedByTheirJsonPath) {
        "config is not valid JSON"},
       {R"({"servers": [{"listeners": [{"stream_filters": [{"type": 1}]}]}]})",
        "no listener has a stream filter of type \"Layotto\""},
+      {R"({"servers": [{"listeners": [{"filter_chains": [{"filters": [{"type": "grpc", "config": {"grpc_config": {"rpcs": {"mosn": {"config": 10}}}}}]}]}]}]})",
+       "no listener has a stream filter of type \"Layotto\""},
       {R"({"servers": [{"listeners": [{"filter_chains": [{"filters": [{"type": ["grpc"]}]}]}]}]})",
        "no listener has a stream filter of type \"Layotto\""},
       {R"({"servers": [{"listeners": [{"filter_chains": [{"filters": [{"type": "grpc", "config": {"grpc_config": 5}}]}]}]}]})",
