@@ -511,16 +511,19 @@ void PluginVm::Log(LogLevel level, std::string_view message) {
   const auto now = std::chrono::steady_clock::now();
   if (now - log_window_start_ >= std::chrono::seconds(1)) {
     if (log_dropped_ > 0) {
-      services_.log(LogLevel::kWarn, spec_->name,
+      // As loud as the loudest line dropped: dropped debug chatter is no warning.
+      services_.log(log_dropped_level_, spec_->name,
                     std::to_string(log_dropped_) + " log lines of this instance were dropped (over " +
                         std::to_string(kMaxLogLinesPerSecond) + " a second)");
     }
     log_window_start_ = now;
     log_lines_ = 0;
     log_dropped_ = 0;
+    log_dropped_level_ = LogLevel::kTrace;
   }
   if (++log_lines_ > kMaxLogLinesPerSecond) {
     ++log_dropped_;
+    log_dropped_level_ = std::max(log_dropped_level_, level);
     return;
   }
   services_.log(level, spec_->name, message);

@@ -199,6 +199,7 @@ class PluginVm {
   std::chrono::steady_clock::time_point log_window_start_{};
   uint32_t log_lines_ = 0;
   uint64_t log_dropped_ = 0;
+  LogLevel log_dropped_level_ = LogLevel::kTrace;
   uint64_t refusals_ = 0;
   std::vector<std::string> limits_logged_;
 
