@@ -103,6 +103,19 @@ class Invoker : public abi::FunctionInvoker {
   std::chrono::milliseconds timeout_;
 };
 
+// Runs `io` until it is stopped. An exception that escapes a handler is logged and the loop
+// goes on: one connection's failure must not end the thread that serves all the others.
+void RunLoop(asio::io_context& io, const char* what) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("{}: an exception escaped a handler and was caught: {}", what, Printable(e.what()));
+    }
+  }
+}
+
 unsigned HttpStatusFor(StatusCode code) {
   switch (code) {
     case StatusCode::kNotFound: return 404;
@@ -155,7 +168,8 @@ Status Server::Start() {
       [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
   WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
   keep_running_.emplace(io_.get_executor());
-  for (int i = 0; i < std::max(1, config_.io_threads); ++i) io_threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < std::max(1, config_.io_threads); ++i)
+    io_threads_.emplace_back([this] { RunLoop(io_, "the function listener"); });
   if (!config_.admin_address.empty()) {
     WASMLET_RETURN_IF_ERROR(CheckAdminExposure());
     admin_ = std::make_unique<HttpServer>(
@@ -166,9 +180,9 @@ Status Server::Start() {
     Status listening = admin_->Listen(config_.admin_address);
     if (!listening.ok()) return Status(listening.code(), "admin listener: " + listening.message());
     admin_running_.emplace(admin_io_.get_executor());
-    io_threads_.emplace_back([this] { admin_io_.run(); });
+    io_threads_.emplace_back([this] { RunLoop(admin_io_, "the admin listener"); });
     admin_jobs_running_.emplace(admin_jobs_.get_executor());
-    io_threads_.emplace_back([this] { admin_jobs_.run(); });
+    io_threads_.emplace_back([this] { RunLoop(admin_jobs_, "the admin jobs"); });
     spdlog::info("admin API on port {}", admin_->port());
   }
   ready_ = true;
