@@ -243,11 +243,6 @@ class Function : public std::enable_shared_from_this<Function> {
 
 namespace {
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // A route id is matched against the `id` header and printed in JSON, metrics and logs.
 Status CheckRouteId(const std::string& id) {
   if (id.empty()) return InvalidArgument("it reported an empty id");
@@ -357,7 +352,7 @@ Result<std::shared_ptr<Function>> FunctionRegistry::Build(const PluginConfig& pl
   if (!bytes.ok()) return bytes.status();
   auto md5 = Md5Hex(*bytes);
   if (!md5.ok()) return md5.status();
-  if (!plugin.vm.md5.empty() && *md5 != Lower(plugin.vm.md5)) {
+  if (!plugin.vm.md5.empty() && *md5 != abi::ToLower(plugin.vm.md5)) {
     return InvalidArgument(where + ".md5: " + (plugin.vm.path.empty() ? plugin.vm.url : plugin.vm.path) +
                            " has MD5 " + *md5 + ", not " + plugin.vm.md5 +
                            " (a different build of the module?)");

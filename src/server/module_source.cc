@@ -10,13 +10,12 @@
 
 #include "common/http_client.h"
 #include "common/text.h"
+#include "wasm/module_info.h"
 
 namespace wasmlet::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr uint8_t kWasmMagic[4] = {0x00, 0x61, 0x73, 0x6d};
 
 std::string MiB(uint64_t bytes) {
   return bytes % (1 << 20) == 0 ? std::to_string(bytes >> 20) + " MiB" : std::to_string(bytes) + " bytes";
@@ -67,7 +66,7 @@ Result<std::vector<uint8_t>> ReadModuleFile(const std::string& path, const Modul
                              " bytes, over the module size limit of " + MiB(limits.max_bytes) +
                              " (wasmlet.max_module_bytes)");
   }
-  if (size < sizeof kWasmMagic) {
+  if (size < sizeof wasm::kWasmMagic) {
     return InvalidArgument(shown + " is " + std::to_string(size) +
                            " bytes long: too short to be a wasm module (it has no \\0asm header)");
   }
@@ -80,7 +79,8 @@ Result<std::vector<uint8_t>> ReadModuleFile(const std::string& path, const Modul
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return NotFound("cannot read " + shown + ": " + std::strerror(errno));
     if (n == 0) break;  // it shrank while being read: what was read is checked below
-    if (done == 0 && std::memcmp(bytes.data(), kWasmMagic, std::min<size_t>(n, sizeof kWasmMagic)) != 0) {
+    if (done == 0 &&
+        std::memcmp(bytes.data(), wasm::kWasmMagic, std::min<size_t>(n, sizeof wasm::kWasmMagic)) != 0) {
       return InvalidArgument(shown + " is not a WebAssembly module (it does not start with \\0asm)");
     }
     done += static_cast<uint64_t>(n);
@@ -91,7 +91,7 @@ Result<std::vector<uint8_t>> ReadModuleFile(const std::string& path, const Modul
     }
   }
   bytes.resize(done);
-  if (done < sizeof kWasmMagic) return InvalidArgument(shown + " changed while it was read; try again");
+  if (done < sizeof wasm::kWasmMagic) return InvalidArgument(shown + " changed while it was read; try again");
   return bytes;
 }
 
@@ -113,7 +113,8 @@ Result<std::vector<uint8_t>> DownloadModule(const std::string& url, const Module
   if (answer->status != 200)
     return NotFound("cannot download " + shown + ": the server answered " + std::to_string(answer->status));
   const std::string& body = answer->body;
-  if (body.size() < sizeof kWasmMagic || std::memcmp(body.data(), kWasmMagic, sizeof kWasmMagic) != 0)
+  if (body.size() < sizeof wasm::kWasmMagic ||
+      std::memcmp(body.data(), wasm::kWasmMagic, sizeof wasm::kWasmMagic) != 0)
     return InvalidArgument(shown + " did not answer a WebAssembly module (no \\0asm header)");
   return std::vector<uint8_t>(body.begin(), body.end());
 }

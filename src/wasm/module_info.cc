@@ -8,7 +8,6 @@
 namespace wasmlet::wasm {
 namespace {
 
-constexpr uint8_t kMagic[] = {0x00, 0x61, 0x73, 0x6d};
 constexpr uint8_t kVersion1[] = {0x01, 0x00, 0x00, 0x00};
 
 // Position of each known section id in the order the spec requires (0 = custom, anywhere).
@@ -268,7 +267,7 @@ std::string_view ModuleInfo::AbiMarker() const {
 }
 
 Result<ModuleInfo> ParseModule(std::span<const uint8_t> bytes) {
-  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 4) != 0) {
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kWasmMagic, 4) != 0) {
     return InvalidArgument(
         "not a WebAssembly module: it does not start with the bytes \\0asm (is this a .wasm "
         "file? a text-format .wat file must be assembled first)");

@@ -88,4 +88,7 @@ class ModuleInfo {
 // threads and memory64 proposals).
 Result<ModuleInfo> ParseModule(std::span<const uint8_t> bytes);
 
+// The four bytes every module starts with: \0asm.
+inline constexpr uint8_t kWasmMagic[4] = {0x00, 0x61, 0x73, 0x6d};
+
 }  // namespace wasmlet::wasm
