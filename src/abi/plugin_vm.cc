@@ -47,6 +47,7 @@ PluginVm::PluginVm(std::shared_ptr<const PluginSpec> spec, HostServices services
 }
 
 PluginVm::~PluginVm() {
+  set_pending_work_notifier(nullptr);
   if (owned_instance_) owned_instance_->set_host_data(nullptr);
 }
 
@@ -375,22 +376,33 @@ Status PluginVm::Tick(engine::Deadline deadline) {
 
 void PluginVm::RegisterQueueNotifications() {
   if (queue_notifier_) return;
-  queue_notifier_ = std::make_shared<SharedState::QueueNotifier>([this](uint32_t root, uint32_t queue) {
-    std::lock_guard lock(pending_mutex_);
-    pending_queue_ready_.emplace_back(root, queue);
-  });
+  queue_notifier_ =
+      std::make_shared<SharedState::QueueNotifier>([inbox = inbox_](uint32_t root, uint32_t queue) {
+        std::function<void()> notify;
+        {
+          std::lock_guard lock(inbox->mutex);
+          inbox->queue_ready.emplace_back(root, queue);
+          notify = inbox->notify;
+        }
+        if (notify) notify();
+      });
+}
+
+void PluginVm::set_pending_work_notifier(std::function<void()> notify) {
+  std::lock_guard lock(inbox_->mutex);
+  inbox_->notify = std::move(notify);
 }
 
 bool PluginVm::has_pending_work() {
-  std::lock_guard lock(pending_mutex_);
-  return !pending_queue_ready_.empty() || root_done_;
+  std::lock_guard lock(inbox_->mutex);
+  return !inbox_->queue_ready.empty() || root_done_;
 }
 
 Status PluginVm::RunPendingWork(engine::Deadline deadline) {
   std::vector<std::pair<uint32_t, uint32_t>> ready;
   {
-    std::lock_guard lock(pending_mutex_);
-    ready.swap(pending_queue_ready_);
+    std::lock_guard lock(inbox_->mutex);
+    ready.swap(inbox_->queue_ready);
   }
   deadline_ = deadline;
   for (const auto& [root, queue] : ready) {

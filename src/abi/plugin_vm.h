@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,6 +96,10 @@ class PluginVm {
   // notifications (possibly from other threads) and deferred context deletions.
   bool has_pending_work();
   Status RunPendingWork(engine::Deadline deadline = engine::kNoDeadline);
+  // Called, from whichever thread queued it, when work arrives for this instance from outside
+  // (a queue it registered became ready), so that its owner can run RunPendingWork on the
+  // instance's thread. It may be called after the PluginVm is gone: it must not capture it.
+  void set_pending_work_notifier(std::function<void()> notify);
 
   // ---- Used by the host functions (host_functions.cc, wasi.cc) ----
 
@@ -203,9 +208,15 @@ class PluginVm {
   uint64_t refusals_ = 0;
   std::vector<std::string> limits_logged_;
 
+  // Filled by other threads through the queue notifier, which holds it too: a notifier that is
+  // running while this PluginVm is destroyed still has a live inbox to write to.
+  struct Inbox {
+    std::mutex mutex;
+    std::vector<std::pair<uint32_t, uint32_t>> queue_ready;  // (root id, queue id)
+    std::function<void()> notify;
+  };
+  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   std::shared_ptr<SharedState::QueueNotifier> queue_notifier_;
-  std::mutex pending_mutex_;
-  std::vector<std::pair<uint32_t, uint32_t>> pending_queue_ready_;  // (root id, queue id)
 
   struct Exports {
     std::optional<engine::ExportedFunction> allocator, get_id, on_context_create, on_vm_start, on_configure,

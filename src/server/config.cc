@@ -214,7 +214,17 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   const std::string path = "wasmlet";
   if (!settings.is_object()) return Bad(path, "expected an object, found " + TypeName(settings));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "workers", path, config.workers, 0, 1024));
-  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "io_threads", path, config.io_threads, 1, 64));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "pool_threads", path, config.pool_threads, -1, 1024));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "inline_limit_ms", path, config.inline_limit_ms, 0, 3600000));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_invoke_depth", path, config.max_invoke_depth, 1, 64));
+  if (settings.contains("io_threads")) {
+    // Before the serving loops, a separate set of threads ran the listener. Accepted, unused.
+    int ignored = 1;
+    WASMLET_RETURN_IF_ERROR(ReadInt(settings, "io_threads", path, ignored, 1, 64));
+    spdlog::warn(
+        "config wasmlet.io_threads is no longer used: the serving loops (wasmlet.workers) "
+        "accept and answer the connections themselves");
+  }
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "max_request_body", path, config.max_request_body, 0, int64_t{1} << 32));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "queue_timeout_ms", path, config.queue_timeout_ms, 0, 600000));

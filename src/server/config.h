@@ -56,8 +56,17 @@ struct ServerConfig {
   std::string rpc_address;
 
   // "wasmlet": { ... } settings.
-  int workers = 0;     // threads that run guest code; 0 = 2 x cores
-  int io_threads = 1;  // threads that run the HTTP listener
+  // Serving loops: each accepts connections, parses their requests and runs their functions
+  // on its own thread. 0 = one per core.
+  int workers = 0;
+  // Pool loops, for functions that proved slow (see inline_limit_ms). -1 = one per core; 0 =
+  // none (every function stays on the serving loops).
+  int pool_threads = -1;
+  // A function whose request runs longer than this on a serving loop moves to the pool loops,
+  // so that it cannot hold up that loop's other connections again. 0 = never.
+  uint32_t inline_limit_ms = 10;
+  // The most functions one chain of proxy_invoke_service calls may pass through.
+  size_t max_invoke_depth = 8;
   uint64_t max_request_body = 1 << 20;
   uint32_t queue_timeout_ms = 1000;  // wait for a free instance before 503
   size_t max_queued = 1024;          // requests waiting for an instance, per plugin, before 503

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstring>
@@ -165,11 +164,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     auto answered = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self, version, keep_alive, answered](abi::HttpResponse response) {
       if (answered->exchange(true)) return;  // a second answer is a bug upstream; the first stands
-      asio::post(self->stream_.get_executor(),
-                 [self, response = std::move(response), version, keep_alive]() mutable {
-                   self->in_flight_->fetch_sub(1);
-                   self->Send(std::move(response), version, keep_alive);
-                 });
+      // On the connection's own thread (the common case) this writes at once.
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, response = std::move(response), version, keep_alive]() mutable {
+                       self->in_flight_->fetch_sub(1);
+                       self->Send(std::move(response), version, keep_alive);
+                     });
     };
     try {
       server_.handler_(std::move(request), respond);
@@ -220,8 +220,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<http::response<http::string_body>> response_;
 };
 
-HttpServer::HttpServer(asio::io_context& io, Options options, Handler handler)
-    : io_(io), options_(options), handler_(std::move(handler)), acceptor_(io), accept_retry_(io) {}
+HttpServer::HttpServer(std::vector<asio::io_context*> loops, Options options, Handler handler)
+    : options_(options), handler_(std::move(handler)) {
+  for (asio::io_context* io : loops) listeners_.push_back(std::make_unique<Listener>(*io));
+}
 
 HttpServer::~HttpServer() = default;
 
@@ -230,44 +232,55 @@ Status HttpServer::Listen(const std::string& address) {
   if (!split.ok()) return split.status();
   if (split->first.empty()) split->first = "0.0.0.0";  // ":2045": every address
   beast::error_code ec;
-  tcp::resolver resolver(io_);
+  tcp::resolver resolver(listeners_.front()->io);
   auto endpoints = resolver.resolve(split->first, std::to_string(split->second), ec);
   if (ec || endpoints.empty()) return InvalidArgument("cannot resolve " + address + ": " + ec.message());
-  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    beast::error_code ignored;
-    acceptor_.close(ignored);
-    return Status(StatusCode::kFailedPrecondition,
-                  "cannot listen on " + address + ": " + ec.message() +
-                      (ec == asio::error::address_in_use ? " (is another server running?)" : ""));
+  tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  for (auto& listener : listeners_) {
+    tcp::acceptor& acceptor = listener->acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && listeners_.size() > 1) acceptor.set_option(reuse_port(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      for (auto& opened : listeners_) {
+        beast::error_code ignored;
+        opened->acceptor.close(ignored);
+      }
+      return Status(StatusCode::kFailedPrecondition,
+                    "cannot listen on " + address + ": " + ec.message() +
+                        (ec == asio::error::address_in_use ? " (is another server running?)" : ""));
+    }
+    // Port 0 picked a free port for the first socket; the others share it.
+    endpoint.port(acceptor.local_endpoint().port());
   }
-  port_ = acceptor_.local_endpoint().port();
-  Accept();
+  port_ = endpoint.port();
+  for (auto& listener : listeners_) {
+    asio::post(listener->io, [this, raw = listener.get()] { Accept(*raw); });
+  }
   return Status::Ok();
 }
 
-void HttpServer::Accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+void HttpServer::Accept(Listener& listener) {
+  listener.acceptor.async_accept(listener.io, [this, &listener](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
     if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
         ec == asio::error::no_memory || ec.value() == ENFILE) {
       // Out of file descriptors: the pending connection stays in the backlog and accept would
       // fail again at once. Pause instead of spinning, and say why in the log.
       const auto now = std::chrono::steady_clock::now();
-      if (now - last_accept_warning_ > std::chrono::seconds(5)) {
-        last_accept_warning_ = now;
+      if (now - listener.last_warning > std::chrono::seconds(5)) {
+        listener.last_warning = now;
         spdlog::warn(
             "cannot accept connections on port {}: {} ({} open); pausing accepts for 100 ms. "
             "Raise the file limit (ulimit -n) or lower wasmlet.max_connections",
             port_, ec.message(), connections_->load());
       }
-      accept_retry_.expires_after(std::chrono::milliseconds(100));
-      accept_retry_.async_wait([this](beast::error_code wait_ec) {
-        if (!wait_ec && acceptor_.is_open()) Accept();
+      listener.retry.expires_after(std::chrono::milliseconds(100));
+      listener.retry.async_wait([this, &listener](beast::error_code wait_ec) {
+        if (!wait_ec && listener.acceptor.is_open()) Accept(listener);
       });
       return;
     }
@@ -276,17 +289,19 @@ void HttpServer::Accept() {
       const bool refused = connections_->load() >= options_.max_connections;
       std::make_shared<Session>(std::move(socket), *this, refused)->Start();
     }
-    Accept();
+    Accept(listener);
   });
 }
 
 void HttpServer::Stop() {
   stopping_ = true;
-  asio::post(io_, [this] {
-    beast::error_code ignored;
-    acceptor_.close(ignored);
-    accept_retry_.cancel();
-  });
+  for (auto& listener : listeners_) {
+    asio::post(listener->io, [raw = listener.get()] {
+      beast::error_code ignored;
+      raw->acceptor.close(ignored);
+      raw->retry.cancel();
+    });
+  }
 }
 
 }  // namespace wasmlet::server

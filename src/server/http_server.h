@@ -1,5 +1,10 @@
 // An HTTP/1.1 server (Boost.Beast): keep-alive, chunked request bodies, a request body limit,
 // and handlers that answer from any thread. Stop() stops accepting; in-flight requests finish.
+//
+// It listens on the same port from every io_context it is given (SO_REUSEPORT: the kernel
+// spreads new connections over them). A connection stays on the io_context that accepted it:
+// its requests are parsed, handled and answered on that one thread, and an answer given on
+// that thread is written at once, without a hand-off.
 #pragma once
 
 #include <atomic>
@@ -11,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "abi/plugin_vm.h"
 #include "common/address.h"
@@ -31,7 +37,8 @@ class HttpServer {
     size_t max_connections = 10000;
   };
 
-  HttpServer(boost::asio::io_context& io, Options options, Handler handler);
+  // Each io_context must be run by one thread (the handler is called on it).
+  HttpServer(std::vector<boost::asio::io_context*> loops, Options options, Handler handler);
   ~HttpServer();
 
   // Binds "host:port" (port 0 picks a free one) and starts accepting.
@@ -43,14 +50,20 @@ class HttpServer {
 
  private:
   class Session;
-  void Accept();
+  // One listening socket on one io_context; used only on that io_context's thread once
+  // listening.
+  struct Listener {
+    explicit Listener(boost::asio::io_context& io) : io(io), acceptor(io), retry(io) {}
+    boost::asio::io_context& io;
+    boost::asio::ip::tcp::acceptor acceptor;
+    boost::asio::steady_timer retry;  // after accept failed for lack of descriptors
+    std::chrono::steady_clock::time_point last_warning{};
+  };
+  void Accept(Listener& listener);
 
-  boost::asio::io_context& io_;
   Options options_;
   Handler handler_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer accept_retry_;  // after accept failed for lack of descriptors
-  std::chrono::steady_clock::time_point last_accept_warning_{};
+  std::vector<std::unique_ptr<Listener>> listeners_;
   uint16_t port_ = 0;
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);

@@ -104,7 +104,7 @@ class Invoker : public abi::FunctionInvoker {
 };
 
 // Runs `io` until it is stopped. An exception that escapes a handler is logged and the loop
-// goes on: one connection's failure must not end the thread that serves all the others.
+// goes on: one admin call's failure must not end the thread that serves all the others.
 void RunLoop(asio::io_context& io, const char* what) {
   for (;;) {
     try {
@@ -157,32 +157,44 @@ Status Server::Start() {
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));
   services.invoker = invoker;
-  functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_);
+  const int loops = config_.workers > 0 ? config_.workers
+                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < loops; ++i) {
+    loops_.push_back(std::make_unique<EventLoop>(
+        EventLoop::Options{.name = "loop " + std::to_string(i), .index = i, .engine = engine_.get()}));
+  }
+  std::vector<EventLoop*> serving;
+  std::vector<asio::io_context*> ios;
+  for (auto& loop : loops_) {  // they start in parallel
+    WASMLET_RETURN_IF_ERROR(loop->WaitReady());
+    serving.push_back(loop.get());
+    ios.push_back(&loop->io());
+  }
+  functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_, serving);
   invoker->set_functions(functions_.get());
+  WASMLET_RETURN_IF_ERROR(functions_->Start());
   WASMLET_RETURN_IF_ERROR(functions_->LoadAll());
 
   http_ = std::make_unique<HttpServer>(
-      io_,
+      ios,
       HttpServer::Options{.max_request_body = config_.max_request_body,
                           .max_connections = config_.max_connections},
       [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
   WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
-  keep_running_.emplace(io_.get_executor());
-  for (int i = 0; i < std::max(1, config_.io_threads); ++i)
-    io_threads_.emplace_back([this] { RunLoop(io_, "the function listener"); });
+  admin_running_.emplace(admin_io_.get_executor());
+  admin_threads_.emplace_back([this] { RunLoop(admin_io_, "the admin listener"); });
   if (!config_.admin_address.empty()) {
     WASMLET_RETURN_IF_ERROR(CheckAdminExposure());
-    admin_ = std::make_unique<HttpServer>(
-        admin_io_, HttpServer::Options{.max_request_body = 1 << 20, .max_connections = 256},
-        [this](abi::HttpRequest request, Respond respond) {
-          HandleAdmin(std::move(request), std::move(respond));
-        });
+    admin_ =
+        std::make_unique<HttpServer>(std::vector<asio::io_context*>{&admin_io_},
+                                     HttpServer::Options{.max_request_body = 1 << 20, .max_connections = 256},
+                                     [this](abi::HttpRequest request, Respond respond) {
+                                       HandleAdmin(std::move(request), std::move(respond));
+                                     });
     Status listening = admin_->Listen(config_.admin_address);
     if (!listening.ok()) return Status(listening.code(), "admin listener: " + listening.message());
-    admin_running_.emplace(admin_io_.get_executor());
-    io_threads_.emplace_back([this] { RunLoop(admin_io_, "the admin listener"); });
     admin_jobs_running_.emplace(admin_jobs_.get_executor());
-    io_threads_.emplace_back([this] { RunLoop(admin_jobs_, "the admin jobs"); });
+    admin_threads_.emplace_back([this] { RunLoop(admin_jobs_, "the admin jobs"); });
     spdlog::info("admin API on port {}", admin_->port());
   }
   ready_ = true;
@@ -232,7 +244,10 @@ void Server::Handle(abi::HttpRequest request, Respond respond) {
 }
 
 void Server::Stop() {
-  if (!http_) return;
+  if (!http_) {
+    StopThreads();
+    return;
+  }
   ready_ = false;
   http_->Stop();
   if (admin_) admin_->Stop();
@@ -241,19 +256,27 @@ void Server::Stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (http_->in_flight() > 0) spdlog::warn("stopping with {} requests still running", http_->in_flight());
-  // Let the last responses reach the wire before the IO thread stops.
+  // Let the last responses reach the wire before the loops stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  keep_running_.reset();
+  StopThreads();
+}
+
+void Server::StopThreads() {
+  // Order matters: the admin thread first (no install may start), then every instance is
+  // destroyed on its own loop, then the loops stop, and only then go the objects their queued
+  // handlers may still point to.
   admin_running_.reset();
   admin_jobs_running_.reset();
-  io_.stop();
   admin_io_.stop();
   admin_jobs_.stop();
-  for (auto& t : io_threads_) t.join();
-  io_threads_.clear();
+  for (auto& t : admin_threads_) t.join();
+  admin_threads_.clear();
+  if (functions_) functions_->Shutdown();
+  for (auto& loop : loops_) loop->Stop();
   functions_.reset();
   http_.reset();
   admin_.reset();
+  loops_.clear();
 }
 
 namespace {
@@ -443,7 +466,7 @@ int Server::Run() {
     return 1;
   }
   std::promise<int> signalled;
-  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  asio::signal_set signals(admin_io_, SIGINT, SIGTERM);
   signals.async_wait([&signalled](const boost::system::error_code& ec, int signal) {
     if (!ec) signalled.set_value(signal);
   });

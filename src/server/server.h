@@ -15,7 +15,8 @@
 #include "abi/shared_state.h"
 #include "components/state/state_store.h"
 #include "server/config.h"
-#include "server/functions.h"
+#include "server/event_loop.h"
+#include "server/function_registry.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 
@@ -45,20 +46,21 @@ class Server {
  private:
   // POST /wasm/install, /wasm/uninstall, /wasm/update; on the admin jobs thread.
   void ChangeFunctions(const std::string& path, const std::string& body, const Respond& respond);
+  // Stops the admin threads, the functions and the loops, in that order.
+  void StopThreads();
   // An admin listener reachable from other machines needs a token, or an explicit opt-out.
   Status CheckAdminExposure() const;
 
   ServerConfig config_;
-  boost::asio::io_context io_;
-  // Keeps the IO thread running while a request waits for a worker (it has no IO pending then).
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running_;
-  std::vector<std::thread> io_threads_;
   std::unique_ptr<engine::Engine> engine_;
+  // The serving loops: each owns the connections it accepted and the instances in its store.
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<std::thread> admin_threads_;
   std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
   std::unique_ptr<FunctionRegistry> functions_;
   std::unique_ptr<HttpServer> http_;
-  // The admin listener has its own IO thread: installs compile and start instances, which
-  // must not hold up traffic.
+  // The admin listener has its own thread (which also waits for SIGINT and SIGTERM):
+  // installs compile and start instances, which must not hold up traffic.
   boost::asio::io_context admin_io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> admin_running_;
   std::unique_ptr<HttpServer> admin_;

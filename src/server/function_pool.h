@@ -1,0 +1,152 @@
+// The pool of instances of one version of one plugin item, and how a request reaches one.
+//
+// Instances live in the stores of event loops and run only on their loop's thread. A request
+// arriving on a serving loop runs on that same thread when the loop has an idle instance of the
+// function (the common case: no hand-off at all); else on another loop's idle instance (two
+// hand-offs); else it waits, bounded, for the first instance to become free. A function whose
+// request ran longer than inline_limit on a serving loop is moved, once, to the pool loops, so
+// that a guest burning its CPU budget or a host call that blocks cannot hold up the other
+// connections of a serving loop again.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "abi/plugin_vm.h"
+#include "engine/engine.h"
+#include "server/config.h"
+#include "server/event_loop.h"
+#include "server/metrics.h"
+
+namespace wasmlet::server {
+
+using Clock = std::chrono::steady_clock;
+using Done = std::function<void(Result<abi::HttpResponse>)>;
+
+// Where pools put their instances, and the settings every pool runs under. Owned by the
+// registry; outlives every pool.
+struct PoolContext {
+  std::vector<EventLoop*> serving;  // one per core: run requests inline
+  std::vector<EventLoop*> pool;     // run the functions that proved slow; may be empty
+  EventLoop* control = nullptr;     // no store: moves to the pool, timers of foreign threads
+  Metrics* metrics = nullptr;
+  std::chrono::milliseconds inline_limit{10};  // 0: never move a function to the pool
+  std::chrono::milliseconds queue_timeout{1000};
+  size_t max_queued = 1024;
+  std::chrono::milliseconds invoke_timeout{3000};
+  size_t max_invoke_depth = 8;
+  std::atomic<size_t> next_loop{0};  // spreads the instances of one-instance functions
+};
+
+// What the pool holds now, for /wasm/list and the metrics.
+struct PoolCounts {
+  size_t live = 0;  // in service (busy or idle)
+  size_t busy = 0;
+  size_t retiring = 0;  // of a retired version, still finishing a request
+  uint64_t memory_bytes = 0;
+};
+
+class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
+ public:
+  struct Params {
+    PluginConfig config;
+    std::shared_ptr<const abi::PluginSpec> spec;
+    std::shared_ptr<const engine::Module> module;
+    abi::HostServices services;
+    std::string md5;
+    std::chrono::milliseconds cpu_limit{0};
+  };
+  FunctionPool(Params params, PoolContext& context);
+  // Every instance must have been destroyed on its loop by then (Retire, then the loops drained).
+  ~FunctionPool();
+  FunctionPool(const FunctionPool&) = delete;
+  FunctionPool& operator=(const FunctionPool&) = delete;
+
+  // Starts `count` more instances, spread over the serving loops (or the pool loops once the
+  // function moved there), and waits for them: never call it from a loop. On failure the
+  // instances it started are destroyed again and the first error is returned.
+  Status AddInstances(int count);
+  // Retires instances past `count` (idle ones first) or starts the missing ones.
+  Status Resize(int count);
+  // The id the instances reported (proxy_get_id, or the item's name); an error if they differ.
+  Result<std::string> ReportedRouteId();
+  void set_route_id(std::string id) { route_id_ = std::move(id); }
+
+  // Runs one request. `done` is called exactly once: on the calling thread before Run returns
+  // when this loop had an idle instance; else on the thread that ran it or gave up on it.
+  // Errors: kResourceExhausted (no instance free in time, too many waiting, or retired with
+  // no successor), kDeadlineExceeded (past the CPU budget), others (the guest failed).
+  void Run(abi::HttpRequest request, Done done);
+  // proxy_invoke_service from a guest running on this thread: nested on this thread when an
+  // instance is idle here; else the calling thread waits for another loop (invoke_timeout).
+  // A chain of nested calls deeper than max_invoke_depth ends in an error naming the chain.
+  Result<abi::HttpResponse> Invoke(abi::HttpRequest request);
+
+  // Takes this version out of service: requests still arriving and those waiting go to
+  // `successor` (or fail without one); each instance is destroyed on its loop once idle.
+  void Retire(std::shared_ptr<FunctionPool> successor);
+
+  PoolCounts Counts() const;
+  const PluginConfig& config() const { return config_; }
+  int instance_num() const { return instance_num_.load(); }
+  const std::string& route_id() const { return route_id_; }
+  const std::string& md5() const { return md5_; }
+  const abi::PluginSpec& spec() const { return *spec_; }
+  const engine::Module& module() const { return *module_; }
+  const abi::HostServices& services() const { return services_; }
+  bool on_pool_loops() const { return on_pool_.load(); }
+  std::string Describe() const { return "function '" + route_id_ + "' (" + config_.name + ")"; }
+
+ private:
+  struct Slot;
+  struct Job;
+
+  static bool Usable(const Slot& slot);
+  // Requires mutex_. An idle slot, preferring `here`; with only_here, only there.
+  Slot* TakeIdle(EventLoop* here, bool only_here);
+  // The slow path of Run and Invoke: another loop's instance, or a place in the queue.
+  void Submit(std::shared_ptr<Job> job);
+  // On the slot's loop.
+  void RunJob(Slot* slot, const std::shared_ptr<Job>& job);
+  Result<abi::HttpResponse> Execute(Slot& slot, abi::HttpRequest request);
+  void Release(Slot* slot);
+  void Destroy(Slot& slot);
+  void Replace(Slot& slot);
+  void Revive(Slot& slot);
+  void Housekeep(Slot& slot);
+  // After a guest call on the slot's loop: arm the tick timer the instance asked for.
+  void ArmTick(Slot& slot);
+  void Adopt(Slot& slot, std::unique_ptr<abi::PluginVm> vm);
+  Status StartOn(const std::vector<EventLoop*>& loops, int count, std::vector<Slot*>* started);
+  // On the control loop: moves every instance to the pool loops (see the header comment).
+  void MoveToPool(std::chrono::milliseconds took);
+
+  const PluginConfig config_;
+  const std::shared_ptr<const abi::PluginSpec> spec_;
+  const std::shared_ptr<const engine::Module> module_;
+  const abi::HostServices services_;
+  const std::string md5_;
+  const std::chrono::milliseconds cpu_limit_;
+  PoolContext& context_;
+  std::string route_id_;
+  std::atomic<int> instance_num_{0};
+  std::atomic<bool> on_pool_{false};
+  std::atomic<bool> moving_{false};
+
+  std::mutex resize_mutex_;  // one AddInstances, Resize or MoveToPool at a time
+  mutable std::mutex mutex_;
+  // Slots are never erased while the pool lives (a retired one keeps its place, empty), so a
+  // timer or notifier holding a weak_ptr to the pool may use its Slot* once it has locked it.
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::deque<std::shared_ptr<Job>> waiting_;
+  bool retired_ = false;
+  std::weak_ptr<FunctionPool> successor_;
+};
+
+}  // namespace wasmlet::server
