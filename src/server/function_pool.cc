@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <time.h>
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <future>
 
@@ -35,6 +37,15 @@ class ChainPrefix {
   size_t count_;
 };
 
+// Nanoseconds this thread spent blocked in host calls (BlockingCall), since it started.
+thread_local int64_t blocked_ns = 0;
+
+int64_t ThreadCpuNs() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
+
 std::string DescribeChain(const std::string& last) {
   std::string out;
   for (const std::string* id : invoke_chain) out += *id + " -> ";
@@ -42,6 +53,12 @@ std::string DescribeChain(const std::string& last) {
 }
 
 }  // namespace
+
+BlockingCall::BlockingCall() : start_(Clock::now()) {}
+
+BlockingCall::~BlockingCall() {
+  blocked_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+}
 
 struct FunctionPool::Slot {
   std::unique_ptr<abi::PluginVm> vm;  // moved only under mutex_; used only on `loop`
@@ -83,7 +100,24 @@ FunctionPool::~FunctionPool() {
   }
 }
 
-bool FunctionPool::Usable(const Slot& slot) { return !slot.busy && !slot.dead && !slot.retired; }
+bool FunctionPool::Usable(const Slot& slot) const {
+  return !slot.busy && !slot.dead && !slot.retired && (slot.pooled || placement_ != Placement::kMoving);
+}
+
+void FunctionPool::ServeWaitingLocked() {
+  for (auto& slot : slots_) {
+    if (waiting_.empty()) return;
+    if (!Usable(*slot)) continue;
+    while (!waiting_.empty()) {
+      auto next = std::move(waiting_.front());
+      waiting_.pop_front();
+      if (next->claimed.exchange(true)) continue;  // timed out meanwhile
+      slot->busy = true;
+      slot->loop->Post([self = shared_from_this(), raw = slot.get(), next] { self->RunJob(raw, next); });
+      break;
+    }
+  }
+}
 
 FunctionPool::Slot* FunctionPool::TakeIdle(EventLoop* here, bool only_here) {
   Slot* any = nullptr;
@@ -147,8 +181,34 @@ Result<abi::HttpResponse> FunctionPool::Invoke(abi::HttpRequest request) {
   job->done = [promise](Result<abi::HttpResponse> r) { promise->set_value(std::move(r)); };
   for (const std::string* id : invoke_chain) job->chain.push_back(*id);
   job->home = context_.control;  // this thread is about to block: its timers would not run
-  Submit(job);
-  if (answer.wait_for(context_.invoke_timeout) != std::future_status::ready) {
+  const bool in_chain = std::any_of(invoke_chain.begin(), invoke_chain.end(),
+                                    [this](const std::string* id) { return *id == route_id_; });
+  if (in_chain) {
+    // A cycle (a -> b -> a): the instances of this function may all be waiting further up this
+    // very chain, so waiting in the queue could only end at invoke_timeout. An idle instance
+    // elsewhere takes it; without one the call fails now, naming the cycle.
+    Slot* elsewhere = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      if (!retired_) elsewhere = TakeIdle(nullptr, /*only_here=*/false);
+    }
+    if (!elsewhere) {
+      return FailedPrecondition(Describe() + " is already in this chain of proxy_invoke_service calls (" +
+                                DescribeChain(route_id_) +
+                                ") and has no free instance to take another call; give it more instances "
+                                "(instance_num) or break the cycle");
+    }
+    job->claimed = true;
+    elsewhere->loop->Post([self = shared_from_this(), elsewhere, job] { self->RunJob(elsewhere, job); });
+  } else {
+    Submit(job);
+  }
+  std::future_status waited;
+  {
+    BlockingCall blocked;
+    waited = answer.wait_for(context_.invoke_timeout);
+  }
+  if (waited != std::future_status::ready) {
     // Still waiting for an instance: cancel it, so that it does not run later for nobody. One
     // that already runs cannot be taken back; its answer is dropped.
     const bool cancelled = !job->claimed.exchange(true);
@@ -214,16 +274,22 @@ void FunctionPool::RunJob(Slot* slot, const std::shared_ptr<Job>& job) {
 Result<abi::HttpResponse> FunctionPool::Execute(Slot& slot, abi::HttpRequest request) {
   if (slot.dead || !slot.vm) return Status(StatusCode::kInternal, Describe() + " has no working instance");
   ChainEntry entry(&route_id_);
-  const auto start = Clock::now();
-  auto result = slot.vm->HandleHttp(std::move(request), start + cpu_limit_);
+  // Only a function on a serving loop can be moved, and only then is its cost measured.
+  const bool measure = !slot.pooled && context_.inline_limit.count() > 0 && !context_.pool.empty() &&
+                       placement_ == Placement::kServing;
+  const int64_t cpu_start = measure ? ThreadCpuNs() : 0;
+  const int64_t blocked_start = blocked_ns;
+  auto result = slot.vm->HandleHttp(std::move(request), Clock::now() + cpu_limit_);
   if (!slot.vm->failed() && slot.vm->has_pending_work()) {
     Status pending = slot.vm->RunPendingWork(Clock::now() + cpu_limit_);
     if (!pending.ok()) spdlog::warn("{}: {}", Describe(), pending.message());
   }
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-  if (!slot.pooled && context_.inline_limit.count() > 0 && took > context_.inline_limit &&
-      !context_.pool.empty() && !moving_.exchange(true)) {
-    context_.control->Post([self = shared_from_this(), took] { self->MoveToPool(took); });
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(measure ? ThreadCpuNs() - cpu_start + blocked_ns - blocked_start : 0));
+  if (measure && took > context_.inline_limit) {
+    auto serving = Placement::kServing;
+    if (placement_.compare_exchange_strong(serving, Placement::kMoving))
+      context_.control->Post([self = shared_from_this(), took] { self->MoveToPool(took); });
   }
   std::string memory_note;
   if (slot.vm->failed()) {
@@ -262,7 +328,7 @@ void FunctionPool::Release(Slot* slot) {
     Destroy(*slot);
     return;
   }
-  while (!slot->dead && !waiting_.empty()) {
+  while (!slot->dead && (slot->pooled || placement_ != Placement::kMoving) && !waiting_.empty()) {
     auto next = std::move(waiting_.front());
     waiting_.pop_front();
     if (next->claimed.exchange(true)) continue;  // timed out meanwhile
@@ -422,12 +488,13 @@ Status FunctionPool::StartOn(const std::vector<EventLoop*>& loops, int count, st
     }
     slots_.push_back(std::move(slot));
   }
+  if (keep) ServeWaitingLocked();
   return failed;
 }
 
 Status FunctionPool::AddInstances(int count) {
   std::lock_guard resize(resize_mutex_);
-  Status status = StartOn(on_pool_ ? context_.pool : context_.serving, count, nullptr);
+  Status status = StartOn(on_pool_loops() ? context_.pool : context_.serving, count, nullptr);
   if (status.ok()) instance_num_ += count;
   return status;
 }
@@ -450,7 +517,8 @@ Status FunctionPool::Resize(int count) {
     }
   }
   if (live < count)
-    WASMLET_RETURN_IF_ERROR(StartOn(on_pool_ ? context_.pool : context_.serving, count - live, nullptr));
+    WASMLET_RETURN_IF_ERROR(
+        StartOn(on_pool_loops() ? context_.pool : context_.serving, count - live, nullptr));
   instance_num_ = count;
   return Status::Ok();
 }
@@ -471,12 +539,17 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
   int live = 0;
   {
     std::lock_guard lock(mutex_);
-    if (retired_ || on_pool_) return;
+    if (retired_) return;
     for (auto& slot : slots_) live += !slot->retired;
   }
   std::vector<Slot*> started;
   Status status = StartOn(context_.pool, std::max(live, 1), &started);
   if (!status.ok()) {
+    {
+      std::lock_guard lock(mutex_);
+      placement_ = Placement::kServingForGood;
+      ServeWaitingLocked();
+    }
     spdlog::error(
         "{}: a request took {} ms on a serving loop, but its instances cannot start on the pool "
         "loops, so it stays where it is: {}",
@@ -485,7 +558,7 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
   }
   {
     std::lock_guard lock(mutex_);
-    on_pool_ = true;
+    placement_ = Placement::kPool;
     for (auto& slot : slots_) {
       if (slot->pooled || slot->retired) continue;
       slot->retired = true;
@@ -495,9 +568,8 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
   }
   context_.metrics->CountEvent("moved_to_pool", route_id_);
   spdlog::warn(
-      "{}: a request took {} ms, over inline_limit_ms ({} ms); its {} instance{} now run{} on the pool "
-      "loops, "
-      "so that it cannot hold up the connections of a serving loop",
+      "{}: a request took {} ms of CPU or blocking host calls, over inline_limit_ms ({} ms); its {} "
+      "instance{} now run{} on the pool loops, so that it cannot hold up the connections of a serving loop",
       Describe(), took.count(), context_.inline_limit.count(), started.size(), started.size() == 1 ? "" : "s",
       started.size() == 1 ? "s" : "");
 }

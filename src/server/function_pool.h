@@ -29,6 +29,21 @@ namespace wasmlet::server {
 using Clock = std::chrono::steady_clock;
 using Done = std::function<void(Result<abi::HttpResponse>)>;
 
+// Marks a host call that blocks its thread (a state store, a remote or cross-thread invoke) for
+// as long as it lives. A request's cost, compared with inline_limit, is the CPU time its thread
+// spent plus the time it spent blocked so: wall-clock time would also count the moments the
+// kernel gave the CPU to another thread, and move fast functions off a busy machine's loops.
+class BlockingCall {
+ public:
+  BlockingCall();
+  ~BlockingCall();
+  BlockingCall(const BlockingCall&) = delete;
+  BlockingCall& operator=(const BlockingCall&) = delete;
+
+ private:
+  Clock::time_point start_;
+};
+
 // Where pools put their instances, and the settings every pool runs under. Owned by the
 // registry; outlives every pool.
 struct PoolContext {
@@ -100,14 +115,17 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   const abi::PluginSpec& spec() const { return *spec_; }
   const engine::Module& module() const { return *module_; }
   const abi::HostServices& services() const { return services_; }
-  bool on_pool_loops() const { return on_pool_.load(); }
+  bool on_pool_loops() const { return placement_.load() == Placement::kPool; }
   std::string Describe() const { return "function '" + route_id_ + "' (" + config_.name + ")"; }
 
  private:
   struct Slot;
   struct Job;
 
-  static bool Usable(const Slot& slot);
+  // Requires mutex_. Free to take a request.
+  bool Usable(const Slot& slot) const;
+  // Requires mutex_: hands waiting requests to the idle instances.
+  void ServeWaitingLocked();
   // Requires mutex_. An idle slot, preferring `here`; with only_here, only there.
   Slot* TakeIdle(EventLoop* here, bool only_here);
   // The slow path of Run and Invoke: another loop's instance, or a place in the queue.
@@ -136,8 +154,10 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   PoolContext& context_;
   std::string route_id_;
   std::atomic<int> instance_num_{0};
-  std::atomic<bool> on_pool_{false};
-  std::atomic<bool> moving_{false};
+  // Where the instances are. While moving, the serving loops' instances take no new request
+  // (one more slow request there would stall that loop again): requests wait for the pool's.
+  enum class Placement { kServing, kMoving, kPool, kServingForGood /* the move failed */ };
+  std::atomic<Placement> placement_{Placement::kServing};
 
   std::mutex resize_mutex_;  // one AddInstances, Resize or MoveToPool at a time
   mutable std::mutex mutex_;

@@ -4,10 +4,43 @@
 
 namespace wasmlet::server {
 
+Metrics::Shard& Metrics::ThisThreadsShard() {
+  struct Cached {
+    uint64_t owner = 0;
+    Shard* shard = nullptr;
+  };
+  thread_local Cached cached;
+  if (cached.owner != instance_) {
+    std::lock_guard lock(mutex_);
+    shards_.push_back(std::make_unique<Shard>());
+    cached = {instance_, shards_.back().get()};
+  }
+  return *cached.shard;
+}
+
+void Metrics::MergeLocked(std::map<std::pair<std::string, unsigned>, uint64_t>* requests,
+                          std::map<std::string, Histogram>* latency) const {
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mutex);
+    if (requests) {
+      for (const auto& [key, count] : shard->requests) (*requests)[key] += count;
+    }
+    if (latency) {
+      for (const auto& [id, h] : shard->latency) {
+        Histogram& sum = (*latency)[id];
+        for (size_t i = 0; i < std::size(kBuckets); ++i) sum.counts[i] += h.counts[i];
+        sum.count += h.count;
+        sum.sum += h.sum;
+      }
+    }
+  }
+}
+
 void Metrics::CountRequest(const std::string& id, unsigned status, double seconds) {
-  std::lock_guard lock(mutex_);
-  requests_[{id, status}]++;
-  Histogram& h = latency_[id];
+  Shard& shard = ThisThreadsShard();
+  std::lock_guard lock(shard.mutex);
+  shard.requests[{id, status}]++;
+  Histogram& h = shard.latency[id];
   for (size_t i = 0; i < std::size(kBuckets); ++i) {
     if (seconds <= kBuckets[i]) h.counts[i]++;
   }
@@ -27,15 +60,19 @@ void Metrics::CountStateStoreError(const std::string& store) {
 
 uint64_t Metrics::requests(const std::string& id) const {
   std::lock_guard lock(mutex_);
+  std::map<std::pair<std::string, unsigned>, uint64_t> all;
+  MergeLocked(&all, nullptr);
   uint64_t n = 0;
-  for (const auto& [key, count] : requests_) n += key.first == id ? count : 0;
+  for (const auto& [key, count] : all) n += key.first == id ? count : 0;
   return n;
 }
 
 uint64_t Metrics::errors(const std::string& id) const {
   std::lock_guard lock(mutex_);
+  std::map<std::pair<std::string, unsigned>, uint64_t> all;
+  MergeLocked(&all, nullptr);
   uint64_t n = 0;
-  for (const auto& [key, count] : requests_) n += key.first == id && key.second >= 500 ? count : 0;
+  for (const auto& [key, count] : all) n += key.first == id && key.second >= 500 ? count : 0;
   return n;
 }
 
@@ -62,15 +99,18 @@ std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
     return std::string(number, end);
   };
   std::lock_guard lock(mutex_);
+  std::map<std::pair<std::string, unsigned>, uint64_t> all_requests;
+  std::map<std::string, Histogram> all_latency;
+  MergeLocked(&all_requests, &all_latency);
   out += "# HELP wasmlet_requests_total HTTP requests answered, by function id and status.\n";
   out += "# TYPE wasmlet_requests_total counter\n";
-  for (const auto& [key, count] : requests_) {
+  for (const auto& [key, count] : all_requests) {
     out += "wasmlet_requests_total{id=\"" + Escape(key.first) + "\",status=\"" + std::to_string(key.second) +
            "\"} " + std::to_string(count) + "\n";
   }
   out += "# HELP wasmlet_request_duration_seconds Time from a request's arrival to its answer.\n";
   out += "# TYPE wasmlet_request_duration_seconds histogram\n";
-  for (const auto& [id, h] : latency_) {
+  for (const auto& [id, h] : all_latency) {
     const std::string label = "id=\"" + Escape(id) + "\"";
     for (size_t i = 0; i < std::size(kBuckets); ++i) {
       out += "wasmlet_request_duration_seconds_bucket{" + label + ",le=\"" + num(kBuckets[i]) + "\"} " +
@@ -86,7 +126,8 @@ std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
       {"deadline_kills", "Guest calls stopped at their CPU limit."},
       {"reloads", "New versions of a function's module switched in."},
       {"start_failures", "Instances that failed to start (including replacements)."},
-      {"invokes_cancelled", "proxy_invoke_service calls that timed out before an instance took them."}};
+      {"invokes_cancelled", "proxy_invoke_service calls that timed out before an instance took them."},
+      {"moved_to_pool", "Functions moved off the serving loops for a request over inline_limit_ms."}};
   for (const auto& [event, help] : kEvents) {
     const std::string name = std::string("wasmlet_") + event + "_total";
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";

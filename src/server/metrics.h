@@ -1,9 +1,12 @@
 // The server's counters, exported in Prometheus text format at the admin listener's /metrics.
-// Thread-safe; counting is a short critical section.
+// Thread-safe. Requests are counted in a shard of the calling thread (each serving loop has its
+// own, behind a lock only a scrape ever contends for); a scrape adds the shards up.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -18,7 +21,7 @@ class Metrics {
   // One finished HTTP request to function `id` (empty when no function was chosen).
   void CountRequest(const std::string& id, unsigned status, double seconds);
   // Events by function id: "traps", "deadline_kills", "reloads", "start_failures",
-  // "invokes_cancelled".
+  // "invokes_cancelled", "moved_to_pool".
   void CountEvent(const std::string& event, const std::string& id);
   void CountStateStoreError(const std::string& store);
 
@@ -43,9 +46,20 @@ class Metrics {
     uint64_t count = 0;
     double sum = 0;
   };
+  struct Shard {
+    std::mutex mutex;
+    std::map<std::pair<std::string, unsigned>, uint64_t> requests;  // (id, status)
+    std::map<std::string, Histogram> latency;                       // by id
+  };
+  Shard& ThisThreadsShard();
+  // Requires mutex_: every shard added up.
+  void MergeLocked(std::map<std::pair<std::string, unsigned>, uint64_t>* requests,
+                   std::map<std::string, Histogram>* latency) const;
+
+  const uint64_t instance_ = next_instance_++;  // tells a thread's cached shard from another Metrics'
+  static inline std::atomic<uint64_t> next_instance_{1};
   mutable std::mutex mutex_;
-  std::map<std::pair<std::string, unsigned>, uint64_t> requests_;   // (id, status)
-  std::map<std::string, Histogram> latency_;                        // by id
+  std::vector<std::unique_ptr<Shard>> shards_;
   std::map<std::pair<std::string, std::string>, uint64_t> events_;  // (event, id)
   std::map<std::string, uint64_t> store_errors_;
 };

@@ -29,7 +29,10 @@ class ConfiguredStores : public abi::StateStore {
       return NotFound("no state store named '" + Printable(store, 64) +
                       "' (the config has: " + (names.empty() ? "none" : names) + ")");
     }
-    auto value = it->second->Get(key);
+    Result<std::string> value = [&] {
+      BlockingCall blocked;  // a network round trip: the function counts as slow if it adds up
+      return it->second->Get(key);
+    }();
     if (!value.ok()) metrics_.CountStateStoreError(it->first);
     return value;
   }
@@ -89,7 +92,10 @@ class Invoker : public abi::FunctionInvoker {
     out.timeout = timeout_;
     out.headers = request.headers;
     out.headers.emplace_back("Host", request.authority);
-    auto answer = HttpFetch(out);
+    auto answer = [&] {
+      BlockingCall blocked;
+      return HttpFetch(out);
+    }();
     if (!answer.ok())
       return Status(answer.status().code(), "calling " + remote_ + ": " + answer.status().message());
     abi::HttpResponse response;
@@ -175,12 +181,7 @@ Status Server::Start() {
   WASMLET_RETURN_IF_ERROR(functions_->Start());
   WASMLET_RETURN_IF_ERROR(functions_->LoadAll());
 
-  http_ = std::make_unique<HttpServer>(
-      ios,
-      HttpServer::Options{.max_request_body = config_.max_request_body,
-                          .max_connections = config_.max_connections},
-      [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
-  WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
+  // The admin listener first: whoever sees the function port accept can use the admin API.
   admin_running_.emplace(admin_io_.get_executor());
   admin_threads_.emplace_back([this] { RunLoop(admin_io_, "the admin listener"); });
   if (!config_.admin_address.empty()) {
@@ -197,6 +198,12 @@ Status Server::Start() {
     admin_threads_.emplace_back([this] { RunLoop(admin_jobs_, "the admin jobs"); });
     spdlog::info("admin API on port {}", admin_->port());
   }
+  http_ = std::make_unique<HttpServer>(
+      ios,
+      HttpServer::Options{.max_request_body = config_.max_request_body,
+                          .max_connections = config_.max_connections},
+      [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
+  WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
   ready_ = true;
   spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                functions_->function_count() == 1 ? "" : "s", http_->port());
@@ -364,6 +371,7 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
                       {"name", f.name},
                       {"file", f.file},
                       {"md5", f.md5},
+                      {"placement", f.placement},
                       {"instances", f.instances},
                       {"busy", f.busy},
                       {"memory_bytes", f.memory_bytes},
