@@ -41,6 +41,16 @@ class Root : public RootContext {
       SetSharedData("starts", starts ? "more" : "one");
       return !starts;
     }
+    if (config.rfind("starts=", 0) == 0) {
+      // Starts N times in all; later instances refuse (the count is shared data, which
+      // outlives instances). Tests start these one at a time.
+      const int limit = std::stoi(config.substr(7));
+      auto seen = GetSharedData("starts");
+      const int count = seen ? std::stoi(seen->value) : 0;
+      if (count >= limit) return false;
+      SetSharedData("starts", std::to_string(count + 1));
+      return true;
+    }
     if (config.rfind("tick=", 0) == 0) SetTickPeriodMilliseconds(std::stoi(config.substr(5)));
     return true;
   }
