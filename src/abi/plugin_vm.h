@@ -19,6 +19,7 @@
 
 #include "abi/abi.h"
 #include "abi/header_map.h"
+#include "abi/http.h"
 #include "abi/services.h"
 #include "abi/shared_state.h"
 #include "common/status.h"
@@ -36,30 +37,6 @@ struct PluginSpec {
   std::string plugin_configuration;  // buffer 7, during proxy_on_configure
   // Wall-clock budget of start-up (all start exports together).
   std::chrono::milliseconds start_timeout{5000};
-};
-
-struct HttpRequest {
-  std::string method = "GET";
-  std::string path = "/";  // with the query string
-  std::string authority;
-  std::string scheme = "http";
-  std::string protocol = "HTTP/1.1";
-  HeaderList headers;  // without pseudo-headers
-  std::string body;
-  HeaderList trailers;
-  std::string source_address;
-  uint32_t source_port = 0;
-  std::string destination_address;
-  uint32_t destination_port = 0;
-};
-
-struct HttpResponse {
-  uint32_t status = 200;
-  HeaderList headers;  // without :status
-  std::string body;
-  HeaderList trailers;
-  bool local = false;   // sent by the guest with proxy_send_local_response
-  std::string details;  // the guest's reason for a local response
 };
 
 class PluginVm {

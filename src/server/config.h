@@ -17,6 +17,7 @@
 
 #include "abi/limits.h"
 #include "common/status.h"
+#include "components/state/state_store.h"
 
 namespace wasmlet::server {
 
@@ -41,12 +42,7 @@ struct PluginConfig {
   std::string json_path;  // for messages
 };
 
-struct StoreConfig {
-  std::string name;
-  std::string type;
-  std::map<std::string, std::string> metadata;
-  std::string json_path;
-};
+using components::StoreConfig;  // a state store's type and metadata
 
 struct ServerConfig {
   std::string function_address = "0.0.0.0:2045";

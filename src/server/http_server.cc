@@ -93,8 +93,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     connections_->fetch_add(1);
     // Once per connection, not per request: each is a system call.
     beast::error_code ignored;
-    remote_ = stream_.socket().remote_endpoint(ignored);
-    local_ = stream_.socket().local_endpoint(ignored);
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(ignored);
+    const tcp::endpoint local = stream_.socket().local_endpoint(ignored);
+    remote_address_ = remote.address().to_string(ignored);
+    remote_port_ = remote.port();
+    local_address_ = local.address().to_string(ignored);
+    local_port_ = local.port();
   }
 
   ~Session() { connections_->fetch_sub(1); }
@@ -151,10 +155,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       request.headers.emplace_back(name, Text(field.value()));
     }
     request.body = std::move(message.body());
-    request.source_address = remote_.address().to_string();
-    request.source_port = remote_.port();
-    request.destination_address = local_.address().to_string();
-    request.destination_port = local_.port();
+    request.source_address = remote_address_;
+    request.source_port = remote_port_;
+    request.destination_address = local_address_;
+    request.destination_port = local_port_;
 
     const unsigned version = message.version();
     const bool keep_alive = message.keep_alive();
@@ -207,8 +211,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  tcp::endpoint remote_;
-  tcp::endpoint local_;
+  // The connection's ends, as text once per connection (formatting an address costs a
+  // sprintf).
+  std::string remote_address_;
+  uint16_t remote_port_ = 0;
+  std::string local_address_;
+  uint16_t local_port_ = 0;
   HttpServer& server_;
   std::shared_ptr<std::atomic<size_t>> in_flight_;
   std::shared_ptr<std::atomic<size_t>> connections_;

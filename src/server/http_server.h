@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "abi/plugin_vm.h"
+#include "abi/http.h"
 #include "common/address.h"
 #include "common/status.h"
 

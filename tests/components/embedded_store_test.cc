@@ -11,7 +11,7 @@ namespace wasmlet::components {
 namespace {
 
 std::unique_ptr<StateStoreComponent> Open(const std::string& path) {
-  server::StoreConfig config;
+  StoreConfig config;
   config.name = "books";
   config.type = "embedded";
   config.metadata["path"] = path;

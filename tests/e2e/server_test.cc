@@ -88,6 +88,9 @@ TEST(ServerTest, ErrorsAreRealHttpErrorsWithAMessage) {
   EXPECT_NE(spun.body.find("ran past its 300 ms limit"), std::string::npos) << spun.body;
   EXPECT_LT(took, std::chrono::milliseconds(600));
 
+  // A function's first request over inline_limit_ms runs on a serving loop (and stalls that
+  // loop's connections for its budget); then the function moves to the pool loops.
+  EXPECT_EQ(Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}).status, 504);
   // One instance, busy spinning: the next request waits 200 ms for it, then gets 503.
   std::thread busy([port] { Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -6,7 +6,7 @@
 
 namespace wasmlet::components {
 
-Result<std::unique_ptr<StateStoreComponent>> CreateStateStore(const server::StoreConfig& config) {
+Result<std::unique_ptr<StateStoreComponent>> CreateStateStore(const StoreConfig& config) {
   if (config.type == "in-memory" || config.type == "memory") return MemoryStore::Create(config);
   if (config.type == "embedded" || config.type == "sqlite") return EmbeddedStore::Create(config);
   if (config.type == "redis") return RedisStore::Create(config);

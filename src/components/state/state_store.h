@@ -6,10 +6,19 @@
 #include <string>
 #include <string_view>
 
+#include <map>
+
 #include "common/status.h"
-#include "server/config.h"
 
 namespace wasmlet::components {
+
+// One store of the config: grpc_config.state.<name> {type, metadata}.
+struct StoreConfig {
+  std::string name;
+  std::string type;
+  std::map<std::string, std::string> metadata;
+  std::string json_path;  // for messages
+};
 
 class StateStoreComponent {
  public:
@@ -22,6 +31,6 @@ class StateStoreComponent {
 
 // Creates the store `config.type` names: "embedded" (SQLite file, the default choice),
 // "redis", or "in-memory". Fails with the JSON path for an unknown type or bad metadata.
-Result<std::unique_ptr<StateStoreComponent>> CreateStateStore(const server::StoreConfig& config);
+Result<std::unique_ptr<StateStoreComponent>> CreateStateStore(const StoreConfig& config);
 
 }  // namespace wasmlet::components

@@ -203,6 +203,16 @@ class V8Store final : public Store {
   size_t terminate_depth_ = 0;  // 0: no termination pending
   Status terminate_status_;
   bool terminate_from_host_ = false;  // a failed host call, not a deadline
+
+  // The deadline of outermost calls stays armed across the calls that share it (the callbacks
+  // of one request all do), so that a request arms the process-wide watchdog once, not once
+  // per callback. lazy_* are used on the store's thread only; running_deadline_ (the deadline
+  // of the outermost call in progress, kNoDeadline between calls) under interrupt_mutex_.
+  Watchdog::Ticket lazy_ticket_ = 0;
+  Deadline lazy_deadline_ = kNoDeadline;
+  Deadline running_deadline_ = kNoDeadline;
+  Deadline fired_deadline_ = kNoDeadline;  // the last lazy deadline the watchdog reached
+  void ArmOutermost(Deadline deadline);
 };
 
 class V8Engine final : public Engine {
@@ -403,6 +413,7 @@ V8Store::V8Store(V8Engine& engine, v8::ArrayBuffer::Allocator* allocator) : engi
 }
 
 V8Store::~V8Store() {
+  if (lazy_ticket_ != 0) engine_.watchdog().Disarm(lazy_ticket_);  // its callback points here
   // Instances hold handles into this isolate: they must be gone first.
   assert(live_instances == 0 && "destroy every Instance before its Store");
   assert(CheckThread().ok() && "destroy a Store on the thread that created it");
@@ -541,6 +552,29 @@ Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Mod
   return std::unique_ptr<Instance>(std::move(instance));
 }
 
+void V8Store::ArmOutermost(Deadline deadline) {
+  {
+    std::lock_guard lock(interrupt_mutex_);
+    if (deadline == lazy_deadline_ && fired_deadline_ != deadline) {
+      running_deadline_ = deadline;  // armed already, by an earlier call of the same request
+      return;
+    }
+  }
+  if (lazy_ticket_ != 0) engine_.watchdog().Disarm(lazy_ticket_);
+  lazy_deadline_ = deadline;
+  {
+    std::lock_guard lock(interrupt_mutex_);
+    running_deadline_ = deadline;
+  }
+  // A deadline already past fires at once: the call is stopped as soon as it starts.
+  lazy_ticket_ = engine_.watchdog().Arm(deadline, [this, deadline] {
+    std::lock_guard lock(interrupt_mutex_);
+    fired_deadline_ = deadline;
+    if (running_deadline_ != deadline) return;  // between calls: the next one re-arms
+    Terminate(1, Status(StatusCode::kDeadlineExceeded, "the guest ran past its deadline and was stopped"));
+  });
+}
+
 Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
                        std::span<Value> results, Deadline deadline) {
   WASMLET_RETURN_IF_ERROR(CheckThread());
@@ -557,8 +591,10 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, s
   const size_t depth = call_stack_.size();
   instance.InvalidateMemory();
 
-  Watchdog::Ticket ticket = 0;
-  if (deadline != kNoDeadline) {
+  Watchdog::Ticket ticket = 0;  // a nested call's own deadline
+  if (deadline != kNoDeadline && depth == 1) {
+    ArmOutermost(deadline);
+  } else if (deadline != kNoDeadline) {
     ticket = engine_.watchdog().Arm(deadline, [this, depth] {
       std::lock_guard lock(interrupt_mutex_);
       Terminate(depth,
@@ -578,6 +614,8 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, s
   bool from_host = false;
   {
     std::lock_guard lock(interrupt_mutex_);
+    // From here the outermost deadline stops nothing: it stays armed for the next call.
+    if (depth == 1) running_deadline_ = kNoDeadline;
     if (terminate_depth_ != 0 && terminate_depth_ >= depth) {
       // Ours (or a deeper call's that already returned): consume it.
       stopped = std::move(terminate_status_);

@@ -6,7 +6,7 @@
 
 namespace wasmlet::components {
 
-Result<std::unique_ptr<StateStoreComponent>> EmbeddedStore::Create(const server::StoreConfig& config) {
+Result<std::unique_ptr<StateStoreComponent>> EmbeddedStore::Create(const StoreConfig& config) {
   auto it = config.metadata.find("path");
   std::string path = it == config.metadata.end() || it->second.empty() ? "wasmlet-state.db" : it->second;
   std::unique_ptr<EmbeddedStore> store(new EmbeddedStore(config.name, path));

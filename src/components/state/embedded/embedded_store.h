@@ -14,7 +14,7 @@ namespace wasmlet::components {
 
 class EmbeddedStore : public StateStoreComponent {
  public:
-  static Result<std::unique_ptr<StateStoreComponent>> Create(const server::StoreConfig& config);
+  static Result<std::unique_ptr<StateStoreComponent>> Create(const StoreConfig& config);
   ~EmbeddedStore() override;
   Result<std::string> Get(std::string_view key) override;
   Status Set(std::string_view key, std::string_view value) override;

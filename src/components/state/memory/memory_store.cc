@@ -2,7 +2,7 @@
 
 namespace wasmlet::components {
 
-Result<std::unique_ptr<StateStoreComponent>> MemoryStore::Create(const server::StoreConfig&) {
+Result<std::unique_ptr<StateStoreComponent>> MemoryStore::Create(const StoreConfig&) {
   return std::unique_ptr<StateStoreComponent>(std::make_unique<MemoryStore>());
 }
 

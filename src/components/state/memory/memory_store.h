@@ -10,7 +10,7 @@ namespace wasmlet::components {
 
 class MemoryStore : public StateStoreComponent {
  public:
-  static Result<std::unique_ptr<StateStoreComponent>> Create(const server::StoreConfig& config);
+  static Result<std::unique_ptr<StateStoreComponent>> Create(const StoreConfig& config);
   Result<std::string> Get(std::string_view key) override;
   Status Set(std::string_view key, std::string_view value) override;
 

@@ -22,7 +22,7 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
 
 }  // namespace
 
-Result<std::unique_ptr<StateStoreComponent>> RedisStore::Create(const server::StoreConfig& config) {
+Result<std::unique_ptr<StateStoreComponent>> RedisStore::Create(const StoreConfig& config) {
   std::unique_ptr<RedisStore> store(new RedisStore());
   store->name_ = config.name;
   auto get = [&](const char* key, const char* fallback) {

@@ -19,7 +19,7 @@ namespace wasmlet::components {
 
 class RedisStore : public StateStoreComponent {
  public:
-  static Result<std::unique_ptr<StateStoreComponent>> Create(const server::StoreConfig& config);
+  static Result<std::unique_ptr<StateStoreComponent>> Create(const StoreConfig& config);
   ~RedisStore() override;
   Result<std::string> Get(std::string_view key) override;
   Status Set(std::string_view key, std::string_view value) override;
