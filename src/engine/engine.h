@@ -190,6 +190,10 @@ class Store {
   // Frees now what destroyed instances left behind (their linear memory above all), instead of
   // whenever the engine would get to it. Costs milliseconds: call it after removing instances.
   virtual void CollectGarbage() = 0;
+  // Tells the store that its thread will use no other store: the engine then stays entered
+  // between calls instead of being entered and left around each one. Call at most once, on the
+  // store's thread, right after it is created.
+  virtual void PinToThread() {}
 };
 
 class Engine {

@@ -31,6 +31,7 @@ EventLoop::EventLoop(Options options) : options_(std::move(options)) {
         return;
       }
       store_ = std::move(*store);
+      store_->PinToThread();  // this thread uses no other store
     }
     started_.set_value(Status::Ok());
     Run();

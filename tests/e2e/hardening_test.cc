@@ -442,6 +442,9 @@ TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
   json plugins = {{"caller", Plugin("caller", kGuests + "/layotto_function.wasm")},
                   {"slow", Plugin("slow", kGuests + "/abi_filter.wasm", 1, {{"cpu", 1500}})}};
   Wasmlet server(dir, LayottoConfig(port, plugins, json::object(), {{"invoke_timeout_ms", 300}}), port);
+  // Its first spin moves the callee to the pool loops: afterwards, spinning, it holds no serving
+  // loop (and no connection of the caller's) up.
+  EXPECT_EQ(Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}).status, 504);
   // The callee's one instance is busy spinning for 1.5 s.
   std::thread busy([port] { Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -158,6 +158,14 @@ class V8Store final : public Store {
     isolate_->LowMemoryNotification();
   }
 
+  void PinToThread() override {
+    if (pinned_ || !CheckThread().ok()) return;
+    // Each call's Isolate::Scope then finds the isolate current: a counter, not a lookup of
+    // the thread's data.
+    isolate_->Enter();
+    pinned_ = true;
+  }
+
   Status Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
                 std::span<Value> results, Deadline deadline);
 
@@ -212,6 +220,7 @@ class V8Store final : public Store {
   Deadline lazy_deadline_ = kNoDeadline;
   Deadline running_deadline_ = kNoDeadline;
   Deadline fired_deadline_ = kNoDeadline;  // the last lazy deadline the watchdog reached
+  bool pinned_ = false;                    // entered for good by its thread (PinToThread)
   void ArmOutermost(Deadline deadline);
 };
 
@@ -415,6 +424,7 @@ V8Store::V8Store(V8Engine& engine, v8::ArrayBuffer::Allocator* allocator) : engi
 }
 
 V8Store::~V8Store() {
+  if (pinned_) isolate_->Exit();
   if (lazy_ticket_ != 0) engine_.watchdog().Disarm(lazy_ticket_);  // its callback points here
   // Instances hold handles into this isolate: they must be gone first.
   assert(live_instances == 0 && "destroy every Instance before its Store");
@@ -554,7 +564,12 @@ Result<std::unique_ptr<Instance>> V8Store::Instantiate(std::shared_ptr<const Mod
   return std::unique_ptr<Instance>(std::move(instance));
 }
 
-void V8Store::ArmOutermost(Deadline deadline) {
+void V8Store::ArmOutermost(Deadline requested) {
+  // Deadlines are rounded up to 10 ms, so that the requests of the next 10 ms share one armed
+  // ticket: a request's budget may run up to 10 ms longer than asked.
+  constexpr auto kGrain = std::chrono::milliseconds(10);
+  const auto since_epoch = requested.time_since_epoch();
+  const Deadline deadline(((since_epoch + kGrain - Deadline::duration(1)) / kGrain) * kGrain);
   {
     std::lock_guard lock(interrupt_mutex_);
     if (deadline == lazy_deadline_ && fired_deadline_ != deadline) {
