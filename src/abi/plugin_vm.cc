@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "common/text.h"
@@ -329,7 +330,8 @@ Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline 
       for (const auto& [name, value] : response_headers.pairs()) {
         if (name == ":status") {
           uint32_t status = 0;
-          if (std::sscanf(value.c_str(), "%u", &status) == 1 && status >= 100 && status <= 999)
+          const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), status);
+          if (error == std::errc() && end == value.data() + value.size() && status >= 100 && status <= 999)
             response.status = status;
         } else {
           response.headers.emplace_back(name, value);
