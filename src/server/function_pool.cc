@@ -280,7 +280,7 @@ Result<abi::HttpResponse> FunctionPool::Execute(Slot& slot, abi::HttpRequest req
   if (slot.dead || !slot.vm) return Status(StatusCode::kInternal, Describe() + " has no working instance");
   ChainEntry entry(&route_id_);
   // Only a function on a serving loop can be moved, and only then is its cost measured.
-  const bool measure = !slot.pooled && context_.inline_limit.count() > 0 && !context_.pool.empty() &&
+  const bool measure = !slot.pooled && context_.inline_limit.count() > 0 && context_.pool_threads > 0 &&
                        placement_ == Placement::kServing;
   const auto start = Clock::now();
   // The thread's CPU time costs a system call: it is sampled at most every 2 ms, and read again
@@ -465,13 +465,21 @@ void FunctionPool::ArmTick(Slot& slot) {
   });
 }
 
-Status FunctionPool::StartOn(const std::vector<EventLoop*>& loops, int count, std::vector<Slot*>* started) {
+Status FunctionPool::StartWhereItRuns(int count) {
+  if (!on_pool_loops()) return StartOn(context_.serving, false, count, nullptr);
+  auto loops = context_.pool_loops();
+  if (!loops.ok()) return loops.status();
+  return StartOn(*loops, true, count, nullptr);
+}
+
+Status FunctionPool::StartOn(const std::vector<EventLoop*>& loops, bool pooled, int count,
+                             std::vector<Slot*>* started) {
   std::vector<std::future<Status>> results;
   std::vector<std::unique_ptr<Slot>> fresh;
   for (int i = 0; i < count; ++i) {
     auto slot = std::make_unique<Slot>();
     slot->loop = loops[context_.next_loop++ % loops.size()];
-    slot->pooled = &loops == &context_.pool;
+    slot->pooled = pooled;
     auto promise = std::make_shared<std::promise<Status>>();
     results.push_back(promise->get_future());
     slot->loop->Post([self = shared_from_this(), raw = slot.get(), promise] {
@@ -505,7 +513,7 @@ Status FunctionPool::StartOn(const std::vector<EventLoop*>& loops, int count, st
 
 Status FunctionPool::AddInstances(int count) {
   std::lock_guard resize(resize_mutex_);
-  Status status = StartOn(on_pool_loops() ? context_.pool : context_.serving, count, nullptr);
+  Status status = StartWhereItRuns(count);
   if (status.ok()) instance_num_ += count;
   return status;
 }
@@ -527,9 +535,7 @@ Status FunctionPool::Resize(int count) {
       }
     }
   }
-  if (live < count)
-    WASMLET_RETURN_IF_ERROR(
-        StartOn(on_pool_loops() ? context_.pool : context_.serving, count - live, nullptr));
+  if (live < count) WASMLET_RETURN_IF_ERROR(StartWhereItRuns(count - live));
   instance_num_ = count;
   return Status::Ok();
 }
@@ -554,7 +560,8 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
     for (auto& slot : slots_) live += !slot->retired;
   }
   std::vector<Slot*> started;
-  Status status = StartOn(context_.pool, std::max(live, 1), &started);
+  auto loops = context_.pool_loops();
+  Status status = loops.ok() ? StartOn(*loops, true, std::max(live, 1), &started) : loops.status();
   if (!status.ok()) {
     {
       std::lock_guard lock(mutex_);

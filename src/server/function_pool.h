@@ -48,8 +48,11 @@ class BlockingCall {
 // registry; outlives every pool.
 struct PoolContext {
   std::vector<EventLoop*> serving;  // one per core: run requests inline
-  std::vector<EventLoop*> pool;     // run the functions that proved slow; may be empty
-  EventLoop* control = nullptr;     // no store: moves to the pool, timers of foreign threads
+  // The loops that run the functions that proved slow, started the first time they are asked
+  // for (a server whose functions never prove slow has none). Thread-safe.
+  std::function<Result<std::vector<EventLoop*>>()> pool_loops;
+  size_t pool_threads = 0;       // 0: no pool loops, functions never move
+  EventLoop* control = nullptr;  // no store: moves to the pool, timers of foreign threads
   Metrics* metrics = nullptr;
   std::chrono::milliseconds inline_limit{10};  // 0: never move a function to the pool
   std::chrono::milliseconds queue_timeout{1000};
@@ -141,7 +144,9 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   // After a guest call on the slot's loop: arm the tick timer the instance asked for.
   void ArmTick(Slot& slot);
   void Adopt(Slot& slot, std::unique_ptr<abi::PluginVm> vm);
-  Status StartOn(const std::vector<EventLoop*>& loops, int count, std::vector<Slot*>* started);
+  Status StartOn(const std::vector<EventLoop*>& loops, bool pooled, int count, std::vector<Slot*>* started);
+  // Starts `count` instances where the function runs now (serving or pool loops).
+  Status StartWhereItRuns(int count);
   // On the control loop: moves every instance to the pool loops (see the header comment).
   void MoveToPool(std::chrono::milliseconds took);
 

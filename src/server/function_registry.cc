@@ -50,22 +50,42 @@ Status FunctionRegistry::Start() {
   control_ = std::make_unique<EventLoop>(EventLoop::Options{.name = "control"});
   WASMLET_RETURN_IF_ERROR(control_->WaitReady());
   context_.control = control_.get();
-  const int pool = config_.pool_threads >= 0 ? config_.pool_threads : Cores();
-  for (int i = 0; i < pool; ++i) {
-    // Below the serving loops: a function moved here proved slow, and must not take the CPU
-    // from the ones that are not.
-    pool_loops_.push_back(std::make_unique<EventLoop>(
-        EventLoop::Options{.name = "pool " + std::to_string(i), .index = i, .engine = &engine_, .nice = 5}));
-  }
-  for (auto& loop : pool_loops_) {  // they start in parallel
-    WASMLET_RETURN_IF_ERROR(loop->WaitReady());
-    context_.pool.push_back(loop.get());
-  }
+  context_.pool_threads = static_cast<size_t>(config_.pool_threads >= 0 ? config_.pool_threads : Cores());
+  context_.pool_loops = [this] { return PoolLoops(); };
   return Status::Ok();
+}
+
+Result<std::vector<EventLoop*>> FunctionRegistry::PoolLoops() {
+  std::lock_guard lock(pool_mutex_);
+  if (pool_loops_.empty()) {
+    if (context_.pool_threads == 0)
+      return FailedPrecondition("wasmlet.pool_threads is 0: there are no pool loops");
+    for (size_t i = 0; i < context_.pool_threads; ++i) {
+      // Below the serving loops: a function moved here proved slow, and must not take the CPU
+      // from the ones that are not.
+      pool_loops_.push_back(std::make_unique<EventLoop>(EventLoop::Options{
+          .name = "pool " + std::to_string(i), .index = static_cast<int>(i), .engine = &engine_, .nice = 5}));
+    }
+    Status started;
+    for (auto& loop : pool_loops_) {  // they start in parallel
+      Status status = loop->WaitReady();
+      if (!status.ok() && started.ok()) started = status;
+    }
+    if (!started.ok()) {
+      pool_loops_.clear();
+      return started;
+    }
+    spdlog::info("started {} pool loop{} for functions that proved slow", pool_loops_.size(),
+                 pool_loops_.size() == 1 ? "" : "s");
+  }
+  std::vector<EventLoop*> loops;
+  for (auto& loop : pool_loops_) loops.push_back(loop.get());
+  return loops;
 }
 
 FunctionRegistry::~FunctionRegistry() {
   Shutdown();
+  std::lock_guard lock(pool_mutex_);
   for (auto& loop : pool_loops_) loop->Stop();
   if (control_) control_->Stop();
 }
@@ -466,6 +486,7 @@ void FunctionRegistry::Shutdown() {
   // to the pool in progress on the control loop finishes first (it retires what it starts).
   if (control_) control_->RunAndWait([] {});
   for (EventLoop* loop : context_.serving) loop->RunAndWait([] {});
+  std::lock_guard lock(pool_mutex_);
   for (auto& loop : pool_loops_) loop->RunAndWait([] {});
 }
 

@@ -52,7 +52,7 @@ class FunctionRegistry {
   FunctionRegistry(const FunctionRegistry&) = delete;
   FunctionRegistry& operator=(const FunctionRegistry&) = delete;
 
-  // Starts the pool and control loops. Fails if an engine store cannot be created.
+  // Starts the control loop (the pool loops start when a function first needs them).
   Status Start();
   // Loads every plugin item of the config and watches their files. An item that cannot be
   // loaded is logged with its JSON path and skipped (and loaded when its file appears); the
@@ -106,6 +106,9 @@ class FunctionRegistry {
   engine::Engine& engine_;
   abi::HostServices services_;
   Metrics& metrics_;
+  // PoolContext::pool_loops: starts the pool loops the first time.
+  Result<std::vector<EventLoop*>> PoolLoops();
+  std::mutex pool_mutex_;
   std::vector<std::unique_ptr<EventLoop>> pool_loops_;
   std::unique_ptr<EventLoop> control_;
   PoolContext context_;
