@@ -383,7 +383,10 @@ void FunctionPool::Adopt(Slot& slot, std::unique_ptr<abi::PluginVm> vm) {
 // On the slot's loop: a failed instance is never reused (its state is undefined).
 void FunctionPool::Replace(Slot& slot) {
   Destroy(slot);
-  if (slot.retired) return;
+  {
+    std::lock_guard lock(mutex_);  // other threads retire slots (Retire, Resize, MoveToPool)
+    if (slot.retired) return;      // if that happens later, Release destroys what starts here
+  }
   auto vm = abi::PluginVm::Create(slot.loop->store(), module_, spec_, services_);
   if (vm.ok()) {
     Adopt(slot, std::move(*vm));
