@@ -112,16 +112,31 @@ bool FunctionPool::Usable(const Slot& slot) const {
 void FunctionPool::ServeWaitingLocked() {
   for (auto& slot : slots_) {
     if (waiting_.empty()) return;
-    if (!Usable(*slot)) continue;
-    while (!waiting_.empty()) {
-      auto next = std::move(waiting_.front());
-      waiting_.pop_front();
-      if (next->claimed.exchange(true)) continue;  // timed out meanwhile
-      slot->busy = true;
-      slot->loop->Post([self = shared_from_this(), raw = slot.get(), next] { self->RunJob(raw, next); });
-      break;
-    }
+    if (Usable(*slot)) GiveNextJobLocked(slot.get());
   }
+}
+
+bool FunctionPool::GiveNextJobLocked(Slot* slot) {
+  while (!waiting_.empty()) {
+    auto next = std::move(waiting_.front());
+    waiting_.pop_front();
+    if (next->claimed.exchange(true)) continue;  // timed out meanwhile
+    slot->busy = true;
+    slot->loop->Post([self = shared_from_this(), slot, next] { self->RunJob(slot, next); });
+    return true;
+  }
+  return false;
+}
+
+void FunctionPool::DestroyLaterLocked(Slot* slot) {
+  slot->loop->Post([self = shared_from_this(), slot] { self->Destroy(*slot); });
+}
+
+FunctionPool::Slot* FunctionPool::TakeIdleHere() {
+  EventLoop* here = EventLoop::Current();
+  if (!here) return nullptr;
+  std::lock_guard lock(mutex_);
+  return retired_ ? nullptr : TakeIdle(here, /*only_here=*/true);
 }
 
 FunctionPool::Slot* FunctionPool::TakeIdle(EventLoop* here, bool only_here) {
@@ -142,13 +157,7 @@ FunctionPool::Slot* FunctionPool::TakeIdle(EventLoop* here, bool only_here) {
 // ---- Requests ----------------------------------------------------------------------------------
 
 void FunctionPool::Run(abi::HttpRequest request, Done done) {
-  EventLoop* here = EventLoop::Current();
-  Slot* slot = nullptr;
-  if (here) {
-    std::lock_guard lock(mutex_);
-    if (!retired_) slot = TakeIdle(here, /*only_here=*/true);
-  }
-  if (slot) {  // the common case: this loop, this thread, now
+  if (Slot* slot = TakeIdleHere()) {  // the common case: this loop, this thread, now
     auto result = Execute(*slot, std::move(request));
     done(std::move(result));
     Release(slot);
@@ -157,6 +166,7 @@ void FunctionPool::Run(abi::HttpRequest request, Done done) {
   auto job = std::make_shared<Job>();
   job->request = std::move(request);
   job->done = std::move(done);
+  EventLoop* here = EventLoop::Current();
   job->home = here ? here : context_.control;
   Submit(std::move(job));
 }
@@ -167,13 +177,7 @@ Result<abi::HttpResponse> FunctionPool::Invoke(abi::HttpRequest request) {
                               std::to_string(context_.max_invoke_depth) + " functions: " +
                               DescribeChain(route_id_) + " (do functions call each other in a loop?)");
   }
-  EventLoop* here = EventLoop::Current();
-  Slot* slot = nullptr;
-  if (here) {
-    std::lock_guard lock(mutex_);
-    if (!retired_) slot = TakeIdle(here, /*only_here=*/true);
-  }
-  if (slot) {  // nested, on this thread, on another instance
+  if (Slot* slot = TakeIdleHere()) {  // nested, on this thread, on another instance
     auto result = Execute(*slot, std::move(request));
     Release(slot);
     return result;
@@ -339,14 +343,7 @@ void FunctionPool::Release(Slot* slot) {
     Destroy(*slot);
     return;
   }
-  while (!slot->dead && (slot->pooled || placement_ != Placement::kMoving) && !waiting_.empty()) {
-    auto next = std::move(waiting_.front());
-    waiting_.pop_front();
-    if (next->claimed.exchange(true)) continue;  // timed out meanwhile
-    lock.unlock();
-    slot->loop->Post([self = shared_from_this(), slot, next] { self->RunJob(slot, next); });
-    return;
-  }
+  if (!slot->dead && (slot->pooled || placement_ != Placement::kMoving) && GiveNextJobLocked(slot)) return;
   slot->busy = false;
 }
 
@@ -504,7 +501,7 @@ Status FunctionPool::StartOn(const std::vector<EventLoop*>& loops, bool pooled, 
   for (auto& slot : fresh) {
     if (!keep) {
       slot->retired = true;
-      if (slot->vm) slot->loop->Post([self = shared_from_this(), raw = slot.get()] { self->Destroy(*raw); });
+      if (slot->vm) DestroyLaterLocked(slot.get());
     } else if (started) {
       started->push_back(slot.get());
     }
@@ -534,7 +531,7 @@ Status FunctionPool::Resize(int count) {
         if (slot->retired || slot->busy != busy) continue;
         slot->retired = true;
         --live;
-        if (!busy) slot->loop->Post([self = shared_from_this(), raw = slot.get()] { self->Destroy(*raw); });
+        if (!busy) DestroyLaterLocked(slot.get());
       }
     }
   }
@@ -583,8 +580,7 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
     for (auto& slot : slots_) {
       if (slot->pooled || slot->retired) continue;
       slot->retired = true;
-      if (!slot->busy)
-        slot->loop->Post([self = shared_from_this(), raw = slot.get()] { self->Destroy(*raw); });
+      if (!slot->busy) DestroyLaterLocked(slot.get());
     }
   }
   context_.metrics->CountEvent("moved_to_pool", route_id_);
@@ -606,15 +602,7 @@ void FunctionPool::Retire(std::shared_ptr<FunctionPool> successor) {
       if (slot->retired && !slot->vm) continue;
       slot->retired = true;
       // The instance goes on its own thread: now if idle, else when its request ends (Release).
-      if (!slot->busy)
-        slot->loop->Post([self = shared_from_this(), raw = slot.get()] {
-          bool idle;
-          {
-            std::lock_guard guard(self->mutex_);
-            idle = !raw->busy;
-          }
-          if (idle) self->Destroy(*raw);
-        });
+      if (!slot->busy) DestroyLaterLocked(slot.get());
     }
   }
   for (auto& job : waiting) {

@@ -129,6 +129,13 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   bool Usable(const Slot& slot) const;
   // Requires mutex_: hands waiting requests to the idle instances.
   void ServeWaitingLocked();
+  // Requires mutex_: takes `slot` for the next waiting request, if any (false: none waits).
+  bool GiveNextJobLocked(Slot* slot);
+  // Requires mutex_, and `slot` retired and idle: a retired slot is never taken again, so its
+  // instance can be destroyed on its loop whenever that loop gets to it.
+  void DestroyLaterLocked(Slot* slot);
+  // An idle instance on the calling loop, taken; nullptr when there is none (or no loop).
+  Slot* TakeIdleHere();
   // Requires mutex_. An idle slot, preferring `here`; with only_here, only there.
   Slot* TakeIdle(EventLoop* here, bool only_here);
   // The slow path of Run and Invoke: another loop's instance, or a place in the queue.

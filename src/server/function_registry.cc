@@ -24,6 +24,10 @@ Status CheckRouteId(const std::string& id) {
   return Status::Ok();
 }
 
+Status NoSuchRoute(const std::string& route_id) {
+  return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
+}
+
 int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 }  // namespace
@@ -261,8 +265,7 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
   {
     std::lock_guard lock(mutex_);
     auto it = routes_.find(route_id);
-    if (it == routes_.end())
-      return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
+    if (it == routes_.end()) return NoSuchRoute(route_id);
     removed = std::move(it->second);
     routes_.erase(it);
     for (const auto& function : removed) {
@@ -306,8 +309,7 @@ Status FunctionRegistry::Update(const std::string& route_id, int instance_num) {
   {
     std::lock_guard lock(mutex_);
     auto it = routes_.find(route_id);
-    if (it == routes_.end())
-      return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
+    if (it == routes_.end()) return NoSuchRoute(route_id);
     functions = it->second;
   }
   if (instance_num <= 0) instance_num = DefaultInstances();
@@ -373,7 +375,7 @@ FunctionRegistry::Pool FunctionRegistry::Pick(const std::string& route_id) const
 void FunctionRegistry::Dispatch(const std::string& route_id, abi::HttpRequest request, Done done) {
   auto function = Pick(route_id);
   if (!function) {
-    done(NotFound("no function is registered under id '" + Printable(route_id, 128) + "'"));
+    done(NoSuchRoute(route_id));
     return;
   }
   function->Run(std::move(request), std::move(done));
@@ -382,7 +384,7 @@ void FunctionRegistry::Dispatch(const std::string& route_id, abi::HttpRequest re
 Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& route_id,
                                                             abi::HttpRequest request) {
   auto function = Pick(route_id);
-  if (!function) return NotFound("no function is registered under id '" + Printable(route_id, 128) + "'");
+  if (!function) return NoSuchRoute(route_id);
   return function->Invoke(std::move(request));
 }
 
