@@ -237,6 +237,7 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   WASMLET_RETURN_IF_ERROR(ReadString(settings, "admin_token", path, config.admin_token));
   WASMLET_RETURN_IF_ERROR(ReadBool(settings, "admin_allow_insecure", path, config.admin_allow_insecure));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_connections", path, config.max_connections, 1, 1 << 24));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "idle_timeout_ms", path, config.idle_timeout_ms, 1, 3600000));
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "max_module_bytes", path, config.max_module_bytes, 8, int64_t{1} << 31));
   WASMLET_RETURN_IF_ERROR(

@@ -74,7 +74,9 @@ struct ServerConfig {
   std::string admin_token;  // when set, admin calls need "Authorization: Bearer <token>"
   // An admin listener on a non-loopback address without a token is refused unless this is set.
   bool admin_allow_insecure = false;
-  size_t max_connections = 10000;        // open connections to the function listener; past it: 503
+  size_t max_connections = 10000;  // open connections to the function listener; past it: 503
+  // A connection whose client sends no request (or does not take its answer) for this long is closed.
+  uint32_t idle_timeout_ms = 60000;
   uint64_t max_module_bytes = 64 << 20;  // a module file or download larger than this is refused
   uint32_t max_reload_delay_ms = 2000;   // a file that keeps changing is still reloaded this often
   abi::HostLimits guest_limits;          // "guest_limits": what a plugin may make the host hold

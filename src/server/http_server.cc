@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstring>
@@ -56,19 +57,32 @@ Status CheckResponse(const abi::HttpResponse& response) {
   return Status::Ok();
 }
 
-http::response<http::string_body> ToBeast(const abi::HttpResponse& response, unsigned version,
-                                          bool keep_alive) {
-  http::response<http::string_body> out;
-  out.version(version);
-  out.result(static_cast<unsigned>(response.status));
+// Whether a response with this status has no content (RFC 9110 §6.4.1): no body and no
+// Content-Length go on the wire, whatever the handler put in the body.
+bool HasNoContent(unsigned status) { return status < 200 || status == 204 || status == 304; }
+
+// Writes the response's bytes into `out` (kept by the connection, so its capacity is reused).
+void Serialize(const abi::HttpResponse& response, unsigned version, bool keep_alive, std::string& out) {
+  const unsigned status = response.status;
+  const beast::string_view reason = http::obsolete_reason(http::int_to_status(status));
+  out.clear();
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                  static_cast<char>('0' + status % 10), ' '};
+  out.append(code, 4).append(reason.data(), reason.size()).append("\r\n");
   for (const auto& [name, value] : response.headers) {
-    if (name == "content-length" || name == "transfer-encoding" || name == "connection") continue;
-    out.insert(name, value);
+    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+        beast::iequals(name, "connection")) {
+      continue;  // the server frames the message itself
+    }
+    out.append(name).append(": ").append(value).append("\r\n");
   }
-  out.body() = response.body;
-  out.keep_alive(keep_alive);
-  out.prepare_payload();
-  return out;
+  if (version == 10 && keep_alive) out.append("Connection: keep-alive\r\n");
+  if (version != 10 && !keep_alive) out.append("Connection: close\r\n");
+  const bool body = !HasNoContent(status);
+  if (body) out.append("Content-Length: ").append(std::to_string(response.body.size())).append("\r\n");
+  out.append("\r\n");
+  if (body) out.append(response.body);
 }
 
 }  // namespace
@@ -83,9 +97,17 @@ abi::HttpResponse TextResponse(unsigned status, std::string message) {
 
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
+  // The loop's own executor type, not a type-erased one: no executor copies on each operation.
+  using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+  using Timer =
+      asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                                 asio::io_context::executor_type>;
+  using Clock = std::chrono::steady_clock;
+
   // A `refused` session reads one request and answers it 503: the server is at max_connections.
-  Session(tcp::socket socket, HttpServer& server, bool refused)
-      : stream_(std::move(socket)),
+  Session(Socket socket, HttpServer& server, bool refused)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
         server_(server),
         in_flight_(server.in_flight_),
         connections_(server.connections_),
@@ -93,8 +115,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     connections_->fetch_add(1);
     // Once per connection, not per request: each is a system call.
     beast::error_code ignored;
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(ignored);
-    const tcp::endpoint local = stream_.socket().local_endpoint(ignored);
+    const tcp::endpoint remote = socket_.remote_endpoint(ignored);
+    const tcp::endpoint local = socket_.local_endpoint(ignored);
     remote_address_ = remote.address().to_string(ignored);
     remote_port_ = remote.port();
     local_address_ = local.address().to_string(ignored);
@@ -104,7 +126,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   ~Session() { connections_->fetch_sub(1); }
 
   void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->Read(); });
   }
 
  private:
@@ -112,14 +134,14 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_.options_.max_request_body);
     parser_->header_limit(server_.options_.max_header_bytes);
-    stream_.expires_after(std::chrono::seconds(60));  // idle keep-alive connections close
-    http::async_read(stream_, buffer_, *parser_,
+    SetDeadline(Clock::now() + server_.options_.idle_timeout);  // idle keep-alive connections close
+    http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || timed_out_) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -162,14 +184,14 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
     const unsigned version = message.version();
     const bool keep_alive = message.keep_alive();
-    stream_.expires_never();  // the handler has its own limits
+    SetDeadline(Clock::time_point::max());  // the handler has its own limits
     in_flight_->fetch_add(1);
     auto self = shared_from_this();
     auto answered = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self, version, keep_alive, answered](abi::HttpResponse response) {
       if (answered->exchange(true)) return;  // a second answer is a bug upstream; the first stands
       // On the connection's own thread (the common case) this writes at once.
-      asio::dispatch(self->stream_.get_executor(),
+      asio::dispatch(self->socket_.get_executor(),
                      [self, response = std::move(response), version, keep_alive]() mutable {
                        self->in_flight_->fetch_sub(1);
                        self->Send(std::move(response), version, keep_alive);
@@ -194,23 +216,54 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       spdlog::warn("answering 502 instead of an invalid response: {}", bad.message());
       response = TextResponse(502, "the function produced an invalid HTTP response: " + bad.message());
     }
-    response_ = std::make_shared<http::response<http::string_body>>(ToBeast(response, version, keep_alive));
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, *response_,
+    Serialize(response, version, keep_alive, out_);
+    SetDeadline(Clock::now() + server_.options_.idle_timeout);  // a client that does not read its answer goes
+    asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
                         if (ec || !keep_alive) return self->Close();
                         self->Read();
                       });
   }
 
+  // One timer per connection bounds how long it may wait for the client (to send a request, or
+  // to take an answer). Deadlines mostly move later, so the timer is not re-armed for each
+  // request: when it fires early it sleeps again until the deadline of the moment.
+  void SetDeadline(Clock::time_point deadline) {
+    deadline_ = deadline;
+    if (timer_armed_ || deadline == Clock::time_point::max()) return;
+    ArmTimer();
+  }
+
+  void ArmTimer() {
+    timer_armed_ = true;
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->timer_armed_ = false;
+      if (ec) return;
+      if (self->deadline_ == Clock::time_point::max()) return;  // the next deadline re-arms it
+      if (Clock::now() < self->deadline_) return self->ArmTimer();
+      // The client kept the connection idle past the limit: end it; the pending operation
+      // fails with operation_aborted.
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
+      self->socket_.close(ignored);
+    });
+  }
+
   bool server_stopping_() const { return server_.stopping_.load(); }
 
   void Close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    timer_.cancel();  // the timer's handler holds the session
   }
 
-  beast::tcp_stream stream_;
+  Socket socket_;
+  Timer timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timer_armed_ = false;
+  bool timed_out_ = false;
   // The connection's ends, as text once per connection (formatting an address costs a
   // sprintf).
   std::string remote_address_;
@@ -225,7 +278,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::string target_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<http::response<http::string_body>> response_;
+  std::string out_;  // the answer being written
 };
 
 HttpServer::HttpServer(std::vector<asio::io_context*> loops, Options options, Handler handler)
@@ -272,33 +325,34 @@ Status HttpServer::Listen(const std::string& address) {
 }
 
 void HttpServer::Accept(Listener& listener) {
-  listener.acceptor.async_accept(listener.io, [this, &listener](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
-    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-        ec == asio::error::no_memory || ec.value() == ENFILE) {
-      // Out of file descriptors: the pending connection stays in the backlog and accept would
-      // fail again at once. Pause instead of spinning, and say why in the log.
-      const auto now = std::chrono::steady_clock::now();
-      if (now - listener.last_warning > std::chrono::seconds(5)) {
-        listener.last_warning = now;
-        spdlog::warn(
-            "cannot accept connections on port {}: {} ({} open); pausing accepts for 100 ms. "
-            "Raise the file limit (ulimit -n) or lower wasmlet.max_connections",
-            port_, ec.message(), connections_->load());
-      }
-      listener.retry.expires_after(std::chrono::milliseconds(100));
-      listener.retry.async_wait([this, &listener](beast::error_code wait_ec) {
-        if (!wait_ec && listener.acceptor.is_open()) Accept(listener);
+  listener.acceptor.async_accept(
+      listener.io, [this, &listener](beast::error_code ec, Session::Socket socket) {
+        if (ec == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
+        if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+            ec == asio::error::no_memory || ec.value() == ENFILE) {
+          // Out of file descriptors: the pending connection stays in the backlog and accept would
+          // fail again at once. Pause instead of spinning, and say why in the log.
+          const auto now = std::chrono::steady_clock::now();
+          if (now - listener.last_warning > std::chrono::seconds(5)) {
+            listener.last_warning = now;
+            spdlog::warn(
+                "cannot accept connections on port {}: {} ({} open); pausing accepts for 100 ms. "
+                "Raise the file limit (ulimit -n) or lower wasmlet.max_connections",
+                port_, ec.message(), connections_->load());
+          }
+          listener.retry.expires_after(std::chrono::milliseconds(100));
+          listener.retry.async_wait([this, &listener](beast::error_code wait_ec) {
+            if (!wait_ec && listener.acceptor.is_open()) Accept(listener);
+          });
+          return;
+        }
+        if (!ec) {
+          socket.set_option(tcp::no_delay(true), ec);
+          const bool refused = connections_->load() >= options_.max_connections;
+          std::make_shared<Session>(std::move(socket), *this, refused)->Start();
+        }
+        Accept(listener);
       });
-      return;
-    }
-    if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      const bool refused = connections_->load() >= options_.max_connections;
-      std::make_shared<Session>(std::move(socket), *this, refused)->Start();
-    }
-    Accept(listener);
-  });
 }
 
 void HttpServer::Stop() {

@@ -35,6 +35,9 @@ class HttpServer {
     uint32_t max_header_bytes = 64 * 1024;
     // Open connections past this get one 503 answer and are closed.
     size_t max_connections = 10000;
+    // How long a connection may wait for its client: to send (the rest of) a request, or to take
+    // an answer. Past it the connection is closed.
+    std::chrono::milliseconds idle_timeout{60000};
   };
 
   // Each io_context must be run by one thread (the handler is called on it).

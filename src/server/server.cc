@@ -201,7 +201,8 @@ Status Server::Start() {
   http_ = std::make_unique<HttpServer>(
       ios,
       HttpServer::Options{.max_request_body = config_.max_request_body,
-                          .max_connections = config_.max_connections},
+                          .max_connections = config_.max_connections,
+                          .idle_timeout = std::chrono::milliseconds(config_.idle_timeout_ms)},
       [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
   WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
   ready_ = true;
