@@ -31,6 +31,7 @@ class HeaderMap {
   void Replace(std::string_view name, std::string_view value);  // first value, or appends
   void Remove(std::string_view name);                           // every value; fine if absent
   void Clear() { pairs_.clear(); }
+  void Reserve(size_t pairs) { pairs_.reserve(pairs); }
 
   // Encoded size in the pairs format (0 for an empty map, which travels as null + 0).
   size_t SerializedSize() const;

@@ -238,6 +238,7 @@ Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline 
   context = Context{id, root, std::make_unique<Stream>()};
   Stream& s = *context.stream;
   HeaderMap& request_headers = s.maps[static_cast<int>(MapType::kHttpRequestHeaders)];
+  request_headers.Reserve(4 + request.headers.size());
   request_headers.Add(":method", request.method);
   request_headers.Add(":path", request.path);
   request_headers.Add(":authority", request.authority);
@@ -290,7 +291,7 @@ Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline 
       response.body = "plugin '" + spec_->name + "' paused the request and nothing can resume it\n";
       response.headers = {{"content-type", "text/plain"}};
     } else {
-      response.body = s.response_body;
+      response.body = std::move(s.response_body);  // and back below: the guest reads it there
     }
 
     // Response phase: filters see and may rewrite the response before it leaves.
@@ -302,7 +303,7 @@ Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline 
     response_headers = HeaderMap(response.headers);
     response_headers.Replace(":status", std::to_string(response.status));
     s.maps[static_cast<int>(MapType::kHttpResponseTrailers)] = HeaderMap(response.trailers);
-    s.response_body = response.body;
+    s.response_body = std::move(response.body);
     const bool response_has_body = !s.response_body.empty();
     const bool response_has_trailers = !response.trailers.empty();
     const uint32_t response_eos = response_has_body || response_has_trailers ? 0 : 1;

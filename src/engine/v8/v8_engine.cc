@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cassert>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -160,9 +161,13 @@ class V8Store final : public Store {
 
   void PinToThread() override {
     if (pinned_ || !CheckThread().ok()) return;
-    // Each call's Isolate::Scope then finds the isolate current: a counter, not a lookup of
-    // the thread's data.
+    // The isolate and its context stay entered for the thread's life, so that a call enters
+    // neither again; and a handle scope stays open under the calls' own, so that each call's
+    // scope finds a block of handles ready instead of allocating one and freeing it after.
     isolate_->Enter();
+    pinned_scope_.emplace(isolate_);
+    pinned_context_ = context_.Get(isolate_);
+    pinned_context_->Enter();
     pinned_ = true;
   }
 
@@ -219,8 +224,10 @@ class V8Store final : public Store {
   Watchdog::Ticket lazy_ticket_ = 0;
   Deadline lazy_deadline_ = kNoDeadline;
   Deadline running_deadline_ = kNoDeadline;
-  Deadline fired_deadline_ = kNoDeadline;  // the last lazy deadline the watchdog reached
-  bool pinned_ = false;                    // entered for good by its thread (PinToThread)
+  Deadline fired_deadline_ = kNoDeadline;        // the last lazy deadline the watchdog reached
+  bool pinned_ = false;                          // entered for good by its thread (PinToThread)
+  std::optional<v8::HandleScope> pinned_scope_;  // open while pinned; holds pinned_context_
+  v8::Local<v8::Context> pinned_context_;
   void ArmOutermost(Deadline deadline);
 };
 
@@ -424,7 +431,12 @@ V8Store::V8Store(V8Engine& engine, v8::ArrayBuffer::Allocator* allocator) : engi
 }
 
 V8Store::~V8Store() {
-  if (pinned_) isolate_->Exit();
+  if (pinned_) {  // in the reverse order of PinToThread
+    pinned_context_->Exit();
+    pinned_context_.Clear();
+    pinned_scope_.reset();
+    isolate_->Exit();
+  }
   if (lazy_ticket_ != 0) engine_.watchdog().Disarm(lazy_ticket_);  // its callback points here
   // Instances hold handles into this isolate: they must be gone first.
   assert(live_instances == 0 && "destroy every Instance before its Store");
@@ -595,10 +607,13 @@ void V8Store::ArmOutermost(Deadline requested) {
 Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
                        std::span<Value> results, Deadline deadline) {
   WASMLET_RETURN_IF_ERROR(CheckThread());
-  v8::Isolate::Scope isolate_scope(isolate_);
+  // A pinned store's thread has the isolate and context entered already (PinToThread).
+  std::optional<v8::Isolate::Scope> isolate_scope;
+  if (!pinned_) isolate_scope.emplace(isolate_);
   v8::HandleScope handles(isolate_);
-  v8::Local<v8::Context> context = context_.Get(isolate_);
-  v8::Context::Scope context_scope(context);
+  v8::Local<v8::Context> context = pinned_ ? pinned_context_ : context_.Get(isolate_);
+  std::optional<v8::Context::Scope> context_scope;
+  if (!pinned_) context_scope.emplace(context);
 
   v8::Local<v8::Function> callee = instance.ExportFunction(isolate_, context, function.slot);
   std::array<v8::Local<v8::Value>, kMaxValues> argv;
