@@ -2,7 +2,10 @@
 // `wasmlet state set` have.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "components/state/state_store.h"
 #include "e2e/harness.h"
@@ -43,6 +46,42 @@ TEST(EmbeddedStoreTest, TwoHandlesOnOneFileSeeEachOthersWritesAndTheLogStaysBoun
   auto missing = server->Get("no such book");
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(*missing, "");
+}
+
+// The serving loops each read through a connection of their own; more threads than the store
+// opens connections for share one. Every thread sees every other thread's writes.
+TEST(EmbeddedStoreTest, ManyThreadsReadAndWriteThroughOneStoreAndSeeEachOthersWrites) {
+  testing::TempDir dir;
+  auto store = Open(dir.File("state.db"));
+  ASSERT_TRUE(store);
+  constexpr int kThreads = 80;  // past the store's 64 connections of their own
+  std::atomic<int> failures{0};
+  std::atomic<int> written{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string key = "book" + std::to_string(t);
+      for (int i = 0; i < 20; ++i) {
+        if (!store->Set(key, std::to_string(i)).ok()) ++failures;
+        auto read = store->Get(key);
+        if (!read.ok() || *read != std::to_string(i)) ++failures;
+      }
+      ++written;
+      // Each thread also reads what the others wrote.
+      for (int other = 0; other < kThreads; other += 7) {
+        auto read = store->Get("book" + std::to_string(other));
+        if (!read.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(written.load(), kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    auto read = store->Get("book" + std::to_string(t));
+    ASSERT_TRUE(read.ok()) << read.status().message();
+    EXPECT_EQ(*read, "19") << t;
+  }
 }
 
 }  // namespace

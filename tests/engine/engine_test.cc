@@ -403,6 +403,42 @@ TEST_F(EngineTest, OuterDeadlineStopsANestedRunawayCall) {
   EXPECT_EQ(CallI32(*NewInstance(), "add", {Value::I32(1), Value::I32(1)}), 2);
 }
 
+// A nested call with a budget shorter than what its caller has left stops at its own deadline,
+// and its caller goes on; one with a longer budget is stopped with its caller, at the caller's.
+TEST_F(EngineTest, ANestedCallStopsAtTheEarlierOfItsOwnDeadlineAndItsCallers) {
+  auto callee = NewInstance();
+  Instance* callee_ptr = callee.get();
+  milliseconds inner_budget{0};
+  StatusCode inner_code = StatusCode::kOk;
+  steady_clock::duration inner_took{};
+  auto host = BasicHost(&log_, [&](Instance&, std::span<const Value>, std::span<Value>) {
+    const auto inner_start = steady_clock::now();
+    auto r = callee_ptr->Call("spin", {}, inner_start + inner_budget);
+    inner_took = steady_clock::now() - inner_start;
+    inner_code = r.status().code();
+    return Status::Ok();  // the caller carries on after its callee was stopped
+  });
+  auto caller = store_->Instantiate(module_, host);
+  ASSERT_TRUE(caller.ok());
+
+  inner_budget = milliseconds(50);
+  auto start = steady_clock::now();
+  auto result =
+      (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, start + milliseconds(5000));
+  EXPECT_EQ(inner_code, StatusCode::kDeadlineExceeded);
+  EXPECT_LT(inner_took, milliseconds(1000)) << "the nested call ran on to its caller's deadline";
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+
+  callee = NewInstance();  // the stopped one is failed
+  callee_ptr = callee.get();
+  inner_budget = milliseconds(60000);
+  start = steady_clock::now();
+  result = (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, start + milliseconds(80));
+  EXPECT_LT(steady_clock::now() - start, milliseconds(1000));
+  EXPECT_EQ(inner_code, StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(result.status().code(), StatusCode::kDeadlineExceeded);
+}
+
 TEST_F(EngineTest, StartSectionRunsAfterInstantiationWithMemoryReachable) {
   // (module (import "env" "host_note" (func (param i32)))
   //   (memory 1) (start $init)

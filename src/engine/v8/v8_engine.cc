@@ -626,7 +626,10 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, s
   Watchdog::Ticket ticket = 0;  // a nested call's own deadline
   if (deadline != kNoDeadline && depth == 1) {
     ArmOutermost(deadline);
-  } else if (deadline != kNoDeadline) {
+  } else if (deadline < running_deadline_) {
+    // A nested call needs its own ticket only if it must stop before the outermost call does
+    // (the outermost call's stop unwinds the nested ones too). running_deadline_ is written on
+    // this thread only, so reading it here needs no lock.
     ticket = engine_.watchdog().Arm(deadline, [this, depth] {
       std::lock_guard lock(interrupt_mutex_);
       Terminate(depth,

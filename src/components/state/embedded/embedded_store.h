@@ -1,9 +1,17 @@
 // The default state store: a SQLite database file, so a single node needs no server and keeps
 // its state across restarts. metadata: {"path": "FILE"} (relative to the working directory;
 // default "wasmlet-state.db"). One table holds every store, keyed by (store, key).
+//
+// Each thread that uses the store gets a connection of its own (opened at its first call; up to
+// 64, then they share one), so the serving loops read at the same time instead of queueing on
+// one connection: the file is in WAL mode, where readers never wait for each other, and a writer
+// waits only for another writer.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "components/state/state_store.h"
 
@@ -20,15 +28,30 @@ class EmbeddedStore : public StateStoreComponent {
   Status Set(std::string_view key, std::string_view value) override;
 
  private:
-  EmbeddedStore(std::string store, std::string path) : store_(std::move(store)), path_(std::move(path)) {}
-  Status Error(const char* doing) const;
+  // One SQLite connection and its statements; used by one thread.
+  struct Connection {
+    ~Connection();
+    sqlite3* db = nullptr;
+    sqlite3_stmt* get = nullptr;
+    sqlite3_stmt* set = nullptr;
+  };
+
+  EmbeddedStore(std::string store, std::string path);
+  Result<std::unique_ptr<Connection>> Open(const std::string& json_path) const;
+  // This thread's connection, opened on first use.
+  Result<Connection*> ThisThreadsConnection();
+  Status Error(const Connection& connection, const char* doing) const;
 
   std::string store_;
   std::string path_;
-  std::mutex mutex_;  // one connection, one statement at a time
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* get_ = nullptr;
-  sqlite3_stmt* set_ = nullptr;
+  const uint64_t id_;  // tells this store's connections apart in a thread's cache; never reused
+  // Threads past this many share the first connection (threads that come and go must not
+  // pile up open files).
+  static constexpr size_t kMaxConnections = 65;
+  std::mutex mutex_;                                      // guards connections_
+  std::vector<std::unique_ptr<Connection>> connections_;  // [0] is the shared one
+  Connection* shared_ = nullptr;                          // connections_[0], set once by Create
+  std::mutex shared_mutex_;                               // one thread at a time on shared_
 };
 
 }  // namespace wasmlet::components
