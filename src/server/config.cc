@@ -9,65 +9,18 @@
 
 #include "abi/header_map.h"
 #include "common/text.h"
+#include "server/config_json.h"
 
 namespace wasmlet::server {
 namespace {
 
-using nlohmann::json;
-
-Status Bad(const std::string& path, const std::string& problem) {
-  return InvalidArgument("config " + path + ": " + problem);
-}
-
-std::string TypeName(const json& j) { return j.type_name(); }
-
-// Reads an optional field of an object with the expected kind, naming its path when wrong.
-Status ReadString(const json& obj, const char* key, const std::string& path, std::string& out) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return Status::Ok();
-  if (!it->is_string()) return Bad(path + "." + key, "expected a string, found " + TypeName(*it));
-  out = it->get<std::string>();
-  return Status::Ok();
-}
+using namespace config_json;
 
 // True when `filter` is an object whose "type" is the string `type`.
 bool HasType(const json& filter, const char* type) {
   if (!filter.is_object()) return false;
   auto it = filter.find("type");
   return it != filter.end() && it->is_string() && it->get_ref<const std::string&>() == type;
-}
-
-Status ReadBool(const json& obj, const char* key, const std::string& path, bool& out) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return Status::Ok();
-  if (!it->is_boolean()) return Bad(path + "." + key, "expected true or false, found " + TypeName(*it));
-  out = it->get<bool>();
-  return Status::Ok();
-}
-
-template <typename Int>
-Status ReadInt(const json& obj, const char* key, const std::string& path, Int& out, int64_t min,
-               int64_t max) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return Status::Ok();
-  int64_t value = 0;
-  if (it->is_number_integer()) {
-    value = it->get<int64_t>();
-  } else if (it->is_string()) {  // Layotto writes some numbers as strings ("cpu": "100")
-    const std::string s = it->get<std::string>();
-    char* end = nullptr;
-    value = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0')
-      return Bad(path + "." + key, "expected a whole number, found \"" + s + "\"");
-  } else {
-    return Bad(path + "." + key, "expected a whole number, found " + TypeName(*it));
-  }
-  if (value < min || value > max) {
-    return Bad(path + "." + key,
-               std::to_string(value) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
-  }
-  out = static_cast<Int>(value);
-  return Status::Ok();
 }
 
 Status ParsePlugin(const std::string& key, const json& item, const std::string& path, PluginConfig& plugin) {
@@ -278,8 +231,21 @@ Result<ServerConfig> ConfigFromJson(const json& root) {
   auto servers = root.find("servers");
   if (servers == root.end() || !servers->is_array())
     return Bad("servers", "missing: expected an array of servers");
+  if (auto manager = root.find("cluster_manager"); manager != root.end() && !manager->is_null())
+    WASMLET_RETURN_IF_ERROR(ParseClusterManager(*manager, "cluster_manager", config.clusters));
   for (size_t s = 0; s < servers->size(); ++s) {
     const json& server = (*servers)[s];
+    if (!server.is_object())
+      return Bad("servers[" + std::to_string(s) + "]", "expected an object, found " + TypeName(server));
+    if (auto routers = server.find("routers"); routers != server.end() && !routers->is_null()) {
+      const std::string rpath = "servers[" + std::to_string(s) + "].routers";
+      if (!routers->is_array()) return Bad(rpath, "expected an array, found " + TypeName(*routers));
+      for (size_t r = 0; r < routers->size(); ++r) {
+        RouterConfig router;
+        WASMLET_RETURN_IF_ERROR(ParseRouter((*routers)[r], rpath + "[" + std::to_string(r) + "]", router));
+        config.routers.push_back(std::move(router));
+      }
+    }
     auto listeners = server.find("listeners");
     if (listeners == server.end() || !listeners->is_array()) continue;
     for (size_t l = 0; l < listeners->size(); ++l) {
@@ -288,10 +254,11 @@ Result<ServerConfig> ConfigFromJson(const json& root) {
           found_functions));
     }
   }
+  WASMLET_RETURN_IF_ERROR(CheckRouters(config.routers, config.clusters));
   if (auto settings = root.find("wasmlet"); settings != root.end())
     WASMLET_RETURN_IF_ERROR(ParseSettings(*settings, config));
   for (const auto& [section, value] : root.items()) {
-    if (section != "servers" && section != "wasmlet")
+    if (section != "servers" && section != "wasmlet" && section != "cluster_manager")
       spdlog::debug("config {}: not used by wasmlet", section);
   }
   if (const char* token = std::getenv("WASMLET_ADMIN_TOKEN"); token && *token && config.admin_token.empty()) {

@@ -5,6 +5,7 @@
 //                                                                     its plugin items
 //   servers[].listeners[].filter_chains[].filters[].config.grpc_config.state   state stores
 //   ... .grpc_config.rpcs.<name>.config.channel[]                     where invoke_service goes
+//   cluster_manager.clusters[], servers[].routers[]                    proxy mode (server/routes.h)
 //
 // Every error names the JSON path of the offending field.
 #pragma once
@@ -18,6 +19,7 @@
 #include "abi/limits.h"
 #include "common/status.h"
 #include "components/state/state_store.h"
+#include "server/routes.h"
 
 namespace wasmlet::server {
 
@@ -50,6 +52,9 @@ struct ServerConfig {
   std::map<std::string, StoreConfig> stores;
   // invoke_service target: empty = this process's own function listener; else "host:port".
   std::string rpc_address;
+  // Proxy mode (MOSN's shape): cluster_manager.clusters[] and servers[].routers[].
+  std::vector<ClusterConfig> clusters;
+  std::vector<RouterConfig> routers;
 
   // "wasmlet": { ... } settings.
   // Serving loops: each accepts connections, parses their requests and runs their functions
