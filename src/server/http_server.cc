@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "common/text.h"
+#include "server/loop_io.h"
 
 namespace wasmlet::server {
 namespace asio = boost::asio;
@@ -98,10 +99,8 @@ abi::HttpResponse TextResponse(unsigned status, std::string message) {
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   // The loop's own executor type, not a type-erased one: no executor copies on each operation.
-  using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
-  using Timer =
-      asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
-                                 asio::io_context::executor_type>;
+  using Socket = LoopSocket;
+  using Timer = LoopTimer;
   using Clock = std::chrono::steady_clock;
 
   // A `refused` session reads one request and answers it 503: the server is at max_connections.

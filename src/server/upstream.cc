@@ -1,0 +1,283 @@
+#include "server/upstream.h"
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+
+#include "common/address.h"
+#include "common/text.h"
+#include "server/loop_io.h"
+
+namespace wasmlet::server {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::chrono::milliseconds kDefaultTimeout{15000};
+
+// Headers that belong to one connection, not to the message: never passed on (RFC 9110 §7.6.1).
+bool IsHopByHop(beast::string_view name) {
+  for (beast::string_view hop : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+                                 "trailer", "upgrade", "content-length", "host"}) {
+    if (beast::iequals(name, hop)) return true;
+  }
+  return false;
+}
+
+std::string Serialize(const abi::HttpRequest& request, const std::string& host_address) {
+  std::string out;
+  out.reserve(128 + request.body.size());
+  out.append(request.method)
+      .append(" ")
+      .append(request.path.empty() ? "/" : request.path)
+      .append(" HTTP/1.1\r\n");
+  out.append("Host: ").append(request.authority.empty() ? host_address : request.authority).append("\r\n");
+  for (const auto& [name, value] : request.headers) {
+    if (IsHopByHop(name)) continue;
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!request.body.empty() || (request.method != "GET" && request.method != "HEAD"))
+    out.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
+  out.append("\r\n").append(request.body);
+  return out;
+}
+
+abi::HttpResponse ErrorResponse(unsigned status, std::string message) {
+  abi::HttpResponse response;
+  response.status = status;
+  response.headers = {{"content-type", "text/plain; charset=utf-8"}};
+  response.body = std::move(message) + "\n";
+  return response;
+}
+
+}  // namespace
+
+struct UpstreamClient::Connection {
+  explicit Connection(asio::io_context& io) : socket(io.get_executor()) {}
+  LoopSocket socket;
+  beast::flat_buffer buffer;
+  uint32_t requests = 0;
+};
+
+// One request, from picking a connection to the callback.
+class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(UpstreamClient& client, Cluster& cluster, Host& host, abi::HttpRequest request,
+           std::chrono::milliseconds timeout, Done done)
+      : client_(client),
+        alive_(client.self_),
+        cluster_(cluster),
+        host_(host),
+        bytes_(Serialize(request, host.address)),
+        timeout_(timeout.count() > 0 ? timeout : kDefaultTimeout),
+        timer_(client.io_.get_executor()),
+        resolver_(client.io_),
+        done_(std::move(done)) {}
+
+  void Start() {
+    timer_.expires_after(timeout_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->Over()) return;
+      self->Fail(504, "no complete answer within " + std::to_string(self->timeout_.count()) + " ms");
+    });
+    if (!host_.idle.empty()) {  // the most recently used: the least likely to have been closed
+      connection_ = std::move(host_.idle.back());
+      host_.idle.pop_back();
+      reused_ = true;
+      return Write();
+    }
+    Connect();
+  }
+
+ private:
+  // Finished, or its client is gone (the client, its clusters and hosts with it): a handler
+  // that finds this does nothing more.
+  bool Over() const { return finished_ || alive_.expired(); }
+
+  std::string Where() const { return "cluster '" + cluster_.config.name + "', host " + host_.address; }
+
+  void Connect() {
+    reused_ = false;
+    connection_ = std::make_shared<Connection>(client_.io_);
+    connecting_ = true;
+    auto split = SplitHostPort(host_.address);
+    if (!split.ok()) return Fail(503, split.status().message());
+    // The connect timeout runs inside the exchange's: whichever ends first.
+    connect_timer_.emplace(client_.io_.get_executor());
+    connect_timer_->expires_after(cluster_.config.connect_timeout);
+    connect_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->Over() || !self->connecting_) return;
+      self->Fail(503, "cannot connect within connect_timeout (" +
+                          std::to_string(self->cluster_.config.connect_timeout.count()) + " ms)");
+    });
+    std::string host = split->first;
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    resolver_.async_resolve(
+        host, std::to_string(split->second),
+        [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type found) {
+          if (self->Over()) return;
+          if (ec) return self->Fail(503, "cannot resolve the host: " + ec.message());
+          asio::async_connect(
+              self->connection_->socket, found,
+              [self](beast::error_code connect_ec, const tcp::endpoint&) { self->OnConnect(connect_ec); });
+        });
+  }
+
+  void OnConnect(beast::error_code ec) {
+    if (Over()) return;
+    connecting_ = false;
+    if (connect_timer_) connect_timer_->cancel();
+    if (ec) return Fail(503, "cannot connect: " + ec.message());
+    beast::error_code ignored;
+    connection_->socket.set_option(tcp::no_delay(true), ignored);
+    Write();
+  }
+
+  void Write() {
+    ++connection_->requests;
+    asio::async_write(connection_->socket, asio::buffer(bytes_),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (self->Over()) return;
+                        if (ec) return self->Broken(ec, /*got_some=*/false);
+                        self->Read();
+                      });
+  }
+
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(client_.options_.max_response_body);
+    http::async_read(connection_->socket, connection_->buffer, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (Over()) return;
+    if (ec == http::error::body_limit) {
+      return Fail(502, "the answer's body is larger than " +
+                           std::to_string(client_.options_.max_response_body) + " bytes");
+    }
+    if (ec) return Broken(ec, parser_->got_some());
+    auto& message = parser_->get();
+    abi::HttpResponse response;
+    response.status = message.result_int();
+    for (const auto& field : message) {
+      if (IsHopByHop(field.name_string())) continue;
+      response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    response.body = std::move(message.body());
+    const bool keep = message.keep_alive() && (cluster_.config.max_request_per_conn == 0 ||
+                                               connection_->requests < cluster_.config.max_request_per_conn);
+    if (keep) client_.ReturnIdle(host_, std::move(connection_));
+    Finish(std::move(response));
+  }
+
+  // The connection failed before a complete answer.
+  void Broken(beast::error_code ec, bool got_some) {
+    if (reused_ && !got_some && !retried_) {
+      // An idle connection the upstream had closed meanwhile: it never saw the request.
+      retried_ = true;
+      beast::error_code ignored;
+      connection_->socket.close(ignored);
+      return Connect();
+    }
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::broken_pipe) {
+      return Fail(502,
+                  "the upstream closed the connection before the whole answer came (" + ec.message() + ")");
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
+      return Fail(502, "the upstream's answer is not valid HTTP: " + ec.message());
+    }
+    Fail(502, "the connection to the upstream broke: " + ec.message());
+  }
+
+  void Fail(unsigned status, const std::string& why) {
+    if (connection_) {
+      beast::error_code ignored;
+      connection_->socket.close(ignored);
+    }
+    resolver_.cancel();
+    Finish(ErrorResponse(status, Where() + ": " + why));
+  }
+
+  void Finish(abi::HttpResponse response) {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    if (connect_timer_) connect_timer_->cancel();
+    if (!alive_.lock()) return;  // the client is gone (its loop is stopping)
+    Done done = std::move(done_);
+    done(std::move(response));
+  }
+
+  UpstreamClient& client_;
+  std::weak_ptr<UpstreamClient*> alive_;
+  Cluster& cluster_;
+  Host& host_;
+  const std::string bytes_;
+  const std::chrono::milliseconds timeout_;
+  LoopTimer timer_;
+  std::optional<LoopTimer> connect_timer_;
+  tcp::resolver resolver_;
+  Done done_;
+  std::shared_ptr<Connection> connection_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  bool reused_ = false;
+  bool retried_ = false;
+  bool connecting_ = false;
+  bool finished_ = false;
+};
+
+UpstreamClient::UpstreamClient(asio::io_context& io, const std::vector<ClusterConfig>& clusters,
+                               Options options)
+    : io_(io), options_(options), self_(std::make_shared<UpstreamClient*>(this)) {
+  for (const ClusterConfig& config : clusters) {
+    Cluster& cluster = clusters_[config.name];
+    cluster.config = config;
+    for (const std::string& address : config.hosts) cluster.hosts.push_back(Host{address, {}});
+  }
+}
+
+UpstreamClient::~UpstreamClient() = default;
+
+UpstreamClient::Host& UpstreamClient::PickHost(Cluster& cluster) {
+  if (cluster.config.lb == LoadBalancing::kRandom)
+    return cluster.hosts[std::uniform_int_distribution<size_t>(0, cluster.hosts.size() - 1)(random_)];
+  return cluster.hosts[cluster.next++ % cluster.hosts.size()];
+}
+
+void UpstreamClient::ReturnIdle(Host& host, std::shared_ptr<Connection> connection) {
+  if (host.idle.size() >= options_.max_idle_per_host) return;  // closed as it goes
+  host.idle.push_back(std::move(connection));
+}
+
+void UpstreamClient::Send(const std::string& cluster_name, abi::HttpRequest request,
+                          std::chrono::milliseconds timeout, Done done) {
+  auto it = clusters_.find(cluster_name);
+  if (it == clusters_.end() || it->second.hosts.empty()) {
+    done(ErrorResponse(503, "no cluster is named '" + Printable(cluster_name, 64) + "'"));
+    return;
+  }
+  Cluster& cluster = it->second;
+  Host& host = PickHost(cluster);
+  std::make_shared<Exchange>(*this, cluster, host, std::move(request), timeout, std::move(done))->Start();
+}
+
+size_t UpstreamClient::idle_connections() const {
+  size_t n = 0;
+  for (const auto& [name, cluster] : clusters_) {
+    for (const Host& host : cluster.hosts) n += host.idle.size();
+  }
+  return n;
+}
+
+}  // namespace wasmlet::server

@@ -1,0 +1,79 @@
+// HTTP/1.1 requests from one event loop to the hosts of the configured clusters (proxy mode's
+// upstreams, and later proxy_http_call). Each host keeps idle keep-alive connections for reuse;
+// a connection carries at most the cluster's max_request_per_conn requests.
+//
+// Every request ends in exactly one call of its callback, on the loop's thread, with the
+// upstream's answer or one of these (their bodies name the cluster and the host):
+//   503  no connection could be made (refused, unreachable, past connect_timeout), or an unknown
+//        cluster
+//   504  no complete answer within the request's timeout
+//   502  the connection broke, or the answer was not HTTP or was too large
+// Nothing is retried, except a request whose reused idle connection turned out to be closed
+// before any of the answer came: it is sent once more on a new connection (the upstream never
+// saw it).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "abi/http.h"
+#include "server/routes.h"
+
+namespace wasmlet::server {
+
+class UpstreamClient {
+ public:
+  using Done = std::function<void(abi::HttpResponse)>;
+
+  struct Options {
+    uint64_t max_response_body = 64 << 20;
+    size_t max_idle_per_host = 64;  // idle connections kept per host; more are closed
+  };
+
+  UpstreamClient(boost::asio::io_context& io, const std::vector<ClusterConfig>& clusters, Options options);
+  UpstreamClient(boost::asio::io_context& io, const std::vector<ClusterConfig>& clusters)
+      : UpstreamClient(io, clusters, Options{}) {}
+  ~UpstreamClient();
+  UpstreamClient(const UpstreamClient&) = delete;
+  UpstreamClient& operator=(const UpstreamClient&) = delete;
+
+  // On the loop's thread. `request.authority` becomes the Host header (the host's address when
+  // empty); `timeout` bounds the whole exchange (0: 15 s).
+  void Send(const std::string& cluster, abi::HttpRequest request, std::chrono::milliseconds timeout,
+            Done done);
+
+  // Idle connections open now, over all hosts (for tests and metrics).
+  size_t idle_connections() const;
+
+ private:
+  class Exchange;
+  struct Connection;
+  struct Host {
+    std::string address;  // "host:port"
+    std::vector<std::shared_ptr<Connection>> idle;
+  };
+  struct Cluster {
+    ClusterConfig config;
+    std::vector<Host> hosts;
+    size_t next = 0;  // round robin
+  };
+
+  Host& PickHost(Cluster& cluster);
+  void ReturnIdle(Host& host, std::shared_ptr<Connection> connection);
+
+  boost::asio::io_context& io_;
+  Options options_;
+  std::map<std::string, Cluster> clusters_;
+  std::minstd_rand random_{std::random_device{}()};
+  // Exchanges in flight hold this weakly: a client destroyed first ends them quietly.
+  std::shared_ptr<UpstreamClient*> self_;
+};
+
+}  // namespace wasmlet::server

@@ -1,0 +1,224 @@
+// The upstream client against real HTTP servers on loopback: one that echoes what it got, one
+// that resets, one that never answers, and a port nobody listens on.
+#include "server/upstream.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <thread>
+
+#include "e2e/harness.h"
+
+namespace wasmlet::server {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+// A loopback HTTP/1.1 server on its own thread. `mode` decides what each request gets:
+//   "echo"    200, body = the request line, its headers and its body; keep-alive
+//   "close"   as echo, then closes the connection (Connection: close)
+//   "drop"    as echo, then closes the connection without saying so
+//   "reset"   reads the request and resets the connection
+//   "silent"  reads the request and never answers
+class TestUpstream {
+ public:
+  explicit TestUpstream(std::string mode)
+      : mode_(std::move(mode)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { io_.run(); });
+    Accept();
+  }
+  ~TestUpstream() {
+    io_.stop();
+    thread_.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  struct Conn {
+    explicit Conn(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    std::string in;
+    char chunk[4096];
+  };
+
+  void Accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      ++connections_;
+      Serve(std::make_shared<Conn>(std::move(socket)));
+      Accept();
+    });
+  }
+
+  void Serve(std::shared_ptr<Conn> conn) {
+    conn->socket.async_read_some(
+        asio::buffer(conn->chunk), [this, conn](boost::system::error_code ec, size_t n) {
+          if (ec) return;
+          conn->in.append(conn->chunk, n);
+          const size_t end = conn->in.find("\r\n\r\n");
+          if (end == std::string::npos) return Serve(conn);
+          size_t length = 0;
+          const size_t cl = conn->in.find("Content-Length: ");
+          if (cl != std::string::npos && cl < end) length = std::stoul(conn->in.substr(cl + 16));
+          if (conn->in.size() < end + 4 + length) return Serve(conn);
+          const std::string request = conn->in.substr(0, end + 4 + length);
+          conn->in.erase(0, end + 4 + length);
+          if (mode_ == "silent") return Serve(conn);
+          if (mode_ == "reset") {
+            linger hard{1, 0};
+            setsockopt(conn->socket.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+            conn->socket.close();
+            return;
+          }
+          auto answer = std::make_shared<std::string>(
+              "HTTP/1.1 200 OK\r\nx-upstream: yes\r\nContent-Length: " + std::to_string(request.size()) +
+              "\r\n" + (mode_ == "close" ? "Connection: close\r\n" : "") + "\r\n" + request);
+          asio::async_write(conn->socket, asio::buffer(*answer),
+                            [this, conn, answer](boost::system::error_code write_ec, size_t) {
+                              if (write_ec) return;
+                              if (mode_ == "close" || mode_ == "drop")
+                                return conn->socket.shutdown(tcp::socket::shutdown_both);
+                              Serve(conn);
+                            });
+        });
+  }
+
+  std::string mode_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+ClusterConfig Cluster(const std::string& name, std::vector<std::string> hosts, uint32_t max_requests = 0) {
+  ClusterConfig c;
+  c.name = name;
+  c.hosts = std::move(hosts);
+  c.max_request_per_conn = max_requests;
+  c.connect_timeout = 500ms;
+  return c;
+}
+
+// Sends one request and runs the loop until its answer.
+abi::HttpResponse Roundtrip(asio::io_context& io, UpstreamClient& client, const std::string& cluster,
+                            abi::HttpRequest request, std::chrono::milliseconds timeout = 2000ms) {
+  std::optional<abi::HttpResponse> answer;
+  client.Send(cluster, std::move(request), timeout, [&](abi::HttpResponse r) { answer = std::move(r); });
+  io.restart();
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (!answer && std::chrono::steady_clock::now() < give_up) io.run_for(10ms);
+  EXPECT_TRUE(answer.has_value()) << "no answer";
+  return answer.value_or(abi::HttpResponse{});
+}
+
+abi::HttpRequest Post(std::string path, std::string body) {
+  abi::HttpRequest r;
+  r.method = "POST";
+  r.path = std::move(path);
+  r.authority = "app.example";
+  r.headers = {{"x-filter", "added"}, {"Connection", "close"}, {"Transfer-Encoding", "chunked"}};
+  r.body = std::move(body);
+  return r;
+}
+
+TEST(UpstreamTest, ARequestReachesTheUpstreamAndItsAnswerComesBackOnAReusedConnection) {
+  TestUpstream upstream("echo");
+  asio::io_context io;
+  UpstreamClient client(io, {Cluster("backend", {upstream.address()})});
+  for (int i = 0; i < 3; ++i) {
+    auto answer = Roundtrip(io, client, "backend", Post("/echo?n=" + std::to_string(i), "hello"));
+    EXPECT_EQ(answer.status, 200u);
+    EXPECT_NE(answer.body.find("POST /echo?n=" + std::to_string(i) + " HTTP/1.1\r\n"), std::string::npos)
+        << answer.body;
+    EXPECT_NE(answer.body.find("Host: app.example\r\n"), std::string::npos);
+    EXPECT_NE(answer.body.find("x-filter: added\r\n"), std::string::npos);
+    EXPECT_EQ(answer.body.find("Transfer-Encoding"), std::string::npos)
+        << "a hop-by-hop header was passed on";
+    EXPECT_EQ(answer.body.find("Connection: close"), std::string::npos)
+        << "a hop-by-hop header was passed on";
+    EXPECT_NE(answer.body.find("Content-Length: 5\r\n\r\nhello"), std::string::npos) << answer.body;
+    bool marked = false;
+    for (const auto& [name, value] : answer.headers) marked |= name == "x-upstream" && value == "yes";
+    EXPECT_TRUE(marked);
+  }
+  EXPECT_EQ(upstream.connections(), 1) << "the keep-alive connection was not reused";
+  EXPECT_EQ(client.idle_connections(), 1u);
+}
+
+TEST(UpstreamTest, MaxRequestPerConnAndAnUpstreamThatClosesStartNewConnections) {
+  TestUpstream upstream("echo");
+  asio::io_context io;
+  UpstreamClient client(io, {Cluster("backend", {upstream.address()}, /*max_requests=*/2)});
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Roundtrip(io, client, "backend", Post("/", "x")).status, 200u);
+  EXPECT_EQ(upstream.connections(), 2);
+
+  TestUpstream closing("close");
+  UpstreamClient other(io, {Cluster("closing", {closing.address()})});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Roundtrip(io, other, "closing", Post("/", "x")).status, 200u);
+  EXPECT_EQ(closing.connections(), 3);
+  EXPECT_EQ(other.idle_connections(), 0u);
+}
+
+TEST(UpstreamTest, RefusedIs503ResetIs502AndNoAnswerIs504EachNamingTheClusterAndHost) {
+  asio::io_context io;
+  const uint16_t nobody = testing::FreePort();
+  TestUpstream reset("reset");
+  TestUpstream silent("silent");
+  UpstreamClient client(io, {Cluster("gone", {"127.0.0.1:" + std::to_string(nobody)}),
+                             Cluster("flaky", {reset.address()}), Cluster("slow", {silent.address()})});
+
+  auto refused = Roundtrip(io, client, "gone", Post("/", ""));
+  EXPECT_EQ(refused.status, 503u);
+  EXPECT_NE(
+      refused.body.find("cluster 'gone', host 127.0.0.1:" + std::to_string(nobody) + ": cannot connect"),
+      std::string::npos)
+      << refused.body;
+
+  auto broken = Roundtrip(io, client, "flaky", Post("/", "x"));
+  EXPECT_EQ(broken.status, 502u);
+  EXPECT_NE(broken.body.find("cluster 'flaky', host " + reset.address()), std::string::npos) << broken.body;
+
+  const auto start = std::chrono::steady_clock::now();
+  auto late = Roundtrip(io, client, "slow", Post("/", "x"), 300ms);
+  EXPECT_EQ(late.status, 504u);
+  EXPECT_NE(late.body.find("cluster 'slow', host " + silent.address() + ": no complete answer within 300 ms"),
+            std::string::npos)
+      << late.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+
+  auto unknown = Roundtrip(io, client, "nope", Post("/", ""));
+  EXPECT_EQ(unknown.status, 503u);
+  EXPECT_NE(unknown.body.find("no cluster is named 'nope'"), std::string::npos);
+}
+
+TEST(UpstreamTest, AnIdleConnectionTheUpstreamClosedIsReplacedWithoutAnError) {
+  TestUpstream upstream("drop");
+  asio::io_context io;
+  UpstreamClient client(io, {Cluster("backend", {upstream.address()})});
+  for (int i = 0; i < 3; ++i) {
+    auto answer = Roundtrip(io, client, "backend", Post("/", "x"));
+    EXPECT_EQ(answer.status, 200u) << answer.body;
+    std::this_thread::sleep_for(50ms);  // the upstream's close reaches this side meanwhile
+  }
+  EXPECT_EQ(upstream.connections(), 3);
+}
+
+TEST(UpstreamTest, RoundRobinSpreadsRequestsOverTheHosts) {
+  TestUpstream a("close");
+  TestUpstream b("close");
+  asio::io_context io;
+  UpstreamClient client(io, {Cluster("both", {a.address(), b.address()})});
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(Roundtrip(io, client, "both", Post("/", "")).status, 200u);
+  EXPECT_EQ(a.connections(), 3);
+  EXPECT_EQ(b.connections(), 3);
+}
+
+}  // namespace
+}  // namespace wasmlet::server
