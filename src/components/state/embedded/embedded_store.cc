@@ -119,6 +119,9 @@ Result<std::string> EmbeddedStore::Get(std::string_view key) {
 Status EmbeddedStore::Set(std::string_view key, std::string_view value) {
   auto connection = ThisThreadsConnection();
   if (!connection.ok()) return connection.status();
+  // Writes of this process go one at a time, in the order they came, as with one connection:
+  // left to SQLite's lock, writers poll it (busy_timeout) and one can lose every round.
+  std::lock_guard writing(write_mutex_);
   std::unique_lock shared(shared_mutex_, std::defer_lock);
   if (*connection == shared_) shared.lock();
   sqlite3_stmt* set = (*connection)->set;

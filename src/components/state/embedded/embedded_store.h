@@ -4,8 +4,8 @@
 //
 // Each thread that uses the store gets a connection of its own (opened at its first call; up to
 // 64, then they share one), so the serving loops read at the same time instead of queueing on
-// one connection: the file is in WAL mode, where readers never wait for each other, and a writer
-// waits only for another writer.
+// one connection: the file is in WAL mode, where readers wait neither for each other nor for a
+// writer. Writes still go one at a time.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +52,7 @@ class EmbeddedStore : public StateStoreComponent {
   std::vector<std::unique_ptr<Connection>> connections_;  // [0] is the shared one
   Connection* shared_ = nullptr;                          // connections_[0], set once by Create
   std::mutex shared_mutex_;                               // one thread at a time on shared_
+  std::mutex write_mutex_;                                // one Set at a time
 };
 
 }  // namespace wasmlet::components
