@@ -2,8 +2,9 @@
 // upstreams, and later proxy_http_call). Each host keeps idle keep-alive connections for reuse;
 // a connection carries at most the cluster's max_request_per_conn requests.
 //
-// Every request ends in exactly one call of its callback, on the loop's thread, with the
-// upstream's answer or one of these (their bodies name the cluster and the host):
+// Every request ends in exactly one call of its callback, on the loop's thread (none once the
+// client itself is destroyed), with the upstream's answer or one of these (their bodies name the
+// cluster and the host):
 //   503  no connection could be made (refused, unreachable, past connect_timeout), or an unknown
 //        cluster
 //   504  no complete answer within the request's timeout
