@@ -216,7 +216,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       response = TextResponse(502, "the function produced an invalid HTTP response: " + bad.message());
     }
     Serialize(response, version, keep_alive, out_);
-    SetDeadline(Clock::now() + server_.options_.idle_timeout);  // a client that does not read its answer goes
+    SetDeadline(Clock::now() + server_.options_.idle_timeout);  // a client that never takes it is cut off
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
                         if (ec || !keep_alive) return self->Close();
