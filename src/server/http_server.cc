@@ -38,6 +38,11 @@ Status CheckResponse(const abi::HttpResponse& response) {
     return InvalidArgument("the response status " + std::to_string(response.status) +
                            " is not an HTTP status (100-599)");
   }
+  if (response.status < 200) {
+    // A client reads a 1xx as an interim answer and keeps waiting for the final one.
+    return InvalidArgument("the response status " + std::to_string(response.status) +
+                           " is an interim (1xx) status; a request needs a final answer (200-599)");
+  }
   for (const auto& [name, value] : response.headers) {
     if (name.empty() || name.size() > kMaxFieldBytes || !std::all_of(name.begin(), name.end(), [](char c) {
           return IsTokenChar(static_cast<unsigned char>(c));
@@ -60,10 +65,12 @@ Status CheckResponse(const abi::HttpResponse& response) {
 
 // Whether a response with this status has no content (RFC 9110 §6.4.1): no body and no
 // Content-Length go on the wire, whatever the handler put in the body.
-bool HasNoContent(unsigned status) { return status < 200 || status == 204 || status == 304; }
+bool HasNoContent(unsigned status) { return status == 204 || status == 304; }
 
 // Writes the response's bytes into `out` (kept by the connection, so its capacity is reused).
-void Serialize(const abi::HttpResponse& response, unsigned version, bool keep_alive, std::string& out) {
+// The answer to a HEAD request says how long the body would be, and sends none.
+void Serialize(const abi::HttpResponse& response, unsigned version, bool keep_alive, bool head,
+               std::string& out) {
   const unsigned status = response.status;
   const beast::string_view reason = http::obsolete_reason(http::int_to_status(status));
   out.clear();
@@ -83,7 +90,7 @@ void Serialize(const abi::HttpResponse& response, unsigned version, bool keep_al
   const bool body = !HasNoContent(status);
   if (body) out.append("Content-Length: ").append(std::to_string(response.body.size())).append("\r\n");
   out.append("\r\n");
-  if (body) out.append(response.body);
+  if (body && !head) out.append(response.body);
 }
 
 }  // namespace
@@ -130,6 +137,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
  private:
   void Read() {
+    method_.clear();  // an error answered before the request is parsed is not a HEAD's
     parser_.emplace();
     parser_->body_limit(server_.options_.max_request_body);
     parser_->header_limit(server_.options_.max_header_bytes);
@@ -215,7 +223,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       spdlog::warn("answering 502 instead of an invalid response: {}", bad.message());
       response = TextResponse(502, "the function produced an invalid HTTP response: " + bad.message());
     }
-    Serialize(response, version, keep_alive, out_);
+    Serialize(response, version, keep_alive, method_ == "HEAD", out_);
     SetDeadline(Clock::now() + server_.options_.idle_timeout);  // a client that never takes it is cut off
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
@@ -255,7 +263,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   void Close() {
     beast::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
-    timer_.cancel();  // the timer's handler holds the session
+    // The timer's handler holds the session. If it has fired already (queued, so cancel does
+    // not reach it), this deadline keeps it from arming again.
+    deadline_ = Clock::time_point::max();
+    timer_.cancel();
   }
 
   Socket socket_;

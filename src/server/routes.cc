@@ -13,6 +13,9 @@ namespace {
 
 using namespace config_json;
 
+// Header values longer than this never match a regular expression.
+constexpr size_t kMaxRegexSubject = 1024;
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -56,6 +59,8 @@ Status ParseCluster(const json& cluster, const std::string& path, ClusterConfig&
                "\"" + Printable(lb, 64) + "\" is not supported: use LB_ROUNDROBIN or LB_RANDOM");
   }
   WASMLET_RETURN_IF_ERROR(ReadDuration(cluster, "connect_timeout", path, out.connect_timeout));
+  if (out.connect_timeout.count() == 0)
+    return Bad(path + ".connect_timeout", "must be at least 1ms (no connection could be made in none)");
   WASMLET_RETURN_IF_ERROR(
       ReadInt(cluster, "max_request_per_conn", path, out.max_request_per_conn, 0, 1 << 30));
   auto hosts = cluster.find("hosts");
@@ -200,7 +205,9 @@ bool RouteRule::Matches(std::string_view request_path, const abi::HeaderList& re
     bool found = false;
     for (const auto& [name, value] : request_headers) {
       if (!EqualsIgnoreCase(name, want.name)) continue;
-      found = want.regex ? std::regex_match(value, *want.regex) : value == want.value;
+      // std::regex recurses about once a character: a long value could exhaust the stack.
+      found = want.regex ? value.size() <= kMaxRegexSubject && std::regex_match(value, *want.regex)
+                         : value == want.value;
       if (found) break;
     }
     if (!found) return false;

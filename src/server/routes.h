@@ -39,7 +39,8 @@ struct ClusterConfig {
 
 struct HeaderMatch {
   std::string name;   // compared without regard to case
-  std::string value;  // the whole value, or a regular expression (ECMAScript) over it
+  std::string value;  // the whole value, or a regular expression (ECMAScript) over it; a value
+                      // over 1 KiB never matches a regular expression
   std::shared_ptr<const std::regex> regex;
 };
 
@@ -48,7 +49,8 @@ struct RouteRule {
   std::string prefix;
   std::string path;
   std::vector<HeaderMatch> headers;
-  // route: the cluster the request goes to, and how long its answer may take (0: no limit).
+  // route: the cluster the request goes to, and how long its answer may take (0: the upstream
+  // client's default, 15 s).
   std::string cluster;
   std::chrono::milliseconds timeout{0};
   // direct_response: an answer given here, instead of a cluster.

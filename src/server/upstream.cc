@@ -1,5 +1,7 @@
 #include "server/upstream.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -8,6 +10,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <optional>
 
 #include "common/address.h"
@@ -26,8 +29,9 @@ constexpr std::chrono::milliseconds kDefaultTimeout{15000};
 
 // Headers that belong to one connection, not to the message: never passed on (RFC 9110 §7.6.1).
 bool IsHopByHop(beast::string_view name) {
+  // expect: this client sends the body at once and reads past any 100 Continue.
   for (beast::string_view hop : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-                                 "trailer", "upgrade", "content-length", "host"}) {
+                                 "trailer", "upgrade", "content-length", "host", "expect"}) {
     if (beast::iequals(name, hop)) return true;
   }
   return false;
@@ -49,6 +53,22 @@ std::string Serialize(const abi::HttpRequest& request, const std::string& host_a
     out.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
   out.append("\r\n").append(request.body);
   return out;
+}
+
+// RFC 9110 §9.2.2: sending one of these twice does what sending it once does.
+bool IsIdempotent(std::string_view method) {
+  for (std::string_view m : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}) {
+    if (method == m) return true;
+  }
+  return false;
+}
+
+// Whether an idle keep-alive connection has been closed by its peer (or has bytes nobody asked
+// for): either way it must not carry another request.
+bool Unusable(LoopSocket& socket) {
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 abi::HttpResponse ErrorResponse(unsigned status, std::string message) {
@@ -78,6 +98,8 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
         cluster_(cluster),
         host_(host),
         bytes_(Serialize(request, host.address)),
+        head_(request.method == "HEAD"),
+        idempotent_(IsIdempotent(request.method)),
         timeout_(timeout.count() > 0 ? timeout : kDefaultTimeout),
         timer_(client.io_.get_executor()),
         resolver_(client.io_),
@@ -89,9 +111,11 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
       if (ec || self->Over()) return;
       self->Fail(504, "no complete answer within " + std::to_string(self->timeout_.count()) + " ms");
     });
-    if (!host_.idle.empty()) {  // the most recently used: the least likely to have been closed
-      connection_ = std::move(host_.idle.back());
+    while (!host_.idle.empty()) {  // the most recently used: the least likely to have been closed
+      std::shared_ptr<Connection> idle = std::move(host_.idle.back());
       host_.idle.pop_back();
+      if (Unusable(idle->socket)) continue;  // closed as it goes
+      connection_ = std::move(idle);
       reused_ = true;
       return Write();
     }
@@ -155,6 +179,7 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
   void Read() {
     parser_.emplace();
     parser_->body_limit(client_.options_.max_response_body);
+    parser_->skip(head_);  // the answer to a HEAD has no body, whatever its Content-Length says
     http::async_read(connection_->socket, connection_->buffer, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
@@ -167,6 +192,9 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
     }
     if (ec) return Broken(ec, parser_->got_some());
     auto& message = parser_->get();
+    if (message.result_int() == 101)
+      return Fail(502, "the upstream switched protocols (101), which is not supported");
+    if (message.result_int() < 200) return Read();  // an interim answer: the final one follows
     abi::HttpResponse response;
     response.status = message.result_int();
     for (const auto& field : message) {
@@ -182,8 +210,9 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
 
   // The connection failed before a complete answer.
   void Broken(beast::error_code ec, bool got_some) {
-    if (reused_ && !got_some && !retried_) {
-      // An idle connection the upstream had closed meanwhile: it never saw the request.
+    if (reused_ && !got_some && !retried_ && idempotent_) {
+      // Most likely an idle connection the upstream closed just as it was picked. The upstream
+      // may have seen the request, so only a request that may run twice is sent again.
       retried_ = true;
       beast::error_code ignored;
       connection_->socket.close(ignored);
@@ -224,6 +253,8 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
   Cluster& cluster_;
   Host& host_;
   const std::string bytes_;
+  const bool head_;
+  const bool idempotent_;
   const std::chrono::milliseconds timeout_;
   LoopTimer timer_;
   std::optional<LoopTimer> connect_timer_;

@@ -9,9 +9,10 @@
 //        cluster
 //   504  no complete answer within the request's timeout
 //   502  the connection broke, or the answer was not HTTP or was too large
-// Nothing is retried, except a request whose reused idle connection turned out to be closed
-// before any of the answer came: it is sent once more on a new connection (the upstream never
-// saw it).
+// An idle connection the upstream has closed is dropped when it is next picked. Nothing is
+// retried, except a request that may run twice (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) whose
+// reused connection broke before any of the answer came: it is sent once more on a new one.
+// Interim (1xx) answers are read past; a 101 (switching protocols) is a 502.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

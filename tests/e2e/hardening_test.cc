@@ -368,7 +368,7 @@ TEST(HardeningTest, AClientThatGoesQuietIsDisconnectedAfterIdleTimeoutAndTheOthe
   EXPECT_TRUE(Alive(server));
 }
 
-TEST(HardeningTest, AResponseWhoseStatusCarriesNoContentGoesOutWithoutTheBodyTheGuestWrote) {
+TEST(HardeningTest, ResponsesWithoutContentOrWithAnInterimStatusKeepTheConnectionsFramingRight) {
   TempDir dir;
   const uint16_t port = FreePort();
   Wasmlet server(dir, LayottoConfig(port, {{"f", Plugin("f", kGuests + "/hostile.wasm")}}), port);
@@ -379,6 +379,16 @@ TEST(HardeningTest, AResponseWhoseStatusCarriesNoContentGoesOutWithoutTheBodyThe
     EXPECT_EQ(answer.body, "");
     EXPECT_EQ(answer.headers.count("Content-Length") + answer.headers.count("content-length"), 0u);
   }
+  for (const char* status : {"100", "101", "199"}) {  // interim statuses: the client would wait on
+    auto answer = client.Send("GET", "/", {{"id", "f"}, {"x-op", "status"}, {"x-status", status}});
+    EXPECT_EQ(answer.status, 502) << status;
+    EXPECT_NE(answer.body.find("is an interim (1xx) status"), std::string::npos) << answer.body;
+  }
+  // A HEAD answer says how long the body would be and sends none; the next answer still parses.
+  auto head = client.Send("HEAD", "/", {{"id", "f"}, {"x-op", "status"}, {"x-status", "200"}});
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.headers["Content-Length"], std::to_string(std::string("a status out of range\n").size()));
   EXPECT_EQ(client.Send("GET", "/", {{"id", "f"}}).status, 200);
   EXPECT_TRUE(Alive(server));
 }

@@ -85,7 +85,9 @@ TEST(RoutesTest, ARequestGoesToTheClosestDomainsFirstMatchingRule) {
   EXPECT_EQ(route("api.example.com", "/x", {{"x-canary", "2"}}), "backend");
   EXPECT_EQ(route("api.example.com", "/v2/x", {{"X-Version", "v2"}}), "canary");
   EXPECT_EQ(route("api.example.com", "/v2/x", {{"x-version", "v2-beta"}}),
-            "backend");                                 // a regex matches whole
+            "backend");  // a regex matches whole
+  // A value too long for a regular expression does not match (and cannot exhaust the stack).
+  EXPECT_EQ(route("api.example.com", "/v2/x", {{"x-version", "v" + std::string(100000, '2')}}), "backend");
   EXPECT_EQ(route("example.com", "/x"), "direct 404");  // the "*" host
   EXPECT_EQ(route("", "/x"), "direct 404");
 
@@ -152,6 +154,8 @@ TEST(RoutesTest, MistakesNameTheFieldAndTheFix) {
        "connect_timeout: expected a duration such as \"3s\""},
       {R"([{"name": "c", "connect_timeout": "3 seconds", "hosts": [{"address": "a:1"}]}])", "[]",
        "connect_timeout: \"3 seconds\""},
+      {R"([{"name": "c", "connect_timeout": "0s", "hosts": [{"address": "a:1"}]}])", "[]",
+       "connect_timeout: must be at least 1ms"},
       {one + "", R"([{"virtual_hosts": []}])", "routers[0].router_config_name: missing"},
       {one, R"([{"router_config_name": "r", "virtual_hosts": [{"routers": [{"match": {"prefix": "/"}}]}]}])",
        "routers[0]: give either a route (to a cluster) or a direct_response"},

@@ -22,6 +22,8 @@ using namespace std::chrono_literals;
 //   "echo"    200, body = the request line, its headers and its body; keep-alive
 //   "close"   as echo, then closes the connection (Connection: close)
 //   "drop"    as echo, then closes the connection without saying so
+//   "interim" as echo, with a 100 Continue before the answer
+// A HEAD request gets the headers of the echo, without its body, as HTTP says.
 //   "reset"   reads the request and resets the connection
 //   "silent"  reads the request and never answers
 class TestUpstream {
@@ -76,9 +78,11 @@ class TestUpstream {
             conn->socket.close();
             return;
           }
+          const bool head = request.rfind("HEAD ", 0) == 0;
           auto answer = std::make_shared<std::string>(
+              std::string(mode_ == "interim" ? "HTTP/1.1 100 Continue\r\n\r\n" : "") +
               "HTTP/1.1 200 OK\r\nx-upstream: yes\r\nContent-Length: " + std::to_string(request.size()) +
-              "\r\n" + (mode_ == "close" ? "Connection: close\r\n" : "") + "\r\n" + request);
+              "\r\n" + (mode_ == "close" ? "Connection: close\r\n" : "") + "\r\n" + (head ? "" : request));
           asio::async_write(conn->socket, asio::buffer(*answer),
                             [this, conn, answer](boost::system::error_code write_ec, size_t) {
                               if (write_ec) return;
@@ -208,6 +212,23 @@ TEST(UpstreamTest, AnIdleConnectionTheUpstreamClosedIsReplacedWithoutAnError) {
     std::this_thread::sleep_for(50ms);  // the upstream's close reaches this side meanwhile
   }
   EXPECT_EQ(upstream.connections(), 3);
+}
+
+TEST(UpstreamTest, AHeadAnswerHasNoBodyAndAnInterimAnswerIsReadPast) {
+  TestUpstream upstream("interim");
+  asio::io_context io;
+  UpstreamClient client(io, {Cluster("backend", {upstream.address()})});
+  abi::HttpRequest head;
+  head.method = "HEAD";
+  head.path = "/file";
+  auto answer = Roundtrip(io, client, "backend", head);
+  EXPECT_EQ(answer.status, 200u);
+  EXPECT_EQ(answer.body, "");
+  // The same connection carries the next request, and its answer is its own.
+  auto next = Roundtrip(io, client, "backend", Post("/after-head", "x"));
+  EXPECT_EQ(next.status, 200u);
+  EXPECT_NE(next.body.find("POST /after-head HTTP/1.1"), std::string::npos) << next.body;
+  EXPECT_EQ(upstream.connections(), 1);
 }
 
 TEST(UpstreamTest, RoundRobinSpreadsRequestsOverTheHosts) {
