@@ -319,9 +319,11 @@ int QuietClient(uint16_t port, const std::string& bytes) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  if (!bytes.empty() && send(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()))
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      (!bytes.empty() && send(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()))) {
+    close(fd);
     return -1;
+  }
   return fd;
 }
 
@@ -410,12 +412,7 @@ TEST(HardeningTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndSaysSo) {
   // More idle connections than the process has descriptors left.
   std::vector<int> idle;
   for (int i = 0; i < 150; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) idle.push_back(fd);
+    if (int fd = QuietClient(port, ""); fd >= 0) idle.push_back(fd);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const double cpu_before = CpuSeconds(server.pid());
