@@ -14,6 +14,10 @@ struct Registry {
   StreamFactory stream_factory = nullptr;
   std::unordered_map<uint32_t, std::unique_ptr<RootContext>> roots;
   std::unordered_map<uint32_t, std::unique_ptr<StreamContext>> streams;
+  // The context whose callback is running: HttpCall records it as the caller.
+  uint32_t current_context = 0;
+  // HttpCall token -> id of the context that made the call, until its answer arrives.
+  std::unordered_map<uint32_t, uint32_t> http_calls;
 };
 
 Registry& registry() {
@@ -40,6 +44,9 @@ std::string Path(std::initializer_list<std::string_view> path) {
 }
 
 void PutU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+
+// Callout answers nobody could take: an unknown token, or a caller that was gone.
+uint32_t dropped_http_call_responses = 0;
 
 }  // namespace
 
@@ -116,7 +123,8 @@ Status SendLocalResponse(uint32_t status, std::string_view body, const Headers& 
                                      pairs.data(), pairs.size(), -1));
 }
 
-Status ContinueRequest() { return S(proxy_continue_stream(0)); }
+Status ContinueRequest() { return S(proxy_continue_stream(PROXY_STREAM_HTTP_REQUEST)); }
+Status ContinueResponse() { return S(proxy_continue_stream(PROXY_STREAM_HTTP_RESPONSE)); }
 
 std::optional<std::string> GetProperty(std::initializer_list<std::string_view> path) {
   std::string p = Path(path);
@@ -170,6 +178,43 @@ Status Dequeue(uint32_t queue_id, std::string* value) {
 }
 
 Status SetTickPeriodMilliseconds(uint32_t ms) { return S(proxy_set_tick_period_milliseconds(ms)); }
+
+std::optional<uint32_t> HttpCall(std::string_view upstream, const Headers& headers, std::string_view body,
+                                 const Headers& trailers, uint32_t timeout_ms, Status* status) {
+  const std::string header_bytes = SerializeHeaders(headers);
+  const std::string trailer_bytes = SerializeHeaders(trailers);
+  uint32_t token = 0;
+  const Status s = S(proxy_http_call(upstream.data(), upstream.size(), header_bytes.data(),
+                                     header_bytes.size(), body.data(), body.size(), trailer_bytes.data(),
+                                     trailer_bytes.size(), timeout_ms, &token));
+  if (status) *status = s;
+  if (s != Status::kOk) return std::nullopt;
+  // Recorded only now that the call has returned: the host never answers from inside it.
+  registry().http_calls[token] = registry().current_context;
+  return token;
+}
+
+uint32_t GetHttpCallStatus() {
+  auto status = GetHeader(MapType::kHttpCallResponseHeaders, ":status");
+  if (!status || status->empty() || status->size() > 9) return 0;
+  uint32_t code = 0;
+  for (char c : *status) {
+    if (c < '0' || c > '9') return 0;
+    code = code * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return code;
+}
+
+std::optional<uint32_t> GetStatusCode() {
+  uint32_t code = 0;
+  char* message = nullptr;
+  size_t message_size = 0;
+  if (proxy_get_status(&code, &message, &message_size) != PROXY_OK) return std::nullopt;
+  free(message);
+  return code;
+}
+
+uint32_t DroppedHttpCallResponses() { return dropped_http_call_responses; }
 
 Status GetState(std::string_view store, std::string_view key, std::string* value) {
   char* data = nullptr;
@@ -239,6 +284,11 @@ wasmlet::sdk::RootContext* Root(uint32_t id) {
   return it == registry().roots.end() ? nullptr : it->second.get();
 }
 uint32_t A(wasmlet::sdk::Action action) { return static_cast<uint32_t>(action); }
+// Notes the context a callback concerns, so that HttpCall knows who is calling.
+uint32_t Enter(uint32_t id) {
+  registry().current_context = id;
+  return id;
+}
 }  // namespace
 
 extern "C" {
@@ -249,6 +299,7 @@ WASMLET_EXPORT(proxy_on_memory_allocate) void* proxy_on_memory_allocate(size_t s
 
 WASMLET_EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id, uint32_t parent_id) {
   auto& r = registry();
+  Enter(id);
   if (parent_id == 0) {
     if (r.root_factory) r.roots[id] = r.root_factory(id);
   } else if (r.stream_factory) {
@@ -257,54 +308,54 @@ WASMLET_EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id
 }
 
 WASMLET_EXPORT(proxy_on_vm_start) uint32_t proxy_on_vm_start(uint32_t id, uint32_t size) {
-  auto* root = Root(id);
+  auto* root = Root(Enter(id));
   return root ? root->OnVmStart(size) : 1;
 }
 
 WASMLET_EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t id, uint32_t size) {
-  auto* root = Root(id);
+  auto* root = Root(Enter(id));
   return root ? root->OnConfigure(size) : 1;
 }
 
 WASMLET_EXPORT(proxy_on_tick) void proxy_on_tick(uint32_t id) {
-  if (auto* root = Root(id)) root->OnTick();
+  if (auto* root = Root(Enter(id))) root->OnTick();
 }
 
 WASMLET_EXPORT(proxy_on_queue_ready) void proxy_on_queue_ready(uint32_t id, uint32_t queue_id) {
-  if (auto* root = Root(id)) root->OnQueueReady(queue_id);
+  if (auto* root = Root(Enter(id))) root->OnQueueReady(queue_id);
 }
 
 WASMLET_EXPORT(proxy_on_request_headers)
 uint32_t proxy_on_request_headers(uint32_t id, uint32_t n, uint32_t eos) {
-  auto* s = Stream(id);
+  auto* s = Stream(Enter(id));
   return s ? A(s->OnRequestHeaders(n, eos != 0)) : 0;
 }
 WASMLET_EXPORT(proxy_on_request_body)
 uint32_t proxy_on_request_body(uint32_t id, uint32_t size, uint32_t eos) {
-  auto* s = Stream(id);
+  auto* s = Stream(Enter(id));
   return s ? A(s->OnRequestBody(size, eos != 0)) : 0;
 }
 WASMLET_EXPORT(proxy_on_request_trailers) uint32_t proxy_on_request_trailers(uint32_t id, uint32_t n) {
-  auto* s = Stream(id);
+  auto* s = Stream(Enter(id));
   return s ? A(s->OnRequestTrailers(n)) : 0;
 }
 WASMLET_EXPORT(proxy_on_response_headers)
 uint32_t proxy_on_response_headers(uint32_t id, uint32_t n, uint32_t eos) {
-  auto* s = Stream(id);
+  auto* s = Stream(Enter(id));
   return s ? A(s->OnResponseHeaders(n, eos != 0)) : 0;
 }
 WASMLET_EXPORT(proxy_on_response_body)
 uint32_t proxy_on_response_body(uint32_t id, uint32_t size, uint32_t eos) {
-  auto* s = Stream(id);
+  auto* s = Stream(Enter(id));
   return s ? A(s->OnResponseBody(size, eos != 0)) : 0;
 }
 WASMLET_EXPORT(proxy_on_response_trailers) uint32_t proxy_on_response_trailers(uint32_t id, uint32_t n) {
-  auto* s = Stream(id);
+  auto* s = Stream(Enter(id));
   return s ? A(s->OnResponseTrailers(n)) : 0;
 }
 
 WASMLET_EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
-  if (auto* s = Stream(id)) {
+  if (auto* s = Stream(Enter(id))) {
     s->OnDone();
     return 1;
   }
@@ -313,12 +364,47 @@ WASMLET_EXPORT(proxy_on_done) uint32_t proxy_on_done(uint32_t id) {
 }
 
 WASMLET_EXPORT(proxy_on_log) void proxy_on_log(uint32_t id) {
-  if (auto* s = Stream(id)) s->OnLog();
+  if (auto* s = Stream(Enter(id))) s->OnLog();
+}
+
+WASMLET_EXPORT(proxy_on_http_call_response)
+void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t headers, uint32_t body_size,
+                                 uint32_t trailers) {
+  auto& r = registry();
+  auto call = r.http_calls.find(token);
+  if (call == r.http_calls.end()) {  // unknown, or its caller was deleted
+    ++wasmlet::sdk::dropped_http_call_responses;
+    return;
+  }
+  const uint32_t caller = call->second;
+  r.http_calls.erase(call);
+  // The host reports on the root; the caller's hostcalls must act on the caller's context.
+  if (auto* s = Stream(caller)) {
+    if (proxy_set_effective_context(caller) != PROXY_OK) {
+      // Its hostcalls would act on the root: ContinueRequest would resume nothing.
+      wasmlet::sdk::Log(
+          wasmlet::sdk::LogLevel::kWarn,
+          "http call answer dropped: the host refused to switch to stream " + std::to_string(caller));
+      ++wasmlet::sdk::dropped_http_call_responses;
+      return;
+    }
+    Enter(caller);
+    s->OnHttpCallResponse(token, headers, body_size, trailers);
+  } else if (auto* root = Root(caller)) {
+    proxy_set_effective_context(caller);
+    Enter(caller);
+    root->OnHttpCallResponse(token, headers, body_size, trailers);
+  } else {
+    ++wasmlet::sdk::dropped_http_call_responses;
+  }
 }
 
 WASMLET_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
-  registry().streams.erase(id);
-  registry().roots.erase(id);
+  auto& r = registry();
+  r.streams.erase(id);
+  r.roots.erase(id);
+  // A later context may reuse the id: its answers must not reach the newcomer.
+  std::erase_if(r.http_calls, [id](const auto& call) { return call.second == id; });
 }
 
 }  // extern "C"

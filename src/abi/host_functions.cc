@@ -1,6 +1,8 @@
 // The proxy_* host functions: every name of ABI 0.1.0, 0.2.0 and 0.2.1, Layotto's legacy
 // names and extensions, and Emscripten's two helpers. Each checks every guest pointer before
 // use and answers with the statuses the SDKs tolerate (ABI §9.2).
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "abi/host_function.h"
@@ -23,12 +25,13 @@ constexpr WasmResult kBadMemory = WasmResult::kInvalidMemoryAccess;
 const std::string* ReadableBuffer(PluginVm& vm, uint32_t type) {
   PluginVm::Stream* stream = vm.effective_stream();
   switch (static_cast<BufferType>(type)) {
-    case BufferType::kHttpRequestBody: return stream ? &stream->request_body : nullptr;
-    case BufferType::kHttpResponseBody: return stream ? &stream->response_body : nullptr;
+    case BufferType::kHttpRequestBody: return stream ? &stream->data->request_body : nullptr;
+    case BufferType::kHttpResponseBody: return stream ? &stream->data->response_body : nullptr;
+    case BufferType::kHttpCallResponseBody: return vm.call_response_body();
     case BufferType::kVmConfiguration: return &vm.spec().vm_configuration;
     case BufferType::kPluginConfiguration: return &vm.spec().plugin_configuration;
     case BufferType::kCallData: return &vm.call_data();
-    default: return nullptr;  // no TCP streams, callouts or gRPC yet
+    default: return nullptr;  // no TCP streams or gRPC yet
   }
 }
 
@@ -36,8 +39,8 @@ const std::string* ReadableBuffer(PluginVm& vm, uint32_t type) {
 std::string* WritableBuffer(PluginVm& vm, uint32_t type) {
   PluginVm::Stream* stream = vm.effective_stream();
   switch (static_cast<BufferType>(type)) {
-    case BufferType::kHttpRequestBody: return stream ? &stream->request_body : nullptr;
-    case BufferType::kHttpResponseBody: return stream ? &stream->response_body : nullptr;
+    case BufferType::kHttpRequestBody: return stream ? &stream->data->request_body : nullptr;
+    case BufferType::kHttpResponseBody: return stream ? &stream->data->response_body : nullptr;
     // Layotto's proxy_get_id answers through the call-data buffer (ABI §7.3).
     case BufferType::kCallData: return vm.phase() == PluginVm::Phase::kGetId ? &vm.call_data() : nullptr;
     default: return nullptr;
@@ -83,9 +86,9 @@ R GetBufferStatus(PluginVm& vm, uint32_t type, uint32_t length_out, uint32_t fla
 // ---- header maps -------------------------------------------------------------------------------
 
 HeaderMap* Map(PluginVm& vm, uint32_t type) {
+  if (type > static_cast<uint32_t>(MapType::kHttpResponseTrailers)) return vm.call_response_map(type);
   PluginVm::Stream* stream = vm.effective_stream();
-  if (!stream || type > static_cast<uint32_t>(MapType::kHttpResponseTrailers)) return nullptr;
-  return &stream->maps[type];
+  return stream ? &stream->data->maps[type] : nullptr;
 }
 
 R GetHeaderMapSize(PluginVm& vm, uint32_t type, uint32_t size_out) {
@@ -155,7 +158,10 @@ R RemoveHeaderMapValue(PluginVm& vm, uint32_t type, uint32_t key_ptr, uint32_t k
 
 // proxy_continue_request/response and Layotto's resume_* names: the current stream goes on.
 R ContinueCurrentStream(PluginVm& vm) {
-  if (PluginVm::Stream* stream = vm.effective_stream()) stream->paused = false;
+  if (PluginVm::Stream* stream = vm.effective_stream()) {
+    stream->paused = false;
+    if (!stream->in_callback) vm.MarkWoken(vm.effective_context()->id);
+  }
   return kOk;
 }
 R ContinueStream(PluginVm& vm, uint32_t /*stream_type*/) { return ContinueCurrentStream(vm); }
@@ -194,31 +200,133 @@ R SendLocalResponse(PluginVm& vm, uint32_t status_code, uint32_t details_ptr, ui
     if (!response.details.empty()) response.headers.emplace_back("grpc-message", response.details);
   }
   stream->local_response = std::move(response);
+  if (!stream->in_callback) vm.MarkWoken(vm.effective_context()->id);
   return kOk;
 }
 
 R GetStatus(PluginVm& vm, uint32_t code_out, uint32_t message_ptr_out, uint32_t message_size_out) {
-  // No callout has completed yet (callouts come with the server): code 0, no message.
-  if (!vm.WriteU32(code_out, 0)) return kBadMemory;
+  // During proxy_on_http_call_response: the answer's HTTP status (0 when the call failed).
+  if (!vm.WriteU32(code_out, vm.call_status())) return kBadMemory;
   return vm.ReturnBytes({}, message_ptr_out, message_size_out);
 }
 
-// ---- callouts (none reachable yet) -------------------------------------------------------------
+// ---- HTTP callouts ----------------------------------------------------------------------------------
+
+// Bytes that would let a guest's header end its line and write another (request smuggling).
+bool Unsafe(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+struct CallTarget {
+  std::string target;  // a cluster, or "host:port"
+  bool to_address = false;
+  std::string path;  // from a URL
+};
+
+// A URL as MOSN takes it ("http://127.0.0.1:8080/path?q=1"), or a cluster name.
+std::optional<CallTarget> ParseTarget(std::string_view upstream) {
+  CallTarget t;
+  if (!upstream.starts_with("http://")) {
+    t.target = std::string(upstream);
+    return t;
+  }
+  std::string_view rest = upstream.substr(7);
+  const size_t slash = rest.find_first_of("/?");
+  std::string_view host = rest.substr(0, slash);
+  if (host.empty() || host.find('@') != std::string_view::npos) return std::nullopt;
+  t.to_address = true;
+  t.target = std::string(host);
+  if (host.back() == ']' || host.find(':') == std::string_view::npos) t.target += ":80";
+  t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (t.path.front() == '?') t.path.insert(0, "/");
+  return t;
+}
 
 R HttpCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t headers_ptr,
            uint32_t headers_size, uint32_t body_ptr, uint32_t body_size, uint32_t trailers_ptr,
            uint32_t trailers_size, uint32_t timeout_ms, uint32_t token_out) {
   auto upstream = vm.Read(upstream_ptr, upstream_size);
   auto headers = vm.Read(headers_ptr, headers_size);
-  if (!upstream || !headers || !vm.InBounds(body_ptr, body_size) || !vm.InBounds(trailers_ptr, trailers_size))
-    return kBadMemory;
+  auto body = vm.Read(body_ptr, body_size);
+  if (!upstream || !headers || !body || !vm.InBounds(trailers_ptr, trailers_size)) return kBadMemory;
   if (!vm.InBounds(token_out, 4)) return kBadMemory;
   auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(headers->data()), headers->size()});
   if (!pairs) return WasmResult::kBadArgument;
-  HeaderMap map(*pairs);
-  if (!map.Get(":method") || !map.Get(":path") || !map.Get(":authority")) return WasmResult::kBadArgument;
-  vm.Log(LogLevel::kWarn, "proxy_http_call to '" + *upstream + "': no upstreams are configured");
-  return WasmResult::kBadArgument;  // unknown upstream (ABI §9.2)
+  if (pairs->size() > vm.limits().header_count)
+    return vm.RefuseAtLimit("header_count", vm.limits().header_count);
+  if (body->size() > vm.limits().buffer_bytes)
+    return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+  auto refuse = [&](const std::string& why) {
+    vm.Log(LogLevel::kWarn, "proxy_http_call to '" + Printable(*upstream, 128) + "' refused: " + why);
+    return WasmResult::kBadArgument;
+  };
+  const std::shared_ptr<OutboundHttp>& outbound = vm.services().outbound;
+  if (!outbound) return refuse("this host has no outbound calls configured");
+  if (upstream->starts_with("https://"))
+    return refuse("https is not supported; call a cluster or an http:// URL");
+  auto target = ParseTarget(*upstream);
+  if (!target) return refuse("not a URL of the form http://host:port/path");
+  if (!target->to_address && !outbound->HasCluster(target->target))
+    return refuse("no cluster of that name in cluster_manager");
+
+  HttpRequest request;
+  request.method.clear();
+  request.path.clear();
+  for (auto& [name, value] : *pairs) {
+    if (name.size() + value.size() > vm.limits().header_bytes)
+      return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
+    if (name.empty() || Unsafe(name) || Unsafe(value))
+      return refuse("a header name or value holds CR, LF or NUL, or a name is empty");
+    if (name == ":method") {
+      request.method = value;
+    } else if (name == ":path") {
+      request.path = value;
+    } else if (name == ":authority") {
+      request.authority = value;
+    } else if (!name.starts_with(':')) {
+      request.headers.emplace_back(std::move(name), std::move(value));
+    }
+  }
+  // MOSN takes what the headers leave out from the URL; a cluster call must name all three.
+  if (target->to_address) {
+    if (request.method.empty()) request.method = "GET";
+    if (request.path.empty()) request.path = target->path;
+    if (request.authority.empty()) request.authority = target->target;
+  } else if (request.method.empty() || request.path.empty() || request.authority.empty()) {
+    return refuse("the headers must hold :method, :path and :authority");
+  }
+  for (char c : request.method) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return refuse("a bad :method");
+  }
+  if (request.path.front() != '/' || request.path.find(' ') != std::string::npos)
+    return refuse(":path must start with '/' and hold no space");
+  if (request.authority.find(' ') != std::string::npos) return refuse(":authority holds a space");
+  request.body = std::move(*body);
+  const auto limit = vm.spec().max_call_timeout;
+  const auto timeout = timeout_ms == 0 ? limit : std::min(limit, std::chrono::milliseconds(timeout_ms));
+
+  const uint32_t token = vm.AddCall(nullptr);
+  if (token == 0) return vm.RefuseAtLimit("max_calls_in_flight", vm.spec().max_calls_in_flight);
+  auto alive = vm.liveness();
+  const auto budget = vm.spec().callback_timeout;
+  auto started = outbound->Start(target->target, target->to_address, std::move(request), timeout,
+                                 [alive, token, budget](HttpResponse response) {
+                                   auto vm = alive.lock();
+                                   if (!vm) return;  // the instance is gone
+                                   Status status = (*vm)->DeliverHttpCallResponse(
+                                       token, &response, std::chrono::steady_clock::now() + budget);
+                                   if (!status.ok()) (*vm)->Log(LogLevel::kError, status.message());
+                                 });
+  if (!started.ok()) {
+    // It never started: the token is taken back before the guest could learn it.
+    vm.CancelCall(token);
+    vm.Log(LogLevel::kWarn,
+           "proxy_http_call to '" + Printable(*upstream, 128) + "' failed: " + started.status().message());
+    return WasmResult::kInternalFailure;
+  }
+  vm.SetCallCancel(token, std::move(*started));
+  if (!vm.WriteU32(token_out, token)) return kBadMemory;  // checked above; kept for symmetry
+  return kOk;
 }
 
 // No gRPC upstreams yet (ABI: the safe answer is INTERNAL_FAILURE), once every range the

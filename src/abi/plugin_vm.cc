@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "abi/stream_run.h"
 #include "common/text.h"
 
 namespace wasmlet::abi {
@@ -49,6 +50,9 @@ PluginVm::PluginVm(std::shared_ptr<const PluginSpec> spec, HostServices services
 
 PluginVm::~PluginVm() {
   set_pending_work_notifier(nullptr);
+  for (auto& [token, call] : calls_) {
+    if (call.cancel) call.cancel();
+  }
   if (owned_instance_) owned_instance_->set_host_data(nullptr);
 }
 
@@ -105,6 +109,7 @@ Status PluginVm::ResolveExports() {
   exports_.on_response_body = bind("proxy_on_response_body", I32s(3, 1));
   exports_.on_response_trailers = bind("proxy_on_response_trailers", I32s(2, 1));
   exports_.on_queue_ready = bind("proxy_on_queue_ready", I32s(2, 0));
+  exports_.on_http_call_response = bind("proxy_on_http_call_response", I32s(5, 0));
   exports_.get_id = bind("proxy_get_id", I32s(0, 0));
   // Header callbacks: the export's own type decides between the 0.1.0 (2) and 0.2.x (3) forms.
   auto request_headers = instance_->FindFunction("proxy_on_request_headers");
@@ -227,134 +232,288 @@ Result<uint32_t> PluginVm::Callback(const std::optional<ExportedFunction>& fn, c
 
 // ---- HTTP --------------------------------------------------------------------------------------
 
-Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline deadline) {
-  if (failed())
-    return FailedPrecondition("plugin '" + spec_->name + "' failed earlier; it takes no more requests");
-  deadline_ = deadline;
-  const uint32_t root = spec_->root_context_id;
-  uint32_t id = next_context_id_++;
-  if (id == root || id == 0) id = next_context_id_++;
-  Context& context = contexts_[id];
-  context = Context{id, root, std::make_unique<Stream>()};
-  Stream& s = *context.stream;
-  HeaderMap& request_headers = s.maps[static_cast<int>(MapType::kHttpRequestHeaders)];
+void PluginVm::HandleHttpAsync(HttpRequest request, std::chrono::milliseconds budget, StreamRun::Post post,
+                               HttpDone done) {
+  if (failed()) {
+    return done(FailedPrecondition("plugin '" + spec_->name + "' failed earlier; it takes no more requests"));
+  }
+  auto data = std::make_unique<StreamData>();
+  HeaderMap& request_headers = data->maps[static_cast<int>(MapType::kHttpRequestHeaders)];
   request_headers.Reserve(4 + request.headers.size());
   request_headers.Add(":method", request.method);
   request_headers.Add(":path", request.path);
   request_headers.Add(":authority", request.authority);
   request_headers.Add(":scheme", request.scheme);
   for (const auto& [name, value] : request.headers) request_headers.Add(name, value);
-  s.maps[static_cast<int>(MapType::kHttpRequestTrailers)] = HeaderMap(request.trailers);
+  data->maps[static_cast<int>(MapType::kHttpRequestTrailers)] = HeaderMap(request.trailers);
   // Layotto presents the query string as the body of a request that has none (ABI §7.7).
-  s.request_body_size = request.body.size();
-  s.request_body = request.body.empty() ? QueryString(request.path) : std::move(request.body);
+  data->request_body_size = request.body.size();
+  data->request_body = request.body.empty() ? QueryString(request.path) : std::move(request.body);
   // The stream keeps the rest for properties; headers and body live in the maps and buffers.
   request.headers.clear();
   request.body.clear();
-  s.request = std::move(request);
-  const HttpRequest& stream_request = s.request;
-
-  HttpResponse result;
-  auto run = [&]() -> Status {
-    auto r = Callback(exports_.on_context_create, "proxy_on_context_create", id, {id, root});
-    if (!r.ok()) return r.status();
-
-    // Request phase. A local response, or a pause nothing can resume, ends it.
-    const bool has_body = !s.request_body.empty();
-    const bool has_trailers = !stream_request.trailers.empty();
-    const uint32_t eos = has_body || has_trailers ? 0 : 1;
-    const uint32_t n_headers = static_cast<uint32_t>(request_headers.size());
-    r = exports_.headers_take_eos
-            ? Callback(exports_.on_request_headers, "proxy_on_request_headers", id, {id, n_headers, eos})
-            : Callback(exports_.on_request_headers, "proxy_on_request_headers", id, {id, n_headers});
-    if (!r.ok()) return r.status();
-    if (*r != kContinue) s.paused = true;
-    if (has_body && !s.paused && !s.local_response) {
-      r = Callback(exports_.on_request_body, "proxy_on_request_body", id,
-                   {id, static_cast<uint32_t>(s.request_body.size()), has_trailers ? 0u : 1u});
-      if (!r.ok()) return r.status();
-      if (*r != kContinue) s.paused = true;
-    }
-    if (has_trailers && !s.paused && !s.local_response) {
-      r = Callback(exports_.on_request_trailers, "proxy_on_request_trailers", id,
-                   {id, static_cast<uint32_t>(stream_request.trailers.size())});
-      if (!r.ok()) return r.status();
-      if (*r != kContinue) s.paused = true;
-    }
-
-    // The response: the guest's local one, or 200 with the response body it wrote.
+  request.trailers.clear();
+  data->request = std::move(request);
+  // A function's answer, when it did not answer locally: 200 with the response body it wrote.
+  auto answer = [](StreamData& stream, std::function<void(HttpResponse)> respond) {
     HttpResponse response;
-    if (s.local_response) {
-      response = *s.local_response;
-    } else if (s.paused) {
-      response.status = 500;
-      response.body = "plugin '" + spec_->name + "' paused the request and nothing can resume it\n";
-      response.headers = {{"content-type", "text/plain"}};
-    } else {
-      response.body = std::move(s.response_body);  // and back below: the guest reads it there
-    }
-
-    // Response phase: filters see and may rewrite the response before it leaves.
-    const bool sent_locally = s.local_response.has_value();
-    s.local_response.reset();
-    s.paused = false;
-    s.response_status = response.status;
-    HeaderMap& response_headers = s.maps[static_cast<int>(MapType::kHttpResponseHeaders)];
-    response_headers = HeaderMap(response.headers);
-    response_headers.Replace(":status", std::to_string(response.status));
-    s.maps[static_cast<int>(MapType::kHttpResponseTrailers)] = HeaderMap(response.trailers);
-    s.response_body = std::move(response.body);
-    const bool response_has_body = !s.response_body.empty();
-    const bool response_has_trailers = !response.trailers.empty();
-    const uint32_t response_eos = response_has_body || response_has_trailers ? 0 : 1;
-    const uint32_t n_response = static_cast<uint32_t>(response_headers.size());
-    r = exports_.headers_take_eos
-            ? Callback(exports_.on_response_headers, "proxy_on_response_headers", id,
-                       {id, n_response, response_eos})
-            : Callback(exports_.on_response_headers, "proxy_on_response_headers", id, {id, n_response});
-    if (!r.ok()) return r.status();
-    if (response_has_body && !s.local_response) {
-      r = Callback(exports_.on_response_body, "proxy_on_response_body", id,
-                   {id, static_cast<uint32_t>(s.response_body.size()), response_has_trailers ? 0u : 1u});
-      if (!r.ok()) return r.status();
-    }
-    if (response_has_trailers && !s.local_response) {
-      r = Callback(exports_.on_response_trailers, "proxy_on_response_trailers", id,
-                   {id, static_cast<uint32_t>(response.trailers.size())});
-      if (!r.ok()) return r.status();
-    }
-    if (s.local_response) {
-      response = *s.local_response;  // a filter replaced the response
-    } else {
-      response.status = s.response_status;
-      response.headers.clear();
-      for (const auto& [name, value] : response_headers.pairs()) {
-        if (name == ":status") {
-          uint32_t status = 0;
-          const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), status);
-          if (error == std::errc() && end == value.data() + value.size() && status >= 100 && status <= 999)
-            response.status = status;
-        } else {
-          response.headers.emplace_back(name, value);
-        }
-      }
-      response.body = s.response_body;
-      response.trailers = s.maps[static_cast<int>(MapType::kHttpResponseTrailers)].pairs();
-      response.local = sent_locally;
-    }
-    result = std::move(response);
-    return Status::Ok();
+    response.body = std::move(stream.response_body);
+    respond(std::move(response));
   };
-  Status status = run();
-  // done -> log -> delete for every stream that was created, unless the guest itself failed.
+  const std::string name = spec_->name;
+  StreamRun::Start({StreamRun::Filter{this, budget}}, std::move(data), answer, std::move(post),
+                   [name, done = std::move(done)](Result<HttpResponse> result) {
+                     if (!result.ok()) {
+                       const Status& error = result.status();
+                       return done(Status(error.code(), "plugin '" + name + "': " + error.message()));
+                     }
+                     done(std::move(result));
+                   });
+}
+
+Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline deadline) {
+  std::optional<Result<HttpResponse>> result;
+  const auto budget = deadline == engine::kNoDeadline ? std::chrono::milliseconds(std::chrono::hours(24))
+                                                      : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                            deadline - std::chrono::steady_clock::now());
+  // No post: a stream that would wait fails instead, so the answer is there when this returns.
+  HandleHttpAsync(std::move(request), budget, nullptr,
+                  [&result](Result<HttpResponse> r) { result = std::move(r); });
+  if (!result) return Internal("plugin '" + spec_->name + "': the stream did not end");
+  return std::move(*result);
+}
+
+// ---- streams driven one phase at a time ------------------------------------------------------------
+
+Result<uint32_t> PluginVm::OpenStream(StreamData* data, std::function<void()> wake,
+                                      engine::Deadline deadline) {
+  if (failed())
+    return FailedPrecondition("plugin '" + spec_->name + "' failed earlier; it takes no more requests");
+  const uint32_t root = spec_->root_context_id;
+  uint32_t id = next_context_id_++;
+  while (id == root || id == 0 || contexts_.count(id)) id = next_context_id_++;
+  Context& context = contexts_[id];
+  context = Context{id, root, std::make_unique<Stream>()};
+  context.stream->data = data;
+  context.stream->wake = std::move(wake);
+  deadline_ = deadline;
+  auto r = Callback(exports_.on_context_create, "proxy_on_context_create", id, {id, root});
+  deadline_ = engine::kNoDeadline;
+  if (!r.ok()) {
+    contexts_.erase(id);
+    return r.status();
+  }
+  return id;
+}
+
+Result<StreamAction> PluginVm::RunStreamPhase(uint32_t id, StreamPhase phase, bool end_of_stream,
+                                              engine::Deadline deadline) {
+  auto it = contexts_.find(id);
+  if (it == contexts_.end() || !it->second.stream)
+    return FailedPrecondition("no stream context " + std::to_string(id));
+  Stream& s = *it->second.stream;
+  StreamData& d = *s.data;
+  const uint32_t eos = end_of_stream ? 1 : 0;
+  auto count = [&](MapType type) { return static_cast<uint32_t>(d.maps[static_cast<int>(type)].size()); };
+  s.in_callback = true;
+  deadline_ = deadline;
+  Result<uint32_t> r = kContinue;
+  switch (phase) {
+    case StreamPhase::kRequestHeaders: {
+      const uint32_t n = count(MapType::kHttpRequestHeaders);
+      r = exports_.headers_take_eos
+              ? Callback(exports_.on_request_headers, "proxy_on_request_headers", id, {id, n, eos})
+              : Callback(exports_.on_request_headers, "proxy_on_request_headers", id, {id, n});
+      break;
+    }
+    case StreamPhase::kRequestBody:
+      r = Callback(exports_.on_request_body, "proxy_on_request_body", id,
+                   {id, static_cast<uint32_t>(d.request_body.size()), eos});
+      break;
+    case StreamPhase::kRequestTrailers:
+      r = Callback(exports_.on_request_trailers, "proxy_on_request_trailers", id,
+                   {id, count(MapType::kHttpRequestTrailers)});
+      break;
+    case StreamPhase::kResponseHeaders: {
+      const uint32_t n = count(MapType::kHttpResponseHeaders);
+      r = exports_.headers_take_eos
+              ? Callback(exports_.on_response_headers, "proxy_on_response_headers", id, {id, n, eos})
+              : Callback(exports_.on_response_headers, "proxy_on_response_headers", id, {id, n});
+      break;
+    }
+    case StreamPhase::kResponseBody:
+      r = Callback(exports_.on_response_body, "proxy_on_response_body", id,
+                   {id, static_cast<uint32_t>(d.response_body.size()), eos});
+      break;
+    case StreamPhase::kResponseTrailers:
+      r = Callback(exports_.on_response_trailers, "proxy_on_response_trailers", id,
+                   {id, count(MapType::kHttpResponseTrailers)});
+      break;
+  }
+  deadline_ = engine::kNoDeadline;
+  // The context may be gone if the guest failed; look it up again.
+  it = contexts_.find(id);
+  if (it != contexts_.end() && it->second.stream) it->second.stream->in_callback = false;
+  if (!r.ok()) return r.status();
+  WakeStreams();  // others this callback resumed (through proxy_set_effective_context)
+  if (s.local_response) return StreamAction::kLocal;
+  s.paused = *r != kContinue;
+  return s.paused ? StreamAction::kStop : StreamAction::kContinue;
+}
+
+StreamAction PluginVm::StreamState(uint32_t id) {
+  auto it = contexts_.find(id);
+  if (it == contexts_.end() || !it->second.stream) return StreamAction::kStop;
+  const Stream& s = *it->second.stream;
+  if (s.local_response) return StreamAction::kLocal;
+  return s.paused ? StreamAction::kStop : StreamAction::kContinue;
+}
+
+std::optional<HttpResponse> PluginVm::TakeLocalResponse(uint32_t id) {
+  auto it = contexts_.find(id);
+  if (it == contexts_.end() || !it->second.stream || !it->second.stream->local_response) return std::nullopt;
+  std::optional<HttpResponse> response = std::move(it->second.stream->local_response);
+  it->second.stream->local_response.reset();
+  it->second.stream->paused = false;
+  return response;
+}
+
+uint32_t PluginVm::calls_in_flight(uint32_t id) {
+  auto it = contexts_.find(id);
+  return it == contexts_.end() || !it->second.stream ? 0 : it->second.stream->calls_in_flight;
+}
+
+Status PluginVm::CloseStream(uint32_t id, engine::Deadline deadline) {
+  if (!contexts_.count(id)) return Status::Ok();
+  CancelCalls(id);
+  Status status;
   if (!failed()) {
-    Status finished = FinishStream(id);
-    if (status.ok()) status = finished;
+    deadline_ = deadline;
+    status = FinishStream(id);
+    deadline_ = engine::kNoDeadline;
   }
   contexts_.erase(id);
-  deadline_ = engine::kNoDeadline;
   if (!status.ok()) return Status(status.code(), "plugin '" + spec_->name + "': " + status.message());
-  return result;
+  return status;
+}
+
+void PluginVm::WakeStreams() {
+  if (woken_.empty()) return;
+  std::vector<uint32_t> woken;
+  woken.swap(woken_);
+  for (uint32_t id : woken) {
+    auto it = contexts_.find(id);
+    if (it == contexts_.end() || !it->second.stream || !it->second.stream->wake) continue;
+    auto wake = it->second.stream->wake;  // it may end the stream
+    wake();
+  }
+}
+
+void PluginVm::MarkWoken(uint32_t id) {
+  if (std::find(woken_.begin(), woken_.end(), id) == woken_.end()) woken_.push_back(id);
+}
+
+// ---- outbound calls ----------------------------------------------------------------------------
+
+uint32_t PluginVm::AddCall(std::function<void()> cancel) {
+  if (calls_.size() >= spec_->max_calls_in_flight) return 0;
+  const uint32_t context_id = effective_context_;
+  // Tokens are non-zero and unique in this instance; HTTP calls' are multiples of 4, as the
+  // reference host makes them.
+  do {
+    next_token_ += 4;
+    if (next_token_ == 0) next_token_ = 4;
+  } while (calls_.count(next_token_));
+  calls_[next_token_] = Call{context_id, std::move(cancel)};
+  if (Stream* stream = effective_stream()) ++stream->calls_in_flight;
+  return next_token_;
+}
+
+void PluginVm::SetCallCancel(uint32_t token, std::function<void()> cancel) {
+  if (auto it = calls_.find(token); it != calls_.end()) it->second.cancel = std::move(cancel);
+}
+
+void PluginVm::CancelCall(uint32_t token) {
+  auto it = calls_.find(token);
+  if (it == calls_.end()) return;
+  if (auto c = contexts_.find(it->second.context_id); c != contexts_.end() && c->second.stream) {
+    if (c->second.stream->calls_in_flight > 0) --c->second.stream->calls_in_flight;
+  }
+  calls_.erase(it);
+}
+
+void PluginVm::CancelCalls(uint32_t context_id) {
+  for (auto it = calls_.begin(); it != calls_.end();) {
+    if (it->second.context_id != context_id) {
+      ++it;
+      continue;
+    }
+    auto cancel = std::move(it->second.cancel);
+    it = calls_.erase(it);
+    if (cancel) cancel();
+  }
+  auto context = contexts_.find(context_id);
+  if (context != contexts_.end() && context->second.stream) context->second.stream->calls_in_flight = 0;
+}
+
+HeaderMap* PluginVm::call_response_map(uint32_t type) {
+  if (!in_call_response_) return nullptr;
+  if (type == static_cast<uint32_t>(MapType::kHttpCallResponseHeaders)) return &call_response_maps_[0];
+  if (type == static_cast<uint32_t>(MapType::kHttpCallResponseTrailers)) return &call_response_maps_[1];
+  return nullptr;
+}
+
+Status PluginVm::DeliverHttpCallResponse(uint32_t token, const HttpResponse* response,
+                                         engine::Deadline deadline) {
+  auto it = calls_.find(token);
+  if (it == calls_.end()) return Status::Ok();  // cancelled
+  const uint32_t context_id = it->second.context_id;
+  calls_.erase(it);
+  Stream* stream = nullptr;
+  if (auto c = contexts_.find(context_id); c != contexts_.end() && c->second.stream) {
+    stream = c->second.stream.get();
+    if (stream->calls_in_flight > 0) --stream->calls_in_flight;
+  }
+  const uint32_t root = spec_->root_context_id;
+  Status status;
+  if (contexts_.count(root) && !failed()) {
+    // A failed call (no answer from the upstream) has no headers (ABI §3.4).
+    call_response_maps_[0] = HeaderMap();
+    call_response_maps_[1] = HeaderMap();
+    call_response_.body.clear();
+    call_status_ = 0;
+    if (response && !response->local) {
+      call_response_maps_[0].Reserve(response->headers.size() + 1);
+      call_response_maps_[0].Add(":status", std::to_string(response->status));
+      for (const auto& [name, value] : response->headers) call_response_maps_[0].Add(ToLower(name), value);
+      call_response_maps_[1] = HeaderMap(response->trailers);
+      call_response_.body = response->body;
+      call_status_ = response->status;
+    }
+    in_call_response_ = true;
+    deadline_ = deadline;
+    auto r = Callback(exports_.on_http_call_response, "proxy_on_http_call_response", root,
+                      {root, token, static_cast<uint32_t>(call_response_maps_[0].size()),
+                       static_cast<uint32_t>(call_response_.body.size()),
+                       static_cast<uint32_t>(call_response_maps_[1].size())});
+    deadline_ = engine::kNoDeadline;
+    in_call_response_ = false;
+    call_response_.body.clear();
+    call_response_maps_[0] = HeaderMap();
+    call_response_maps_[1] = HeaderMap();
+    status = r.status();
+    if (status.ok()) status = DeleteRootIfRequested();
+  }
+  // The stream that made the call goes on, or learns that nothing is left to wait for; after a
+  // failure, every stream learns that its instance is gone.
+  if (stream && contexts_.count(context_id) && !stream->in_callback) MarkWoken(context_id);
+  if (failed()) {
+    for (const auto& [id, context] : contexts_) {
+      if (context.stream) MarkWoken(id);
+    }
+  }
+  WakeStreams();
+  return status;
 }
 
 Status PluginVm::FinishStream(uint32_t id) {

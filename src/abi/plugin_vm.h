@@ -37,6 +37,47 @@ struct PluginSpec {
   std::string plugin_configuration;  // buffer 7, during proxy_on_configure
   // Wall-clock budget of start-up (all start exports together).
   std::chrono::milliseconds start_timeout{5000};
+  // Wall-clock budget of one callback the host makes on its own (a timer, an outbound call's
+  // answer, a queue notification) when the caller gives no deadline.
+  std::chrono::milliseconds callback_timeout{5000};
+  // Outbound calls (proxy_http_call) one instance may have in flight.
+  uint32_t max_calls_in_flight = 1024;
+  // The longest timeout a guest may give an outbound call; 0 from the guest means this.
+  std::chrono::milliseconds max_call_timeout{60000};
+};
+
+// The data of one HTTP stream: what its callbacks read and write. A function's stream owns its
+// own; in proxy mode the filter chain owns it and the streams of all its filters share it, so
+// that each filter sees what the ones before it changed.
+struct StreamData {
+  HttpRequest request;  // without headers and body (they are in maps[0] and request_body)
+  uint64_t request_body_size = 0;
+  HeaderMap maps[4];  // MapType 0..3
+  std::string request_body;
+  std::string response_body;
+  uint32_t response_status = 0;  // once the response phase has begun
+  // Proxy mode: where the request went (properties route_name, cluster_name, upstream.address).
+  std::string route_name;
+  std::string cluster_name;
+  std::string upstream_address;
+};
+
+// The callbacks of a stream, in the order the host runs them.
+enum class StreamPhase {
+  kRequestHeaders,
+  kRequestBody,
+  kRequestTrailers,
+  kResponseHeaders,
+  kResponseBody,
+  kResponseTrailers
+};
+
+// What a stream callback decided.
+enum class StreamAction {
+  kContinue,  // on to the next filter or phase
+  kStop,      // paused: wait for the guest to resume it (an outbound call is in flight)
+  kBuffer,    // paused with more of the message to come: go on collecting it
+  kLocal,     // the guest answered (TakeLocalResponse)
 };
 
 class PluginVm {
@@ -64,6 +105,13 @@ class PluginVm {
   // the response phase over that response; then done, log, delete. An error means the guest
   // failed (the PluginVm is then failed()).
   Result<HttpResponse> HandleHttp(HttpRequest request, engine::Deadline deadline = engine::kNoDeadline);
+  // The same, for a function that may wait on outbound calls: `done` is called exactly once, at
+  // once when the function did not wait, else later on this thread, after the answer it waited
+  // for. `budget` is the guest time the request may use, over all its callbacks.
+  using HttpDone = std::function<void(Result<HttpResponse>)>;
+  // `post` runs work later on this thread; without it a function that waits fails instead.
+  using Post = std::function<void(std::function<void()>)>;
+  void HandleHttpAsync(HttpRequest request, std::chrono::milliseconds budget, Post post, HttpDone done);
 
   // Timers: the period the root context asked for (0 = none), and one tick.
   uint32_t tick_period_ms() const { return tick_period_ms_; }
@@ -81,14 +129,15 @@ class PluginVm {
   // ---- Used by the host functions (host_functions.cc, wasi.cc) ----
 
   struct Stream {
-    HttpRequest request;  // without headers and body (see maps and request_body)
-    uint64_t request_body_size = 0;
-    HeaderMap maps[4];  // MapType 0..3
-    std::string request_body;
-    std::string response_body;
+    StreamData* data = nullptr;
+    std::unique_ptr<StreamData> owned_data;  // a function's own stream
     std::optional<HttpResponse> local_response;
-    uint32_t response_status = 0;  // once the response phase has begun
     bool paused = false;
+    bool in_callback = false;  // one of its own phase callbacks is running
+    // Called after a callback of another context resumed or answered this paused stream, or an
+    // outbound call it made was answered; the owner carries on (later, never from inside it).
+    std::function<void()> wake;
+    uint32_t calls_in_flight = 0;
     std::string last_host_error;  // why the last Layotto host call failed (wasmlet.last_error)
   };
   struct Context {
@@ -96,6 +145,43 @@ class PluginVm {
     uint32_t parent_id = 0;  // 0 for the root
     std::unique_ptr<Stream> stream;
   };
+
+  // ---- Streams driven one phase at a time (filter chains; functions that call out) ----
+
+  // Creates a stream context over `data` (which must outlive it) and runs
+  // proxy_on_context_create. `wake` as in Stream::wake.
+  Result<uint32_t> OpenStream(StreamData* data, std::function<void()> wake, engine::Deadline deadline);
+  // Runs one phase's callback. `count` is the header count or body size the ABI passes.
+  Result<StreamAction> RunStreamPhase(uint32_t id, StreamPhase phase, bool end_of_stream,
+                                      engine::Deadline deadline);
+  // The state of a paused stream after it was woken: still paused, resumed, or answered.
+  StreamAction StreamState(uint32_t id);
+  std::optional<HttpResponse> TakeLocalResponse(uint32_t id);
+  // Ends the stream: cancels its outbound calls, then done, log and delete (unless the guest
+  // failed). Idempotent.
+  Status CloseStream(uint32_t id, engine::Deadline deadline);
+  // The calls of a stream that are still in flight.
+  uint32_t calls_in_flight(uint32_t id);
+
+  // ---- Outbound calls (proxy_http_call) ----
+
+  // Registers a call the host started for the calling context; returns its token (0: refused,
+  // too many in flight). `cancel` stops it when its context ends first.
+  uint32_t AddCall(std::function<void()> cancel);
+  void SetCallCancel(uint32_t token, std::function<void()> cancel);
+  // Forgets a call that never started (no callback, nothing to cancel).
+  void CancelCall(uint32_t token);
+  // A stream resumed or answered from outside its own callbacks (its owner is woken after).
+  void MarkWoken(uint32_t id);
+  // The call's answer (an error: it failed): proxy_on_http_call_response on the root, after
+  // which the stream that made it is woken. Unknown (cancelled) tokens are ignored.
+  Status DeliverHttpCallResponse(uint32_t token, const HttpResponse* response, engine::Deadline deadline);
+  // What the guest reads during proxy_on_http_call_response: map 6 and 7, buffer 4, the status.
+  HeaderMap* call_response_map(uint32_t type);
+  const std::string* call_response_body() { return in_call_response_ ? &call_response_.body : nullptr; }
+  uint32_t call_status() const { return call_status_; }
+  // Liveness for callbacks that may outlive this PluginVm (expired once it is destroyed).
+  std::weak_ptr<PluginVm*> liveness() const { return alive_; }
   enum class Phase { kStartup, kGetId, kVmStart, kConfigure, kOther };
 
   engine::Instance& instance() { return *instance_; }
@@ -154,6 +240,9 @@ class PluginVm {
   Result<uint32_t> Allocate(uint32_t size);
   Status FinishStream(uint32_t id);
   Status DeleteRootIfRequested();
+  // After a callback the host made on its own: the streams it resumed or answered are woken.
+  void WakeStreams();
+  void CancelCalls(uint32_t context_id);
 
   std::unique_ptr<engine::Instance> owned_instance_;
   engine::Instance* instance_ = nullptr;  // set by the first host call during instantiation
@@ -195,10 +284,23 @@ class PluginVm {
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   std::shared_ptr<SharedState::QueueNotifier> queue_notifier_;
 
+  struct Call {
+    uint32_t context_id = 0;
+    std::function<void()> cancel;
+  };
+  std::unordered_map<uint32_t, Call> calls_;  // by token
+  uint32_t next_token_ = 0;
+  std::vector<uint32_t> woken_;  // streams resumed or answered from outside their own callbacks
+  bool in_call_response_ = false;
+  HttpResponse call_response_;
+  HeaderMap call_response_maps_[2];
+  uint32_t call_status_ = 0;
+  std::shared_ptr<PluginVm*> alive_ = std::make_shared<PluginVm*>(this);
+
   struct Exports {
     std::optional<engine::ExportedFunction> allocator, get_id, on_context_create, on_vm_start, on_configure,
         on_tick, on_done, on_log, on_delete, on_request_headers, on_request_body, on_request_trailers,
-        on_response_headers, on_response_body, on_response_trailers, on_queue_ready;
+        on_response_headers, on_response_body, on_response_trailers, on_queue_ready, on_http_call_response;
     bool headers_take_eos = true;  // false for 2-param (0.1.0) header callbacks
   } exports_;
 };

@@ -35,8 +35,13 @@ std::optional<std::string> PluginVm::Property(const std::vector<std::string_view
   const Stream* s = effective_stream();
   if (!s) return std::nullopt;
   if (key == "wasmlet.last_error") return s->last_host_error;
-  const HttpRequest& r = s->request;
-  const auto& request_headers = s->maps[static_cast<int>(MapType::kHttpRequestHeaders)];
+  const StreamData& d = *s->data;
+  const HttpRequest& r = d.request;
+  const auto& request_headers = d.maps[static_cast<int>(MapType::kHttpRequestHeaders)];
+  // Proxy mode: where the router sent the request.
+  if (key == "route_name" && !d.route_name.empty()) return d.route_name;
+  if ((key == "cluster_name" || key == "xds.cluster_name") && !d.cluster_name.empty()) return d.cluster_name;
+  if (key == "upstream.address" && !d.upstream_address.empty()) return d.upstream_address;
   if (key == "request.path") return r.path;
   if (key == "request.url_path") return r.path.substr(0, r.path.find('?'));
   if (key == "request.query") {
@@ -47,7 +52,7 @@ std::optional<std::string> PluginVm::Property(const std::vector<std::string_view
   if (key == "request.method") return r.method;
   if (key == "request.scheme") return r.scheme;
   if (key == "request.protocol") return r.protocol;
-  if (key == "request.size") return Int64(static_cast<int64_t>(s->request_body_size));
+  if (key == "request.size") return Int64(static_cast<int64_t>(d.request_body_size));
   if (key == "request.headers") {
     HeaderMap regular;
     for (const auto& [name, value] : request_headers.pairs()) {
@@ -64,10 +69,10 @@ std::optional<std::string> PluginVm::Property(const std::vector<std::string_view
   if (key == "source.port" && r.source_port) return Int64(r.source_port);
   if (key == "destination.address" && !r.destination_address.empty()) return r.destination_address;
   if (key == "destination.port" && r.destination_port) return Int64(r.destination_port);
-  if (s->response_status != 0) {
-    const auto& response_headers = s->maps[static_cast<int>(MapType::kHttpResponseHeaders)];
-    if (key == "response.code") return Int64(s->response_status);
-    if (key == "response.size") return Int64(static_cast<int64_t>(s->response_body.size()));
+  if (d.response_status != 0) {
+    const auto& response_headers = d.maps[static_cast<int>(MapType::kHttpResponseHeaders)];
+    if (key == "response.code") return Int64(d.response_status);
+    if (key == "response.size") return Int64(static_cast<int64_t>(d.response_body.size()));
     if (key == "response.headers") {
       HeaderMap regular;
       for (const auto& [name, value] : response_headers.pairs()) {

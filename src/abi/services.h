@@ -4,12 +4,14 @@
 // doubles.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "abi/abi.h"
+#include "abi/http.h"
 #include "common/status.h"
 
 namespace wasmlet::abi {
@@ -39,6 +41,23 @@ class FunctionInvoker {
   virtual Result<std::string> Invoke(const Call& call) = 0;
 };
 
+// proxy_http_call: where a guest's outbound HTTP calls go (the clusters of the config, or an
+// address taken from a URL).
+class OutboundHttp {
+ public:
+  virtual ~OutboundHttp() = default;
+  virtual bool HasCluster(std::string_view cluster) = 0;
+  using Done = std::function<void(HttpResponse)>;
+  using Cancel = std::function<void()>;
+  // Starts a call from the calling thread (an event loop's): to the cluster named `target`, or
+  // with `to_address`, to the "host:port" `target`. `done` runs later on this thread, never
+  // before Start returned, with the answer; an answer with `local` set means the call failed
+  // (no connection, timeout, broken answer) and says why in `details`. The Cancel stops it:
+  // `done` is then never called.
+  virtual Result<Cancel> Start(std::string_view target, bool to_address, HttpRequest request,
+                               std::chrono::milliseconds timeout, Done done) = 0;
+};
+
 // Receives every line a guest logs (proxy_log, WASI stdout/stderr), tagged with the plugin.
 using LogSink = std::function<void(LogLevel level, std::string_view plugin, std::string_view message)>;
 
@@ -51,6 +70,7 @@ struct HostServices {
   std::shared_ptr<SharedState> shared;       // required
   std::shared_ptr<StateStore> state;         // optional: without it proxy_get_state fails (10)
   std::shared_ptr<FunctionInvoker> invoker;  // optional: likewise for proxy_invoke_service
+  std::shared_ptr<OutboundHttp> outbound;    // optional: without it proxy_http_call answers BAD_ARGUMENT
 };
 
 }  // namespace wasmlet::abi

@@ -75,7 +75,9 @@ abi::HttpResponse ErrorResponse(unsigned status, std::string message) {
   abi::HttpResponse response;
   response.status = status;
   response.headers = {{"content-type", "text/plain; charset=utf-8"}};
-  response.body = std::move(message) + "\n";
+  response.details = std::move(message);
+  response.body = response.details + "\n";
+  response.local = true;  // made here: the upstream did not answer
   return response;
 }
 
@@ -104,6 +106,19 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
         timer_(client.io_.get_executor()),
         resolver_(client.io_),
         done_(std::move(done)) {}
+
+  // Ends the exchange without its callback; its connection is closed, not reused.
+  void Cancel() {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    if (connect_timer_) connect_timer_->cancel();
+    resolver_.cancel();
+    if (connection_) {
+      beast::error_code ignored;
+      connection_->socket.close(ignored);
+    }
+  }
 
   void Start() {
     timer_.expires_after(timeout_);
@@ -291,16 +306,56 @@ void UpstreamClient::ReturnIdle(Host& host, std::shared_ptr<Connection> connecti
   host.idle.push_back(std::move(connection));
 }
 
-void UpstreamClient::Send(const std::string& cluster_name, abi::HttpRequest request,
-                          std::chrono::milliseconds timeout, Done done) {
+void UpstreamClient::Handle::Cancel() {
+  if (auto exchange = exchange_.lock()) exchange->Cancel();
+  exchange_.reset();
+}
+
+bool UpstreamClient::HasCluster(const std::string& name) const {
+  auto it = clusters_.find(name);
+  return it != clusters_.end() && !it->second.hosts.empty();
+}
+
+UpstreamClient::Handle UpstreamClient::Send(const std::string& cluster_name, abi::HttpRequest request,
+                                            std::chrono::milliseconds timeout, Done done) {
   auto it = clusters_.find(cluster_name);
   if (it == clusters_.end() || it->second.hosts.empty()) {
     done(ErrorResponse(503, "no cluster is named '" + Printable(cluster_name, 64) + "'"));
-    return;
+    return {};
   }
-  Cluster& cluster = it->second;
+  return Start(it->second, std::move(request), timeout, std::move(done));
+}
+
+UpstreamClient::Handle UpstreamClient::SendToAddress(const std::string& address, abi::HttpRequest request,
+                                                     std::chrono::milliseconds timeout, Done done) {
+  // Each address gets a cluster of its own, named after it (its connections are kept as a
+  // cluster's are); only so many, so that a guest cannot make the client hold without bound.
+  const std::string name = "address " + address;
+  auto it = clusters_.find(name);
+  if (it == clusters_.end()) {
+    if (address_clusters_ >= options_.max_addresses) {
+      done(ErrorResponse(503, "calls went to more than " + std::to_string(options_.max_addresses) +
+                                  " different addresses; '" + Printable(address, 64) + "' is refused"));
+      return {};
+    }
+    ++address_clusters_;
+    Cluster& cluster = clusters_[name];
+    cluster.config.name = name;
+    cluster.hosts.push_back(Host{address, {}});
+    it = clusters_.find(name);
+  }
+  return Start(it->second, std::move(request), timeout, std::move(done));
+}
+
+UpstreamClient::Handle UpstreamClient::Start(Cluster& cluster, abi::HttpRequest request,
+                                             std::chrono::milliseconds timeout, Done done) {
   Host& host = PickHost(cluster);
-  std::make_shared<Exchange>(*this, cluster, host, std::move(request), timeout, std::move(done))->Start();
+  auto exchange =
+      std::make_shared<Exchange>(*this, cluster, host, std::move(request), timeout, std::move(done));
+  Handle handle;
+  handle.exchange_ = exchange;
+  exchange->Start();
+  return handle;
 }
 
 size_t UpstreamClient::idle_connections() const {

@@ -37,6 +37,18 @@ class UpstreamClient {
   struct Options {
     uint64_t max_response_body = 64 << 20;
     size_t max_idle_per_host = 64;  // idle connections kept per host; more are closed
+    size_t max_addresses = 256;     // distinct addresses SendToAddress reaches; more get a 503
+  };
+  class Exchange;
+  // A request in flight, for cancelling it: its callback is then never called, and its
+  // connection is closed. Harmless once the request has ended.
+  class Handle {
+   public:
+    void Cancel();
+
+   private:
+    friend class UpstreamClient;
+    std::weak_ptr<Exchange> exchange_;
   };
 
   UpstreamClient(boost::asio::io_context& io, const std::vector<ClusterConfig>& clusters, Options options);
@@ -47,15 +59,20 @@ class UpstreamClient {
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
   // On the loop's thread. `request.authority` becomes the Host header (the host's address when
-  // empty); `timeout` bounds the whole exchange (0: 15 s).
-  void Send(const std::string& cluster, abi::HttpRequest request, std::chrono::milliseconds timeout,
-            Done done);
+  // empty); `timeout` bounds the whole exchange (0: 15 s). An answer the client made itself
+  // (the 502/503/504 above) has `local` set and its reason in `details`. Only an unknown cluster
+  // is answered before Send returns.
+  Handle Send(const std::string& cluster, abi::HttpRequest request, std::chrono::milliseconds timeout,
+              Done done);
+  // The same to one "host:port" that no cluster names (proxy_http_call to a URL).
+  Handle SendToAddress(const std::string& address, abi::HttpRequest request,
+                       std::chrono::milliseconds timeout, Done done);
+  bool HasCluster(const std::string& name) const;
 
   // Idle connections open now, over all hosts (for tests and metrics).
   size_t idle_connections() const;
 
  private:
-  class Exchange;
   struct Connection;
   struct Host {
     std::string address;  // "host:port"
@@ -67,12 +84,14 @@ class UpstreamClient {
     size_t next = 0;  // round robin
   };
 
+  Handle Start(Cluster& cluster, abi::HttpRequest request, std::chrono::milliseconds timeout, Done done);
   Host& PickHost(Cluster& cluster);
   void ReturnIdle(Host& host, std::shared_ptr<Connection> connection);
 
   boost::asio::io_context& io_;
   Options options_;
   std::map<std::string, Cluster> clusters_;
+  size_t address_clusters_ = 0;
   std::minstd_rand random_{std::random_device{}()};
   // Exchanges in flight hold this weakly: a client destroyed first ends them quietly.
   std::shared_ptr<UpstreamClient*> self_;

@@ -489,7 +489,8 @@ TEST_F(PluginVmTest, AModuleImportingEveryHostFunctionLinksAndRuns) {
   EXPECT_EQ(report.size(), expected.size()) << response.body;
   EXPECT_TRUE(Logged(LogLevel::kInfo, "abi_raw: to stdout"));
   // The well-formed callout got as far as looking for its upstream.
-  EXPECT_TRUE(Logged(LogLevel::kWarn, "proxy_http_call to 'up': no upstreams are configured"));
+  EXPECT_TRUE(
+      Logged(LogLevel::kWarn, "proxy_http_call to 'up' refused: this host has no outbound calls configured"));
 
   // proxy_done deferred the root's deletion until after the callback.
   EXPECT_TRUE(vm->has_pending_work());

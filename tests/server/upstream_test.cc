@@ -31,8 +31,8 @@ class TestUpstream {
   explicit TestUpstream(std::string mode)
       : mode_(std::move(mode)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
+    Accept();  // before the thread runs: an io_context with no work returns from run() at once
     thread_ = std::thread([this] { io_.run(); });
-    Accept();
   }
   ~TestUpstream() {
     io_.stop();

@@ -44,6 +44,7 @@ enum class LogLevel : uint32_t { kTrace, kDebug, kInfo, kWarn, kError, kCritical
 enum class BufferType : uint32_t {
   kHttpRequestBody = 0,
   kHttpResponseBody = 1,
+  kHttpCallResponseBody = 4,  // readable in OnHttpCallResponse
   kVmConfiguration = 6,
   kPluginConfiguration = 7,
   kCallData = 8,
@@ -52,7 +53,9 @@ enum class MapType : uint32_t {
   kRequestHeaders = 0,
   kRequestTrailers = 1,
   kResponseHeaders = 2,
-  kResponseTrailers = 3
+  kResponseTrailers = 3,
+  kHttpCallResponseHeaders = 6,  // readable in OnHttpCallResponse
+  kHttpCallResponseTrailers = 7,
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -85,7 +88,9 @@ Status RemoveHeader(MapType type, std::string_view name);
 // Answers the request directly; the plugin's callback should then return kPause.
 Status SendLocalResponse(uint32_t status, std::string_view body, const Headers& headers = {},
                          std::string_view details = {});
+// Resume a stream paused in a request callback, or in a response callback.
 Status ContinueRequest();
+Status ContinueResponse();
 
 // A property by path, e.g. GetProperty({"request", "path"}); nullopt when unknown.
 std::optional<std::string> GetProperty(std::initializer_list<std::string_view> path);
@@ -105,6 +110,22 @@ Status Enqueue(uint32_t queue_id, std::string_view value);
 Status Dequeue(uint32_t queue_id, std::string* value);
 
 Status SetTickPeriodMilliseconds(uint32_t ms);
+
+// Starts an asynchronous HTTP request to `upstream`, a cluster name or a URL such as
+// http://127.0.0.1:8080/x. `headers` needs :method, :path and :authority unless the upstream is
+// a URL the host can derive them from. Returns the call's token, or nullopt when the host
+// refused (the host's answer, e.g. kBadArgument for an unknown upstream, goes to `*status`).
+// The answer arrives later as OnHttpCallResponse on the context that made the call, root or
+// stream; if that context is gone by then, the answer is dropped (see DroppedHttpCallResponses).
+std::optional<uint32_t> HttpCall(std::string_view upstream, const Headers& headers, std::string_view body,
+                                 const Headers& trailers, uint32_t timeout_ms, Status* status = nullptr);
+// Inside OnHttpCallResponse: the answer's `:status` header as a number, 0 when the call failed
+// (headers == 0) or the header is absent or not a number.
+uint32_t GetHttpCallStatus();
+// The host's status of the callout being reported (proxy_get_status); nullopt if it has none.
+std::optional<uint32_t> GetStatusCode();
+// How many callout answers this module dropped: unknown tokens, or tokens whose context was gone.
+uint32_t DroppedHttpCallResponses();
 
 // Layotto extensions. On failure the Status is kInternalFailure (or kInvalidMemoryAccess).
 Status GetState(std::string_view store, std::string_view key, std::string* value);
@@ -127,6 +148,8 @@ class RootContext {
   virtual bool OnConfigure(size_t plugin_configuration_size) { return true; }
   virtual void OnTick() {}
   virtual void OnQueueReady(uint32_t queue_id) {}
+  // The answer to an HttpCall this root made; `headers` == 0 means the call failed.
+  virtual void OnHttpCallResponse(uint32_t token, uint32_t headers, size_t body_size, uint32_t trailers) {}
   virtual bool OnDone() { return true; }
 
  private:
@@ -146,6 +169,9 @@ class StreamContext {
   virtual Action OnResponseHeaders(uint32_t headers, bool end_of_stream) { return Action::kContinue; }
   virtual Action OnResponseBody(size_t body_size, bool end_of_stream) { return Action::kContinue; }
   virtual Action OnResponseTrailers(uint32_t trailers) { return Action::kContinue; }
+  // The answer to an HttpCall this stream made; `headers` == 0 means the call failed. A stream
+  // that paused to wait for it resumes with ContinueRequest / ContinueResponse.
+  virtual void OnHttpCallResponse(uint32_t token, uint32_t headers, size_t body_size, uint32_t trailers) {}
   virtual void OnDone() {}
   virtual void OnLog() {}
 
