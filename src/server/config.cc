@@ -23,7 +23,8 @@ bool HasType(const json& filter, const char* type) {
   return it != filter.end() && it->is_string() && it->get_ref<const std::string&>() == type;
 }
 
-Status ParsePlugin(const std::string& key, const json& item, const std::string& path, PluginConfig& plugin) {
+Status ParsePlugin(const std::string& key, const json& item, const std::string& path, PluginConfig& plugin,
+                   const std::map<std::string, PluginConfig>* globals = nullptr) {
   if (!item.is_object()) return Bad(path, "expected an object (a plugin item), found " + TypeName(item));
   plugin.key = key;
   plugin.json_path = path;
@@ -39,6 +40,23 @@ Status ParsePlugin(const std::string& key, const json& item, const std::string& 
     if (v.is_string()) plugin.string_keys[k] = v.get<std::string>();
   }
   auto vm = item.find("vm_config");
+  if (auto from = item.find("from_wasm_plugin"); globals && from != item.end() && vm == item.end()) {
+    // MOSN: the module (and its limits) of a wasm_global_plugins entry.
+    if (!from->is_string())
+      return Bad(path + ".from_wasm_plugin", "expected a string, found " + TypeName(*from));
+    auto global = globals->find(from->get<std::string>());
+    if (global == globals->end()) {
+      std::string names;
+      for (const auto& [name, g] : *globals) names += (names.empty() ? "" : ", ") + name;
+      return Bad(path + ".from_wasm_plugin", "no wasm_global_plugins entry is named \"" +
+                                                 Printable(from->get<std::string>(), 64) +
+                                                 "\" (there are: " + (names.empty() ? "none" : names) + ")");
+    }
+    plugin.vm = global->second.vm;
+    if (!item.contains("instance_num")) plugin.instance_num = global->second.instance_num;
+    plugin.string_keys.erase("from_wasm_plugin");
+    return Status::Ok();
+  }
   if (vm == item.end()) return Bad(path, "missing vm_config (it names the .wasm file: {\"path\": ...})");
   if (!vm->is_object()) return Bad(path + ".vm_config", "expected an object, found " + TypeName(*vm));
   const std::string vm_path = path + ".vm_config";
@@ -107,10 +125,16 @@ Status ParseRpcs(const json& rpcs, const std::string& path, ServerConfig& config
 }
 
 Status ParseListener(const json& listener, const std::string& path, ServerConfig& config,
-                     bool& found_functions) {
+                     const std::map<std::string, PluginConfig>& globals) {
   if (!listener.is_object()) return Bad(path, "expected an object, found " + TypeName(listener));
   std::string address;
   WASMLET_RETURN_IF_ERROR(ReadString(listener, "address", path, address));
+  ProxyListenerConfig proxy;
+  proxy.json_path = path;
+  proxy.address = address;
+  WASMLET_RETURN_IF_ERROR(ReadString(listener, "name", path, proxy.name));
+  if (proxy.name.empty()) proxy.name = address;
+  bool has_proxy = false;
   if (auto chains = listener.find("filter_chains"); chains != listener.end() && chains->is_array()) {
     for (size_t c = 0; c < chains->size(); ++c) {
       const json& chain = (*chains)[c];
@@ -120,6 +144,28 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
         const json& filter = (*filters)[f];
         const std::string fpath =
             path + ".filter_chains[" + std::to_string(c) + "].filters[" + std::to_string(f) + "]";
+        if (HasType(filter, "proxy")) {
+          // MOSN's proxy network filter: requests go where its router says.
+          auto proxy_config = filter.find("config");
+          if (proxy_config == filter.end() || !proxy_config->is_object())
+            return Bad(fpath + ".config", "expected an object with router_config_name");
+          WASMLET_RETURN_IF_ERROR(
+              ReadString(*proxy_config, "router_config_name", fpath + ".config", proxy.router));
+          if (proxy.router.empty())
+            return Bad(fpath + ".config.router_config_name",
+                       "missing: name the router (servers[].routers[])");
+          for (const char* key : {"downstream_protocol", "upstream_protocol"}) {
+            std::string protocol;
+            WASMLET_RETURN_IF_ERROR(ReadString(*proxy_config, key, fpath + ".config", protocol));
+            if (!protocol.empty() && protocol != "Http1" && protocol != "Auto") {
+              return Bad(fpath + ".config." + key,
+                         "\"" + Printable(protocol, 32) +
+                             "\" is not supported; wasmlet speaks HTTP/1.1 (\"Http1\")");
+            }
+          }
+          has_proxy = true;
+          continue;
+        }
         if (!HasType(filter, "grpc")) continue;
         const json* grpc = nullptr;
         if (filter.contains("config") && filter["config"].is_object() &&
@@ -144,14 +190,25 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
     for (size_t i = 0; i < filters->size(); ++i) {
       const json& filter = (*filters)[i];
       const std::string fpath = path + ".stream_filters[" + std::to_string(i) + "]";
+      if (HasType(filter, "proxywasm")) {
+        auto item = filter.find("config");
+        if (item == filter.end() || !item->is_object())
+          return Bad(fpath + ".config",
+                     "expected an object (vm_config or from_wasm_plugin, and the plugin's keys)");
+        PluginConfig plugin;
+        const std::string key = proxy.name + "/" + std::to_string(i);
+        WASMLET_RETURN_IF_ERROR(ParsePlugin(key, *item, fpath + ".config", plugin, &globals));
+        proxy.filters.push_back(std::move(plugin));
+        continue;
+      }
       if (!HasType(filter, "Layotto")) {
-        spdlog::debug("config {}: not a Layotto stream filter, ignored", fpath);
+        spdlog::debug("config {}: not a Layotto or proxywasm stream filter, ignored", fpath);
         continue;
       }
       auto items = filter.find("config");
       if (items == filter.end() || !items->is_object())
         return Bad(fpath + ".config", "expected an object of plugin items");
-      found_functions = true;
+      config.serve_functions = true;
       if (!address.empty()) config.function_address = address;
       for (const auto& [key, item] : items->items()) {
         PluginConfig plugin;
@@ -159,6 +216,38 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
         config.plugins.push_back(std::move(plugin));
       }
     }
+  }
+  // The listener that carries the Layotto filter serves functions (its proxy filter is Layotto's
+  // own plumbing); any other listener with a proxy filter is a proxy listener.
+  bool layotto = false;
+  if (auto filters = listener.find("stream_filters"); filters != listener.end() && filters->is_array()) {
+    for (const json& filter : *filters) layotto |= HasType(filter, "Layotto");
+  }
+  if (has_proxy && !layotto) {
+    if (address.empty())
+      return Bad(path + ".address", "missing: a proxy listener needs an address (host:port)");
+    config.proxy_listeners.push_back(std::move(proxy));
+  } else if (!proxy.filters.empty()) {
+    return Bad(path,
+               layotto ? "has both Layotto and proxywasm stream filters; put them on separate listeners"
+                       : "has proxywasm stream filters but no filter of type \"proxy\" to send requests on");
+  }
+  return Status::Ok();
+}
+
+Status ParseGlobalPlugins(const json& plugins, std::map<std::string, PluginConfig>& out) {
+  const std::string path = "wasm_global_plugins";
+  if (!plugins.is_array()) return Bad(path, "expected an array, found " + TypeName(plugins));
+  for (size_t i = 0; i < plugins.size(); ++i) {
+    const std::string ppath = path + "[" + std::to_string(i) + "]";
+    std::string name;
+    if (plugins[i].is_object()) WASMLET_RETURN_IF_ERROR(ReadString(plugins[i], "plugin_name", ppath, name));
+    if (name.empty())
+      return Bad(ppath + ".plugin_name", "missing: name the plugin (from_wasm_plugin refers to it)");
+    PluginConfig plugin;
+    WASMLET_RETURN_IF_ERROR(ParsePlugin(name, plugins[i], ppath, plugin));
+    if (!out.emplace(name, std::move(plugin)).second)
+      return Bad(ppath + ".plugin_name", "\"" + Printable(name, 64) + "\" is named twice");
   }
   return Status::Ok();
 }
@@ -227,7 +316,9 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
 Result<ServerConfig> ConfigFromJson(const json& root) {
   if (!root.is_object()) return Bad("(top level)", "expected an object");
   ServerConfig config;
-  bool found_functions = false;
+  std::map<std::string, PluginConfig> globals;
+  if (auto plugins = root.find("wasm_global_plugins"); plugins != root.end() && !plugins->is_null())
+    WASMLET_RETURN_IF_ERROR(ParseGlobalPlugins(*plugins, globals));
   auto servers = root.find("servers");
   if (servers == root.end() || !servers->is_array())
     return Bad("servers", "missing: expected an array of servers");
@@ -251,22 +342,33 @@ Result<ServerConfig> ConfigFromJson(const json& root) {
     for (size_t l = 0; l < listeners->size(); ++l) {
       WASMLET_RETURN_IF_ERROR(ParseListener(
           (*listeners)[l], "servers[" + std::to_string(s) + "].listeners[" + std::to_string(l) + "]", config,
-          found_functions));
+          globals));
     }
   }
   WASMLET_RETURN_IF_ERROR(CheckRouters(config.routers, config.clusters));
   if (auto settings = root.find("wasmlet"); settings != root.end())
     WASMLET_RETURN_IF_ERROR(ParseSettings(*settings, config));
   for (const auto& [section, value] : root.items()) {
-    if (section != "servers" && section != "wasmlet" && section != "cluster_manager")
+    if (section != "servers" && section != "wasmlet" && section != "cluster_manager" &&
+        section != "wasm_global_plugins")
       spdlog::debug("config {}: not used by wasmlet", section);
   }
   if (const char* token = std::getenv("WASMLET_ADMIN_TOKEN"); token && *token && config.admin_token.empty()) {
     config.admin_token = token;  // the environment, for secrets kept out of config files
   }
-  if (!found_functions) {
-    return Bad("servers[].listeners[]",
-               "no listener has a stream filter of type \"Layotto\", so there is nothing to serve");
+  if (!config.serve_functions && config.proxy_listeners.empty()) {
+    return Bad(
+        "servers[].listeners[]",
+        "no listener has a stream filter of type \"Layotto\" (functions) or a filter of type \"proxy\" "
+        "(proxy mode), so there is nothing to serve");
+  }
+  for (const ProxyListenerConfig& listener : config.proxy_listeners) {
+    const bool known = std::any_of(config.routers.begin(), config.routers.end(),
+                                   [&](const RouterConfig& r) { return r.name == listener.router; });
+    if (!known) {
+      return Bad(listener.json_path + ".filter_chains[].filters[].config.router_config_name",
+                 "no router is named \"" + Printable(listener.router, 64) + "\" in servers[].routers[]");
+    }
   }
   return config;
 }

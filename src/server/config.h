@@ -6,6 +6,10 @@
 //   servers[].listeners[].filter_chains[].filters[].config.grpc_config.state   state stores
 //   ... .grpc_config.rpcs.<name>.config.channel[]                     where invoke_service goes
 //   cluster_manager.clusters[], servers[].routers[]                    proxy mode (server/routes.h)
+//   servers[].listeners[] with a "proxy" filter and stream_filters[] of type "proxywasm"
+//                                                                     proxy listeners
+//   wasm_global_plugins[]                                            modules proxywasm filters
+//                                                                     name in from_wasm_plugin
 //
 // Every error names the JSON path of the offending field.
 #pragma once
@@ -46,6 +50,16 @@ struct PluginConfig {
 
 using components::StoreConfig;  // a state store's type and metadata
 
+// A listener in proxy mode: its proxy filter's router, and the proxywasm stream filters every
+// request on it passes through, in the order listed.
+struct ProxyListenerConfig {
+  std::string name;
+  std::string address;
+  std::string router;  // router_config_name
+  std::vector<PluginConfig> filters;
+  std::string json_path;
+};
+
 struct ServerConfig {
   std::string function_address = "0.0.0.0:2045";
   std::vector<PluginConfig> plugins;
@@ -55,6 +69,9 @@ struct ServerConfig {
   // Proxy mode (MOSN's shape): cluster_manager.clusters[] and servers[].routers[].
   std::vector<ClusterConfig> clusters;
   std::vector<RouterConfig> routers;
+  std::vector<ProxyListenerConfig> proxy_listeners;
+  // Whether a listener carries the Layotto filter: only then is function_address served.
+  bool serve_functions = false;
 
   // "wasmlet": { ... } settings.
   // Serving loops: each accepts connections, parses their requests and runs their functions

@@ -158,9 +158,11 @@ FunctionPool::Slot* FunctionPool::TakeIdle(EventLoop* here, bool only_here) {
 
 void FunctionPool::Run(abi::HttpRequest request, Done done) {
   if (Slot* slot = TakeIdleHere()) {  // the common case: this loop, this thread, now
-    auto result = Execute(*slot, std::move(request));
-    done(std::move(result));
-    Release(slot);
+    Execute(*slot, std::move(request), /*can_wait=*/true,
+            [self = shared_from_this(), slot, done = std::move(done)](Result<abi::HttpResponse> result) {
+              done(std::move(result));
+              self->Release(slot);
+            });
     return;
   }
   auto job = std::make_shared<Job>();
@@ -178,9 +180,7 @@ Result<abi::HttpResponse> FunctionPool::Invoke(abi::HttpRequest request) {
                               DescribeChain(route_id_) + " (do functions call each other in a loop?)");
   }
   if (Slot* slot = TakeIdleHere()) {  // nested, on this thread, on another instance
-    auto result = Execute(*slot, std::move(request));
-    Release(slot);
-    return result;
+    return ExecuteNow(*slot, std::move(request));
   }
   // No idle instance here: this thread waits for another loop to run it.
   auto promise = std::make_shared<std::promise<Result<abi::HttpResponse>>>();
@@ -275,13 +275,27 @@ void FunctionPool::Submit(std::shared_ptr<Job> job) {
 void FunctionPool::RunJob(Slot* slot, const std::shared_ptr<Job>& job) {
   // The chain the job was called from, so that the calls it makes are counted on top of it.
   ChainPrefix prefix(job->chain);
-  auto result = Execute(*slot, std::move(job->request));
-  job->done(std::move(result));
-  Release(slot);
+  // A call through proxy_invoke_service has a thread blocked on its answer: it cannot wait.
+  const bool can_wait = job->chain.empty();
+  Execute(*slot, std::move(job->request), can_wait,
+          [self = shared_from_this(), slot, job](Result<abi::HttpResponse> result) {
+            job->done(std::move(result));
+            self->Release(slot);
+          });
 }
 
-Result<abi::HttpResponse> FunctionPool::Execute(Slot& slot, abi::HttpRequest request) {
-  if (slot.dead || !slot.vm) return Status(StatusCode::kInternal, Describe() + " has no working instance");
+Result<abi::HttpResponse> FunctionPool::ExecuteNow(Slot& slot, abi::HttpRequest request) {
+  std::optional<Result<abi::HttpResponse>> answer;
+  Execute(slot, std::move(request), /*can_wait=*/false,
+          [&answer](Result<abi::HttpResponse> result) { answer = std::move(result); });
+  Release(&slot);
+  if (!answer) return Internal(Describe() + ": the request did not end");  // cannot happen without waiting
+  return std::move(*answer);
+}
+
+void FunctionPool::Execute(Slot& slot, abi::HttpRequest request, bool can_wait, Done done) {
+  if (slot.dead || !slot.vm)
+    return done(Status(StatusCode::kInternal, Describe() + " has no working instance"));
   ChainEntry entry(&route_id_);
   // Only a function on a serving loop can be moved, and only then is its cost measured.
   const bool measure = !slot.pooled && context_.inline_limit.count() > 0 && context_.pool_threads > 0 &&
@@ -294,17 +308,28 @@ Result<abi::HttpResponse> FunctionPool::Execute(Slot& slot, abi::HttpRequest req
   if (measure && start - sample.at > std::chrono::milliseconds(2)) sample = {start, ThreadCpuNs()};
   const int64_t cpu_start = sample.cpu_ns;
   const int64_t blocked_start = blocked_ns;
-  auto result = slot.vm->HandleHttp(std::move(request), start + cpu_limit_);
-  if (!slot.vm->failed() && slot.vm->has_pending_work()) {
-    Status pending = slot.vm->RunPendingWork(Clock::now() + cpu_limit_);
-    if (!pending.ok()) spdlog::warn("{}: {}", Describe(), pending.message());
-  }
+  abi::PluginVm::Post post;
+  if (can_wait) post = [loop = slot.loop](std::function<void()> work) { loop->Post(std::move(work)); };
+  slot.vm->HandleHttpAsync(
+      std::move(request), cpu_limit_, std::move(post),
+      [self = shared_from_this(), slot = &slot, done = std::move(done)](Result<abi::HttpResponse> result) {
+        done(self->AfterRequest(*slot, std::move(result)));
+      });
+  // The cost of what ran on this thread just now (a request that waited for an outbound call has
+  // run only its first part: the rest is not measured).
   if (measure && Clock::now() - start > context_.inline_limit) {
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::nanoseconds(ThreadCpuNs() - cpu_start + blocked_ns - blocked_start));
     auto serving = Placement::kServing;
     if (took > context_.inline_limit && placement_.compare_exchange_strong(serving, Placement::kMoving))
       context_.control->Post([self = shared_from_this(), took] { self->MoveToPool(took); });
+  }
+}
+
+Result<abi::HttpResponse> FunctionPool::AfterRequest(Slot& slot, Result<abi::HttpResponse> result) {
+  if (!slot.vm->failed() && slot.vm->has_pending_work()) {
+    Status pending = slot.vm->RunPendingWork(Clock::now() + cpu_limit_);
+    if (!pending.ok()) spdlog::warn("{}: {}", Describe(), pending.message());
   }
   std::string memory_note;
   if (slot.vm->failed()) {

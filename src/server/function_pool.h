@@ -142,7 +142,12 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   void Submit(std::shared_ptr<Job> job);
   // On the slot's loop.
   void RunJob(Slot* slot, const std::shared_ptr<Job>& job);
-  Result<abi::HttpResponse> Execute(Slot& slot, abi::HttpRequest request);
+  // Runs the request on the slot's instance; `done` once, at once unless the function waits for
+  // an outbound call (only when `can_wait`; else such a wait fails the request).
+  void Execute(Slot& slot, abi::HttpRequest request, bool can_wait, Done done);
+  // Execute for a caller that needs the answer now; releases the slot.
+  Result<abi::HttpResponse> ExecuteNow(Slot& slot, abi::HttpRequest request);
+  Result<abi::HttpResponse> AfterRequest(Slot& slot, Result<abi::HttpResponse> result);
   void Release(Slot* slot);
   void Destroy(Slot& slot);
   void Replace(Slot& slot);

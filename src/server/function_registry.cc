@@ -100,6 +100,7 @@ int FunctionRegistry::DefaultInstances() const {
 
 Status FunctionRegistry::LoadAll() {
   if (config_.plugins.empty()) {
+    if (!config_.serve_functions && !config_.proxy_listeners.empty()) return Status::Ok();  // proxy mode only
     spdlog::info("the config lists no functions: serving none until they are installed (POST /wasm/install)");
     return Status::Ok();
   }
@@ -140,9 +141,10 @@ void FunctionRegistry::Watch(const PluginConfig& plugin) {
     });
 }
 
-Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugin) {
+Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& config,
+                                engine::Engine& engine) {
   const std::string where = "config " + plugin.json_path + ".vm_config";
-  auto bytes = ReadModule(plugin, where, {.max_bytes = config_.max_module_bytes});
+  auto bytes = ReadModule(plugin, where, {.max_bytes = config.max_module_bytes});
   if (!bytes.ok()) return bytes.status();
   auto md5 = Md5Hex(*bytes);
   if (!md5.ok()) return md5.status();
@@ -152,13 +154,17 @@ Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugi
                            " (a different build of the module?)");
   }
   const std::string source = plugin.vm.path.empty() ? plugin.vm.url : plugin.vm.path;
-  const uint32_t mem_mb = plugin.vm.mem_mb ? plugin.vm.mem_mb : config_.default_mem_mb;
-  auto module = engine_.Compile(*bytes, {.max_memory_bytes = uint64_t{mem_mb} << 20});
+  const uint32_t mem_mb = plugin.vm.mem_mb ? plugin.vm.mem_mb : config.default_mem_mb;
+  auto module = engine.Compile(*bytes, {.max_memory_bytes = uint64_t{mem_mb} << 20});
   if (!module.ok()) {
     return Status(module.status().code(), where + (plugin.vm.path.empty() ? ".url: " : ".path: ") + source +
                                               ": " + module.status().message());
   }
-
+  LoadedPlugin loaded;
+  loaded.module = *module;
+  loaded.md5 = *md5;
+  loaded.source = source;
+  loaded.cpu_limit = std::chrono::milliseconds(plugin.vm.cpu_ms ? plugin.vm.cpu_ms : config.default_cpu_ms);
   auto spec = std::make_shared<abi::PluginSpec>();
   spec->name = plugin.name;
   spec->root_id = plugin.root_id;
@@ -166,16 +172,26 @@ Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugi
   spec->root_context_id = plugin.root_context_id;
   spec->vm_configuration = VmConfigurationBytes(plugin);
   spec->plugin_configuration = PluginConfigurationBytes(plugin);
+  spec->callback_timeout = loaded.cpu_limit;
+  loaded.spec = spec;
+  return loaded;
+}
 
-  auto function = std::make_shared<FunctionPool>(
-      FunctionPool::Params{.config = plugin,
-                           .spec = spec,
-                           .module = *module,
-                           .services = services_,
-                           .md5 = *md5,
-                           .cpu_limit = std::chrono::milliseconds(plugin.vm.cpu_ms ? plugin.vm.cpu_ms
-                                                                                   : config_.default_cpu_ms)},
-      context_);
+Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugin) {
+  auto loaded = LoadPlugin(plugin, config_, engine_);
+  if (!loaded.ok()) return loaded.status();
+  const std::string& source = loaded->source;
+  const std::shared_ptr<const engine::Module>& module = loaded->module;
+  const std::string& md5 = loaded->md5;
+  const auto& spec = loaded->spec;
+
+  auto function = std::make_shared<FunctionPool>(FunctionPool::Params{.config = plugin,
+                                                                      .spec = spec,
+                                                                      .module = module,
+                                                                      .services = services_,
+                                                                      .md5 = md5,
+                                                                      .cpu_limit = loaded->cpu_limit},
+                                                 context_);
   const int count = plugin.instance_num > 0 ? plugin.instance_num : DefaultInstances();
   if (Status started = function->AddInstances(count); !started.ok()) {
     function->Retire(nullptr);

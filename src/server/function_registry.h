@@ -42,6 +42,18 @@ struct FunctionInfo {
   abi::HostUsage host;  // what the host holds for its VM id (shared data, queues, metrics)
 };
 
+// A plugin item's module, read, checked and compiled, and the spec its instances start with.
+struct LoadedPlugin {
+  std::shared_ptr<const engine::Module> module;
+  std::shared_ptr<abi::PluginSpec> spec;
+  std::string md5;
+  std::string source;  // its path or URL
+  std::chrono::milliseconds cpu_limit{0};
+};
+// Errors name the item's JSON path.
+Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& config,
+                                engine::Engine& engine);
+
 class FunctionRegistry {
  public:
   // Instances go to `serving` loops (which the caller owns and keeps running until after

@@ -163,6 +163,8 @@ Status Server::Start() {
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));
   services.invoker = invoker;
+  outbound_ = std::make_shared<OutboundCalls>(config_.clusters);
+  services.outbound = outbound_;
   const int loops = config_.workers > 0 ? config_.workers
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < loops; ++i) {
@@ -198,16 +200,36 @@ Status Server::Start() {
     admin_threads_.emplace_back([this] { RunLoop(admin_jobs_, "the admin jobs"); });
     spdlog::info("admin API on port {}", admin_->port());
   }
-  http_ = std::make_unique<HttpServer>(
-      ios,
-      HttpServer::Options{.max_request_body = config_.max_request_body,
-                          .max_connections = config_.max_connections,
-                          .idle_timeout = std::chrono::milliseconds(config_.idle_timeout_ms)},
-      [this](abi::HttpRequest request, Respond respond) { Handle(std::move(request), std::move(respond)); });
-  WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
+  // Proxy listeners: one whose filters cannot start is not served (a filter may be what guards
+  // its upstream); the others are.
+  std::vector<Status> proxy_errors;
+  for (const ProxyListenerConfig& listener : config_.proxy_listeners) {
+    auto proxy =
+        std::make_unique<ProxyListener>(config_, listener, *engine_, services, *outbound_, metrics_, serving);
+    Status started = proxy->Start();
+    if (!started.ok()) {
+      spdlog::error("{} (this listener is not served)", started.message());
+      proxy_errors.push_back(started);
+      continue;
+    }
+    proxies_.push_back(std::move(proxy));
+  }
+  const bool serve_functions = config_.serve_functions || config_.proxy_listeners.empty();
+  if (!serve_functions && proxies_.empty()) return proxy_errors.front();
+  if (serve_functions) {
+    http_ = std::make_unique<HttpServer>(
+        ios,
+        HttpServer::Options{.max_request_body = config_.max_request_body,
+                            .max_connections = config_.max_connections,
+                            .idle_timeout = std::chrono::milliseconds(config_.idle_timeout_ms)},
+        [this](abi::HttpRequest request, Respond respond) {
+          Handle(std::move(request), std::move(respond));
+        });
+    WASMLET_RETURN_IF_ERROR(http_->Listen(config_.function_address));
+    spdlog::info("serving {} function{} on port {}", functions_->function_count(),
+                 functions_->function_count() == 1 ? "" : "s", http_->port());
+  }
   ready_ = true;
-  spdlog::info("serving {} function{} on port {}", functions_->function_count(),
-               functions_->function_count() == 1 ? "" : "s", http_->port());
   return Status::Ok();
 }
 
@@ -251,19 +273,32 @@ void Server::Handle(abi::HttpRequest request, Respond respond) {
                        });
 }
 
+uint16_t Server::proxy_port(const std::string& name) const {
+  for (const auto& proxy : proxies_) {
+    if (proxy->name() == name) return proxy->port();
+  }
+  return 0;
+}
+
 void Server::Stop() {
-  if (!http_) {
+  if (!http_ && proxies_.empty()) {
     StopThreads();
     return;
   }
   ready_ = false;
-  http_->Stop();
+  if (http_) http_->Stop();
+  for (auto& proxy : proxies_) proxy->Stop();
   if (admin_) admin_->Stop();
+  auto in_flight = [this] {
+    size_t n = http_ ? http_->in_flight() : 0;
+    for (const auto& proxy : proxies_) n += proxy->in_flight();
+    return n;
+  };
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
-  while (http_->in_flight() > 0 && std::chrono::steady_clock::now() < give_up) {
+  while (in_flight() > 0 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (http_->in_flight() > 0) spdlog::warn("stopping with {} requests still running", http_->in_flight());
+  if (in_flight() > 0) spdlog::warn("stopping with {} requests still running", in_flight());
   // Let the last responses reach the wire before the loops stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   StopThreads();
@@ -280,8 +315,12 @@ void Server::StopThreads() {
   for (auto& t : admin_threads_) t.join();
   admin_threads_.clear();
   if (functions_) functions_->Shutdown();
+  for (auto& proxy : proxies_) proxy->Shutdown();
   for (auto& loop : loops_) loop->Stop();
+  // The loops are stopped: what their handlers pointed to can go.
+  if (outbound_) outbound_->Shutdown();
   functions_.reset();
+  proxies_.clear();
   http_.reset();
   admin_.reset();
   loops_.clear();

@@ -19,6 +19,8 @@
 #include "server/function_registry.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/outbound.h"
+#include "server/proxy.h"
 
 namespace wasmlet::server {
 
@@ -37,6 +39,8 @@ class Server {
   int Run();
 
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+  // The port of the proxy listener named `name` (0: none serves).
+  uint16_t proxy_port(const std::string& name) const;
 
   // The function listener's entry point.
   void Handle(abi::HttpRequest request, Respond respond);
@@ -59,6 +63,9 @@ class Server {
   std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
   std::unique_ptr<FunctionRegistry> functions_;
   std::unique_ptr<HttpServer> http_;
+  // proxy_http_call's and the proxy listeners' upstream clients, one per loop.
+  std::shared_ptr<OutboundCalls> outbound_;
+  std::vector<std::unique_ptr<ProxyListener>> proxies_;
   // The admin listener has its own thread (which also waits for SIGINT and SIGTERM):
   // installs compile and start instances, which must not hold up traffic.
   boost::asio::io_context admin_io_;

@@ -217,6 +217,7 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
       response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
     response.body = std::move(message.body());
+    response.details = host_.address;  // who answered (the upstream.address property)
     const bool keep = message.keep_alive() && (cluster_.config.max_request_per_conn == 0 ||
                                                connection_->requests < cluster_.config.max_request_per_conn);
     if (keep) client_.ReturnIdle(host_, std::move(connection_));

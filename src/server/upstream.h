@@ -60,7 +60,8 @@ class UpstreamClient {
 
   // On the loop's thread. `request.authority` becomes the Host header (the host's address when
   // empty); `timeout` bounds the whole exchange (0: 15 s). An answer the client made itself
-  // (the 502/503/504 above) has `local` set and its reason in `details`. Only an unknown cluster
+  // (the 502/503/504 above) has `local` set and its reason in `details`; an upstream's answer
+  // has the address of the host that gave it in `details`. Only an unknown cluster
   // is answered before Send returns.
   Handle Send(const std::string& cluster, abi::HttpRequest request, std::chrono::milliseconds timeout,
               Done done);

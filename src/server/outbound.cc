@@ -1,0 +1,58 @@
+#include "server/outbound.h"
+
+#include <boost/asio/post.hpp>
+
+namespace wasmlet::server {
+
+OutboundCalls::OutboundCalls(std::vector<ClusterConfig> clusters) : clusters_(std::move(clusters)) {}
+
+OutboundCalls::~OutboundCalls() { Shutdown(); }
+
+void OutboundCalls::Shutdown() {
+  std::lock_guard lock(mutex_);
+  clients_.clear();
+}
+
+bool OutboundCalls::HasCluster(std::string_view cluster) {
+  for (const ClusterConfig& c : clusters_) {
+    if (c.name == cluster && !c.hosts.empty()) return true;
+  }
+  return false;
+}
+
+UpstreamClient* OutboundCalls::ForThisLoop() {
+  EventLoop* loop = EventLoop::Current();
+  if (!loop) return nullptr;
+  // A loop's client is made once and used only on that loop; the lock guards the map.
+  thread_local std::pair<const OutboundCalls*, UpstreamClient*> cached{nullptr, nullptr};
+  if (cached.first == this) return cached.second;
+  std::lock_guard lock(mutex_);
+  auto& client = clients_[loop];
+  if (!client) client = std::make_unique<UpstreamClient>(loop->io(), clusters_);
+  cached = {this, client.get()};
+  return client.get();
+}
+
+Result<abi::OutboundHttp::Cancel> OutboundCalls::Start(std::string_view target, bool to_address,
+                                                       abi::HttpRequest request,
+                                                       std::chrono::milliseconds timeout, Done done) {
+  UpstreamClient* client = ForThisLoop();
+  if (!client) return FailedPrecondition("outbound calls start only on an event loop");
+  // The client answers an unknown cluster (or too many addresses) before Send returns; the
+  // guest must get its answer later, never inside proxy_http_call.
+  auto returned = std::make_shared<bool>(false);
+  boost::asio::io_context& io = EventLoop::Current()->io();
+  auto deliver = [returned, &io, done = std::move(done)](abi::HttpResponse response) mutable {
+    if (*returned) return done(std::move(response));
+    boost::asio::post(io, [done = std::move(done), response = std::move(response)]() mutable {
+      done(std::move(response));
+    });
+  };
+  UpstreamClient::Handle handle =
+      to_address ? client->SendToAddress(std::string(target), std::move(request), timeout, std::move(deliver))
+                 : client->Send(std::string(target), std::move(request), timeout, std::move(deliver));
+  *returned = true;
+  return Cancel([handle]() mutable { handle.Cancel(); });
+}
+
+}  // namespace wasmlet::server
