@@ -310,20 +310,27 @@ void FunctionPool::Execute(Slot& slot, abi::HttpRequest request, bool can_wait, 
   const int64_t blocked_start = blocked_ns;
   abi::PluginVm::Post post;
   if (can_wait) post = [loop = slot.loop](std::function<void()> work) { loop->Post(std::move(work)); };
-  slot.vm->HandleHttpAsync(
-      std::move(request), cpu_limit_, std::move(post),
-      [self = shared_from_this(), slot = &slot, done = std::move(done)](Result<abi::HttpResponse> result) {
-        done(self->AfterRequest(*slot, std::move(result)));
-      });
-  // The cost of what ran on this thread just now (a request that waited for an outbound call has
-  // run only its first part: the rest is not measured).
-  if (measure && Clock::now() - start > context_.inline_limit) {
+  // The cost of what ran on this thread is measured before the slot is released: a slow
+  // function must be marked as moving before its instance can take the next request here. A
+  // request that waits for an outbound call is measured for its first part only.
+  auto measure_once = [this, measure, start, cpu_start, blocked_start, measured = false]() mutable {
+    if (measured || !measure) return;
+    measured = true;
+    if (Clock::now() - start <= context_.inline_limit) return;
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::nanoseconds(ThreadCpuNs() - cpu_start + blocked_ns - blocked_start));
     auto serving = Placement::kServing;
     if (took > context_.inline_limit && placement_.compare_exchange_strong(serving, Placement::kMoving))
       context_.control->Post([self = shared_from_this(), took] { self->MoveToPool(took); });
-  }
+  };
+  auto measurer = std::make_shared<decltype(measure_once)>(std::move(measure_once));
+  slot.vm->HandleHttpAsync(std::move(request), cpu_limit_, std::move(post),
+                           [self = shared_from_this(), slot = &slot, measurer,
+                            done = std::move(done)](Result<abi::HttpResponse> result) {
+                             (*measurer)();  // a no-op when the request waited (measured already)
+                             done(self->AfterRequest(*slot, std::move(result)));
+                           });
+  (*measurer)();
 }
 
 Result<abi::HttpResponse> FunctionPool::AfterRequest(Slot& slot, Result<abi::HttpResponse> result) {

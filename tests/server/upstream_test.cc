@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "e2e/harness.h"
+#include "e2e/test_upstream.h"
 
 namespace wasmlet::server {
 namespace {
@@ -17,89 +18,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-
-// A loopback HTTP/1.1 server on its own thread. `mode` decides what each request gets:
-//   "echo"    200, body = the request line, its headers and its body; keep-alive
-//   "close"   as echo, then closes the connection (Connection: close)
-//   "drop"    as echo, then closes the connection without saying so
-//   "interim" as echo, with a 100 Continue before the answer
-// A HEAD request gets the headers of the echo, without its body, as HTTP says.
-//   "reset"   reads the request and resets the connection
-//   "silent"  reads the request and never answers
-class TestUpstream {
- public:
-  explicit TestUpstream(std::string mode)
-      : mode_(std::move(mode)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    Accept();  // before the thread runs: an io_context with no work returns from run() at once
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~TestUpstream() {
-    io_.stop();
-    thread_.join();
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  int connections() const { return connections_.load(); }
-
- private:
-  struct Conn {
-    explicit Conn(tcp::socket s) : socket(std::move(s)) {}
-    tcp::socket socket;
-    std::string in;
-    char chunk[4096];
-  };
-
-  void Accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-      if (ec) return;
-      ++connections_;
-      Serve(std::make_shared<Conn>(std::move(socket)));
-      Accept();
-    });
-  }
-
-  void Serve(std::shared_ptr<Conn> conn) {
-    conn->socket.async_read_some(
-        asio::buffer(conn->chunk), [this, conn](boost::system::error_code ec, size_t n) {
-          if (ec) return;
-          conn->in.append(conn->chunk, n);
-          const size_t end = conn->in.find("\r\n\r\n");
-          if (end == std::string::npos) return Serve(conn);
-          size_t length = 0;
-          const size_t cl = conn->in.find("Content-Length: ");
-          if (cl != std::string::npos && cl < end) length = std::stoul(conn->in.substr(cl + 16));
-          if (conn->in.size() < end + 4 + length) return Serve(conn);
-          const std::string request = conn->in.substr(0, end + 4 + length);
-          conn->in.erase(0, end + 4 + length);
-          if (mode_ == "silent") return Serve(conn);
-          if (mode_ == "reset") {
-            linger hard{1, 0};
-            setsockopt(conn->socket.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-            conn->socket.close();
-            return;
-          }
-          const bool head = request.rfind("HEAD ", 0) == 0;
-          auto answer = std::make_shared<std::string>(
-              std::string(mode_ == "interim" ? "HTTP/1.1 100 Continue\r\n\r\n" : "") +
-              "HTTP/1.1 200 OK\r\nx-upstream: yes\r\nContent-Length: " + std::to_string(request.size()) +
-              "\r\n" + (mode_ == "close" ? "Connection: close\r\n" : "") + "\r\n" + (head ? "" : request));
-          asio::async_write(conn->socket, asio::buffer(*answer),
-                            [this, conn, answer](boost::system::error_code write_ec, size_t) {
-                              if (write_ec) return;
-                              if (mode_ == "close" || mode_ == "drop")
-                                return conn->socket.shutdown(tcp::socket::shutdown_both);
-                              Serve(conn);
-                            });
-        });
-  }
-
-  std::string mode_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  std::atomic<int> connections_{0};
-  std::thread thread_;
-};
+using testing::TestUpstream;
 
 ClusterConfig Cluster(const std::string& name, std::vector<std::string> hosts, uint32_t max_requests = 0) {
   ClusterConfig c;

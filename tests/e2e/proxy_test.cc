@@ -1,0 +1,220 @@
+// Proxy mode end to end: the wasmlet binary with a proxy listener, its proxywasm filters built
+// from source with the SDK (tests/guests/proxy_filter.cc), and real HTTP upstreams on loopback
+// started by the test (one that echoes what it got, one that resets, one that never answers).
+#include <gtest/gtest.h>
+
+#include "e2e/harness.h"
+#include "e2e/test_upstream.h"
+
+namespace wasmlet::testing {
+namespace {
+
+const std::string kGuests = WASMLET_TEST_GUESTS;
+using namespace std::chrono_literals;
+
+json Filter(const std::string& configuration) {
+  return {{"type", "proxywasm"},
+          {"config",
+           {{"instance_num", 1},
+            {"vm_config", {{"engine", "wasmtime"}, {"path", kGuests + "/proxy_filter.wasm"}}},
+            {"root_context_id", 1},
+            {"configuration", configuration}}}};
+}
+
+json Cluster(const std::string& name, const std::string& address, const std::string& connect_timeout = "1s") {
+  return {{"name", name},
+          {"type", "SIMPLE"},
+          {"lb_type", "LB_ROUNDROBIN"},
+          {"connect_timeout", connect_timeout},
+          {"hosts", {{{"address", address}}}}};
+}
+
+// One proxy listener on `port` with `filters`, routing /timeout to `slow` (with a 1 s timeout),
+// /health to a direct answer and everything else to `backend`.
+json ProxyConfig(uint16_t port, const json& filters, const json& clusters) {
+  json routes = {
+      {{"match", {{"prefix", "/health"}}}, {"direct_response", {{"status", 200}, {"body", "healthy\n"}}}},
+      {{"match", {{"prefix", "/timeout"}}}, {"route", {{"cluster_name", "slow"}, {"timeout", "1s"}}}},
+      {{"match", {{"prefix", "/refused"}}}, {"route", {{"cluster_name", "nobody"}}}},
+      {{"match", {{"prefix", "/"}}}, {"route", {{"cluster_name", "backend"}}}}};
+  json router = {{"router_config_name", "main"},
+                 {"virtual_hosts", {{{"name", "all"}, {"domains", {"*"}}, {"routers", routes}}}}};
+  json listener = {
+      {"name", "proxy"},
+      {"address", "127.0.0.1:" + std::to_string(port)},
+      {"filter_chains", {{{"filters", {{{"type", "proxy"}, {"config", {{"router_config_name", "main"}}}}}}}}},
+      {"stream_filters", filters}};
+  return {{"servers", {{{"routers", {router}}, {"listeners", {listener}}}}},
+          {"cluster_manager", {{"clusters", clusters}}},
+          {"wasmlet", {{"workers", 2}, {"admin_address", "127.0.0.1:" + std::to_string(FreePort())}}}};
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  // Starts wasmlet with `filters` in front of the echo upstream.
+  void Serve(json filters) {
+    // {Filter(...)} with one element is that element itself to nlohmann::json.
+    if (filters.is_object()) filters = json::array({filters});
+    json clusters = {Cluster("backend", backend_.address()), Cluster("slow", silent_.address()),
+                     Cluster("nobody", "127.0.0.1:" + std::to_string(FreePort()), "300ms"),
+                     Cluster("auth", backend_.address())};
+    port_ = FreePort();
+    server_ = std::make_unique<Wasmlet>(dir_, ProxyConfig(port_, filters, clusters), port_);
+  }
+  Response Send(const std::string& method, const std::string& target, const std::string& body = "",
+                std::map<std::string, std::string> headers = {}) {
+    return Get(port_, target, headers, body, method);
+  }
+
+  TempDir dir_;
+  TestUpstream backend_{"echo"};
+  TestUpstream silent_{"silent"};
+  uint16_t port_ = 0;
+  std::unique_ptr<Wasmlet> server_;
+};
+
+TEST_F(ProxyTest, FiltersRunInOrderOnTheRequestAndInReverseOnTheResponse) {
+  Serve({Filter("tag=a add_response_header=x-demo:1"), Filter("tag=b")});
+  auto r = Send("POST", "/echo?q=1", "hello");
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The upstream got the request as both filters left it, with its body.
+  EXPECT_NE(r.body.find("POST /echo?q=1 HTTP/1.1\r\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("x-chain: a,b\r\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\r\n\r\nhello"), std::string::npos) << r.body;
+  // The answer passed b, then a.
+  EXPECT_EQ(r.headers["x-chain-response"], "b,a");
+  EXPECT_EQ(r.headers["x-demo"], "1");
+  EXPECT_EQ(r.headers["x-upstream"], "yes");
+  EXPECT_EQ(r.headers["x-filter-a-seen-status"], "200");
+  EXPECT_EQ(backend_.requests(), 1);
+
+  // The router's direct answer passes the filters too, without the upstream.
+  auto health = Send("GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "healthy\n");
+  EXPECT_EQ(health.headers["x-chain-response"], "b,a");
+  EXPECT_EQ(backend_.requests(), 1);
+}
+
+TEST_F(ProxyTest, ALocalAnswerAtEachPhaseIsWhatTheClientGetsAndOneOnTheRequestSkipsTheUpstream) {
+  for (const std::string phase : {"request_headers", "request_body", "response_headers", "response_body"}) {
+    SCOPED_TRACE(phase);
+    const int before = backend_.requests();
+    Serve({Filter("tag=a local_at=" + phase), Filter("tag=b")});
+    auto r = Send("POST", "/", "some body");
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_EQ(r.body, "denied by a at " + phase + "\n");
+    EXPECT_EQ(r.headers["x-denied-by"], "a");
+    const bool request_phase = phase.starts_with("request");
+    EXPECT_EQ(backend_.requests() - before, request_phase ? 0 : 1);
+    server_.reset();
+  }
+}
+
+TEST_F(ProxyTest, AFilterPausesForAnHttpCallAndResumesWithTheBufferedBody) {
+  Serve({Filter("tag=a call=auth call_path=/auth buffer_body=1"), Filter("tag=b buffer_body=1")});
+  auto r = Send("POST", "/api", "payload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The call's answer (the echo of "GET /auth") reached the filter, which let the request go on
+  // with a header; both filters saw the whole body.
+  EXPECT_NE(r.body.find("x-auth-status: 200\r\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("x-auth-body: GET /auth HTTP/1.1"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\r\n\r\npayload+a+b"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("x-chain: a,b\r\n"), std::string::npos) << r.body;
+  EXPECT_EQ(backend_.requests(), 2);  // the call, then the request
+}
+
+TEST_F(ProxyTest, AnHttpCallsAnswerCanRefuseTheRequestAndAFailedCallIsSeenAsOne) {
+  Serve({Filter("tag=a call=auth call_path=/deny")});
+  auto denied = Send("GET", "/api");
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.body, "auth answered 403\n");
+  EXPECT_EQ(backend_.requests(), 1);  // only the call
+  server_.reset();
+
+  // A call that gets no answer within its timeout reaches the filter as a failed call.
+  Serve({Filter("tag=a call=slow call_path=/anything call_timeout_ms=300")});
+  auto failed = Send("GET", "/api");
+  EXPECT_EQ(failed.status, 503);
+  EXPECT_EQ(failed.body, "auth call failed\n");
+  server_.reset();
+
+  // A cluster that is not configured: proxy_http_call refuses it at once.
+  Serve({Filter("tag=a call=no_such_cluster")});
+  auto unknown = Send("GET", "/api");
+  EXPECT_EQ(unknown.status, 500);
+  EXPECT_EQ(unknown.body, "http_call failed: 2\n");  // BAD_ARGUMENT
+}
+
+TEST_F(ProxyTest, AnHttpCallToAUrlWithNoHeadersTakesItsRequestLineFromTheUrl) {
+  // MOSN's own httpCall test module passes a URL and no headers at all.
+  Serve({Filter("tag=a call_no_headers=http://" + backend_.address() + "/auth?from=url")});
+  auto r = Send("GET", "/api");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("x-auth-body: GET /auth?from=url HTTP/1.1"), std::string::npos) << r.body;
+}
+
+TEST_F(ProxyTest, TheRootContextCallsOutFromOnTick) {
+  Serve({Filter("tag=a tick_call=auth")});
+  std::string seen;
+  for (int i = 0; i < 100 && seen.empty(); ++i) {
+    auto r = Send("GET", "/");
+    ASSERT_EQ(r.status, 200);
+    seen = r.headers["x-tick-result"];
+    if (seen.empty()) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(seen.find("GET /tick HTTP/1.1"), std::string::npos) << seen;
+}
+
+TEST_F(ProxyTest, ACallWhoseStreamEndedIsCancelledAndNeverDelivered) {
+  Serve({Filter("tag=a detach_call=slow")});
+  const auto start = std::chrono::steady_clock::now();
+  auto r = Send("GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s)
+      << "the stream waited for a call it did not pause for";
+  // The stream ended, so its call was cancelled: the slow upstream sees its connection closed
+  // long before the call's own 5 s timeout.
+  for (int i = 0; i < 200 && silent_.abandoned() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(silent_.abandoned(), 1);
+  std::this_thread::sleep_for(200ms);
+  auto again = Send("GET", "/");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.headers["x-dropped-responses"], "0") << "an answer reached a context that had ended";
+}
+
+TEST_F(ProxyTest, UpstreamFailuresAreAnsweredWithTheirStatusNamingTheCluster) {
+  Serve({Filter("tag=a")});
+  auto refused = Send("GET", "/refused");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("cluster 'nobody'"), std::string::npos) << refused.body;
+  EXPECT_EQ(refused.headers["x-chain-response"], "a") << "the error answer passes the filters too";
+
+  auto timeout = Send("GET", "/timeout");
+  EXPECT_EQ(timeout.status, 504);
+  EXPECT_NE(timeout.body.find("cluster 'slow'"), std::string::npos) << timeout.body;
+
+  auto reset = Send("GET", "/reset");
+  EXPECT_EQ(reset.status, 502);
+  EXPECT_NE(reset.body.find("cluster 'backend'"), std::string::npos) << reset.body;
+
+  // And the listener goes on serving.
+  EXPECT_EQ(Send("GET", "/").status, 200);
+}
+
+TEST_F(ProxyTest, AFunctionWaitsForItsHttpCallAndAnswersWithWhatItGot) {
+  // Function mode: the Layotto listener, a function that calls the cluster "backend".
+  const uint16_t port = FreePort();
+  json config = LayottoConfig(port, {{"call", Plugin("call", kGuests + "/outbound_function.wasm", 1)}});
+  config["cluster_manager"] = {{"clusters", {Cluster("backend", backend_.address())}}};
+  Wasmlet server(dir_, config, port);
+  for (int i = 0; i < 3; ++i) {
+    auto r = Get(port, "/", {{"id", "id_call"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("GET / HTTP/1.1\r\n"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(backend_.requests(), 3);
+}
+
+}  // namespace
+}  // namespace wasmlet::testing
