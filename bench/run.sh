@@ -8,7 +8,10 @@
 # Scenarios: (a) nginx returning a fixed 200; (b) wasmlet's fixed route, no wasm; (c) a wasm
 # echo function; (d) the quickstart chain on the embedded store; (e) the same chain on Redis;
 # (f) redis-benchmark GET at the same concurrency; (g) echo again while a function that burns
-# its whole 200 ms CPU budget is kept busy by two clients (isolation). Then the latency the
+# its whole 200 ms CPU budget is kept busy by two clients (isolation); (h) wasmlet in proxy
+# mode, one wasm filter in front of nginx's fixed 200; (i) nginx as a reverse proxy (upstream
+# keepalive) in front of the same nginx; (j) a function that makes one proxy_http_call to nginx
+# per request. Then the latency the
 # wasm adds at one connection, cold start, memory per instance, and the engine's micro
 # benchmarks.
 set -euo pipefail
@@ -45,6 +48,7 @@ source "$repo/bench/lib.sh"
 
 # ---- nginx: the ceiling ------------------------------------------------------------------------
 nginx_port=$(free_port)
+nginx_proxy_port=$(free_port)
 mkdir -p "$work/nginx"
 cat > "$work/nginx/nginx.conf" <<EOF
 worker_processes $cores;
@@ -60,6 +64,11 @@ http {
   uwsgi_temp_path $work/nginx/uwsgi;
   scgi_temp_path $work/nginx/scgi;
   server { listen 127.0.0.1:$nginx_port; location / { return 200 "ok\n"; } }
+  upstream fixed { server 127.0.0.1:$nginx_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_proxy_port;
+    location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
 }
 EOF
 /usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
@@ -69,6 +78,7 @@ redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
 pids+=($!)
 wait_port "$nginx_port"
+wait_port "$nginx_proxy_port"
 wait_port "$redis_port"
 
 # ---- wasmlet -----------------------------------------------------------------------------------
@@ -129,6 +139,7 @@ EOF
 lua "$work/get.lua" GET "" ""
 lua "$work/echo.lua" POST echo "hello, wasmlet"
 lua "$work/chain.lua" GET id_1 ""
+lua "$work/call.lua" GET id_call ""
 
 log "(a) nginx"
 run_wrk a "http://127.0.0.1:$nginx_port/" "$work/get.lua"
@@ -164,6 +175,36 @@ kill "${hogs[@]}" 2>/dev/null || true
 wait "${hogs[@]}" 2>/dev/null || true
 placement=$(curl -s "http://127.0.0.1:$admin_port/wasm/list" | grep -o '"id":"[^"]*"\|"placement":"[^"]*"' | paste -sd' ')
 log "(g) where the functions ran after it: $placement"
+stop_wasmlet
+
+# ---- proxy mode and outbound calls -------------------------------------------------------------------
+port=$(free_port)
+proxy_port=$(free_port)
+cat > "$work/proxy.json" <<EOF
+{"servers": [{
+  "routers": [{"router_config_name": "to_nginx", "virtual_hosts": [{"name": "all", "domains": ["*"],
+    "routers": [{"match": {"prefix": "/"}, "route": {"cluster_name": "backend"}}]}]}],
+  "listeners": [
+  {"name": "wasm", "address": "127.0.0.1:$port", "stream_filters": [{"type": "Layotto", "config": {
+    "call": {"name": "call", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/tests/guests/outbound_function.wasm"}}}}]},
+  {"name": "proxy", "address": "127.0.0.1:$proxy_port",
+   "filter_chains": [{"filters": [{"type": "proxy", "config": {"router_config_name": "to_nginx"}}]}],
+   "stream_filters": [{"type": "proxywasm", "config": {"vm_config": {"engine": "v8", "path": "$build/examples/add_header.wasm"}}}]}]}],
+ "cluster_manager": {"clusters": [{"name": "backend", "type": "SIMPLE", "lb_type": "LB_ROUNDROBIN",
+   "hosts": [{"address": "127.0.0.1:$nginx_port"}]}]},
+ "wasmlet": {"admin_address": "127.0.0.1:$admin_port"}}
+EOF
+start_wasmlet "$work/proxy.json" "$port"
+answer=$(curl -s -D - "http://127.0.0.1:$proxy_port/" | tr -d '\r')
+echo "$answer" | grep -q '^x-wasm-filter: ' || { echo "the proxy's answer lacks the filter's header: $answer" >&2; exit 1; }
+answer=$(curl -s -H 'id: id_call' "http://127.0.0.1:$port/")
+[ "$answer" = "ok" ] || { echo "unexpected answer from the calling function: $answer" >&2; exit 1; }
+log "(h) wasmlet proxy mode, one wasm filter, in front of nginx"
+run_wrk h "http://127.0.0.1:$proxy_port/" "$work/get.lua"
+log "(i) nginx reverse proxy in front of nginx"
+run_wrk i "http://127.0.0.1:$nginx_proxy_port/" "$work/get.lua"
+log "(j) a function making one proxy_http_call to nginx per request"
+run_wrk j "http://127.0.0.1:$port/" "$work/call.lua"
 stop_wasmlet
 
 port=$(free_port)
@@ -203,8 +244,10 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
   printf '%-40s %12s %10s %10s %10s\n' scenario "req/s" "p50 ms" "p99 ms" "max ms"
   declare -A names=([a]="(a) nginx fixed 200" [b]="(b) wasmlet fixed route (no wasm)" [c]="(c) wasm echo function"
          [d]="(d) quickstart chain, embedded" [e]="(e) quickstart chain, Redis" [f]="(f) redis-benchmark GET"
-         [g]="(g) echo beside a 200 ms CPU burner" [b1]="(b1) fixed route, 1 connection" [c1]="(c1) wasm echo, 1 connection")
-  for k in a b c d e f g b1 c1; do
+         [g]="(g) echo beside a 200 ms CPU burner" [h]="(h) proxy mode, 1 filter, to nginx"
+         [i]="(i) nginx reverse proxy to nginx" [j]="(j) function, 1 http_call to nginx"
+         [b1]="(b1) fixed route, 1 connection" [c1]="(c1) wasm echo, 1 connection")
+  for k in a b c d e f g h i j b1 c1; do
     printf '%-40s %12s %10s %10s %10s\n' "${names[$k]}" "${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}"
   done
   echo
@@ -216,6 +259,8 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
   printf '%-40s %8s %s\n' "(e)/(f) rps" "$(ratio "${rps[e]}" "${rps[f]}")" "(target >= 0.5)"
   printf '%-40s %8s %s\n' "(g)/(c) rps" "$(ratio "${rps[g]}" "${rps[c]}")" "(target >= 0.5)"
   printf '%-40s %8s %s\n' "(g) slowest echo request, ms" "${max[g]}" "(target <= 300)"
+  printf '%-40s %8s %s\n' "(h)/(i) rps" "$(ratio "${rps[h]}" "${rps[i]}")" "(target >= 0.7)"
+  printf '%-40s %8s %s\n' "(j)/(c) rps" "$(ratio "${rps[j]}" "${rps[c]}")" "(target >= 0.5)"
   printf '%-40s %8s %s\n' "(c1)-(b1) p50 at 1 connection, us" "$added_us" "(target <= 10)"
   printf '%-40s %8s %s\n' "cold start to first 200, ms" "$cold_start_ms" "(target <= 100)"
   printf '%-40s %8s %s\n' "RSS per echo instance, KiB" "$per_instance_kib" "(100 instances: $rss_one -> $rss_hundred KiB)"
@@ -224,10 +269,11 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
 cat > "$build/bench-results.json" <<EOF
 {"cores": $cores, "connections": $connections, "seconds": $seconds,
  "scenarios": {
-$(for k in a b c d e f g b1 c1; do printf '  "%s": {"rps": %s, "p50_ms": "%s", "p99_ms": "%s", "max_ms": "%s"}%s\n' "$k" "${rps[$k]:-0}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}" "$([ $k = c1 ] || echo ,)"; done)
+$(for k in a b c d e f g h i j b1 c1; do printf '  "%s": {"rps": %s, "p50_ms": "%s", "p99_ms": "%s", "max_ms": "%s"}%s\n' "$k" "${rps[$k]:-0}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}" "$([ $k = c1 ] || echo ,)"; done)
  },
  "ratios": {"c_over_a": $(ratio "${rps[c]}" "${rps[a]}"), "c_over_b": $(ratio "${rps[c]}" "${rps[b]}"), "b_over_a": $(ratio "${rps[b]}" "${rps[a]}"),
-            "d_over_c": $(ratio "${rps[d]}" "${rps[c]}"), "e_over_f": $(ratio "${rps[e]}" "${rps[f]}"), "g_over_c": $(ratio "${rps[g]}" "${rps[c]}")},
+            "d_over_c": $(ratio "${rps[d]}" "${rps[c]}"), "e_over_f": $(ratio "${rps[e]}" "${rps[f]}"), "g_over_c": $(ratio "${rps[g]}" "${rps[c]}"),
+            "h_over_i": $(ratio "${rps[h]}" "${rps[i]}"), "j_over_c": $(ratio "${rps[j]}" "${rps[c]}")},
  "added_p50_us_at_one_connection": $added_us,
  "cold_start_ms": $cold_start_ms, "rss_per_instance_kib": $per_instance_kib}
 EOF

@@ -306,7 +306,11 @@ R HttpCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t
   const auto timeout = timeout_ms == 0 ? limit : std::min(limit, std::chrono::milliseconds(timeout_ms));
 
   const uint32_t token = vm.AddCall(nullptr);
-  if (token == 0) return vm.RefuseAtLimit("max_calls_in_flight", vm.spec().max_calls_in_flight);
+  if (token == 0) {
+    vm.Log(LogLevel::kWarn, "proxy_http_call refused: the instance already has " +
+                                std::to_string(vm.spec().max_calls_in_flight) + " calls in flight");
+    return WasmResult::kInternalFailure;
+  }
   auto alive = vm.liveness();
   const auto budget = vm.spec().callback_timeout;
   auto started = outbound->Start(target->target, target->to_address, std::move(request), timeout,

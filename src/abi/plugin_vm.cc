@@ -53,6 +53,10 @@ PluginVm::~PluginVm() {
   for (auto& [token, call] : calls_) {
     if (call.cancel) call.cancel();
   }
+  // Streams waiting in this instance learn that it is gone (their wakes only post).
+  for (auto& [id, context] : contexts_) {
+    if (context.stream && context.stream->wake) context.stream->wake();
+  }
   if (owned_instance_) owned_instance_->set_host_data(nullptr);
 }
 
@@ -221,6 +225,10 @@ Result<uint32_t> PluginVm::Callback(const std::optional<ExportedFunction>& fn, c
   current_context_ = effective_context_ = 0;
   if (!status.ok()) {
     failed_ = true;
+    // Streams waiting in this instance learn at once that it failed (their wakes only post).
+    for (auto& [id, context] : contexts_) {
+      if (context.stream && context.stream->wake && id != context_id) context.stream->wake();
+    }
     if (status.code() == StatusCode::kExit) {
       status = Status(StatusCode::kTrap,
                       "the guest called proc_exit(" + std::to_string(exit_code_.value_or(0)) + ")");
@@ -260,15 +268,8 @@ void PluginVm::HandleHttpAsync(HttpRequest request, std::chrono::milliseconds bu
     response.body = std::move(stream.response_body);
     respond(std::move(response));
   };
-  const std::string name = spec_->name;
   StreamRun::Start({StreamRun::Filter{this, budget}}, std::move(data), answer, std::move(post),
-                   [name, done = std::move(done)](Result<HttpResponse> result) {
-                     if (!result.ok()) {
-                       const Status& error = result.status();
-                       return done(Status(error.code(), "plugin '" + name + "': " + error.message()));
-                     }
-                     done(std::move(result));
-                   });
+                   std::move(done));
 }
 
 Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline deadline) {
@@ -506,6 +507,10 @@ Status PluginVm::DeliverHttpCallResponse(uint32_t token, const HttpResponse* res
   }
   // The stream that made the call goes on, or learns that nothing is left to wait for; after a
   // failure, every stream learns that its instance is gone.
+  if (response && response->local) {
+    // The guest sees only that the call failed (no headers); the operator sees why.
+    Log(LogLevel::kWarn, "proxy_http_call " + std::to_string(token) + " failed: " + response->details);
+  }
   if (stream && contexts_.count(context_id) && !stream->in_callback) MarkWoken(context_id);
   if (failed()) {
     for (const auto& [id, context] : contexts_) {

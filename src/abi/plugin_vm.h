@@ -2,7 +2,8 @@
 //
 // A PluginVm owns an engine Instance, its root context and the stream contexts of the
 // requests it is handling, and calls the module's exports in the order the ABI requires.
-// It serves one request at a time and lives on its Store's thread. After a guest failure
+// It lives on its Store's thread; a function's instance serves one request at a time, a proxy
+// filter's serves all the streams of its loop, each in its own context. After a guest failure
 // (trap, deadline, proc_exit outside start-up) it is failed() and must be replaced.
 #pragma once
 
@@ -75,8 +76,7 @@ enum class StreamPhase {
 // What a stream callback decided.
 enum class StreamAction {
   kContinue,  // on to the next filter or phase
-  kStop,      // paused: wait for the guest to resume it (an outbound call is in flight)
-  kBuffer,    // paused with more of the message to come: go on collecting it
+  kStop,      // paused: StreamRun waits when an outbound call of the stream is in flight
   kLocal,     // the guest answered (TakeLocalResponse)
 };
 
@@ -179,7 +179,7 @@ class PluginVm {
   // What the guest reads during proxy_on_http_call_response: map 6 and 7, buffer 4, the status.
   HeaderMap* call_response_map(uint32_t type);
   const std::string* call_response_body() { return in_call_response_ ? &call_response_.body : nullptr; }
-  uint32_t call_status() const { return call_status_; }
+  uint32_t call_status() const { return in_call_response_ ? call_status_ : 0; }
   // Liveness for callbacks that may outlive this PluginVm (expired once it is destroyed).
   std::weak_ptr<PluginVm*> liveness() const { return alive_; }
   enum class Phase { kStartup, kGetId, kVmStart, kConfigure, kOther };

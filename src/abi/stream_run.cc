@@ -114,7 +114,7 @@ bool StreamRun::RunFilter(Slot& slot) {
         DeadlineFor(slot));
     Charge(slot, start);
     if (!id.ok()) {
-      Fail(id.status());
+      Fail(Status(id.status().code(), Name(slot) + ": " + id.status().message()));
       return false;
     }
     slot.context = *id;
@@ -148,7 +148,7 @@ bool StreamRun::RunFilter(Slot& slot) {
   auto action = vm->RunStreamPhase(slot.context, phase, eos, DeadlineFor(slot));
   Charge(slot, start);
   if (!action.ok()) {
-    Fail(action.status());
+    Fail(Status(action.status().code(), Name(slot) + ": " + action.status().message()));
     return false;
   }
   const bool response = stage_ >= Stage::kResponseHeaders;

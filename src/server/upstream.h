@@ -1,5 +1,5 @@
 // HTTP/1.1 requests from one event loop to the hosts of the configured clusters (proxy mode's
-// upstreams, and later proxy_http_call). Each host keeps idle keep-alive connections for reuse;
+// upstreams, and proxy_http_call's). Each host keeps idle keep-alive connections for reuse;
 // a connection carries at most the cluster's max_request_per_conn requests.
 //
 // Every request ends in exactly one call of its callback, on the loop's thread (none once the

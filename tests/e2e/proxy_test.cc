@@ -183,6 +183,34 @@ TEST_F(ProxyTest, ACallWhoseStreamEndedIsCancelledAndNeverDelivered) {
   EXPECT_EQ(again.headers["x-dropped-responses"], "0") << "an answer reached a context that had ended";
 }
 
+TEST_F(ProxyTest, WhenAFilterFailsTheStreamsWaitingInItAreAnsweredAtOnce) {
+  // One loop, so that both requests meet the same instance of the filter.
+  json clusters = {Cluster("backend", backend_.address()), Cluster("slow", silent_.address()),
+                   Cluster("nobody", "127.0.0.1:1")};
+  json config =
+      ProxyConfig(port_ = FreePort(),
+                  json::array({Filter("tag=a call=slow call_timeout_ms=5000 trap_path=/trap")}), clusters);
+  config["wasmlet"]["workers"] = 1;
+  server_ = std::make_unique<Wasmlet>(dir_, config, port_);
+  std::optional<Response> waiting;
+  std::thread first([&] { waiting = Send("GET", "/wait"); });
+  for (int i = 0; i < 200 && silent_.requests() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(silent_.requests(), 1) << "the first request's call did not start";
+  const auto start = std::chrono::steady_clock::now();
+  auto trapped = Send("GET", "/trap");
+  EXPECT_EQ(trapped.status, 500);
+  EXPECT_NE(trapped.body.find("plugin 'proxy/0'"), std::string::npos) << trapped.body;
+  first.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s)
+      << "the waiting stream was answered only by its call's timeout";
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->status, 500);
+  EXPECT_NE(waiting->body.find("failed while the stream waited in it"), std::string::npos) << waiting->body;
+  // Its call was cancelled with it.
+  for (int i = 0; i < 200 && silent_.abandoned() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(silent_.abandoned(), 1);
+}
+
 TEST_F(ProxyTest, UpstreamFailuresAreAnsweredWithTheirStatusNamingTheCluster) {
   Serve({Filter("tag=a")});
   auto refused = Send("GET", "/refused");

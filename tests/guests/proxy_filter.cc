@@ -41,6 +41,7 @@ struct Config {
   std::string add_response_header;  // NAME:VALUE
   std::string local_at;
   std::string call;
+  std::string trap_path;  // a request to this path makes the instance trap
   std::string call_no_headers;
   std::string call_path = "/auth";
   uint32_t call_timeout_ms = 2000;
@@ -77,6 +78,7 @@ Config ParseConfig(std::string_view text) {
     if (key == "add_response_header") config.add_response_header = value;
     if (key == "local_at") config.local_at = value;
     if (key == "call") config.call = value;
+    if (key == "trap_path") config.trap_path = value;
     if (key == "call_no_headers") config.call_no_headers = value;
     if (key == "call_path") config.call_path = value;
     if (key == "call_timeout_ms") config.call_timeout_ms = ToNumber(value, config.call_timeout_ms);
@@ -157,6 +159,9 @@ class Stream : public StreamContext {
   Action OnRequestHeaders(uint32_t, bool) override {
     AppendToList(MapType::kRequestHeaders, "x-chain", config().tag);
     if (config().local_at == "request_headers") return Deny();
+    if (!config().trap_path.empty() && GetHeader(MapType::kRequestHeaders, ":path") == config().trap_path) {
+      __builtin_trap();
+    }
     if (!config().detach_call.empty()) {
       detach_token_ = HttpCall(config().detach_call,
                                {{":method", "GET"}, {":path", config().detach_path}, {":authority", "slow"}},
