@@ -70,6 +70,9 @@ struct FunctionPool::Slot {
   EventLoop* loop = nullptr;
   bool pooled = false;  // on a pool loop (else a serving loop)
   bool busy = false;
+  // Requests whose function waits for an outbound call: the instance takes others meanwhile
+  // (each in a context of its own), and is not destroyed before they end.
+  uint32_t waiting = 0;
   bool dead = false;        // no working instance; a restart is scheduled with back-off
   bool retired = false;     // out of service; its instance goes once idle
   bool tick_armed = false;  // on `loop` only
@@ -129,7 +132,33 @@ bool FunctionPool::GiveNextJobLocked(Slot* slot) {
 }
 
 void FunctionPool::DestroyLaterLocked(Slot* slot) {
-  slot->loop->Post([self = shared_from_this(), slot] { self->Destroy(*slot); });
+  slot->loop->Post([self = shared_from_this(), slot] { self->DestroyIfIdle(*slot); });
+}
+
+void FunctionPool::DestroyIfIdle(Slot& slot) {
+  {
+    std::lock_guard lock(mutex_);
+    if (slot.busy || slot.waiting > 0) return;  // whoever ends the last request destroys it
+  }
+  Destroy(slot);
+}
+
+void FunctionPool::DestroyWaiting() {
+  std::lock_guard lock(mutex_);
+  for (auto& slot : slots_) {
+    if (slot->vm && slot->waiting > 0)
+      slot->loop->Post([self = shared_from_this(), raw = slot.get()] { self->Destroy(*raw); });
+  }
+}
+
+void FunctionPool::EndWait(Slot* slot) {
+  bool destroy = false;
+  {
+    std::lock_guard lock(mutex_);
+    --slot->waiting;
+    destroy = slot->retired && !slot->busy && slot->waiting == 0;
+  }
+  if (destroy) Destroy(*slot);
 }
 
 FunctionPool::Slot* FunctionPool::TakeIdleHere() {
@@ -158,11 +187,7 @@ FunctionPool::Slot* FunctionPool::TakeIdle(EventLoop* here, bool only_here) {
 
 void FunctionPool::Run(abi::HttpRequest request, Done done) {
   if (Slot* slot = TakeIdleHere()) {  // the common case: this loop, this thread, now
-    Execute(*slot, std::move(request), /*can_wait=*/true,
-            [self = shared_from_this(), slot, done = std::move(done)](Result<abi::HttpResponse> result) {
-              done(std::move(result));
-              self->Release(slot);
-            });
+    Execute(*slot, std::move(request), /*can_wait=*/true, std::move(done));
     return;
   }
   auto job = std::make_shared<Job>();
@@ -277,18 +302,13 @@ void FunctionPool::RunJob(Slot* slot, const std::shared_ptr<Job>& job) {
   ChainPrefix prefix(job->chain);
   // A call through proxy_invoke_service has a thread blocked on its answer: it cannot wait.
   const bool can_wait = job->chain.empty();
-  Execute(*slot, std::move(job->request), can_wait,
-          [self = shared_from_this(), slot, job](Result<abi::HttpResponse> result) {
-            job->done(std::move(result));
-            self->Release(slot);
-          });
+  Execute(*slot, std::move(job->request), can_wait, job->done);
 }
 
 Result<abi::HttpResponse> FunctionPool::ExecuteNow(Slot& slot, abi::HttpRequest request) {
   std::optional<Result<abi::HttpResponse>> answer;
   Execute(slot, std::move(request), /*can_wait=*/false,
           [&answer](Result<abi::HttpResponse> result) { answer = std::move(result); });
-  Release(&slot);
   if (!answer) return Internal(Describe() + ": the request did not end");  // cannot happen without waiting
   return std::move(*answer);
 }
@@ -324,16 +344,35 @@ void FunctionPool::Execute(Slot& slot, abi::HttpRequest request, bool can_wait, 
       context_.control->Post([self = shared_from_this(), took] { self->MoveToPool(took); });
   };
   auto measurer = std::make_shared<decltype(measure_once)>(std::move(measure_once));
+  struct Progress {
+    bool returned = false;  // HandleHttpAsync returned: the request waits
+    bool ended = false;
+  };
+  auto progress = std::make_shared<Progress>();
   slot.vm->HandleHttpAsync(std::move(request), cpu_limit_, std::move(post),
-                           [self = shared_from_this(), slot = &slot, measurer,
+                           [self = shared_from_this(), slot = &slot, measurer, progress,
                             done = std::move(done)](Result<abi::HttpResponse> result) {
                              (*measurer)();  // a no-op when the request waited (measured already)
+                             progress->ended = true;
                              done(self->AfterRequest(*slot, std::move(result)));
+                             if (progress->returned) self->EndWait(slot);
                            });
+  progress->returned = true;
   (*measurer)();
+  if (!progress->ended) {
+    // It waits for an outbound call: the instance takes other requests meanwhile.
+    std::lock_guard lock(mutex_);
+    ++slot.waiting;
+  }
+  Release(&slot);
 }
 
 Result<abi::HttpResponse> FunctionPool::AfterRequest(Slot& slot, Result<abi::HttpResponse> result) {
+  if (!slot.vm) {
+    // The instance was replaced (another request failed it) and no new one could start.
+    if (result.ok()) return result;
+    return Status(result.status().code(), Describe() + " failed: " + result.status().message());
+  }
   if (!slot.vm->failed() && slot.vm->has_pending_work()) {
     Status pending = slot.vm->RunPendingWork(Clock::now() + cpu_limit_);
     if (!pending.ok()) spdlog::warn("{}: {}", Describe(), pending.message());
@@ -371,8 +410,9 @@ void FunctionPool::Release(Slot* slot) {
   std::unique_lock lock(mutex_);
   if (slot->retired) {
     slot->busy = false;
+    const bool idle = slot->waiting == 0;
     lock.unlock();
-    Destroy(*slot);
+    if (idle) Destroy(*slot);
     return;
   }
   if (!slot->dead && (slot->pooled || placement_ != Placement::kMoving) && GiveNextJobLocked(slot)) return;
@@ -657,7 +697,7 @@ PoolCounts FunctionPool::Counts() const {
       continue;
     }
     counts.live++;
-    counts.busy += slot->busy;
+    counts.busy += slot->busy || slot->waiting > 0;
     counts.memory_bytes += slot->memory_bytes;
   }
   return counts;

@@ -106,6 +106,10 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   // A chain of nested calls deeper than max_invoke_depth ends in an error naming the chain.
   Result<abi::HttpResponse> Invoke(abi::HttpRequest request);
 
+  // At shutdown, after Retire: the instances that still have requests waiting for outbound
+  // calls are destroyed on their loops anyway (those requests fail).
+  void DestroyWaiting();
+
   // Takes this version out of service: requests still arriving and those waiting go to
   // `successor` (or fail without one); each instance is destroyed on its loop once idle.
   void Retire(std::shared_ptr<FunctionPool> successor);
@@ -142,10 +146,15 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   void Submit(std::shared_ptr<Job> job);
   // On the slot's loop.
   void RunJob(Slot* slot, const std::shared_ptr<Job>& job);
-  // Runs the request on the slot's instance; `done` once, at once unless the function waits for
-  // an outbound call (only when `can_wait`; else such a wait fails the request).
+  // Runs the request on the slot's instance, then releases the slot; `done` once, at once unless
+  // the function waits for an outbound call (only when `can_wait`; else such a wait fails the
+  // request). A request that waits does not hold the instance: it takes others meanwhile.
   void Execute(Slot& slot, abi::HttpRequest request, bool can_wait, Done done);
-  // Execute for a caller that needs the answer now; releases the slot.
+  // After a request that waited has ended: destroys a retired instance it was the last user of.
+  void EndWait(Slot* slot);
+  // Destroys the slot's instance unless a request is on it or waits in it.
+  void DestroyIfIdle(Slot& slot);
+  // Execute for a caller that needs the answer now.
   Result<abi::HttpResponse> ExecuteNow(Slot& slot, abi::HttpRequest request);
   Result<abi::HttpResponse> AfterRequest(Slot& slot, Result<abi::HttpResponse> result);
   void Release(Slot* slot);

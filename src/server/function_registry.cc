@@ -499,7 +499,10 @@ void FunctionRegistry::Shutdown() {
     by_name_.clear();
     PublishLocked();
   }
-  for (const auto& function : functions) function->Retire(nullptr);
+  for (const auto& function : functions) {
+    function->Retire(nullptr);
+    function->DestroyWaiting();
+  }
   // Wait until every loop has run what was posted so far (the retirements included). A move
   // to the pool in progress on the control loop finishes first (it retires what it starts).
   if (control_) control_->RunAndWait([] {});

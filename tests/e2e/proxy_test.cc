@@ -244,5 +244,33 @@ TEST_F(ProxyTest, AFunctionWaitsForItsHttpCallAndAnswersWithWhatItGot) {
   EXPECT_EQ(backend_.requests(), 3);
 }
 
+TEST_F(ProxyTest, AFunctionWaitingForItsCallDoesNotHoldItsInstance) {
+  // One instance on one loop, and an upstream that takes 300 ms: eight requests at once are
+  // all answered in about 300 ms, not one after the other.
+  TestUpstream delayed("delay");
+  const uint16_t port = FreePort();
+  json config = LayottoConfig(port, {{"call", Plugin("call", kGuests + "/outbound_function.wasm", 1)}},
+                              json::object(), {{"workers", 1}});
+  config["cluster_manager"] = {{"clusters", {Cluster("backend", delayed.address())}}};
+  Wasmlet server(dir_, config, port);
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      auto r = Get(port, "/", {{"id", "id_call"}});
+      if (r.status == 200 && r.body.find("GET / HTTP/1.1") != std::string::npos) ++answered;
+    });
+  }
+  for (auto& c : clients) c.join();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(answered.load(), 8);
+  EXPECT_LT(took, 1500ms) << "the requests waited for each other's calls";
+  EXPECT_EQ(delayed.requests(), 8);
+  // /wasm/list shows the one instance.
+  auto list = Body(Admin(server, "GET", "/wasm/list"));
+  EXPECT_EQ(list[0]["instances"], 1);
+}
+
 }  // namespace
 }  // namespace wasmlet::testing

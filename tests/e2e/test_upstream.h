@@ -22,6 +22,7 @@ using tcp = asio::ip::tcp;
 // A HEAD request gets the headers of the echo, without its body, as HTTP says.
 //   "reset"   reads the request and resets the connection
 //   "silent"  reads the request and never answers
+//   "delay"   as echo, 300 ms after the request came
 // In every mode, a request whose path starts with /slow is never answered, one to /reset is
 // answered with a reset, and one to /deny gets a 403.
 class TestUpstream {
@@ -61,48 +62,57 @@ class TestUpstream {
   }
 
   void Serve(std::shared_ptr<Conn> conn) {
-    conn->socket.async_read_some(
-        asio::buffer(conn->chunk), [this, conn](boost::system::error_code ec, size_t n) {
-          if (ec) return;
-          conn->in.append(conn->chunk, n);
-          const size_t end = conn->in.find("\r\n\r\n");
-          if (end == std::string::npos) return Serve(conn);
-          size_t length = 0;
-          const size_t cl = conn->in.find("Content-Length: ");
-          if (cl != std::string::npos && cl < end) length = std::stoul(conn->in.substr(cl + 16));
-          if (conn->in.size() < end + 4 + length) return Serve(conn);
-          const std::string request = conn->in.substr(0, end + 4 + length);
-          conn->in.erase(0, end + 4 + length);
-          ++requests_;
-          const size_t path_start = request.find(' ') + 1;
-          const std::string path = request.substr(path_start, request.find(' ', path_start) - path_start);
-          if (mode_ == "silent" || path.starts_with("/slow")) return Wait(conn);
-          if (path.starts_with("/deny")) {
-            auto denied =
-                std::make_shared<std::string>("HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\ndenied\n");
-            asio::async_write(conn->socket, asio::buffer(*denied),
-                              [this, conn, denied](boost::system::error_code, size_t) { Serve(conn); });
-            return;
-          }
-          if (mode_ == "reset" || path.starts_with("/reset")) {
-            linger hard{1, 0};
-            setsockopt(conn->socket.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-            conn->socket.close();
-            return;
-          }
-          const bool head = request.rfind("HEAD ", 0) == 0;
-          auto answer = std::make_shared<std::string>(
-              std::string(mode_ == "interim" ? "HTTP/1.1 100 Continue\r\n\r\n" : "") +
-              "HTTP/1.1 200 OK\r\nx-upstream: yes\r\nContent-Length: " + std::to_string(request.size()) +
-              "\r\n" + (mode_ == "close" ? "Connection: close\r\n" : "") + "\r\n" + (head ? "" : request));
-          asio::async_write(conn->socket, asio::buffer(*answer),
-                            [this, conn, answer](boost::system::error_code write_ec, size_t) {
-                              if (write_ec) return;
-                              if (mode_ == "close" || mode_ == "drop")
-                                return conn->socket.shutdown(tcp::socket::shutdown_both);
-                              Serve(conn);
-                            });
-        });
+    conn->socket.async_read_some(asio::buffer(conn->chunk), [this, conn](boost::system::error_code ec,
+                                                                         size_t n) {
+      if (ec) return;
+      conn->in.append(conn->chunk, n);
+      const size_t end = conn->in.find("\r\n\r\n");
+      if (end == std::string::npos) return Serve(conn);
+      size_t length = 0;
+      const size_t cl = conn->in.find("Content-Length: ");
+      if (cl != std::string::npos && cl < end) length = std::stoul(conn->in.substr(cl + 16));
+      if (conn->in.size() < end + 4 + length) return Serve(conn);
+      const std::string request = conn->in.substr(0, end + 4 + length);
+      conn->in.erase(0, end + 4 + length);
+      ++requests_;
+      const size_t path_start = request.find(' ') + 1;
+      const std::string path = request.substr(path_start, request.find(' ', path_start) - path_start);
+      if (mode_ == "silent" || path.starts_with("/slow")) return Wait(conn);
+      if (path.starts_with("/deny")) {
+        auto denied =
+            std::make_shared<std::string>("HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\ndenied\n");
+        asio::async_write(conn->socket, asio::buffer(*denied),
+                          [this, conn, denied](boost::system::error_code, size_t) { Serve(conn); });
+        return;
+      }
+      if (mode_ == "reset" || path.starts_with("/reset")) {
+        linger hard{1, 0};
+        setsockopt(conn->socket.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        conn->socket.close();
+        return;
+      }
+      const bool head = request.rfind("HEAD ", 0) == 0;
+      auto answer = std::make_shared<std::string>(
+          std::string(mode_ == "interim" ? "HTTP/1.1 100 Continue\r\n\r\n" : "") +
+          "HTTP/1.1 200 OK\r\nx-upstream: yes\r\nContent-Length: " + std::to_string(request.size()) + "\r\n" +
+          (mode_ == "close" ? "Connection: close\r\n" : "") + "\r\n" + (head ? "" : request));
+      if (mode_ == "delay") {  // answered 300 ms later
+        auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(300));
+        timer->async_wait([this, conn, answer, timer](boost::system::error_code) { Answer(conn, answer); });
+        return;
+      }
+      Answer(conn, answer);
+    });
+  }
+
+  void Answer(std::shared_ptr<Conn> conn, std::shared_ptr<std::string> answer) {
+    asio::async_write(conn->socket, asio::buffer(*answer),
+                      [this, conn, answer](boost::system::error_code write_ec, size_t) {
+                        if (write_ec) return;
+                        if (mode_ == "close" || mode_ == "drop")
+                          return conn->socket.shutdown(tcp::socket::shutdown_both);
+                        Serve(conn);
+                      });
   }
 
   // A request that gets no answer: the connection is watched until the client closes it.
