@@ -84,10 +84,19 @@ abi::HttpResponse ErrorResponse(unsigned status, std::string message) {
 }  // namespace
 
 struct UpstreamClient::Connection {
-  explicit Connection(asio::io_context& io) : socket(io.get_executor()) {}
+  explicit Connection(asio::io_context& io) : socket(io.get_executor()), timer(io.get_executor()) {}
   LoopSocket socket;
   beast::flat_buffer buffer;
   uint32_t requests = 0;
+  // The deadline of the exchange on it. One timer per connection, armed lazily: when it fires
+  // before the deadline (a later exchange moved it), it sleeps again until then. Arming a timer
+  // per request would cost a timer update, and a cancelled wait to run, every time.
+  LoopTimer timer;
+  bool armed = false;
+  std::chrono::steady_clock::time_point armed_at{};  // when the armed timer fires
+  uint64_t generation = 0;                           // of the wait that counts
+  std::chrono::steady_clock::time_point deadline{};
+  std::weak_ptr<Exchange> exchange;
 };
 
 // One request, from picking a connection to the callback.
@@ -103,17 +112,14 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
         head_(request.method == "HEAD"),
         idempotent_(IsIdempotent(request.method)),
         timeout_(timeout.count() > 0 ? timeout : kDefaultTimeout),
-        timer_(client.io_.get_executor()),
-        resolver_(client.io_),
         done_(std::move(done)) {}
 
   // Ends the exchange without its callback; its connection is closed, not reused.
   void Cancel() {
     if (finished_) return;
     finished_ = true;
-    timer_.cancel();
     if (connect_timer_) connect_timer_->cancel();
-    resolver_.cancel();
+    if (resolver_) resolver_->cancel();
     if (connection_) {
       beast::error_code ignored;
       connection_->socket.close(ignored);
@@ -121,20 +127,45 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
   }
 
   void Start() {
-    timer_.expires_after(timeout_);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->Over()) return;
-      self->Fail(504, "no complete answer within " + std::to_string(self->timeout_.count()) + " ms");
-    });
+    deadline_ = std::chrono::steady_clock::now() + timeout_;
     while (!host_.idle.empty()) {  // the most recently used: the least likely to have been closed
       std::shared_ptr<Connection> idle = std::move(host_.idle.back());
       host_.idle.pop_back();
       if (Unusable(idle->socket)) continue;  // closed as it goes
       connection_ = std::move(idle);
       reused_ = true;
+      Watch();
       return Write();
     }
     Connect();
+  }
+
+  // Puts this exchange's deadline on its connection's timer.
+  void Watch() {
+    Connection& c = *connection_;
+    c.deadline = deadline_;
+    c.exchange = weak_from_this();
+    // Armed for an earlier time: it fires then and sleeps on to this deadline.
+    if (c.armed && c.armed_at <= deadline_) return;
+    Arm(connection_);
+  }
+
+  static void Arm(const std::shared_ptr<Connection>& connection) {
+    connection->armed = true;
+    connection->armed_at = connection->deadline;
+    const uint64_t generation = ++connection->generation;
+    connection->timer.expires_at(connection->deadline);  // replaces a later wait, if any
+    connection->timer.async_wait([weak = std::weak_ptr<Connection>(connection),
+                                  generation](beast::error_code ec) {
+      auto c = weak.lock();
+      if (!c || generation != c->generation) return;  // a wait that was replaced
+      c->armed = false;
+      if (ec) return;
+      auto exchange = c->exchange.lock();
+      if (!exchange || exchange->Over()) return;  // idle: armed again by the next exchange
+      if (std::chrono::steady_clock::now() < c->deadline) return Arm(c);
+      exchange->Fail(504, "no complete answer within " + std::to_string(exchange->timeout_.count()) + " ms");
+    });
   }
 
  private:
@@ -147,6 +178,7 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
   void Connect() {
     reused_ = false;
     connection_ = std::make_shared<Connection>(client_.io_);
+    Watch();
     connecting_ = true;
     auto split = SplitHostPort(host_.address);
     if (!split.ok()) return Fail(503, split.status().message());
@@ -160,7 +192,8 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
     });
     std::string host = split->first;
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    resolver_.async_resolve(
+    if (!resolver_) resolver_.emplace(client_.io_);
+    resolver_->async_resolve(
         host, std::to_string(split->second),
         [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type found) {
           if (self->Over()) return;
@@ -249,15 +282,15 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
     if (connection_) {
       beast::error_code ignored;
       connection_->socket.close(ignored);
+      connection_->timer.cancel();
     }
-    resolver_.cancel();
+    if (resolver_) resolver_->cancel();
     Finish(ErrorResponse(status, Where() + ": " + why));
   }
 
   void Finish(abi::HttpResponse response) {
     if (finished_) return;
     finished_ = true;
-    timer_.cancel();
     if (connect_timer_) connect_timer_->cancel();
     if (!alive_.lock()) return;  // the client is gone (its loop is stopping)
     Done done = std::move(done_);
@@ -272,9 +305,9 @@ class UpstreamClient::Exchange : public std::enable_shared_from_this<Exchange> {
   const bool head_;
   const bool idempotent_;
   const std::chrono::milliseconds timeout_;
-  LoopTimer timer_;
+  std::chrono::steady_clock::time_point deadline_{};
   std::optional<LoopTimer> connect_timer_;
-  tcp::resolver resolver_;
+  std::optional<tcp::resolver> resolver_;  // only to open a new connection
   Done done_;
   std::shared_ptr<Connection> connection_;
   std::optional<http::response_parser<http::string_body>> parser_;

@@ -89,6 +89,18 @@ TEST(UpstreamTest, MaxRequestPerConnAndAnUpstreamThatClosesStartNewConnections) 
   EXPECT_EQ(other.idle_connections(), 0u);
 }
 
+TEST(UpstreamTest, ATimeoutShorterThanThePreviousRequestsHoldsOnAReusedConnection) {
+  TestUpstream upstream("echo");
+  asio::io_context io;
+  UpstreamClient client(io, {Cluster("backend", {upstream.address()})});
+  EXPECT_EQ(Roundtrip(io, client, "backend", Post("/", "x"), 5000ms).status, 200u);
+  // The same connection, a request that gets no answer, and a much shorter timeout.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Roundtrip(io, client, "backend", Post("/slow", "x"), 300ms).status, 504u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(upstream.connections(), 1);
+}
+
 TEST(UpstreamTest, RefusedIs503ResetIs502AndNoAnswerIs504EachNamingTheClusterAndHost) {
   asio::io_context io;
   const uint16_t nobody = testing::FreePort();
