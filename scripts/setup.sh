@@ -45,6 +45,8 @@ packages=(
   libclang-rt-19-dev llvm-19
   # tests and benchmarks talk to a real Redis
   redis-server
+  # the upstream of the proxy-mode example in the README (python3 -m http.server)
+  python3
   # the containerd shim is tested against Debian's containerd (FaaS mode)
   containerd
 )
