@@ -233,7 +233,13 @@ std::optional<CallTarget> ParseTarget(std::string_view upstream) {
   std::string_view rest = upstream.substr(7);
   const size_t slash = rest.find_first_of("/?");
   std::string_view host = rest.substr(0, slash);
-  if (host.empty() || host.find('@') != std::string_view::npos) return std::nullopt;
+  // A host name, an IPv4 address or a bracketed IPv6 one, and a port: nothing else reaches
+  // the resolver or the Host header.
+  const bool valid = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' ||
+           c == ']';
+  });
+  if (!valid) return std::nullopt;
   t.to_address = true;
   t.target = std::string(host);
   if (host.back() == ']' || host.find(':') == std::string_view::npos) t.target += ":80";
@@ -275,8 +281,9 @@ R HttpCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t
   for (auto& [name, value] : *pairs) {
     if (name.size() + value.size() > vm.limits().header_bytes)
       return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
-    if (name.empty() || Unsafe(name) || Unsafe(value))
-      return refuse("a header name or value holds CR, LF or NUL, or a name is empty");
+    const bool bad_name = name.empty() || Unsafe(name) || name.find_first_of(" \t:") != std::string::npos;
+    if ((bad_name && !name.starts_with(':')) || Unsafe(value))
+      return refuse("a header name is empty or holds a space, CR, LF or NUL, or a value holds CR, LF or NUL");
     if (name == ":method") {
       request.method = value;
     } else if (name == ":path") {

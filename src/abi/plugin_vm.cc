@@ -215,13 +215,22 @@ Result<uint32_t> PluginVm::Callback(const std::optional<ExportedFunction>& fn, c
   if (!fn) return if_missing;
   if (failed())
     return FailedPrecondition("plugin '" + spec_->name + "' failed earlier; it takes no more calls");
+  if (in_guest_) {
+    // A host call of this very instance led back to it (a function that invokes, through
+    // others, the function it is): its SDK's state is in use, so the call is refused.
+    return FailedPrecondition(
+        "plugin '" + spec_->name + "' is already in a callback (" + name +
+        " would re-enter it); a chain of calls came back to an instance that is running");
+  }
   Value values[8];
   size_t n = 0;
   for (uint32_t a : args) values[n++] = Value::I32(static_cast<int32_t>(a));
   Value result;
   const bool has_result = !fn->type->results.empty();
   current_context_ = effective_context_ = context_id;
+  in_guest_ = true;
   Status status = instance_->Call(*fn, {values, n}, {&result, has_result ? 1u : 0u}, deadline_);
+  in_guest_ = false;
   current_context_ = effective_context_ = 0;
   if (!status.ok()) {
     failed_ = true;
@@ -300,6 +309,7 @@ Result<uint32_t> PluginVm::OpenStream(StreamData* data, std::function<void()> wa
   deadline_ = deadline;
   auto r = Callback(exports_.on_context_create, "proxy_on_context_create", id, {id, root});
   deadline_ = engine::kNoDeadline;
+  WakeStreams();
   if (!r.ok()) {
     contexts_.erase(id);
     return r.status();
@@ -386,7 +396,8 @@ uint32_t PluginVm::calls_in_flight(uint32_t id) {
 
 Status PluginVm::CloseStream(uint32_t id, engine::Deadline deadline) {
   if (!contexts_.count(id)) return Status::Ok();
-  CancelCalls(id);
+  // Its calls still in flight are stopped now (their connections closed) ...
+  std::vector<uint32_t> cancelled = CancelCalls(id);
   Status status;
   if (!failed()) {
     deadline_ = deadline;
@@ -394,6 +405,13 @@ Status PluginVm::CloseStream(uint32_t id, engine::Deadline deadline) {
     deadline_ = engine::kNoDeadline;
   }
   contexts_.erase(id);
+  // ... and each is answered to the root as a failed call once the stream is gone, as the ABI
+  // asks for a reply whose stream was deleted: the SDKs release what they keep per call then.
+  for (uint32_t token : cancelled) {
+    if (!status.ok() || failed()) break;
+    status = DeliverToRoot(token, nullptr, deadline);
+  }
+  WakeStreams();
   if (!status.ok()) return Status(status.code(), "plugin '" + spec_->name + "': " + status.message());
   return status;
 }
@@ -443,18 +461,21 @@ void PluginVm::CancelCall(uint32_t token) {
   calls_.erase(it);
 }
 
-void PluginVm::CancelCalls(uint32_t context_id) {
+std::vector<uint32_t> PluginVm::CancelCalls(uint32_t context_id) {
+  std::vector<uint32_t> tokens;
   for (auto it = calls_.begin(); it != calls_.end();) {
     if (it->second.context_id != context_id) {
       ++it;
       continue;
     }
+    tokens.push_back(it->first);
     auto cancel = std::move(it->second.cancel);
     it = calls_.erase(it);
     if (cancel) cancel();
   }
   auto context = contexts_.find(context_id);
   if (context != contexts_.end() && context->second.stream) context->second.stream->calls_in_flight = 0;
+  return tokens;
 }
 
 HeaderMap* PluginVm::call_response_map(uint32_t type) {
@@ -475,6 +496,24 @@ Status PluginVm::DeliverHttpCallResponse(uint32_t token, const HttpResponse* res
     stream = c->second.stream.get();
     if (stream->calls_in_flight > 0) --stream->calls_in_flight;
   }
+  Status status = DeliverToRoot(token, response, deadline);
+  // The stream that made the call goes on, or learns that nothing is left to wait for; after a
+  // failure, every stream learns that its instance is gone.
+  if (response && response->local) {
+    // The guest sees only that the call failed (no headers); the operator sees why.
+    Log(LogLevel::kWarn, "proxy_http_call " + std::to_string(token) + " failed: " + response->details);
+  }
+  if (stream && contexts_.count(context_id) && !stream->in_callback) MarkWoken(context_id);
+  if (failed()) {
+    for (const auto& [id, context] : contexts_) {
+      if (context.stream) MarkWoken(id);
+    }
+  }
+  WakeStreams();
+  return status;
+}
+
+Status PluginVm::DeliverToRoot(uint32_t token, const HttpResponse* response, engine::Deadline deadline) {
   const uint32_t root = spec_->root_context_id;
   Status status;
   if (contexts_.count(root) && !failed()) {
@@ -505,19 +544,6 @@ Status PluginVm::DeliverHttpCallResponse(uint32_t token, const HttpResponse* res
     status = r.status();
     if (status.ok()) status = DeleteRootIfRequested();
   }
-  // The stream that made the call goes on, or learns that nothing is left to wait for; after a
-  // failure, every stream learns that its instance is gone.
-  if (response && response->local) {
-    // The guest sees only that the call failed (no headers); the operator sees why.
-    Log(LogLevel::kWarn, "proxy_http_call " + std::to_string(token) + " failed: " + response->details);
-  }
-  if (stream && contexts_.count(context_id) && !stream->in_callback) MarkWoken(context_id);
-  if (failed()) {
-    for (const auto& [id, context] : contexts_) {
-      if (context.stream) MarkWoken(id);
-    }
-  }
-  WakeStreams();
   return status;
 }
 
@@ -537,6 +563,7 @@ Status PluginVm::Tick(engine::Deadline deadline) {
   const uint32_t root = spec_->root_context_id;
   auto r = Callback(exports_.on_tick, "proxy_on_tick", root, {root});
   deadline_ = engine::kNoDeadline;
+  WakeStreams();  // streams the tick resumed or answered
   if (!r.ok()) return r.status();
   return DeleteRootIfRequested();
 }
@@ -577,10 +604,12 @@ Status PluginVm::RunPendingWork(engine::Deadline deadline) {
     auto r = Callback(exports_.on_queue_ready, "proxy_on_queue_ready", root, {root, queue});
     if (!r.ok()) {
       deadline_ = engine::kNoDeadline;
+      WakeStreams();
       return r.status();
     }
   }
   deadline_ = engine::kNoDeadline;
+  WakeStreams();  // streams a notification resumed or answered
   return DeleteRootIfRequested();
 }
 

@@ -42,7 +42,7 @@ struct PluginSpec {
   // answer, a queue notification) when the caller gives no deadline.
   std::chrono::milliseconds callback_timeout{5000};
   // Outbound calls (proxy_http_call) one instance may have in flight.
-  uint32_t max_calls_in_flight = 1024;
+  uint32_t max_calls_in_flight = 256;
   // The longest timeout a guest may give an outbound call; 0 from the guest means this.
   std::chrono::milliseconds max_call_timeout{60000};
 };
@@ -157,8 +157,8 @@ class PluginVm {
   // The state of a paused stream after it was woken: still paused, resumed, or answered.
   StreamAction StreamState(uint32_t id);
   std::optional<HttpResponse> TakeLocalResponse(uint32_t id);
-  // Ends the stream: cancels its outbound calls, then done, log and delete (unless the guest
-  // failed). Idempotent.
+  // Ends the stream: stops its outbound calls, runs done, log and delete (unless the guest
+  // failed), then answers each stopped call to the root as failed. Idempotent.
   Status CloseStream(uint32_t id, engine::Deadline deadline);
   // The calls of a stream that are still in flight.
   uint32_t calls_in_flight(uint32_t id);
@@ -242,7 +242,10 @@ class PluginVm {
   Status DeleteRootIfRequested();
   // After a callback the host made on its own: the streams it resumed or answered are woken.
   void WakeStreams();
-  void CancelCalls(uint32_t context_id);
+  // Stops the calls of a context; returns their tokens.
+  std::vector<uint32_t> CancelCalls(uint32_t context_id);
+  // proxy_on_http_call_response on the root; no response: the call failed.
+  Status DeliverToRoot(uint32_t token, const HttpResponse* response, engine::Deadline deadline);
 
   std::unique_ptr<engine::Instance> owned_instance_;
   engine::Instance* instance_ = nullptr;  // set by the first host call during instantiation
@@ -263,6 +266,7 @@ class PluginVm {
   uint32_t tick_period_ms_ = 0;
   bool root_done_ = false;
   bool in_allocator_ = false;
+  bool in_guest_ = false;  // a callback is running (the allocator aside)
   std::optional<int32_t> exit_code_;
   std::map<std::string, std::string, std::less<>> set_properties_;
   uint64_t property_bytes_ = 0;

@@ -4,7 +4,8 @@
 
 namespace wasmlet::server {
 
-OutboundCalls::OutboundCalls(std::vector<ClusterConfig> clusters) : clusters_(std::move(clusters)) {}
+OutboundCalls::OutboundCalls(std::vector<ClusterConfig> clusters, uint64_t max_call_response)
+    : clusters_(std::move(clusters)), max_call_response_(max_call_response) {}
 
 OutboundCalls::~OutboundCalls() { Shutdown(); }
 
@@ -20,23 +21,28 @@ bool OutboundCalls::HasCluster(std::string_view cluster) {
   return false;
 }
 
-UpstreamClient* OutboundCalls::ForThisLoop() {
+UpstreamClient* OutboundCalls::Client(bool for_calls) {
   EventLoop* loop = EventLoop::Current();
   if (!loop) return nullptr;
-  // A loop's client is made once and used only on that loop; the lock guards the map.
-  thread_local std::pair<const OutboundCalls*, UpstreamClient*> cached{nullptr, nullptr};
-  if (cached.first == this) return cached.second;
+  // A loop's clients are made once and used only on that loop; the lock guards the map.
+  thread_local std::pair<const OutboundCalls*, UpstreamClient*> cached[2] = {};
+  auto& slot = cached[for_calls ? 1 : 0];
+  if (slot.first == this) return slot.second;
   std::lock_guard lock(mutex_);
-  auto& client = clients_[loop];
-  if (!client) client = std::make_unique<UpstreamClient>(loop->io(), clusters_);
-  cached = {this, client.get()};
+  auto& client = clients_[{loop, for_calls}];
+  if (!client) {
+    UpstreamClient::Options options;
+    if (for_calls) options.max_response_body = max_call_response_;
+    client = std::make_unique<UpstreamClient>(loop->io(), clusters_, options);
+  }
+  slot = {this, client.get()};
   return client.get();
 }
 
 Result<abi::OutboundHttp::Cancel> OutboundCalls::Start(std::string_view target, bool to_address,
                                                        abi::HttpRequest request,
                                                        std::chrono::milliseconds timeout, Done done) {
-  UpstreamClient* client = ForThisLoop();
+  UpstreamClient* client = Client(/*for_calls=*/true);
   if (!client) return FailedPrecondition("outbound calls start only on an event loop");
   // The client answers an unknown cluster (or too many addresses) before Send returns; the
   // guest must get its answer later, never inside proxy_http_call.

@@ -15,7 +15,9 @@ namespace wasmlet::server {
 
 class OutboundCalls : public abi::OutboundHttp {
  public:
-  explicit OutboundCalls(std::vector<ClusterConfig> clusters);
+  // A guest's call answer larger than `max_call_response` bytes is a failed call (a guest could
+  // otherwise make the host hold 64 MiB per call in flight).
+  OutboundCalls(std::vector<ClusterConfig> clusters, uint64_t max_call_response);
   ~OutboundCalls() override;
 
   bool HasCluster(std::string_view cluster) override;
@@ -23,16 +25,19 @@ class OutboundCalls : public abi::OutboundHttp {
   Result<Cancel> Start(std::string_view target, bool to_address, abi::HttpRequest request,
                        std::chrono::milliseconds timeout, Done done) override;
 
-  // The calling loop's client (made on first use), or nullptr off the loops. Proxy listeners
-  // send their requests through it too.
-  UpstreamClient* ForThisLoop();
+  // The calling loop's client for proxy listeners (made on first use), or nullptr off the loops.
+  UpstreamClient* ForThisLoop() { return Client(/*for_calls=*/false); }
   // Closes every loop's connections. Call once the loops have stopped, before they are destroyed.
   void Shutdown();
 
  private:
+  // This loop's client for proxy listeners, or the one for guests' calls.
+  UpstreamClient* Client(bool for_calls);
+
   const std::vector<ClusterConfig> clusters_;
+  const uint64_t max_call_response_;
   std::mutex mutex_;
-  std::map<EventLoop*, std::unique_ptr<UpstreamClient>> clients_;
+  std::map<std::pair<EventLoop*, bool>, std::unique_ptr<UpstreamClient>> clients_;
 };
 
 }  // namespace wasmlet::server

@@ -163,7 +163,7 @@ Status Server::Start() {
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));
   services.invoker = invoker;
-  outbound_ = std::make_shared<OutboundCalls>(config_.clusters);
+  outbound_ = std::make_shared<OutboundCalls>(config_.clusters, config_.guest_limits.buffer_bytes);
   services.outbound = outbound_;
   const int loops = config_.workers > 0 ? config_.workers
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -10,6 +10,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <cerrno>
 #include <optional>
 
@@ -53,6 +54,36 @@ std::string Serialize(const abi::HttpRequest& request, const std::string& host_a
     out.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
   out.append("\r\n").append(request.body);
   return out;
+}
+
+bool IsTokenChar(unsigned char c) {
+  return std::isalnum(c) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+bool IsToken(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return IsTokenChar(c); });
+}
+// No control character (CR and LF above all) and, with `no_space`, no space either.
+bool IsPrintable(std::string_view text, bool no_space) {
+  return std::none_of(text.begin(), text.end(), [no_space](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f || (no_space && (c == ' ' || c == '\t'));
+  });
+}
+
+// What would make the request's bytes say something else than its fields (a CR/LF that ends
+// a line early: request smuggling on a connection other clients share); empty when none. The
+// request may come from a filter or a guest's call, so nothing in it is trusted.
+std::string InvalidRequest(const abi::HttpRequest& request) {
+  if (!IsToken(request.method)) return "its method is not an HTTP token";
+  if (!request.path.empty() && (request.path.front() != '/' || !IsPrintable(request.path, true)))
+    return "its path does not start with '/' or holds a space or a control character";
+  if (!IsPrintable(request.authority, true)) return "its authority holds a space or a control character";
+  for (const auto& [name, value] : request.headers) {
+    if (!IsToken(name)) return "a header name is not an HTTP token";
+    if (!IsPrintable(value, false)) return "the value of header '" + name + "' holds a control character";
+  }
+  return {};
 }
 
 // RFC 9110 §9.2.2: sending one of these twice does what sending it once does.
@@ -383,6 +414,11 @@ UpstreamClient::Handle UpstreamClient::SendToAddress(const std::string& address,
 
 UpstreamClient::Handle UpstreamClient::Start(Cluster& cluster, abi::HttpRequest request,
                                              std::chrono::milliseconds timeout, Done done) {
+  if (std::string why = InvalidRequest(request); !why.empty()) {
+    done(ErrorResponse(500, "cluster '" + Printable(cluster.config.name, 64) +
+                                "': the request was not sent, because " + Printable(why, 128)));
+    return {};
+  }
   Host& host = PickHost(cluster);
   auto exchange =
       std::make_shared<Exchange>(*this, cluster, host, std::move(request), timeout, std::move(done));

@@ -9,6 +9,8 @@
 //        cluster
 //   504  no complete answer within the request's timeout
 //   502  the connection broke, or the answer was not HTTP or was too large
+//   500  the request itself could not be written as HTTP/1.1 (a method or header name that is
+//        not a token, a control character in a value or the path): it is not sent
 // An idle connection the upstream has closed is dropped when it is next picked. Nothing is
 // retried, except a request that may run twice (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) whose
 // reused connection broke before any of the answer came: it is sent once more on a new one.
@@ -62,7 +64,7 @@ class UpstreamClient {
   // empty); `timeout` bounds the whole exchange (0: 15 s). An answer the client made itself
   // (the 502/503/504 above) has `local` set and its reason in `details`; an upstream's answer
   // has the address of the host that gave it in `details`. Only an unknown cluster
-  // is answered before Send returns.
+  // and an invalid request are answered before Send returns.
   Handle Send(const std::string& cluster, abi::HttpRequest request, std::chrono::milliseconds timeout,
               Done done);
   // The same to one "host:port" that no cluster names (proxy_http_call to a URL).

@@ -166,8 +166,13 @@ TEST_F(ProxyTest, TheRootContextCallsOutFromOnTick) {
   EXPECT_NE(seen.find("GET /tick HTTP/1.1"), std::string::npos) << seen;
 }
 
-TEST_F(ProxyTest, ACallWhoseStreamEndedIsCancelledAndNeverDelivered) {
-  Serve({Filter("tag=a detach_call=slow")});
+TEST_F(ProxyTest, ACallWhoseStreamEndedIsCancelledAndAnsweredToTheRootAsFailed) {
+  // One loop, so that both requests meet the same instance of the filter.
+  json clusters = {Cluster("backend", backend_.address()), Cluster("slow", silent_.address()),
+                   Cluster("nobody", "127.0.0.1:1")};
+  json config = ProxyConfig(port_ = FreePort(), json::array({Filter("tag=a detach_call=slow")}), clusters);
+  config["wasmlet"]["workers"] = 1;
+  server_ = std::make_unique<Wasmlet>(dir_, config, port_);
   const auto start = std::chrono::steady_clock::now();
   auto r = Send("GET", "/");
   EXPECT_EQ(r.status, 200);
@@ -177,10 +182,11 @@ TEST_F(ProxyTest, ACallWhoseStreamEndedIsCancelledAndNeverDelivered) {
   // long before the call's own 5 s timeout.
   for (int i = 0; i < 200 && silent_.abandoned() == 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(silent_.abandoned(), 1);
-  std::this_thread::sleep_for(200ms);
+  // The root got the call's failure after the stream was deleted (so that an SDK can forget the
+  // call), and the guest's SDK dropped it: the stream's own handler never ran.
   auto again = Send("GET", "/");
   EXPECT_EQ(again.status, 200);
-  EXPECT_EQ(again.headers["x-dropped-responses"], "0") << "an answer reached a context that had ended";
+  EXPECT_EQ(again.headers["x-dropped-responses"], "1");
 }
 
 TEST_F(ProxyTest, WhenAFilterFailsTheStreamsWaitingInItAreAnsweredAtOnce) {
@@ -195,7 +201,7 @@ TEST_F(ProxyTest, WhenAFilterFailsTheStreamsWaitingInItAreAnsweredAtOnce) {
   std::optional<Response> waiting;
   std::thread first([&] { waiting = Send("GET", "/wait"); });
   for (int i = 0; i < 200 && silent_.requests() == 0; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(silent_.requests(), 1) << "the first request's call did not start";
+  EXPECT_EQ(silent_.requests(), 1) << "the first request's call did not start";
   const auto start = std::chrono::steady_clock::now();
   auto trapped = Send("GET", "/trap");
   EXPECT_EQ(trapped.status, 500);
@@ -249,8 +255,9 @@ TEST_F(ProxyTest, AFunctionWaitingForItsCallDoesNotHoldItsInstance) {
   // all answered in about 300 ms, not one after the other.
   TestUpstream delayed("delay");
   const uint16_t port = FreePort();
+  // inline_limit_ms 0: the function stays on its loop whatever the machine's load.
   json config = LayottoConfig(port, {{"call", Plugin("call", kGuests + "/outbound_function.wasm", 1)}},
-                              json::object(), {{"workers", 1}});
+                              json::object(), {{"workers", 1}, {"inline_limit_ms", 0}});
   config["cluster_manager"] = {{"clusters", {Cluster("backend", delayed.address())}}};
   Wasmlet server(dir_, config, port);
   std::vector<std::thread> clients;
@@ -265,7 +272,7 @@ TEST_F(ProxyTest, AFunctionWaitingForItsCallDoesNotHoldItsInstance) {
   for (auto& c : clients) c.join();
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(answered.load(), 8);
-  EXPECT_LT(took, 1500ms) << "the requests waited for each other's calls";
+  EXPECT_LT(took, 2000ms) << "the requests waited for each other's calls (one after the other: 2.4 s)";
   EXPECT_EQ(delayed.requests(), 8);
   // /wasm/list shows the one instance.
   auto list = Body(Admin(server, "GET", "/wasm/list"));

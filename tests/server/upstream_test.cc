@@ -101,6 +101,24 @@ TEST(UpstreamTest, ATimeoutShorterThanThePreviousRequestsHoldsOnAReusedConnectio
   EXPECT_EQ(upstream.connections(), 1);
 }
 
+TEST(UpstreamTest, ARequestThatWouldNotReadAsItsFieldsIsNotSent) {
+  TestUpstream upstream("echo");
+  asio::io_context io;
+  UpstreamClient client(io, {Cluster("backend", {upstream.address()})});
+  auto smuggled_header = Post("/", "x");
+  smuggled_header.headers = {{"x-a", "1\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1"}};
+  auto smuggled_path = Post("/ HTTP/1.1\r\nHost: x\r\n\r\nGET /admin", "x");
+  auto bad_name = Post("/", "x");
+  bad_name.headers = {{"Transfer-Encoding ", "chunked"}};
+  for (auto* request : {&smuggled_header, &smuggled_path, &bad_name}) {
+    auto answer = Roundtrip(io, client, "backend", *request);
+    EXPECT_EQ(answer.status, 500u);
+    EXPECT_NE(answer.body.find("the request was not sent"), std::string::npos) << answer.body;
+  }
+  EXPECT_EQ(upstream.requests(), 0);
+  EXPECT_EQ(Roundtrip(io, client, "backend", Post("/", "x")).status, 200u);
+}
+
 TEST(UpstreamTest, RefusedIs503ResetIs502AndNoAnswerIs504EachNamingTheClusterAndHost) {
   asio::io_context io;
   const uint16_t nobody = testing::FreePort();
