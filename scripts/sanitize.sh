@@ -9,7 +9,8 @@
 #       ThreadSanitizer (build-tsan/), the suites where wasmlet's threads meet: the function
 #       pool on real event loops (FunctionPoolTest), the data plane end to end (DataPlaneTest:
 #       serving and pool loops, nested and cross-loop invokes) and the admin operations while
-#       traffic flows (OperationsTest: reload, install, update, uninstall).
+#       traffic flows (OperationsTest: reload, install, update, uninstall), and proxy mode
+#       (ProxyTest: filter chains, upstream and outbound calls, functions that wait for them).
 #
 # V8 (Debian's libnode) is not instrumented. ASan still sees every wild access (V8's WebAssembly
 # trap handler, bounds checks by SIGSEGV, is not enabled by wasmlet, so ASan keeps its own
@@ -35,8 +36,8 @@ if [ "$mode" = address ]; then
 else
   build="$repo/build-tsan"
   options=(-DWASMLET_TSAN=ON)
-  targets=(wasmlet function_pool_test data_plane_test operations_test)
-  suites=(-R '^(FunctionPoolTest|DataPlaneTest|OperationsTest)\.')
+  targets=(wasmlet function_pool_test data_plane_test operations_test proxy_test)
+  suites=(-R '^(FunctionPoolTest|DataPlaneTest|OperationsTest|ProxyTest)\.')
 fi
 
 "$repo/scripts/setup.sh" --no-build
