@@ -151,21 +151,11 @@ bool StreamRun::RunFilter(Slot& slot) {
     Fail(Status(action.status().code(), Name(slot) + ": " + action.status().message()));
     return false;
   }
-  const bool response = stage_ >= Stage::kResponseHeaders;
   switch (*action) {
     case StreamAction::kContinue: return true;
-    case StreamAction::kLocal: {
-      auto local = vm->TakeLocalResponse(slot.context);
-      if (response) {
-        final_ = std::move(*local);  // it replaces the response; the other filters do not see it
-        stage_ = Stage::kClose;
-        index_ = 0;
-        Step();
-      } else {
-        BeginResponse(std::move(*local), /*local=*/true);
-      }
+    case StreamAction::kLocal:
+      AnswerWith(std::move(*vm->TakeLocalResponse(slot.context)), /*local=*/true);
       return false;
-    }
     case StreamAction::kStop: break;
   }
   if (vm->calls_in_flight(slot.context) > 0) {
@@ -181,20 +171,28 @@ bool StreamRun::RunFilter(Slot& slot) {
     return false;
   }
   if (!eos) return true;  // it buffers what is to come: the rest of the message is already here
+  const bool response = stage_ >= Stage::kResponseHeaders;
+  AnswerWith(Stuck(Name(slot) + " paused the " + (response ? "response" : "request") +
+                   " and nothing can resume it (no outbound call of it is in flight)\n"),
+             /*local=*/false);
+  return false;
+}
+
+HttpResponse StreamRun::Stuck(std::string why) {
   HttpResponse stuck;
   stuck.status = 500;
   stuck.headers = {{"content-type", "text/plain"}};
-  stuck.body = Name(slot) + " paused the " + (response ? "response" : "request") +
-               " and nothing can resume it (no outbound call of it is in flight)\n";
-  if (response) {
-    final_ = std::move(stuck);
-    stage_ = Stage::kClose;
-    index_ = 0;
-    Step();
-  } else {
-    BeginResponse(std::move(stuck), /*local=*/false);
-  }
-  return false;
+  stuck.body = std::move(why);
+  return stuck;
+}
+
+void StreamRun::AnswerWith(HttpResponse response, bool local) {
+  if (stage_ < Stage::kResponseHeaders) return BeginResponse(std::move(response), local);
+  // During the response phase it replaces the response; the other filters do not see it.
+  final_ = std::move(response);
+  stage_ = Stage::kClose;
+  index_ = 0;
+  Step();
 }
 
 void StreamRun::Woken() {
@@ -210,31 +208,13 @@ void StreamRun::Woken() {
   if (state == StreamAction::kStop && vm->calls_in_flight(slot.context) > 0) return;  // still waiting
   waiting_ = false;
   auto self = std::move(keep_);
-  const bool response = stage_ >= Stage::kResponseHeaders;
-  if (state == StreamAction::kLocal) {
-    auto local = vm->TakeLocalResponse(slot.context);
-    if (response) {
-      final_ = std::move(*local);
-      stage_ = Stage::kClose;
-      index_ = 0;
-      return Step();
-    }
-    return BeginResponse(std::move(*local), /*local=*/true);
-  }
+  if (state == StreamAction::kLocal) return AnswerWith(std::move(*vm->TakeLocalResponse(slot.context)), true);
   if (state == StreamAction::kStop) {
     // Its calls are answered and it did not go on: nothing is left that could resume it.
-    HttpResponse stuck;
-    stuck.status = 500;
-    stuck.headers = {{"content-type", "text/plain"}};
-    stuck.body =
-        Name(slot) + " paused the stream and did not resume it after its outbound calls were answered\n";
-    if (response) {
-      final_ = std::move(stuck);
-      stage_ = Stage::kClose;
-      index_ = 0;
-      return Step();
-    }
-    return BeginResponse(std::move(stuck), /*local=*/false);
+    return AnswerWith(
+        Stuck(Name(slot) +
+              " paused the stream and did not resume it after its outbound calls were answered\n"),
+        /*local=*/false);
   }
   ++index_;
   Step();

@@ -75,6 +75,10 @@ class StreamRun : public std::enable_shared_from_this<StreamRun> {
   void Answered(HttpResponse response);
   // The response phase begins with `response`.
   void BeginResponse(HttpResponse response, bool local);
+  // An answer a filter gave (or the stream's 500): in the request phase the response phase
+  // begins with it; in the response phase it replaces the response and the stream ends.
+  void AnswerWith(HttpResponse response, bool local);
+  static HttpResponse Stuck(std::string why);
   void Fail(Status status);
   void Finish();
   engine::Deadline DeadlineFor(const Slot& slot) const;
