@@ -36,6 +36,7 @@ packages=(
   # libraries
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libboost1.74-dev libhiredis-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev libarchive-dev
+  libnghttp2-dev
   libprotobuf-dev protobuf-compiler
   # runtime dependencies of Debian's libnode108 (V8), which is unpacked below
   libicu72 libc-ares2 libuv1 libbrotli1 libnghttp2-14 libssl3 zlib1g
@@ -45,6 +46,8 @@ packages=(
   libclang-rt-19-dev llvm-19
   # tests and benchmarks talk to a real Redis
   redis-server
+  # the gRPC server the tests of gRPC calls talk to (Debian's python3 only)
+  python3-grpcio
   # the upstream of the proxy-mode example in the README (python3 -m http.server)
   python3
   # the containerd shim is tested against Debian's containerd (FaaS mode)

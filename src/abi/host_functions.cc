@@ -27,11 +27,12 @@ const std::string* ReadableBuffer(PluginVm& vm, uint32_t type) {
   switch (static_cast<BufferType>(type)) {
     case BufferType::kHttpRequestBody: return stream ? &stream->data->request_body : nullptr;
     case BufferType::kHttpResponseBody: return stream ? &stream->data->response_body : nullptr;
-    case BufferType::kHttpCallResponseBody: return vm.call_response_body();
+    case BufferType::kHttpCallResponseBody:
+    case BufferType::kGrpcReceiveBuffer: return vm.call_response_body(static_cast<BufferType>(type));
     case BufferType::kVmConfiguration: return &vm.spec().vm_configuration;
     case BufferType::kPluginConfiguration: return &vm.spec().plugin_configuration;
     case BufferType::kCallData: return &vm.call_data();
-    default: return nullptr;  // no TCP streams or gRPC yet
+    default: return nullptr;  // no TCP streams
   }
 }
 
@@ -205,9 +206,10 @@ R SendLocalResponse(PluginVm& vm, uint32_t status_code, uint32_t details_ptr, ui
 }
 
 R GetStatus(PluginVm& vm, uint32_t code_out, uint32_t message_ptr_out, uint32_t message_size_out) {
-  // During proxy_on_http_call_response: the answer's HTTP status (0 when the call failed).
+  // During proxy_on_http_call_response: the answer's HTTP status (0 when the call failed);
+  // during proxy_on_grpc_close: the gRPC status and its message.
   if (!vm.WriteU32(code_out, vm.call_status())) return kBadMemory;
-  return vm.ReturnBytes({}, message_ptr_out, message_size_out);
+  return vm.ReturnBytes(vm.call_status_message(), message_ptr_out, message_size_out);
 }
 
 // ---- HTTP callouts ----------------------------------------------------------------------------------
@@ -340,64 +342,182 @@ R HttpCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t
   return kOk;
 }
 
-// No gRPC upstreams yet (ABI: the safe answer is INTERNAL_FAILURE), once every range the
-// guest passed is checked.
-R GrpcRefused(PluginVm& vm, std::initializer_list<std::pair<uint32_t, uint32_t>> ranges, uint32_t token_out) {
-  for (const auto& [ptr, size] : ranges) {
-    if (!vm.InBounds(ptr, size)) return kBadMemory;
+// ---- gRPC callouts ----------------------------------------------------------------------------------
+
+// The cluster a gRPC call names: the upstream as it is, or, from SDKs that pass Envoy's
+// serialized GrpcService (the C++ SDK), the cluster_name of its envoy_grpc (field 1, in field 1).
+std::string GrpcCluster(std::string_view upstream) {
+  auto field_one = [](std::string_view bytes) -> std::optional<std::string_view> {
+    if (bytes.size() < 2 || bytes[0] != 0x0a) return std::nullopt;  // field 1, length-delimited
+    uint64_t length = 0;
+    size_t at = 1;
+    for (int shift = 0; at < bytes.size() && shift < 35; shift += 7) {
+      const auto byte = static_cast<uint8_t>(bytes[at++]);
+      length |= uint64_t{byte & 0x7fu} << shift;
+      if (!(byte & 0x80))
+        return length <= bytes.size() - at ? std::optional(bytes.substr(at, length)) : std::nullopt;
+    }
+    return std::nullopt;
+  };
+  if (auto envoy_grpc = field_one(upstream)) {
+    if (auto name = field_one(*envoy_grpc)) return std::string(*name);
   }
-  if (!vm.InBounds(token_out, 4)) return kBadMemory;
-  return WasmResult::kInternalFailure;
+  return std::string(upstream);
+}
+
+// Reports what a call's callback left wrong (the guest failed in it) to the instance's log.
+template <typename Deliver>
+auto OnInstance(std::weak_ptr<PluginVm*> alive, Deliver deliver) {
+  return [alive = std::move(alive), deliver = std::move(deliver)](auto&&... args) {
+    auto vm = alive.lock();
+    if (!vm) return;  // the instance is gone
+    Status status = deliver(**vm, std::forward<decltype(args)>(args)...);
+    if (!status.ok()) (*vm)->Log(LogLevel::kError, status.message());
+  };
+}
+
+// proxy_grpc_call and proxy_grpc_stream, once the guest's ranges are read. A unary call has a
+// message; a stream has none.
+R StartGrpc(PluginVm& vm, std::string_view upstream, std::string service, std::string method,
+            std::string_view metadata, std::optional<std::string> message, uint32_t timeout_ms,
+            uint32_t token_out) {
+  const bool unary = message.has_value();
+  const char* what = unary ? "proxy_grpc_call" : "proxy_grpc_stream";
+  const std::string cluster = GrpcCluster(upstream);
+  auto refuse = [&](WasmResult result, const std::string& why) {
+    vm.Log(LogLevel::kWarn,
+           std::string(what) + " to cluster '" + Printable(cluster, 128) + "' refused: " + why);
+    return result;
+  };
+  const std::shared_ptr<OutboundGrpc>& outbound = vm.services().grpc;
+  if (!outbound) return refuse(WasmResult::kInternalFailure, "this host has no outbound calls");
+  if (!outbound->HasCluster(cluster))
+    return refuse(WasmResult::kParseFailure, "no cluster of that name in cluster_manager");
+  auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(metadata.data()), metadata.size()});
+  if (!pairs) return refuse(WasmResult::kBadArgument, "the metadata is not a serialized header map");
+  if (pairs->size() > vm.limits().header_count)
+    return vm.RefuseAtLimit("header_count", vm.limits().header_count);
+  for (const auto& [name, value] : *pairs) {
+    if (name.size() + value.size() > vm.limits().header_bytes)
+      return vm.RefuseAtLimit("header_bytes", vm.limits().header_bytes);
+  }
+  if (message && message->size() > vm.limits().buffer_bytes)
+    return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+
+  OutboundGrpc::Request request;
+  request.cluster = cluster;
+  request.service = std::move(service);
+  request.method = std::move(method);
+  request.metadata = std::move(*pairs);
+  if (unary) {
+    // A unary call always has a deadline: the guest's, at most max_call_timeout (0: that).
+    const auto limit = vm.spec().max_call_timeout;
+    request.timeout = timeout_ms == 0 ? limit : std::min(limit, std::chrono::milliseconds(timeout_ms));
+  }
+  const uint32_t token =
+      vm.AddCall(nullptr, unary ? PluginVm::CallKind::kGrpcUnary : PluginVm::CallKind::kGrpcStream);
+  if (token == 0) {
+    return refuse(
+        WasmResult::kInternalFailure,
+        "the instance already has " + std::to_string(vm.spec().max_calls_in_flight) + " calls in flight");
+  }
+  const auto budget = vm.spec().callback_timeout;
+  auto until = [budget] { return std::chrono::steady_clock::now() + budget; };
+  OutboundGrpc::Events events;
+  events.initial_metadata = OnInstance(vm.liveness(), [token, until](PluginVm& v, HeaderList md) {
+    return v.DeliverGrpcMetadata(token, /*trailing=*/false, std::move(md), until());
+  });
+  events.message = OnInstance(vm.liveness(), [token, until](PluginVm& v, std::string m) {
+    return v.DeliverGrpcMessage(token, std::move(m), until());
+  });
+  events.trailing_metadata = OnInstance(vm.liveness(), [token, until](PluginVm& v, HeaderList md) {
+    return v.DeliverGrpcMetadata(token, /*trailing=*/true, std::move(md), until());
+  });
+  events.close = OnInstance(vm.liveness(), [token, until](PluginVm& v, uint32_t code, std::string m) {
+    return v.DeliverGrpcClose(token, code, std::move(m), until());
+  });
+  auto started = outbound->Start(std::move(request), std::move(events));
+  if (!started.ok()) {
+    vm.CancelCall(token);  // it never started: taken back before the guest could learn it
+    const bool bad = started.status().code() == StatusCode::kInvalidArgument;
+    return refuse(bad ? WasmResult::kBadArgument : WasmResult::kInternalFailure, started.status().message());
+  }
+  std::shared_ptr<OutboundGrpc::Call> call = std::move(*started);
+  if (unary) {
+    if (Status sent = call->Send(std::move(*message), /*end_of_stream=*/true); !sent.ok()) {
+      call->Cancel();
+      vm.CancelCall(token);
+      return refuse(WasmResult::kBadArgument, sent.message());
+    }
+  }
+  vm.SetGrpcCall(token, std::move(call));
+  if (!vm.WriteU32(token_out, token)) return kBadMemory;  // checked by the callers; kept for symmetry
+  return kOk;
 }
 
 R GrpcCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
            uint32_t service_size, uint32_t method_ptr, uint32_t method_size, uint32_t metadata_ptr,
-           uint32_t metadata_size, uint32_t message_ptr, uint32_t message_size, uint32_t /*timeout_ms*/,
+           uint32_t metadata_size, uint32_t message_ptr, uint32_t message_size, uint32_t timeout_ms,
            uint32_t token_out) {
-  return GrpcRefused(vm,
-                     {{upstream_ptr, upstream_size},
-                      {service_ptr, service_size},
-                      {method_ptr, method_size},
-                      {metadata_ptr, metadata_size},
-                      {message_ptr, message_size}},
-                     token_out);
+  auto upstream = vm.Read(upstream_ptr, upstream_size);
+  auto service = vm.Read(service_ptr, service_size);
+  auto method = vm.Read(method_ptr, method_size);
+  auto metadata = vm.Read(metadata_ptr, metadata_size);
+  auto message = vm.Read(message_ptr, message_size);
+  if (!upstream || !service || !method || !metadata || !message || !vm.InBounds(token_out, 4))
+    return kBadMemory;
+  return StartGrpc(vm, *upstream, std::move(*service), std::move(*method), *metadata, std::move(*message),
+                   timeout_ms, token_out);
 }
 
 // The 10-parameter shape: no metadata.
 R GrpcCallWithoutMetadata(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
                           uint32_t service_size, uint32_t method_ptr, uint32_t method_size,
-                          uint32_t message_ptr, uint32_t message_size, uint32_t /*timeout_ms*/,
+                          uint32_t message_ptr, uint32_t message_size, uint32_t timeout_ms,
                           uint32_t token_out) {
-  return GrpcRefused(vm,
-                     {{upstream_ptr, upstream_size},
-                      {service_ptr, service_size},
-                      {method_ptr, method_size},
-                      {message_ptr, message_size}},
-                     token_out);
+  auto upstream = vm.Read(upstream_ptr, upstream_size);
+  auto service = vm.Read(service_ptr, service_size);
+  auto method = vm.Read(method_ptr, method_size);
+  auto message = vm.Read(message_ptr, message_size);
+  if (!upstream || !service || !method || !message || !vm.InBounds(token_out, 4)) return kBadMemory;
+  return StartGrpc(vm, *upstream, std::move(*service), std::move(*method), {}, std::move(*message),
+                   timeout_ms, token_out);
 }
 
 R GrpcStream(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
              uint32_t service_size, uint32_t method_ptr, uint32_t method_size, uint32_t metadata_ptr,
              uint32_t metadata_size, uint32_t token_out) {
-  return GrpcRefused(vm,
-                     {{upstream_ptr, upstream_size},
-                      {service_ptr, service_size},
-                      {method_ptr, method_size},
-                      {metadata_ptr, metadata_size}},
-                     token_out);
+  auto upstream = vm.Read(upstream_ptr, upstream_size);
+  auto service = vm.Read(service_ptr, service_size);
+  auto method = vm.Read(method_ptr, method_size);
+  auto metadata = vm.Read(metadata_ptr, metadata_size);
+  if (!upstream || !service || !method || !metadata || !vm.InBounds(token_out, 4)) return kBadMemory;
+  return StartGrpc(vm, *upstream, std::move(*service), std::move(*method), *metadata, std::nullopt, 0,
+                   token_out);
 }
 
 // Layotto's proxy_open_grpc_stream: no metadata.
 R OpenGrpcStream(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t service_ptr,
                  uint32_t service_size, uint32_t method_ptr, uint32_t method_size, uint32_t token_out) {
-  return GrpcRefused(
-      vm, {{upstream_ptr, upstream_size}, {service_ptr, service_size}, {method_ptr, method_size}}, token_out);
+  auto upstream = vm.Read(upstream_ptr, upstream_size);
+  auto service = vm.Read(service_ptr, service_size);
+  auto method = vm.Read(method_ptr, method_size);
+  if (!upstream || !service || !method || !vm.InBounds(token_out, 4)) return kBadMemory;
+  return StartGrpc(vm, *upstream, std::move(*service), std::move(*method), {}, std::nullopt, 0, token_out);
 }
 
 R GrpcSend(PluginVm& vm, uint32_t token, uint32_t message_ptr, uint32_t message_size, uint32_t end_stream) {
-  return vm.InBounds(message_ptr, message_size) ? WasmResult::kNotFound : kBadMemory;
+  if (message_size > vm.limits().buffer_bytes) {
+    if (!vm.InBounds(message_ptr, message_size)) return kBadMemory;
+    return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+  }
+  auto message = vm.Read(message_ptr, message_size);
+  if (!message) return kBadMemory;
+  return vm.GrpcSend(token, std::move(*message), end_stream != 0);
 }
-R GrpcToken(PluginVm&, uint32_t /*token*/) { return WasmResult::kNotFound; }
+R GrpcCancel(PluginVm& vm, uint32_t token) { return vm.GrpcCancel(token); }
+R GrpcClose(PluginVm& vm, uint32_t token) { return vm.GrpcClose(token); }
+
 R CallForeignFunction(PluginVm& vm, uint32_t name_ptr, uint32_t name_size, uint32_t args_ptr,
                       uint32_t args_size, uint32_t results_ptr_out, uint32_t results_size_out) {
   if (!vm.InBounds(name_ptr, name_size) || !vm.InBounds(args_ptr, args_size) ||
@@ -668,8 +788,8 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<GrpcCall>(h, "env", "proxy_grpc_call");
   AddHostFunction<GrpcStream>(h, "env", "proxy_grpc_stream");
   AddHostFunction<GrpcSend>(h, "env", "proxy_grpc_send");
-  AddHostFunction<GrpcToken>(h, "env", "proxy_grpc_cancel");
-  AddHostFunction<GrpcToken>(h, "env", "proxy_grpc_close");
+  AddHostFunction<GrpcCancel>(h, "env", "proxy_grpc_cancel");
+  AddHostFunction<GrpcClose>(h, "env", "proxy_grpc_close");
   // Shared data, queues, metrics, properties, foreign functions.
   AddHostFunction<SetSharedData>(h, "env", "proxy_set_shared_data");
   AddHostFunction<GetSharedData>(h, "env", "proxy_get_shared_data");
@@ -702,8 +822,8 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<GrpcCallWithoutMetadata>(h, "env", "proxy_dispatch_grpc_call");
   AddHostFunction<OpenGrpcStream>(h, "env", "proxy_open_grpc_stream");
   AddHostFunction<GrpcSend>(h, "env", "proxy_send_grpc_call_message");
-  AddHostFunction<GrpcToken>(h, "env", "proxy_cancel_grpc_call");
-  AddHostFunction<GrpcToken>(h, "env", "proxy_close_grpc_call");
+  AddHostFunction<GrpcCancel>(h, "env", "proxy_cancel_grpc_call");
+  AddHostFunction<GrpcClose>(h, "env", "proxy_close_grpc_call");
   AddHostFunction<RemoveMetric>(h, "env", "proxy_remove_metric");
   AddHostFunction<RemoveSharedQueue>(h, "env", "proxy_remove_shared_queue");
   AddHostFunction<ResolveOwnSharedQueue>(h, "env", "proxy_resolve_shared_queue");

@@ -114,6 +114,13 @@ Status PluginVm::ResolveExports() {
   exports_.on_response_trailers = bind("proxy_on_response_trailers", I32s(2, 1));
   exports_.on_queue_ready = bind("proxy_on_queue_ready", I32s(2, 0));
   exports_.on_http_call_response = bind("proxy_on_http_call_response", I32s(5, 0));
+  exports_.on_grpc_initial_metadata = bind("proxy_on_grpc_receive_initial_metadata", I32s(3, 0));
+  exports_.on_grpc_receive = bind("proxy_on_grpc_receive", I32s(3, 0));
+  exports_.on_grpc_trailing_metadata = bind("proxy_on_grpc_receive_trailing_metadata", I32s(3, 0));
+  // AssemblyScript's SDK exports it under this name.
+  if (!exports_.on_grpc_trailing_metadata)
+    exports_.on_grpc_trailing_metadata = bind("proxy_on_grpc_trailing_metadata", I32s(3, 0));
+  exports_.on_grpc_close = bind("proxy_on_grpc_close", I32s(3, 0));
   exports_.get_id = bind("proxy_get_id", I32s(0, 0));
   // Header callbacks: the export's own type decides between the 0.1.0 (2) and 0.2.x (3) forms.
   auto request_headers = instance_->FindFunction("proxy_on_request_headers");
@@ -409,7 +416,18 @@ Status PluginVm::CloseStream(uint32_t id, engine::Deadline deadline) {
   // asks for a reply whose stream was deleted: the SDKs release what they keep per call then.
   for (uint32_t token : cancelled) {
     if (!status.ok() || failed()) break;
-    status = DeliverToRoot(token, nullptr, deadline);
+    if (KindOf(token) == CallKind::kHttp) {
+      status = DeliverToRoot(token, nullptr, deadline);
+    } else {
+      call_status_ = 1;  // CANCELLED
+      call_status_message_ = "the context that made the call ended";
+      status = ReplyToRoot(
+          Reply::kGrpcClose,
+          [&](uint32_t root) {
+            return Callback(exports_.on_grpc_close, "proxy_on_grpc_close", root, {root, token, 1});
+          },
+          deadline);
+    }
   }
   WakeStreams();
   if (!status.ok()) return Status(status.code(), "plugin '" + spec_->name + "': " + status.message());
@@ -434,32 +452,43 @@ void PluginVm::MarkWoken(uint32_t id) {
 
 // ---- outbound calls ----------------------------------------------------------------------------
 
-uint32_t PluginVm::AddCall(std::function<void()> cancel) {
+uint32_t PluginVm::AddCall(std::function<void()> cancel, CallKind kind) {
   if (calls_.size() >= spec_->max_calls_in_flight) return 0;
   const uint32_t context_id = effective_context_;
-  // Tokens are non-zero and unique in this instance; HTTP calls' are multiples of 4, as the
-  // reference host makes them.
+  // Tokens are non-zero and unique in this instance; the low two bits say the kind.
+  uint32_t token = 0;
   do {
     next_token_ += 4;
-    if (next_token_ == 0) next_token_ = 4;
-  } while (calls_.count(next_token_));
-  calls_[next_token_] = Call{context_id, std::move(cancel)};
+    token = next_token_ + static_cast<uint32_t>(kind);
+  } while (token == 0 || calls_.count(token));
+  calls_[token] = Call{context_id, std::move(cancel), nullptr, {}};
   if (Stream* stream = effective_stream()) ++stream->calls_in_flight;
-  return next_token_;
+  return token;
 }
 
 void PluginVm::SetCallCancel(uint32_t token, std::function<void()> cancel) {
   if (auto it = calls_.find(token); it != calls_.end()) it->second.cancel = std::move(cancel);
 }
 
-void PluginVm::CancelCall(uint32_t token) {
+void PluginVm::SetGrpcCall(uint32_t token, std::shared_ptr<OutboundGrpc::Call> call) {
   auto it = calls_.find(token);
   if (it == calls_.end()) return;
+  it->second.cancel = [call] { call->Cancel(); };
+  it->second.grpc = std::move(call);
+}
+
+std::optional<PluginVm::Call> PluginVm::TakeCall(uint32_t token) {
+  auto it = calls_.find(token);
+  if (it == calls_.end()) return std::nullopt;
   if (auto c = contexts_.find(it->second.context_id); c != contexts_.end() && c->second.stream) {
     if (c->second.stream->calls_in_flight > 0) --c->second.stream->calls_in_flight;
   }
+  Call call = std::move(it->second);
   calls_.erase(it);
+  return call;
 }
+
+void PluginVm::CancelCall(uint32_t token) { TakeCall(token); }
 
 std::vector<uint32_t> PluginVm::CancelCalls(uint32_t context_id) {
   std::vector<uint32_t> tokens;
@@ -479,71 +508,199 @@ std::vector<uint32_t> PluginVm::CancelCalls(uint32_t context_id) {
 }
 
 HeaderMap* PluginVm::call_response_map(uint32_t type) {
-  if (!in_call_response_) return nullptr;
-  if (type == static_cast<uint32_t>(MapType::kHttpCallResponseHeaders)) return &call_response_maps_[0];
-  if (type == static_cast<uint32_t>(MapType::kHttpCallResponseTrailers)) return &call_response_maps_[1];
+  switch (static_cast<MapType>(type)) {
+    case MapType::kHttpCallResponseHeaders: return reply_ == Reply::kHttp ? &call_response_maps_[0] : nullptr;
+    case MapType::kHttpCallResponseTrailers:
+      return reply_ == Reply::kHttp ? &call_response_maps_[1] : nullptr;
+    case MapType::kGrpcReceiveInitialMetadata:
+      return reply_ == Reply::kGrpcInitialMetadata ? &call_response_maps_[0] : nullptr;
+    case MapType::kGrpcReceiveTrailingMetadata:
+      return reply_ == Reply::kGrpcTrailingMetadata ? &call_response_maps_[1] : nullptr;
+    default: return nullptr;
+  }
+}
+
+const std::string* PluginVm::call_response_body(BufferType type) {
+  if (type == BufferType::kHttpCallResponseBody && reply_ == Reply::kHttp) return &reply_body_;
+  if (type == BufferType::kGrpcReceiveBuffer && reply_ == Reply::kGrpcMessage) return &reply_body_;
   return nullptr;
 }
 
-Status PluginVm::DeliverHttpCallResponse(uint32_t token, const HttpResponse* response,
-                                         engine::Deadline deadline) {
-  auto it = calls_.find(token);
-  if (it == calls_.end()) return Status::Ok();  // cancelled
-  const uint32_t context_id = it->second.context_id;
-  calls_.erase(it);
-  Stream* stream = nullptr;
-  if (auto c = contexts_.find(context_id); c != contexts_.end() && c->second.stream) {
-    stream = c->second.stream.get();
-    if (stream->calls_in_flight > 0) --stream->calls_in_flight;
-  }
-  Status status = DeliverToRoot(token, response, deadline);
-  // The stream that made the call goes on, or learns that nothing is left to wait for; after a
-  // failure, every stream learns that its instance is gone.
-  if (response && response->local) {
-    // The guest sees only that the call failed (no headers); the operator sees why.
-    Log(LogLevel::kWarn, "proxy_http_call " + std::to_string(token) + " failed: " + response->details);
-  }
-  if (stream && contexts_.count(context_id) && !stream->in_callback) MarkWoken(context_id);
+void PluginVm::AfterLastReply(uint32_t context_id) {
+  // The stream that made the call goes on, or learns that nothing is left to wait for.
+  auto c = contexts_.find(context_id);
+  if (c != contexts_.end() && c->second.stream && !c->second.stream->in_callback) MarkWoken(context_id);
+  AfterCallback();
+}
+
+void PluginVm::AfterCallback() {
+  // The streams the callback resumed or answered go on; after a failure, every stream learns
+  // that its instance is gone.
   if (failed()) {
     for (const auto& [id, context] : contexts_) {
       if (context.stream) MarkWoken(id);
     }
   }
   WakeStreams();
+}
+
+Status PluginVm::DeliverHttpCallResponse(uint32_t token, const HttpResponse* response,
+                                         engine::Deadline deadline) {
+  std::optional<Call> call = TakeCall(token);
+  if (!call) return Status::Ok();  // cancelled
+  Status status = DeliverToRoot(token, response, deadline);
+  if (response && response->local) {
+    // The guest sees only that the call failed (no headers); the operator sees why.
+    Log(LogLevel::kWarn, "proxy_http_call " + std::to_string(token) + " failed: " + response->details);
+  }
+  AfterLastReply(call->context_id);
+  return status;
+}
+
+Status PluginVm::ReplyToRoot(Reply reply, const std::function<Result<uint32_t>(uint32_t root)>& invoke,
+                             engine::Deadline deadline) {
+  const uint32_t root = spec_->root_context_id;
+  Status status;
+  if (contexts_.count(root) && !failed()) {
+    reply_ = reply;
+    deadline_ = deadline;
+    status = invoke(root).status();
+    deadline_ = engine::kNoDeadline;
+    if (status.ok()) status = DeleteRootIfRequested();
+  }
+  reply_ = Reply::kNone;
+  reply_body_.clear();
+  call_response_maps_[0] = HeaderMap();
+  call_response_maps_[1] = HeaderMap();
+  call_status_ = 0;
+  call_status_message_.clear();
   return status;
 }
 
 Status PluginVm::DeliverToRoot(uint32_t token, const HttpResponse* response, engine::Deadline deadline) {
-  const uint32_t root = spec_->root_context_id;
-  Status status;
-  if (contexts_.count(root) && !failed()) {
-    // A failed call (no answer from the upstream) has no headers (ABI §3.4).
-    call_response_maps_[0] = HeaderMap();
-    call_response_maps_[1] = HeaderMap();
-    call_response_.body.clear();
-    call_status_ = 0;
-    if (response && !response->local) {
-      call_response_maps_[0].Reserve(response->headers.size() + 1);
-      call_response_maps_[0].Add(":status", std::to_string(response->status));
-      for (const auto& [name, value] : response->headers) call_response_maps_[0].Add(ToLower(name), value);
-      call_response_maps_[1] = HeaderMap(response->trailers);
-      call_response_.body = response->body;
-      call_status_ = response->status;
-    }
-    in_call_response_ = true;
-    deadline_ = deadline;
-    auto r = Callback(exports_.on_http_call_response, "proxy_on_http_call_response", root,
-                      {root, token, static_cast<uint32_t>(call_response_maps_[0].size()),
-                       static_cast<uint32_t>(call_response_.body.size()),
-                       static_cast<uint32_t>(call_response_maps_[1].size())});
-    deadline_ = engine::kNoDeadline;
-    in_call_response_ = false;
-    call_response_.body.clear();
-    call_response_maps_[0] = HeaderMap();
-    call_response_maps_[1] = HeaderMap();
-    status = r.status();
-    if (status.ok()) status = DeleteRootIfRequested();
+  // A failed call (no answer from the upstream) has no headers (ABI §3.4).
+  if (response && !response->local) {
+    call_response_maps_[0].Reserve(response->headers.size() + 1);
+    call_response_maps_[0].Add(":status", std::to_string(response->status));
+    for (const auto& [name, value] : response->headers) call_response_maps_[0].Add(ToLower(name), value);
+    call_response_maps_[1] = HeaderMap(response->trailers);
+    reply_body_ = response->body;
+    call_status_ = response->status;
   }
+  return ReplyToRoot(
+      Reply::kHttp,
+      [&](uint32_t root) {
+        return Callback(exports_.on_http_call_response, "proxy_on_http_call_response", root,
+                        {root, token, static_cast<uint32_t>(call_response_maps_[0].size()),
+                         static_cast<uint32_t>(reply_body_.size()),
+                         static_cast<uint32_t>(call_response_maps_[1].size())});
+      },
+      deadline);
+}
+
+// ---- gRPC calls ----------------------------------------------------------------------------------
+
+WasmResult PluginVm::GrpcSend(uint32_t token, std::string message, bool end_of_stream) {
+  auto it = calls_.find(token);
+  if (it == calls_.end() || !it->second.grpc) return WasmResult::kNotFound;
+  if (KindOf(token) != CallKind::kGrpcStream) return WasmResult::kBadArgument;
+  Status status = it->second.grpc->Send(std::move(message), end_of_stream);
+  if (!status.ok()) {
+    Log(LogLevel::kWarn,
+        "proxy_grpc_send on call " + std::to_string(token) + " refused: " + status.message());
+    return WasmResult::kBadArgument;
+  }
+  return WasmResult::kOk;
+}
+
+WasmResult PluginVm::GrpcClose(uint32_t token) {
+  auto it = calls_.find(token);
+  if (it == calls_.end() || !it->second.grpc) return WasmResult::kNotFound;
+  if (KindOf(token) != CallKind::kGrpcStream) return GrpcCancel(token);
+  (void)it->second.grpc->CloseSend();  // already ended: nothing more to do
+  return WasmResult::kOk;
+}
+
+WasmResult PluginVm::GrpcCancel(uint32_t token) {
+  if (KindOf(token) == CallKind::kHttp) return WasmResult::kNotFound;
+  std::optional<Call> call = TakeCall(token);
+  if (!call) return WasmResult::kNotFound;
+  if (call->cancel) call->cancel();
+  return WasmResult::kOk;
+}
+
+Status PluginVm::DeliverGrpcMetadata(uint32_t token, bool trailing, HeaderList metadata,
+                                     engine::Deadline deadline) {
+  // A unary call's callback is its answer alone (as the reference host gives it).
+  if (!calls_.count(token) || KindOf(token) != CallKind::kGrpcStream) return Status::Ok();
+  HeaderMap& map = call_response_maps_[trailing ? 1 : 0];
+  map.Reserve(metadata.size());
+  for (auto& [name, value] : metadata) map.Add(ToLower(name), std::move(value));
+  const auto& fn = trailing ? exports_.on_grpc_trailing_metadata : exports_.on_grpc_initial_metadata;
+  const char* name =
+      trailing ? "proxy_on_grpc_receive_trailing_metadata" : "proxy_on_grpc_receive_initial_metadata";
+  Status status = ReplyToRoot(
+      trailing ? Reply::kGrpcTrailingMetadata : Reply::kGrpcInitialMetadata,
+      [&](uint32_t root) {
+        return Callback(fn, name, root, {root, token, static_cast<uint32_t>(map.size())});
+      },
+      deadline);
+  AfterCallback();
+  return status;
+}
+
+Status PluginVm::DeliverGrpcMessage(uint32_t token, std::string message, engine::Deadline deadline) {
+  auto it = calls_.find(token);
+  if (it == calls_.end()) return Status::Ok();
+  if (KindOf(token) == CallKind::kGrpcUnary) {
+    if (it->second.unary_messages.size() < 2) it->second.unary_messages.push_back(std::move(message));
+    return Status::Ok();
+  }
+  reply_body_ = std::move(message);
+  Status status = ReplyToRoot(
+      Reply::kGrpcMessage,
+      [&](uint32_t root) {
+        return Callback(exports_.on_grpc_receive, "proxy_on_grpc_receive", root,
+                        {root, token, static_cast<uint32_t>(reply_body_.size())});
+      },
+      deadline);
+  AfterCallback();
+  return status;
+}
+
+Status PluginVm::DeliverGrpcClose(uint32_t token, uint32_t code, std::string message,
+                                  engine::Deadline deadline) {
+  std::optional<Call> call = TakeCall(token);
+  if (!call) return Status::Ok();  // cancelled
+  if (code != 0)
+    Log(LogLevel::kDebug, "gRPC call " + std::to_string(token) + " closed with status " +
+                              std::to_string(code) + ": " + Printable(message, 256));
+  Status status;
+  if (KindOf(token) == CallKind::kGrpcUnary && code == 0 && call->unary_messages.size() == 1) {
+    reply_body_ = std::move(call->unary_messages.front());
+    status = ReplyToRoot(
+        Reply::kGrpcMessage,
+        [&](uint32_t root) {
+          return Callback(exports_.on_grpc_receive, "proxy_on_grpc_receive", root,
+                          {root, token, static_cast<uint32_t>(reply_body_.size())});
+        },
+        deadline);
+  } else {
+    if (KindOf(token) == CallKind::kGrpcUnary && code == 0) {
+      code = 13;  // INTERNAL: a unary call answers exactly one message
+      message = "the server answered a unary call with " + std::to_string(call->unary_messages.size()) +
+                " messages";
+    }
+    call_status_ = code;
+    call_status_message_ = std::move(message);
+    status = ReplyToRoot(
+        Reply::kGrpcClose,
+        [&](uint32_t root) {
+          return Callback(exports_.on_grpc_close, "proxy_on_grpc_close", root, {root, token, code});
+        },
+        deadline);
+  }
+  AfterLastReply(call->context_id);
   return status;
 }
 

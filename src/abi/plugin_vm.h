@@ -163,12 +163,18 @@ class PluginVm {
   // The calls of a stream that are still in flight.
   uint32_t calls_in_flight(uint32_t id);
 
-  // ---- Outbound calls (proxy_http_call) ----
+  // ---- Outbound calls (proxy_http_call, proxy_grpc_call, proxy_grpc_stream) ----
 
+  // The kind of a call is in its token, as the reference host makes them: HTTP calls' tokens
+  // are multiples of 4, gRPC unary calls' are 1 more, gRPC streams' 2 more.
+  enum class CallKind : uint32_t { kHttp = 0, kGrpcUnary = 1, kGrpcStream = 2 };
+  static CallKind KindOf(uint32_t token) { return static_cast<CallKind>(token % 4); }
   // Registers a call the host started for the calling context; returns its token (0: refused,
   // too many in flight). `cancel` stops it when its context ends first.
-  uint32_t AddCall(std::function<void()> cancel);
+  uint32_t AddCall(std::function<void()> cancel, CallKind kind = CallKind::kHttp);
   void SetCallCancel(uint32_t token, std::function<void()> cancel);
+  // A gRPC call's handle, for proxy_grpc_send and proxy_grpc_close; stopping the call cancels it.
+  void SetGrpcCall(uint32_t token, std::shared_ptr<OutboundGrpc::Call> call);
   // Forgets a call that never started (no callback, nothing to cancel).
   void CancelCall(uint32_t token);
   // A stream resumed or answered from outside its own callbacks (its owner is woken after).
@@ -176,10 +182,28 @@ class PluginVm {
   // The call's answer (an error: it failed): proxy_on_http_call_response on the root, after
   // which the stream that made it is woken. Unknown (cancelled) tokens are ignored.
   Status DeliverHttpCallResponse(uint32_t token, const HttpResponse* response, engine::Deadline deadline);
-  // What the guest reads during proxy_on_http_call_response: map 6 and 7, buffer 4, the status.
+
+  // The guest's operations on a gRPC call it holds (ABI status: NOT_FOUND for an unknown
+  // token, BAD_ARGUMENT for a send on a unary call or after the request side ended).
+  WasmResult GrpcSend(uint32_t token, std::string message, bool end_of_stream);
+  // A stream's request side ends; a unary call is cancelled.
+  WasmResult GrpcClose(uint32_t token);
+  // The call stops; no callback of it follows.
+  WasmResult GrpcCancel(uint32_t token);
+  // What a gRPC call reports, each delivered on the root context (as the reference host
+  // does): on a stream, each event as its callback; on a unary call, exactly one callback at
+  // the end: proxy_on_grpc_receive with the one message on success, else proxy_on_grpc_close.
+  // After the close the stream that made the call is woken. Unknown tokens are ignored.
+  Status DeliverGrpcMetadata(uint32_t token, bool trailing, HeaderList metadata, engine::Deadline deadline);
+  Status DeliverGrpcMessage(uint32_t token, std::string message, engine::Deadline deadline);
+  Status DeliverGrpcClose(uint32_t token, uint32_t status, std::string message, engine::Deadline deadline);
+
+  // What the guest reads during a call's callback: maps 4 and 5 (gRPC metadata) or 6 and 7
+  // (HTTP answer), buffer 4 or 5, proxy_get_status. nullptr / 0 outside such a callback.
   HeaderMap* call_response_map(uint32_t type);
-  const std::string* call_response_body() { return in_call_response_ ? &call_response_.body : nullptr; }
-  uint32_t call_status() const { return in_call_response_ ? call_status_ : 0; }
+  const std::string* call_response_body(BufferType type);
+  uint32_t call_status() const { return reply_ == Reply::kNone ? 0 : call_status_; }
+  std::string_view call_status_message() const { return reply_ == Reply::kNone ? "" : call_status_message_; }
   // Liveness for callbacks that may outlive this PluginVm (expired once it is destroyed).
   std::weak_ptr<PluginVm*> liveness() const { return alive_; }
   enum class Phase { kStartup, kGetId, kVmStart, kConfigure, kOther };
@@ -291,20 +315,36 @@ class PluginVm {
   struct Call {
     uint32_t context_id = 0;
     std::function<void()> cancel;
+    std::shared_ptr<OutboundGrpc::Call> grpc;
+    std::vector<std::string> unary_messages;  // a unary call's answer, delivered at its close
   };
   std::unordered_map<uint32_t, Call> calls_;  // by token
   uint32_t next_token_ = 0;
   std::vector<uint32_t> woken_;  // streams resumed or answered from outside their own callbacks
-  bool in_call_response_ = false;
-  HttpResponse call_response_;
+  // The call callback running now, and what it may read.
+  enum class Reply { kNone, kHttp, kGrpcInitialMetadata, kGrpcMessage, kGrpcTrailingMetadata, kGrpcClose };
+  Reply reply_ = Reply::kNone;
+  std::string reply_body_;
   HeaderMap call_response_maps_[2];
   uint32_t call_status_ = 0;
+  std::string call_status_message_;
+  // Runs one call callback on the root with `reply` readable; what it set up is cleared after.
+  Status ReplyToRoot(Reply reply, const std::function<Result<uint32_t>(uint32_t root)>& invoke,
+                     engine::Deadline deadline);
+  // After a call's last callback: the stream that made it is woken (every stream, when the
+  // guest failed).
+  void AfterLastReply(uint32_t context_id);
+  // After any call callback: the streams it resumed or answered are woken.
+  void AfterCallback();
+  // Takes a call out (its stream counts one call less); nullopt when unknown.
+  std::optional<Call> TakeCall(uint32_t token);
   std::shared_ptr<PluginVm*> alive_ = std::make_shared<PluginVm*>(this);
 
   struct Exports {
     std::optional<engine::ExportedFunction> allocator, get_id, on_context_create, on_vm_start, on_configure,
         on_tick, on_done, on_log, on_delete, on_request_headers, on_request_body, on_request_trailers,
-        on_response_headers, on_response_body, on_response_trailers, on_queue_ready, on_http_call_response;
+        on_response_headers, on_response_body, on_response_trailers, on_queue_ready, on_http_call_response,
+        on_grpc_initial_metadata, on_grpc_receive, on_grpc_trailing_metadata, on_grpc_close;
     bool headers_take_eos = true;  // false for 2-param (0.1.0) header callbacks
   } exports_;
 };

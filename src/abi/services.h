@@ -58,6 +58,47 @@ class OutboundHttp {
                                std::chrono::milliseconds timeout, Done done) = 0;
 };
 
+// proxy_grpc_call and proxy_grpc_stream: gRPC over HTTP/2 (cleartext) to a cluster's hosts.
+// Messages are the bytes the guest gives (already serialized); metadata are header pairs.
+class OutboundGrpc {
+ public:
+  virtual ~OutboundGrpc() = default;
+  virtual bool HasCluster(std::string_view cluster) = 0;
+
+  struct Request {
+    std::string cluster;
+    std::string service;  // "package.Service"
+    std::string method;
+    HeaderList metadata;
+    std::chrono::milliseconds timeout{0};  // the grpc-timeout sent, and the deadline; 0: none
+  };
+  // What the call reports, in this order: initial metadata at most once, any number of
+  // messages, then either trailing metadata and close, or close alone. They run on the thread
+  // that started the call, never before Start returned, and none after Cancel or close.
+  struct Events {
+    std::function<void(HeaderList)> initial_metadata;
+    std::function<void(std::string)> message;
+    std::function<void(HeaderList)> trailing_metadata;
+    // The gRPC status (0 OK) and its message. Failures made here (no connection, deadline,
+    // a broken answer) carry the matching gRPC code and a message naming the cluster and host.
+    std::function<void(uint32_t status, std::string message)> close;
+  };
+  class Call {
+   public:
+    virtual ~Call() = default;
+    // Queues one message; with `end_of_stream` the request side then ends (half-close). An
+    // error once the request side has ended, or when too many bytes wait to be sent.
+    virtual Status Send(std::string message, bool end_of_stream) = 0;
+    // Ends the request side without a message.
+    virtual Status CloseSend() = 0;
+    // Resets the stream (the server sees CANCELLED); no event follows. Harmless when over.
+    virtual void Cancel() = 0;
+  };
+  // From an event loop's thread. An error only when the call cannot start at all (no such
+  // cluster, not on a loop); every other failure arrives as `close`.
+  virtual Result<std::shared_ptr<Call>> Start(Request request, Events events) = 0;
+};
+
 // Receives every line a guest logs (proxy_log, WASI stdout/stderr), tagged with the plugin.
 using LogSink = std::function<void(LogLevel level, std::string_view plugin, std::string_view message)>;
 
@@ -71,6 +112,7 @@ struct HostServices {
   std::shared_ptr<StateStore> state;         // optional: without it proxy_get_state fails (10)
   std::shared_ptr<FunctionInvoker> invoker;  // optional: likewise for proxy_invoke_service
   std::shared_ptr<OutboundHttp> outbound;    // optional: without it proxy_http_call answers BAD_ARGUMENT
+  std::shared_ptr<OutboundGrpc> grpc;        // optional: without it gRPC calls answer INTERNAL_FAILURE
 };
 
 }  // namespace wasmlet::abi

@@ -12,6 +12,7 @@ OutboundCalls::~OutboundCalls() { Shutdown(); }
 void OutboundCalls::Shutdown() {
   std::lock_guard lock(mutex_);
   clients_.clear();
+  grpc_clients_.clear();
 }
 
 bool OutboundCalls::HasCluster(std::string_view cluster) {
@@ -59,6 +60,25 @@ Result<abi::OutboundHttp::Cancel> OutboundCalls::Start(std::string_view target, 
                  : client->Send(std::string(target), std::move(request), timeout, std::move(deliver));
   *returned = true;
   return Cancel([handle]() mutable { handle.Cancel(); });
+}
+
+Result<std::shared_ptr<abi::OutboundGrpc::Call>> OutboundCalls::Start(abi::OutboundGrpc::Request request,
+                                                                      abi::OutboundGrpc::Events events) {
+  EventLoop* loop = EventLoop::Current();
+  if (!loop) return FailedPrecondition("gRPC calls start only on an event loop");
+  thread_local std::pair<const OutboundCalls*, GrpcClient*> cached = {};
+  if (cached.first != this) {
+    std::lock_guard lock(mutex_);
+    auto& client = grpc_clients_[loop];
+    if (!client) {
+      GrpcClient::Options options;
+      options.max_message = max_call_response_;
+      options.max_pending_send = max_call_response_;
+      client = std::make_unique<GrpcClient>(loop->io(), clusters_, options);
+    }
+    cached = {this, client.get()};
+  }
+  return cached.second->Start(std::move(request), std::move(events));
 }
 
 }  // namespace wasmlet::server

@@ -1,5 +1,6 @@
-// proxy_http_call's way out: each event loop's own UpstreamClient (its keep-alive connections
-// are that loop's), made the first time a guest on that loop calls out.
+// proxy_http_call's and the gRPC calls' way out: each event loop's own UpstreamClient and
+// GrpcClient (their connections are that loop's), made the first time a guest on that loop
+// calls out.
 #pragma once
 
 #include <map>
@@ -9,14 +10,17 @@
 
 #include "abi/services.h"
 #include "server/event_loop.h"
+#include "server/grpc_client.h"
 #include "server/upstream.h"
 
 namespace wasmlet::server {
 
-class OutboundCalls : public abi::OutboundHttp {
+class OutboundCalls : public abi::OutboundHttp, public abi::OutboundGrpc {
  public:
   // A guest's call answer larger than `max_call_response` bytes is a failed call (a guest could
   // otherwise make the host hold 64 MiB per call in flight).
+  // A received gRPC message larger than `max_call_response` bytes ends its call likewise, and
+  // a gRPC call takes at most that many bytes waiting to be sent.
   OutboundCalls(std::vector<ClusterConfig> clusters, uint64_t max_call_response);
   ~OutboundCalls() override;
 
@@ -24,6 +28,9 @@ class OutboundCalls : public abi::OutboundHttp {
   // From an event loop's thread only (elsewhere: an error).
   Result<Cancel> Start(std::string_view target, bool to_address, abi::HttpRequest request,
                        std::chrono::milliseconds timeout, Done done) override;
+  // gRPC, likewise from an event loop's thread only.
+  Result<std::shared_ptr<abi::OutboundGrpc::Call>> Start(abi::OutboundGrpc::Request request,
+                                                         abi::OutboundGrpc::Events events) override;
 
   // The calling loop's client for proxy listeners (made on first use), or nullptr off the loops.
   UpstreamClient* ForThisLoop() { return Client(/*for_calls=*/false); }
@@ -38,6 +45,7 @@ class OutboundCalls : public abi::OutboundHttp {
   const uint64_t max_call_response_;
   std::mutex mutex_;
   std::map<std::pair<EventLoop*, bool>, std::unique_ptr<UpstreamClient>> clients_;
+  std::map<EventLoop*, std::unique_ptr<GrpcClient>> grpc_clients_;
 };
 
 }  // namespace wasmlet::server

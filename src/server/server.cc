@@ -165,6 +165,7 @@ Status Server::Start() {
   services.invoker = invoker;
   outbound_ = std::make_shared<OutboundCalls>(config_.clusters, config_.guest_limits.buffer_bytes);
   services.outbound = outbound_;
+  services.grpc = outbound_;
   const int loops = config_.workers > 0 ? config_.workers
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < loops; ++i) {
