@@ -9,6 +9,14 @@
 namespace wasmlet::sdk {
 namespace {
 
+// A gRPC call in flight. `caller` is the context that made it, or kRootCaller once that stream
+// is gone: its callbacks then go to the root the host reports on.
+inline constexpr uint32_t kRootCaller = 0;
+struct GrpcCallRecord {
+  uint32_t caller = kRootCaller;
+  bool unary = false;  // one callback ends it
+};
+
 struct Registry {
   RootFactory root_factory = nullptr;
   StreamFactory stream_factory = nullptr;
@@ -18,6 +26,8 @@ struct Registry {
   uint32_t current_context = 0;
   // HttpCall token -> id of the context that made the call, until its answer arrives.
   std::unordered_map<uint32_t, uint32_t> http_calls;
+  // GrpcCall / GrpcStream token -> the call, until its last callback or GrpcCancel.
+  std::unordered_map<uint32_t, GrpcCallRecord> grpc_calls;
 };
 
 Registry& registry() {
@@ -47,6 +57,8 @@ void PutU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const ch
 
 // Callout answers nobody could take: an unknown token, or a caller that was gone.
 uint32_t dropped_http_call_responses = 0;
+// gRPC callbacks nobody could take: an unknown (or cancelled) token, or no context at all.
+uint32_t dropped_grpc_callbacks = 0;
 
 }  // namespace
 
@@ -216,6 +228,56 @@ std::optional<uint32_t> GetStatusCode() {
 
 uint32_t DroppedHttpCallResponses() { return dropped_http_call_responses; }
 
+std::optional<uint32_t> GrpcCall(std::string_view cluster, std::string_view service, std::string_view method,
+                                 const Headers& metadata, std::string_view message, uint32_t timeout_ms,
+                                 Status* status) {
+  const std::string metadata_bytes = SerializeHeaders(metadata);
+  uint32_t token = 0;
+  const Status s = S(proxy_grpc_call(
+      cluster.data(), cluster.size(), service.data(), service.size(), method.data(), method.size(),
+      metadata_bytes.data(), metadata_bytes.size(), message.data(), message.size(), timeout_ms, &token));
+  if (status) *status = s;
+  if (s != Status::kOk) return std::nullopt;
+  // As for HttpCall: the host never reports from inside the call that starts it.
+  registry().grpc_calls[token] = GrpcCallRecord{registry().current_context, true};
+  return token;
+}
+
+std::optional<uint32_t> GrpcStream(std::string_view cluster, std::string_view service,
+                                   std::string_view method, const Headers& metadata, Status* status) {
+  const std::string metadata_bytes = SerializeHeaders(metadata);
+  uint32_t token = 0;
+  const Status s =
+      S(proxy_grpc_stream(cluster.data(), cluster.size(), service.data(), service.size(), method.data(),
+                          method.size(), metadata_bytes.data(), metadata_bytes.size(), &token));
+  if (status) *status = s;
+  if (s != Status::kOk) return std::nullopt;
+  registry().grpc_calls[token] = GrpcCallRecord{registry().current_context, false};
+  return token;
+}
+
+Status GrpcSend(uint32_t token, std::string_view message, bool end_of_stream) {
+  return S(proxy_grpc_send(token, message.data(), message.size(), end_of_stream ? 1 : 0));
+}
+
+Status GrpcClose(uint32_t token) { return S(proxy_grpc_close(token)); }
+
+Status GrpcCancel(uint32_t token) {
+  // Forgotten whatever the host says: a callback for it now would be one nobody expects.
+  registry().grpc_calls.erase(token);
+  return S(proxy_grpc_cancel(token));
+}
+
+std::pair<uint32_t, std::string> GetGrpcStatus() {
+  uint32_t code = 0;
+  char* message = nullptr;
+  size_t message_size = 0;
+  if (proxy_get_status(&code, &message, &message_size) != PROXY_OK) return {2, ""};  // UNKNOWN
+  return {code, Take(message, message_size)};
+}
+
+uint32_t DroppedGrpcCallbacks() { return dropped_grpc_callbacks; }
+
 Status GetState(std::string_view store, std::string_view key, std::string* value) {
   char* data = nullptr;
   size_t size = 0;
@@ -288,6 +350,36 @@ uint32_t A(wasmlet::sdk::Action action) { return static_cast<uint32_t>(action); 
 uint32_t Enter(uint32_t id) {
   registry().current_context = id;
   return id;
+}
+// The gRPC callbacks: to the context that made the call (as the host's effective context), or to
+// the root `root_id` when that stream is gone. `last` says whether the call ends with this one.
+template <typename Deliver>
+void DeliverGrpc(uint32_t root_id, uint32_t token, bool last, Deliver deliver) {
+  auto& r = registry();
+  auto call = r.grpc_calls.find(token);
+  if (call == r.grpc_calls.end()) {  // unknown, cancelled, or already over
+    ++wasmlet::sdk::dropped_grpc_callbacks;
+    return;
+  }
+  const uint32_t caller = call->second.caller;
+  if (last || call->second.unary) r.grpc_calls.erase(call);
+  if (auto* s = Stream(caller)) {
+    if (proxy_set_effective_context(caller) == PROXY_OK) {
+      Enter(caller);
+      deliver(s);
+      return;
+    }
+    // The host no longer knows the stream: it is gone, as far as the call is concerned.
+  }
+  auto* root = Root(caller);
+  if (!root) root = Root(root_id);
+  if (!root) {
+    ++wasmlet::sdk::dropped_grpc_callbacks;
+    return;
+  }
+  proxy_set_effective_context(root->id());
+  Enter(root->id());
+  deliver(root);
 }
 }  // namespace
 
@@ -399,12 +491,41 @@ void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t head
   }
 }
 
+WASMLET_EXPORT(proxy_on_grpc_receive_initial_metadata)
+void proxy_on_grpc_receive_initial_metadata(uint32_t root_id, uint32_t token, uint32_t headers) {
+  DeliverGrpc(root_id, token, false, [&](auto* c) { c->OnGrpcReceiveInitialMetadata(token, headers); });
+}
+
+WASMLET_EXPORT(proxy_on_grpc_receive)
+void proxy_on_grpc_receive(uint32_t root_id, uint32_t token, uint32_t message_size) {
+  DeliverGrpc(root_id, token, false, [&](auto* c) { c->OnGrpcReceive(token, message_size); });
+}
+
+WASMLET_EXPORT(proxy_on_grpc_receive_trailing_metadata)
+void proxy_on_grpc_receive_trailing_metadata(uint32_t root_id, uint32_t token, uint32_t trailers) {
+  DeliverGrpc(root_id, token, false, [&](auto* c) { c->OnGrpcReceiveTrailingMetadata(token, trailers); });
+}
+
+WASMLET_EXPORT(proxy_on_grpc_close)
+void proxy_on_grpc_close(uint32_t root_id, uint32_t token, uint32_t status_code) {
+  DeliverGrpc(root_id, token, true, [&](auto* c) { c->OnGrpcClose(token, status_code); });
+}
+
 WASMLET_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
   auto& r = registry();
-  r.streams.erase(id);
+  const bool stream = r.streams.erase(id) > 0;
   r.roots.erase(id);
   // A later context may reuse the id: its answers must not reach the newcomer.
   std::erase_if(r.http_calls, [id](const auto& call) { return call.second == id; });
+  // A stream's gRPC calls end with it (the host cancels them), and their close goes to the root;
+  // a root's calls are forgotten.
+  if (stream) {
+    for (auto& [token, call] : r.grpc_calls) {
+      if (call.caller == id) call.caller = wasmlet::sdk::kRootCaller;
+    }
+  } else {
+    std::erase_if(r.grpc_calls, [id](const auto& call) { return call.second.caller == id; });
+  }
 }
 
 }  // extern "C"

@@ -33,6 +33,8 @@ enum class Status : uint32_t {
   kOk = 0,
   kNotFound = 1,
   kBadArgument = 2,
+  kSerializationFailure = 3,
+  kParseFailure = 4,
   kInvalidMemoryAccess = 6,
   kEmpty = 7,
   kCasMismatch = 8,
@@ -45,6 +47,7 @@ enum class BufferType : uint32_t {
   kHttpRequestBody = 0,
   kHttpResponseBody = 1,
   kHttpCallResponseBody = 4,  // readable in OnHttpCallResponse
+  kGrpcReceiveBuffer = 5,     // readable in OnGrpcReceive: the message received
   kVmConfiguration = 6,
   kPluginConfiguration = 7,
   kCallData = 8,
@@ -54,7 +57,9 @@ enum class MapType : uint32_t {
   kRequestTrailers = 1,
   kResponseHeaders = 2,
   kResponseTrailers = 3,
-  kHttpCallResponseHeaders = 6,  // readable in OnHttpCallResponse
+  kGrpcReceiveInitialMetadata = 4,   // readable in OnGrpcReceiveInitialMetadata
+  kGrpcReceiveTrailingMetadata = 5,  // readable in OnGrpcReceiveTrailingMetadata
+  kHttpCallResponseHeaders = 6,      // readable in OnHttpCallResponse
   kHttpCallResponseTrailers = 7,
 };
 
@@ -127,6 +132,35 @@ std::optional<uint32_t> GetStatusCode();
 // How many callout answers this module dropped: unknown tokens, or tokens whose context was gone.
 uint32_t DroppedHttpCallResponses();
 
+// gRPC calls to `cluster` (a cluster name; the host speaks gRPC over cleartext HTTP/2). Messages
+// are bytes the guest has serialized itself; `metadata` are sent as request headers. Both return
+// the call's token, or nullopt when the host refused (its answer goes to `*status`, e.g.
+// kParseFailure for an unknown cluster or an empty service or method).
+//
+// The events arrive on the context that made the call, root or stream (the SDK switches the
+// host's effective context to it); once that context is gone they go to the root context. A
+// unary call (GrpcCall) reports exactly once: OnGrpcReceive with the answer when it succeeded,
+// else OnGrpcClose with the gRPC status. A stream (GrpcStream) reports its initial metadata,
+// each message and its trailing metadata as they arrive, then OnGrpcClose (a stream that failed
+// may report only that).
+std::optional<uint32_t> GrpcCall(std::string_view cluster, std::string_view service, std::string_view method,
+                                 const Headers& metadata, std::string_view message, uint32_t timeout_ms,
+                                 Status* status = nullptr);
+std::optional<uint32_t> GrpcStream(std::string_view cluster, std::string_view service,
+                                   std::string_view method, const Headers& metadata,
+                                   Status* status = nullptr);
+// Sends one message on a stream; with `end_of_stream` the sending side ends (half-close).
+// kBadArgument for a unary call's token, kNotFound for an unknown one.
+Status GrpcSend(uint32_t token, std::string_view message, bool end_of_stream);
+// Ends a stream's sending side without a message; its answers still arrive.
+Status GrpcClose(uint32_t token);
+// Cancels a call: no callback follows for it.
+Status GrpcCancel(uint32_t token);
+// Inside OnGrpcClose: the gRPC status code and message; {2 (UNKNOWN), ""} if the host has none.
+std::pair<uint32_t, std::string> GetGrpcStatus();
+// How many gRPC callbacks this module dropped: unknown (e.g. cancelled) tokens, or no context.
+uint32_t DroppedGrpcCallbacks();
+
 // Layotto extensions. On failure the Status is kInternalFailure (or kInvalidMemoryAccess).
 Status GetState(std::string_view store, std::string_view key, std::string* value);
 Status InvokeService(std::string_view id, std::string_view method, std::string_view param,
@@ -150,6 +184,11 @@ class RootContext {
   virtual void OnQueueReady(uint32_t queue_id) {}
   // The answer to an HttpCall this root made; `headers` == 0 means the call failed.
   virtual void OnHttpCallResponse(uint32_t token, uint32_t headers, size_t body_size, uint32_t trailers) {}
+  // The events of a gRPC call this root made, or of one whose stream has ended (see GrpcCall).
+  virtual void OnGrpcReceiveInitialMetadata(uint32_t token, uint32_t headers) {}
+  virtual void OnGrpcReceive(uint32_t token, size_t message_size) {}
+  virtual void OnGrpcReceiveTrailingMetadata(uint32_t token, uint32_t trailers) {}
+  virtual void OnGrpcClose(uint32_t token, uint32_t status_code) {}
   virtual bool OnDone() { return true; }
 
  private:
@@ -172,6 +211,13 @@ class StreamContext {
   // The answer to an HttpCall this stream made; `headers` == 0 means the call failed. A stream
   // that paused to wait for it resumes with ContinueRequest / ContinueResponse.
   virtual void OnHttpCallResponse(uint32_t token, uint32_t headers, size_t body_size, uint32_t trailers) {}
+  // The events of a gRPC call this stream made (see GrpcCall); a stream that paused to wait for
+  // them resumes with ContinueRequest / ContinueResponse. When the stream ends first, the host
+  // cancels its calls and the root gets OnGrpcClose(token, 1 /* CANCELLED */).
+  virtual void OnGrpcReceiveInitialMetadata(uint32_t token, uint32_t headers) {}
+  virtual void OnGrpcReceive(uint32_t token, size_t message_size) {}
+  virtual void OnGrpcReceiveTrailingMetadata(uint32_t token, uint32_t trailers) {}
+  virtual void OnGrpcClose(uint32_t token, uint32_t status_code) {}
   virtual void OnDone() {}
   virtual void OnLog() {}
 
