@@ -30,6 +30,14 @@ namespace wasmlet::testing {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// The whole of a file; empty when it cannot be read.
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 inline uint16_t FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -125,12 +133,7 @@ class Process {
     return exit_code_;
   }
   pid_t pid() const { return pid_; }
-  std::string Log() const {
-    std::ifstream in(log_path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
+  std::string Log() const { return ReadFile(log_path_); }
 
  private:
   void Record(int status) {
@@ -244,6 +247,16 @@ inline json LayottoConfig(uint16_t port, const json& plugins, const json& stores
   wasmlet.update(settings);
   config["wasmlet"] = wasmlet;
   return config;
+}
+
+// A cluster_manager cluster in MOSN's shape with one host.
+inline json Cluster(const std::string& name, const std::string& address,
+                    const std::string& connect_timeout = "1s") {
+  return {{"name", name},
+          {"type", "SIMPLE"},
+          {"lb_type", "LB_ROUNDROBIN"},
+          {"connect_timeout", connect_timeout},
+          {"hosts", {{{"address", address}}}}};
 }
 
 inline json Plugin(const std::string& name, const std::string& wasm, int instances = 1,

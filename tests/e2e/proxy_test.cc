@@ -21,14 +21,6 @@ json Filter(const std::string& configuration) {
             {"configuration", configuration}}}};
 }
 
-json Cluster(const std::string& name, const std::string& address, const std::string& connect_timeout = "1s") {
-  return {{"name", name},
-          {"type", "SIMPLE"},
-          {"lb_type", "LB_ROUNDROBIN"},
-          {"connect_timeout", connect_timeout},
-          {"hosts", {{{"address", address}}}}};
-}
-
 // One proxy listener on `port` with `filters`, routing /timeout to `slow` (with a 1 s timeout),
 // /health to a direct answer and everything else to `backend`.
 json ProxyConfig(uint16_t port, const json& filters, const json& clusters) {
