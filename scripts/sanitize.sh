@@ -9,8 +9,9 @@
 #       ThreadSanitizer (build-tsan/), the suites where wasmlet's threads meet: the function
 #       pool on real event loops (FunctionPoolTest), the data plane end to end (DataPlaneTest:
 #       serving and pool loops, nested and cross-loop invokes) and the admin operations while
-#       traffic flows (OperationsTest: reload, install, update, uninstall), and proxy mode
-#       (ProxyTest: filter chains, upstream and outbound calls, functions that wait for them).
+#       traffic flows (OperationsTest: reload, install, update, uninstall), proxy mode
+#       (ProxyTest: filter chains, upstream and outbound calls, functions that wait for them)
+#       and gRPC calls (GrpcTest: HTTP/2 sessions on the loops, cancels, deadlines).
 #
 # V8 (Debian's libnode) is not instrumented. ASan still sees every wild access (V8's WebAssembly
 # trap handler, bounds checks by SIGSEGV, is not enabled by wasmlet, so ASan keeps its own
@@ -36,8 +37,8 @@ if [ "$mode" = address ]; then
 else
   build="$repo/build-tsan"
   options=(-DWASMLET_TSAN=ON)
-  targets=(wasmlet function_pool_test data_plane_test operations_test proxy_test)
-  suites=(-R '^(FunctionPoolTest|DataPlaneTest|OperationsTest|ProxyTest)\.')
+  targets=(wasmlet function_pool_test data_plane_test operations_test proxy_test grpc_test)
+  suites=(-R '^(FunctionPoolTest|DataPlaneTest|OperationsTest|ProxyTest|GrpcTest)\.')
 fi
 
 "$repo/scripts/setup.sh" --no-build
