@@ -45,13 +45,17 @@ TEST(ServerTest, QuickstartAnswersFromRedis) {
        {{"type", "redis"}, {"metadata", {{"redisHost", "127.0.0.1:" + std::to_string(redis.port())}}}}}};
   json config = LayottoConfig(port, QuickstartPlugins(), stores);
   SeedState(dir, config, "state_demo", "book1", "100");
-  EXPECT_EQ(redis.Cli("GET book1"), "100\n");  // a plain string, as Layotto's demo writes it
-  // The hash form Layotto and Dapr write is read too.
+  // `wasmlet state set` writes the hash form Layotto's and Dapr's Redis stores write.
+  EXPECT_EQ(redis.Cli("HGET book1 data"), "100\n");
+  EXPECT_EQ(redis.Cli("HGET book1 version"), "1\n");
   redis.Cli("HSET book2 data 42 version 1");
+  // A plain string, as Layotto's demo seeds it with redis-cli, is read too.
+  redis.Cli("SET book3 7");
 
   Wasmlet server(dir, config, port);
   EXPECT_EQ(Get(port, "/?name=book1", {{"id", "id_1"}}).body, "There are 100 inventories for book1.");
   EXPECT_EQ(Get(port, "/?name=book2", {{"id", "id_1"}}).body, "There are 42 inventories for book2.");
+  EXPECT_EQ(Get(port, "/?name=book3", {{"id", "id_1"}}).body, "There are 7 inventories for book3.");
 }
 
 TEST(ServerTest, ErrorsAreRealHttpErrorsWithAMessage) {

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <unordered_map>
 
@@ -17,8 +18,7 @@ EmbeddedStore::EmbeddedStore(std::string store, std::string path)
     : store_(std::move(store)), path_(std::move(path)), id_(next_store_id.fetch_add(1)) {}
 
 EmbeddedStore::Connection::~Connection() {
-  sqlite3_finalize(get);
-  sqlite3_finalize(set);
+  for (sqlite3_stmt* statement : {get, save, remove, purge}) sqlite3_finalize(statement);
   sqlite3_close(db);
 }
 
@@ -52,21 +52,46 @@ Result<std::unique_ptr<EmbeddedStore::Connection>> EmbeddedStore::Open(const std
   const char* schema =
       "PRAGMA journal_mode=WAL;"
       "CREATE TABLE IF NOT EXISTS state (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,"
-      " PRIMARY KEY (store, key));";
+      " version INTEGER NOT NULL DEFAULT 1, expires INTEGER, PRIMARY KEY (store, key));";
   if (sqlite3_exec(connection->db, schema, nullptr, nullptr, nullptr) != SQLITE_OK)
     return Error(*connection, "creating the table");
-  if (sqlite3_prepare_v2(connection->db, "SELECT value FROM state WHERE store = ?1 AND key = ?2", -1,
-                         &connection->get, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(connection->db,
-                         "INSERT INTO state (store, key, value) VALUES (?1, ?2, ?3)"
-                         " ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                         -1, &connection->set, nullptr) != SQLITE_OK) {
-    return Error(*connection, "preparing statements");
+  if (Status migrated = AddMissingColumns(*connection); !migrated.ok()) return migrated;
+  struct {
+    sqlite3_stmt** statement;
+    const char* sql;
+  } statements[] = {
+      {&connection->get,
+       "SELECT value, version FROM state WHERE store = ?1 AND key = ?2 AND (expires IS NULL OR expires > "
+       "?3)"},
+      // An expired row is replaced as if it were not there: its version starts again at 1.
+      {&connection->save,
+       "INSERT INTO state (store, key, value, version, expires) VALUES (?1, ?2, ?3, 1, ?4)"
+       " ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, expires = excluded.expires,"
+       " version = CASE WHEN state.expires IS NOT NULL AND state.expires <= ?5 THEN 1 ELSE state.version + 1 "
+       "END"},
+      {&connection->remove, "DELETE FROM state WHERE store = ?1 AND key = ?2"},
+      {&connection->purge, "DELETE FROM state WHERE store = ?1 AND expires IS NOT NULL AND expires <= ?2"},
+  };
+  for (const auto& [statement, sql] : statements) {
+    if (sqlite3_prepare_v2(connection->db, sql, -1, statement, nullptr) != SQLITE_OK)
+      return Error(*connection, "preparing statements");
   }
   return connection;
 }
 
 EmbeddedStore::~EmbeddedStore() = default;
+
+// A file made before items had versions and expiry times has neither column: add them. Two
+// processes opening such a file at once may both try; the loser finds the column there.
+Status EmbeddedStore::AddMissingColumns(Connection& connection) const {
+  for (const char* sql : {"ALTER TABLE state ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+                          "ALTER TABLE state ADD COLUMN expires INTEGER"}) {
+    if (sqlite3_exec(connection.db, sql, nullptr, nullptr, nullptr) == SQLITE_OK) continue;
+    if (std::string_view(sqlite3_errmsg(connection.db)).find("duplicate column") == std::string_view::npos)
+      return Error(connection, "adding the version and expiry columns to an older state file");
+  }
+  return Status::Ok();
+}
 
 Result<EmbeddedStore::Connection*> EmbeddedStore::ThisThreadsConnection() {
   // Store ids are never reused, so an entry of a store that is gone is never found again.
@@ -91,48 +116,105 @@ Status EmbeddedStore::Error(const Connection& connection, const char* doing) con
                   sqlite3_errmsg(connection.db));
 }
 
-Result<std::string> EmbeddedStore::Get(std::string_view key) {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Resets a statement when leaving the scope, whatever happened: a statement left on a row
+// keeps its read transaction open, and writers (wasmlet state set) would wait on it.
+struct ResetAfter {
+  sqlite3_stmt* statement;
+  ~ResetAfter() {
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+  }
+};
+
+}  // namespace
+
+Result<std::optional<StateItem>> EmbeddedStore::Read(Connection& connection, std::string_view key,
+                                                     int64_t now) {
+  sqlite3_stmt* get = connection.get;
+  ResetAfter reset{get};
+  sqlite3_bind_text(get, 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
+  sqlite3_bind_text(get, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(get, 3, now);
+  const int rc = sqlite3_step(get);
+  if (rc == SQLITE_DONE) return std::optional<StateItem>();
+  if (rc != SQLITE_ROW) return Error(connection, "reading");
+  const void* data = sqlite3_column_blob(get, 0);
+  const int size = sqlite3_column_bytes(get, 0);
+  StateItem item;
+  item.value.assign(static_cast<const char*>(data), static_cast<size_t>(size));
+  item.etag = std::to_string(sqlite3_column_int64(get, 1));
+  return std::optional<StateItem>(std::move(item));
+}
+
+Result<std::optional<StateItem>> EmbeddedStore::GetItem(std::string_view key) {
   auto connection = ThisThreadsConnection();
   if (!connection.ok()) return connection.status();
   std::unique_lock shared(shared_mutex_, std::defer_lock);
   if (*connection == shared_) shared.lock();
-  sqlite3_stmt* get = (*connection)->get;
-  sqlite3_bind_text(get, 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
-  sqlite3_bind_text(get, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-  // Reset before returning, whatever happened: a statement left on a row keeps its read
-  // transaction open, and writers (wasmlet state set) would wait on it.
-  struct ResetAfter {
-    sqlite3_stmt* statement;
-    ~ResetAfter() {
-      sqlite3_reset(statement);
-      sqlite3_clear_bindings(statement);
-    }
-  } reset{get};
-  const int rc = sqlite3_step(get);
-  if (rc == SQLITE_DONE) return std::string();
-  if (rc != SQLITE_ROW) return Error(**connection, "reading");
-  const void* data = sqlite3_column_blob(get, 0);
-  const int size = sqlite3_column_bytes(get, 0);
-  return std::string(static_cast<const char*>(data), static_cast<size_t>(size));
+  return Read(**connection, key, NowMs());
 }
 
-Status EmbeddedStore::Set(std::string_view key, std::string_view value) {
-  auto connection = ThisThreadsConnection();
-  if (!connection.ok()) return connection.status();
+Status EmbeddedStore::Apply(const std::vector<StateOperation>& operations) {
+  if (operations.empty()) return Status::Ok();
+  auto found = ThisThreadsConnection();
+  if (!found.ok()) return found.status();
+  Connection& connection = **found;
   // Writes of this process go one at a time, in the order they came, as with one connection:
   // left to SQLite's lock, writers poll it (busy_timeout) and one can lose every round.
   std::lock_guard writing(write_mutex_);
   std::unique_lock shared(shared_mutex_, std::defer_lock);
-  if (*connection == shared_) shared.lock();
-  sqlite3_stmt* set = (*connection)->set;
-  sqlite3_bind_text(set, 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
-  sqlite3_bind_text(set, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-  sqlite3_bind_blob(set, 3, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-  const int rc = sqlite3_step(set);
-  Status status = rc == SQLITE_DONE ? Status::Ok() : Error(**connection, "writing");
-  sqlite3_reset(set);
-  sqlite3_clear_bindings(set);
-  return status;
+  if (&connection == shared_) shared.lock();
+  // IMMEDIATE: the write lock is taken now, so no other process writes between the checks
+  // and the writes.
+  if (sqlite3_exec(connection.db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return Error(connection, "starting a transaction");
+  auto rollback = [&](Status status) {
+    sqlite3_exec(connection.db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
+  };
+  const int64_t now = NowMs();
+  for (const StateOperation& op : operations) {
+    auto item = Read(connection, op.key, now);
+    if (!item.ok()) return rollback(item.status());
+    std::optional<std::string> current;
+    if (*item) current = std::move((*item)->etag);
+    if (Status refused = CheckWriteCondition(store_, op, current); !refused.ok()) return rollback(refused);
+  }
+  for (const StateOperation& op : operations) {
+    const bool save = op.kind == StateOperation::Kind::kSave;
+    sqlite3_stmt* statement = save ? connection.save : connection.remove;
+    ResetAfter reset{statement};
+    sqlite3_bind_text(statement, 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
+    sqlite3_bind_text(statement, 2, op.key.data(), static_cast<int>(op.key.size()), SQLITE_STATIC);
+    if (save) {
+      sqlite3_bind_blob(statement, 3, op.value.data(), static_cast<int>(op.value.size()), SQLITE_STATIC);
+      if (op.ttl.count() > 0) {
+        sqlite3_bind_int64(statement, 4, now + std::chrono::milliseconds(op.ttl).count());
+      } else {
+        sqlite3_bind_null(statement, 4);
+      }
+      sqlite3_bind_int64(statement, 5, now);
+    }
+    if (sqlite3_step(statement) != SQLITE_DONE) return rollback(Error(connection, "writing"));
+  }
+  if (++writes_ % kPurgeEvery == 0) {
+    ResetAfter reset{connection.purge};
+    sqlite3_bind_text(connection.purge, 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(connection.purge, 2, now);
+    if (sqlite3_step(connection.purge) != SQLITE_DONE)
+      return rollback(Error(connection, "deleting expired items"));
+  }
+  if (sqlite3_exec(connection.db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return rollback(Error(connection, "committing"));
+  return Status::Ok();
 }
 
 }  // namespace wasmlet::components

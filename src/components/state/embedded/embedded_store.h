@@ -1,6 +1,9 @@
 // The default state store: a SQLite database file, so a single node needs no server and keeps
 // its state across restarts. metadata: {"path": "FILE"} (relative to the working directory;
-// default "wasmlet-state.db"). One table holds every store, keyed by (store, key).
+// default "wasmlet-state.db"). One table holds every store, keyed by (store, key), with each
+// item's version (its ETag) and the time it expires (NULL: never). A file written by an older
+// wasmlet, without those two columns, gets them at open. Expired rows are never read, and are
+// deleted now and then by writes.
 //
 // Each thread that uses the store gets a connection of its own (opened at its first call; up to
 // 64, then they share one), so the serving loops read at the same time instead of queueing on
@@ -24,16 +27,18 @@ class EmbeddedStore : public StateStoreComponent {
  public:
   static Result<std::unique_ptr<StateStoreComponent>> Create(const StoreConfig& config);
   ~EmbeddedStore() override;
-  Result<std::string> Get(std::string_view key) override;
-  Status Set(std::string_view key, std::string_view value) override;
+  Result<std::optional<StateItem>> GetItem(std::string_view key) override;
+  Status Apply(const std::vector<StateOperation>& operations) override;
 
  private:
   // One SQLite connection and its statements; used by one thread.
   struct Connection {
     ~Connection();
     sqlite3* db = nullptr;
-    sqlite3_stmt* get = nullptr;
-    sqlite3_stmt* set = nullptr;
+    sqlite3_stmt* get = nullptr;     // value, version of (store, key) unless expired
+    sqlite3_stmt* save = nullptr;    // insert or replace, version + 1
+    sqlite3_stmt* remove = nullptr;  // delete (store, key)
+    sqlite3_stmt* purge = nullptr;   // delete the store's expired rows
   };
 
   EmbeddedStore(std::string store, std::string path);
@@ -41,6 +46,10 @@ class EmbeddedStore : public StateStoreComponent {
   // This thread's connection, opened on first use.
   Result<Connection*> ThisThreadsConnection();
   Status Error(const Connection& connection, const char* doing) const;
+  Status AddMissingColumns(Connection& connection) const;
+  // The live item at `key` as of `now` (ms since the epoch), through `connection`.
+  Result<std::optional<StateItem>> Read(Connection& connection, std::string_view key, int64_t now);
+  static constexpr uint64_t kPurgeEvery = 1000;  // writes between two purges of expired rows
 
   std::string store_;
   std::string path_;
@@ -52,7 +61,8 @@ class EmbeddedStore : public StateStoreComponent {
   std::vector<std::unique_ptr<Connection>> connections_;  // [0] is the shared one
   Connection* shared_ = nullptr;                          // connections_[0], set once by Create
   std::mutex shared_mutex_;                               // one thread at a time on shared_
-  std::mutex write_mutex_;                                // one Set at a time
+  std::mutex write_mutex_;                                // one Apply at a time
+  uint64_t writes_ = 0;                                   // under write_mutex_: purge now and then
 };
 
 }  // namespace wasmlet::components

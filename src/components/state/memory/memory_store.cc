@@ -2,19 +2,50 @@
 
 namespace wasmlet::components {
 
-Result<std::unique_ptr<StateStoreComponent>> MemoryStore::Create(const StoreConfig&) {
-  return std::unique_ptr<StateStoreComponent>(std::make_unique<MemoryStore>());
+Result<std::unique_ptr<StateStoreComponent>> MemoryStore::Create(const StoreConfig& config) {
+  auto store = std::make_unique<MemoryStore>();
+  store->name_ = config.name;
+  return std::unique_ptr<StateStoreComponent>(std::move(store));
 }
 
-Result<std::string> MemoryStore::Get(std::string_view key) {
-  std::lock_guard lock(mutex_);
-  auto it = values_.find(key);
-  return it == values_.end() ? std::string() : it->second;
+MemoryStore::Entry* MemoryStore::Find(std::string_view key, Clock::time_point now) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;
+  if (it->second.expires <= now) {
+    entries_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
 }
 
-Status MemoryStore::Set(std::string_view key, std::string_view value) {
+Result<std::optional<StateItem>> MemoryStore::GetItem(std::string_view key) {
   std::lock_guard lock(mutex_);
-  values_[std::string(key)] = std::string(value);
+  const Entry* entry = Find(key, Clock::now());
+  if (!entry) return std::optional<StateItem>();
+  return std::optional<StateItem>(StateItem{entry->value, std::to_string(entry->version)});
+}
+
+Status MemoryStore::Apply(const std::vector<StateOperation>& operations) {
+  std::lock_guard lock(mutex_);
+  const auto now = Clock::now();
+  for (const StateOperation& op : operations) {
+    const Entry* entry = Find(op.key, now);
+    std::optional<std::string> etag;
+    if (entry) etag = std::to_string(entry->version);
+    if (Status refused = CheckWriteCondition(name_, op, etag); !refused.ok()) return refused;
+  }
+  for (const StateOperation& op : operations) {
+    if (op.kind == StateOperation::Kind::kDelete) {
+      if (auto it = entries_.find(op.key); it != entries_.end()) entries_.erase(it);
+      continue;
+    }
+    Entry* entry = Find(op.key, now);
+    const uint64_t version = entry ? entry->version + 1 : 1;
+    Entry& slot = entries_[op.key];
+    slot.value = op.value;
+    slot.version = version;
+    slot.expires = op.ttl.count() > 0 ? now + op.ttl : Clock::time_point::max();
+  }
   return Status::Ok();
 }
 
