@@ -296,6 +296,69 @@ Status InvokeService(std::string_view id, std::string_view method, std::string_v
   return s;
 }
 
+Status GetStateItem(std::string_view store, std::string_view key, StateItem* item) {
+  char* value = nullptr;
+  size_t value_size = 0;
+  char* etag = nullptr;
+  size_t etag_size = 0;
+  Status s = S(proxy_get_state_item(store.data(), store.size(), key.data(), key.size(), &value, &value_size,
+                                    &etag, &etag_size));
+  if (s == Status::kOk) {
+    item->value = Take(value, value_size);
+    item->etag = Take(etag, etag_size);
+  }
+  return s;
+}
+
+Status GetBulkState(std::string_view store, const std::vector<std::string>& keys,
+                    std::vector<StateItem>* items) {
+  Headers asked;
+  asked.reserve(keys.size());
+  for (const std::string& key : keys) asked.emplace_back(key, "");
+  const std::string encoded = SerializeHeaders(asked);
+  char* data = nullptr;
+  size_t size = 0;
+  Status s =
+      S(proxy_get_bulk_state(store.data(), store.size(), encoded.data(), encoded.size(), &data, &size));
+  if (s != Status::kOk) return s;
+  items->clear();
+  for (auto& [etag, value] : ParseHeaders(Take(data, size)))
+    items->push_back(StateItem{std::move(value), std::move(etag)});
+  return s;
+}
+
+Status SaveState(std::string_view store, std::string_view key, std::string_view value,
+                 const StateSaveOptions& options) {
+  return S(proxy_save_state(store.data(), store.size(), key.data(), key.size(), value.data(), value.size(),
+                            options.etag.data(), options.etag.size(),
+                            options.first_write ? WASMLET_STATE_FIRST_WRITE : 0u, options.ttl_seconds));
+}
+
+Status DeleteState(std::string_view store, std::string_view key, std::string_view etag) {
+  return S(proxy_delete_state(store.data(), store.size(), key.data(), key.size(), etag.data(), etag.size()));
+}
+
+StateTransaction& StateTransaction::Save(std::string_view key, std::string_view value,
+                                         const StateSaveOptions& options) {
+  std::string kind = "upsert";
+  if (options.first_write) kind += " first-write";
+  if (options.ttl_seconds > 0) kind += " ttl=" + std::to_string(options.ttl_seconds);
+  pairs_.emplace_back(std::move(kind), std::string(key));
+  pairs_.emplace_back(options.etag, std::string(value));
+  return *this;
+}
+
+StateTransaction& StateTransaction::Delete(std::string_view key, std::string_view etag) {
+  pairs_.emplace_back("delete", std::string(key));
+  pairs_.emplace_back(std::string(etag), "");
+  return *this;
+}
+
+Status StateTransaction::Commit(std::string_view store) const {
+  const std::string encoded = SerializeHeaders(pairs_);
+  return S(proxy_execute_state_transaction(store.data(), store.size(), encoded.data(), encoded.size()));
+}
+
 std::string SerializeHeaders(const Headers& headers) {
   if (headers.empty()) return {};
   std::string out;

@@ -17,6 +17,7 @@ enum class WasmResult : uint32_t {
   kEmpty = 7,
   kCasMismatch = 8,
   kInternalFailure = 10,
+  kBrokenConnection = 11,
   kUnimplemented = 12,
 };
 

@@ -725,6 +725,7 @@ WasmResult LayottoCallFailed(PluginVm& vm, const std::string& message) {
 }
 
 constexpr size_t kMaxStateKeyBytes = 64 << 10;
+constexpr uint32_t kStateFirstWrite = 1;  // proxy_save_state's options: bit 0
 
 R GetState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
            uint32_t value_ptr_out, uint32_t value_size_out) {
@@ -739,6 +740,242 @@ R GetState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_p
   auto value = vm.services().state->GetState(*store, *key);
   if (!value.ok()) return LayottoCallFailed(vm, call + ": " + value.status().message());
   return vm.ReturnBytes(*value, value_ptr_out, value_size_out);
+}
+
+// ---- wasmlet's state calls (docs/proxy-wasm-abi.md §11.5) ----------------------------------------
+
+// The status a state call answers for a store's error, after logging it and keeping it as
+// wasmlet.last_error.
+WasmResult StateCallFailed(PluginVm& vm, const std::string& call, const Status& error) {
+  const std::string message = call + ": " + error.message();
+  if (PluginVm::Stream* stream = vm.effective_stream()) stream->last_host_error = message;
+  switch (error.code()) {
+    case StatusCode::kFailedPrecondition:  // the guest's condition: its own business, not an error
+      vm.Log(LogLevel::kDebug, message);
+      return WasmResult::kCasMismatch;
+    case StatusCode::kNotFound: vm.Log(LogLevel::kWarn, message); return WasmResult::kNotFound;
+    case StatusCode::kInvalidArgument: vm.Log(LogLevel::kWarn, message); return WasmResult::kBadArgument;
+    case StatusCode::kUnavailable: vm.Log(LogLevel::kError, message); return WasmResult::kBrokenConnection;
+    default: vm.Log(LogLevel::kError, message); return WasmResult::kInternalFailure;
+  }
+}
+
+// The store's name and one key, read and checked; nullopt after answering `*refused`.
+struct StateTarget {
+  std::string store;
+  std::string key;
+};
+std::optional<StateTarget> ReadStateTarget(PluginVm& vm, const char* name, uint32_t store_ptr,
+                                           uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
+                                           WasmResult* refused, std::string* call) {
+  auto store = vm.Read(store_ptr, store_size);
+  auto key = vm.Read(key_ptr, key_size);
+  if (!store || !key) {
+    *refused = kBadMemory;
+    return std::nullopt;
+  }
+  *call = std::string(name) + "('" + Printable(*store, 64) + "', '" + Printable(*key, 64) + "')";
+  if (!vm.services().state) {
+    *refused = StateCallFailed(vm, *call, Internal("no state stores are configured"));
+    return std::nullopt;
+  }
+  if (store->size() > kMaxStateKeyBytes || key->size() > kMaxStateKeyBytes || key->empty()) {
+    *refused = StateCallFailed(vm, *call,
+                               InvalidArgument("the key is empty, or it or the store name is over 64 KiB"));
+    return std::nullopt;
+  }
+  return StateTarget{std::move(*store), std::move(*key)};
+}
+
+R GetStateItem(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
+               uint32_t value_ptr_out, uint32_t value_size_out, uint32_t etag_ptr_out,
+               uint32_t etag_size_out) {
+  for (uint32_t out : {value_ptr_out, value_size_out, etag_ptr_out, etag_size_out}) {
+    if (!vm.InBounds(out, 4)) return kBadMemory;
+  }
+  WasmResult refused = kOk;
+  std::string call;
+  auto target =
+      ReadStateTarget(vm, "proxy_get_state_item", store_ptr, store_size, key_ptr, key_size, &refused, &call);
+  if (!target) return refused;
+  auto items = vm.services().state->GetItems(target->store, {target->key});
+  if (!items.ok()) return StateCallFailed(vm, call, items.status());
+  const std::optional<StateStore::Item>& item = items->at(0);
+  // No item: both empty (an ETag never is).
+  auto value = vm.ReturnBytes(item ? std::string_view(item->value) : std::string_view(), value_ptr_out,
+                              value_size_out);
+  if (!value.ok() || *value != kOk) return value;
+  return vm.ReturnBytes(item ? std::string_view(item->etag) : std::string_view(), etag_ptr_out,
+                        etag_size_out);
+}
+
+R SaveState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
+            uint32_t value_ptr, uint32_t value_size, uint32_t etag_ptr, uint32_t etag_size, uint32_t options,
+            uint32_t ttl_seconds) {
+  auto value = vm.Read(value_ptr, value_size);
+  auto etag = vm.Read(etag_ptr, etag_size);
+  if (!value || !etag) return kBadMemory;
+  WasmResult refused = kOk;
+  std::string call;
+  auto target =
+      ReadStateTarget(vm, "proxy_save_state", store_ptr, store_size, key_ptr, key_size, &refused, &call);
+  if (!target) return refused;
+  if (options & ~kStateFirstWrite)
+    return StateCallFailed(vm, call, InvalidArgument("unknown option bits " + std::to_string(options)));
+  if (value->size() > vm.limits().buffer_bytes)
+    return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+  StateStore::Write write;
+  write.key = std::move(target->key);
+  write.value = std::move(*value);
+  if (!etag->empty()) write.etag = std::move(*etag);
+  write.first_write = (options & kStateFirstWrite) != 0;
+  write.ttl = std::chrono::seconds(ttl_seconds);
+  Status applied = vm.services().state->Apply(target->store, {write});
+  return applied.ok() ? kOk : StateCallFailed(vm, call, applied);
+}
+
+R DeleteState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
+              uint32_t etag_ptr, uint32_t etag_size) {
+  auto etag = vm.Read(etag_ptr, etag_size);
+  if (!etag) return kBadMemory;
+  WasmResult refused = kOk;
+  std::string call;
+  auto target =
+      ReadStateTarget(vm, "proxy_delete_state", store_ptr, store_size, key_ptr, key_size, &refused, &call);
+  if (!target) return refused;
+  StateStore::Write write;
+  write.remove = true;
+  write.key = std::move(target->key);
+  if (!etag->empty()) write.etag = std::move(*etag);
+  Status applied = vm.services().state->Apply(target->store, {write});
+  return applied.ok() ? kOk : StateCallFailed(vm, call, applied);
+}
+
+// The keys of a bulk read, or the operations of a transaction, in the pairs format; nullopt
+// after answering `*refused`.
+std::optional<HeaderList> ReadStatePairs(PluginVm& vm, const std::string& call, uint32_t ptr, uint32_t size,
+                                         WasmResult* refused) {
+  if (!vm.services().state) {
+    *refused = StateCallFailed(vm, call, Internal("no state stores are configured"));
+    return std::nullopt;
+  }
+  auto bytes = vm.Read(ptr, size);
+  if (!bytes) {
+    *refused = kBadMemory;
+    return std::nullopt;
+  }
+  if (bytes->size() > vm.limits().buffer_bytes) {
+    *refused = vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+    return std::nullopt;
+  }
+  auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()});
+  if (!pairs) {
+    *refused = StateCallFailed(vm, call, InvalidArgument("the list is not in the pairs format"));
+    return std::nullopt;
+  }
+  for (const auto& [name, value] : *pairs) {
+    if (name.size() > kMaxStateKeyBytes) {
+      *refused = StateCallFailed(vm, call, InvalidArgument("a key is over 64 KiB"));
+      return std::nullopt;
+    }
+  }
+  return pairs;
+}
+
+R GetBulkState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t keys_ptr, uint32_t keys_size,
+               uint32_t items_ptr_out, uint32_t items_size_out) {
+  auto store = vm.Read(store_ptr, store_size);
+  if (!store) return kBadMemory;
+  if (!vm.InBounds(items_ptr_out, 4) || !vm.InBounds(items_size_out, 4)) return kBadMemory;
+  const std::string call = "proxy_get_bulk_state('" + Printable(*store, 64) + "')";
+  WasmResult refused = kOk;
+  auto pairs = ReadStatePairs(vm, call, keys_ptr, keys_size, &refused);
+  if (!pairs) return refused;
+  std::vector<std::string> keys;
+  keys.reserve(pairs->size());
+  for (auto& [key, ignored] : *pairs) {
+    if (key.empty()) return StateCallFailed(vm, call, InvalidArgument("a key is empty"));
+    keys.push_back(std::move(key));
+  }
+  auto items = vm.services().state->GetItems(*store, keys);
+  if (!items.ok()) return StateCallFailed(vm, call, items.status());
+  // One pair per key, in order: (ETag, value), or two empty strings when there is no item.
+  HeaderMap answer;
+  answer.Reserve(items->size());
+  uint64_t bytes = 0;
+  for (const auto& item : *items) {
+    if (item) {
+      bytes += item->etag.size() + item->value.size();
+      answer.Add(item->etag, item->value);
+    } else {
+      answer.Add("", "");
+    }
+  }
+  if (bytes > vm.limits().buffer_bytes) return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+  return vm.ReturnBytes(answer.Serialize(), items_ptr_out, items_size_out);
+}
+
+// One operation of a transaction from its two pairs: ("upsert" or "delete", then options such
+// as "first-write" and "ttl=60", space-separated; the key), and (the ETag, or empty; the value).
+Result<StateStore::Write> ParseStateOperation(std::string_view kind, std::string key, std::string etag,
+                                              std::string value) {
+  StateStore::Write write;
+  bool first = true;
+  while (!kind.empty()) {
+    const size_t space = kind.find(' ');
+    const std::string_view word = kind.substr(0, space);
+    kind = space == std::string_view::npos ? std::string_view() : kind.substr(space + 1);
+    if (word.empty()) continue;
+    if (first) {
+      first = false;
+      if (word == "delete") {
+        write.remove = true;
+      } else if (word != "upsert") {
+        return InvalidArgument("an operation is '" + Printable(word, 32) + "'; use 'upsert' or 'delete'");
+      }
+    } else if (word == "first-write" && !write.remove) {
+      write.first_write = true;
+    } else if (word.starts_with("ttl=") && !write.remove && word.size() > 4 && word.size() <= 14 &&
+               word.substr(4).find_first_not_of("0123456789") == std::string_view::npos) {
+      write.ttl = std::chrono::seconds(std::stoull(std::string(word.substr(4))));
+    } else {
+      return InvalidArgument("unknown option '" + Printable(word, 32) + "' of an operation");
+    }
+  }
+  if (first) return InvalidArgument("an operation has no kind; use 'upsert' or 'delete'");
+  if (key.empty()) return InvalidArgument("an operation has an empty key");
+  write.key = std::move(key);
+  if (!etag.empty()) write.etag = std::move(etag);
+  if (!write.remove) write.value = std::move(value);
+  return write;
+}
+
+R ExecuteStateTransaction(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t ops_ptr,
+                          uint32_t ops_size) {
+  auto store = vm.Read(store_ptr, store_size);
+  if (!store) return kBadMemory;
+  const std::string call = "proxy_execute_state_transaction('" + Printable(*store, 64) + "')";
+  WasmResult refused = kOk;
+  auto pairs = ReadStatePairs(vm, call, ops_ptr, ops_size, &refused);
+  if (!pairs) return refused;
+  if (pairs->size() % 2 != 0)
+    return StateCallFailed(vm, call,
+                           InvalidArgument("the list holds an odd number of pairs; an operation is two"));
+  std::vector<StateStore::Write> writes;
+  writes.reserve(pairs->size() / 2);
+  for (size_t i = 0; i < pairs->size(); i += 2) {
+    auto& [kind, key] = (*pairs)[i];
+    auto& [etag, value] = (*pairs)[i + 1];
+    auto write = ParseStateOperation(kind, std::move(key), std::move(etag), std::move(value));
+    if (!write.ok()) {
+      return StateCallFailed(
+          vm, call,
+          InvalidArgument("operation " + std::to_string(i / 2 + 1) + ": " + write.status().message()));
+    }
+    writes.push_back(std::move(*write));
+  }
+  Status applied = vm.services().state->Apply(*store, writes);
+  return applied.ok() ? kOk : StateCallFailed(vm, call, applied);
 }
 
 R InvokeService(PluginVm& vm, uint32_t id_ptr, uint32_t id_size, uint32_t method_ptr, uint32_t method_size,
@@ -828,6 +1065,11 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<RemoveSharedQueue>(h, "env", "proxy_remove_shared_queue");
   AddHostFunction<ResolveOwnSharedQueue>(h, "env", "proxy_resolve_shared_queue");
   AddHostFunction<GetState>(h, "env", "proxy_get_state");
+  AddHostFunction<GetStateItem>(h, "env", "proxy_get_state_item");
+  AddHostFunction<GetBulkState>(h, "env", "proxy_get_bulk_state");
+  AddHostFunction<SaveState>(h, "env", "proxy_save_state");
+  AddHostFunction<DeleteState>(h, "env", "proxy_delete_state");
+  AddHostFunction<ExecuteStateTransaction>(h, "env", "proxy_execute_state_transaction");
   AddHostFunction<InvokeService>(h, "env", "proxy_invoke_service");
 
   // Emscripten helpers (ABI §1.1).

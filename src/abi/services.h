@@ -7,8 +7,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "abi/abi.h"
 #include "abi/http.h"
@@ -18,13 +20,43 @@ namespace wasmlet::abi {
 
 class SharedState;
 
-// Layotto's state API: proxy_get_state(store, key).
+// The state API: Layotto's proxy_get_state(store, key), and wasmlet's calls that read items
+// with their ETags and write them (docs/proxy-wasm-abi.md §11.5).
 class StateStore {
  public:
+  // An item and its ETag (a version the store gives it; never empty).
+  struct Item {
+    std::string value;
+    std::string etag;
+  };
+  // One save or delete. With an ETag it applies only while the item is at that version; a
+  // first-write save without one only creates.
+  struct Write {
+    bool remove = false;
+    std::string key;
+    std::string value;
+    std::optional<std::string> etag;
+    bool first_write = false;
+    std::chrono::seconds ttl{0};  // a save's expiry (0: never)
+  };
+
   virtual ~StateStore() = default;
   // The value of `key` in the store named `store`; an empty string when the key is absent.
   // An error for an unknown store or a store failure (the guest gets INTERNAL_FAILURE).
   virtual Result<std::string> GetState(std::string_view store, std::string_view key) = 0;
+  // The items at `keys`, in their order (nullopt: none). Errors: NotFound for a store the
+  // caller may not use, Unavailable when the store cannot be reached, Internal otherwise.
+  virtual Result<std::vector<std::optional<Item>>> GetItems(std::string_view store,
+                                                            const std::vector<std::string>& keys) {
+    (void)store, (void)keys;
+    return Unimplemented("this host has no state writes");
+  }
+  // Applies all of `writes` or none; FailedPrecondition when a condition fails (naming the
+  // key), and the errors of GetItems.
+  virtual Status Apply(std::string_view store, const std::vector<Write>& writes) {
+    (void)store, (void)writes;
+    return Unimplemented("this host has no state writes");
+  }
 };
 
 // Layotto's RPC API: proxy_invoke_service(id, method, param).

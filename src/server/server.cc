@@ -14,31 +14,88 @@ namespace {
 
 namespace asio = boost::asio;
 
-// proxy_get_state: the stores of the config, by name.
+// The state API of functions (proxy_get_state and wasmlet's state calls): the stores of the
+// config, by name.
 class ConfiguredStores : public abi::StateStore {
  public:
   ConfiguredStores(std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores,
                    Metrics& metrics)
       : stores_(std::move(stores)), metrics_(metrics) {}
   Result<std::string> GetState(std::string_view store, std::string_view key) override {
-    auto it = stores_.find(std::string(store));
-    if (it == stores_.end()) {
-      metrics_.CountStateStoreError(Metrics::kUnknownId);  // a guest's store names are not labels
-      std::string names;
-      for (const auto& [name, s] : stores_) names += (names.empty() ? "" : ", ") + name;
-      return NotFound("no state store named '" + Printable(store, 64) +
-                      "' (the config has: " + (names.empty() ? "none" : names) + ")");
-    }
+    auto found = Find(store);
+    if (!found.ok()) return found.status();
     Result<std::string> value = [&] {
       BlockingCall blocked;  // a network round trip: the function counts as slow if it adds up
-      return it->second->Get(key);
+      return (*found)->second->Get(key);
     }();
-    if (!value.ok()) metrics_.CountStateStoreError(it->first);
+    if (!value.ok()) metrics_.CountStateStoreError((*found)->first);
     return value;
   }
 
+  Result<std::vector<std::optional<Item>>> GetItems(std::string_view store,
+                                                    const std::vector<std::string>& keys) override {
+    auto found = Find(store);
+    if (!found.ok()) return found.status();
+    auto items = [&] {
+      BlockingCall blocked;
+      return (*found)->second->BulkGet(keys);
+    }();
+    if (!items.ok()) {
+      metrics_.CountStateStoreError((*found)->first);
+      return items.status();
+    }
+    std::vector<std::optional<Item>> out;
+    out.reserve(items->size());
+    for (auto& item : *items) {
+      if (item) {
+        out.push_back(Item{std::move(item->value), std::move(item->etag)});
+      } else {
+        out.emplace_back();
+      }
+    }
+    return out;
+  }
+
+  Status Apply(std::string_view store, const std::vector<Write>& writes) override {
+    auto found = Find(store);
+    if (!found.ok()) return found.status();
+    std::vector<components::StateOperation> operations;
+    operations.reserve(writes.size());
+    for (const Write& write : writes) {
+      components::StateOperation op;
+      op.kind =
+          write.remove ? components::StateOperation::Kind::kDelete : components::StateOperation::Kind::kSave;
+      op.key = write.key;
+      op.value = write.value;
+      op.etag = write.etag;
+      op.concurrency =
+          write.first_write ? components::Concurrency::kFirstWrite : components::Concurrency::kLastWrite;
+      op.ttl = write.ttl;
+      operations.push_back(std::move(op));
+    }
+    Status status = [&] {
+      BlockingCall blocked;
+      return (*found)->second->Apply(operations);
+    }();
+    // A refused condition is the store working as asked, not a failure of it.
+    if (!status.ok() && status.code() != StatusCode::kFailedPrecondition)
+      metrics_.CountStateStoreError((*found)->first);
+    return status;
+  }
+
  private:
-  std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
+  using Stores = std::map<std::string, std::shared_ptr<components::StateStoreComponent>>;
+  Result<Stores::const_iterator> Find(std::string_view store) {
+    auto it = stores_.find(std::string(store));
+    if (it != stores_.end()) return Stores::const_iterator(it);
+    metrics_.CountStateStoreError(Metrics::kUnknownId);  // a guest's store names are not labels
+    std::string names;
+    for (const auto& [name, s] : stores_) names += (names.empty() ? "" : ", ") + name;
+    return NotFound("no state store named '" + Printable(store, 64) +
+                    "' (the config has: " + (names.empty() ? "none" : names) + ")");
+  }
+
+  Stores stores_;
   Metrics& metrics_;
 };
 

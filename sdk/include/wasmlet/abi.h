@@ -157,6 +157,25 @@ WASMLET_IMPORT(proxy_invoke_service)
 proxy_status_t proxy_invoke_service(const char* id, size_t id_size, const char* method, size_t method_size,
                                     const char* param, size_t param_size, char** result, size_t* result_size);
 
+/* wasmlet's state calls (docs/proxy-wasm-abi.md 11.5) */
+#define WASMLET_STATE_FIRST_WRITE 1u /* proxy_save_state options: only create when no ETag is given */
+WASMLET_IMPORT(proxy_get_state_item)
+proxy_status_t proxy_get_state_item(const char* store, size_t store_size, const char* key, size_t key_size,
+                                    char** value, size_t* value_size, char** etag, size_t* etag_size);
+WASMLET_IMPORT(proxy_get_bulk_state)
+proxy_status_t proxy_get_bulk_state(const char* store, size_t store_size, const char* keys, size_t keys_size,
+                                    char** items, size_t* items_size);
+WASMLET_IMPORT(proxy_save_state)
+proxy_status_t proxy_save_state(const char* store, size_t store_size, const char* key, size_t key_size,
+                                const char* value, size_t value_size, const char* etag, size_t etag_size,
+                                uint32_t options, uint32_t ttl_seconds);
+WASMLET_IMPORT(proxy_delete_state)
+proxy_status_t proxy_delete_state(const char* store, size_t store_size, const char* key, size_t key_size,
+                                  const char* etag, size_t etag_size);
+WASMLET_IMPORT(proxy_execute_state_transaction)
+proxy_status_t proxy_execute_state_transaction(const char* store, size_t store_size, const char* operations,
+                                               size_t operations_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,7 @@ enum class Status : uint32_t {
   kEmpty = 7,
   kCasMismatch = 8,
   kInternalFailure = 10,
+  kBrokenConnection = 11,
   kUnimplemented = 12,
 };
 enum class Action : uint32_t { kContinue = 0, kPause = 1 };
@@ -165,6 +166,41 @@ uint32_t DroppedGrpcCallbacks();
 Status GetState(std::string_view store, std::string_view key, std::string* value);
 Status InvokeService(std::string_view id, std::string_view method, std::string_view param,
                      std::string* result);
+
+// wasmlet's state calls. Every item has an ETag, a version the store changes with each write.
+// A write that names an ETag applies only while the item is still at it; otherwise it answers
+// kCasMismatch and changes nothing. Other answers: kNotFound for a store this function may not
+// use, kBrokenConnection when the store cannot be reached, kBadArgument for a malformed call,
+// kInternalFailure for other store errors. Why a call failed is in the property
+// `wasmlet.last_error`.
+struct StateItem {
+  std::string value;
+  std::string etag;  // empty: there is no item
+  bool exists() const { return !etag.empty(); }
+};
+struct StateSaveOptions {
+  std::string etag;          // the version this save expects; empty: none
+  bool first_write = false;  // without an ETag, only create: kCasMismatch when the key exists
+  uint32_t ttl_seconds = 0;  // the item expires after this long; 0: never
+};
+Status GetStateItem(std::string_view store, std::string_view key, StateItem* item);
+// The items of `keys`, in their order (an absent one has an empty ETag).
+Status GetBulkState(std::string_view store, const std::vector<std::string>& keys,
+                    std::vector<StateItem>* items);
+Status SaveState(std::string_view store, std::string_view key, std::string_view value,
+                 const StateSaveOptions& options = {});
+// Deletes the item (with an ETag: only while it is at that version). No item is not an error.
+Status DeleteState(std::string_view store, std::string_view key, std::string_view etag = {});
+// Saves and deletes applied together or not at all.
+class StateTransaction {
+ public:
+  StateTransaction& Save(std::string_view key, std::string_view value, const StateSaveOptions& options = {});
+  StateTransaction& Delete(std::string_view key, std::string_view etag = {});
+  Status Commit(std::string_view store) const;
+
+ private:
+  Headers pairs_;  // two pairs per operation (docs/proxy-wasm-abi.md 11.5)
+};
 
 // Pairs wire format (ABI §6.1), for code that talks to the raw ABI.
 std::string SerializeHeaders(const Headers& headers);

@@ -1,0 +1,170 @@
+// wasmlet's state calls from a function, end to end: the real binary, real HTTP over loopback,
+// tests/guests/state_function.cc, on a real redis-server and on the embedded store.
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "e2e/harness.h"
+
+namespace wasmlet::testing {
+namespace {
+
+const std::string kGuests = WASMLET_TEST_GUESTS;
+
+class StateTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    json metadata;
+    if (GetParam() == "redis") {
+      redis_ = std::make_unique<Redis>(dir_);
+      metadata = {{"redisHost", "127.0.0.1:" + std::to_string(redis_->port())}};
+    } else {
+      metadata = {{"path", dir_.File("state.db")}};
+    }
+    json stores = {{"orders", {{"type", GetParam()}, {"metadata", metadata}}}};
+    json plugins = {{"state", Plugin("state", kGuests + "/state_function.wasm", 4)}};
+    server_ = std::make_unique<Wasmlet>(dir_, LayottoConfig(port_, plugins, stores), port_);
+  }
+
+  Response Call(std::map<std::string, std::string> headers) {
+    headers["id"] = "id_state";
+    return Get(port_, "/", headers);
+  }
+  // The item's ETag, read through the function.
+  std::string ETag(const std::string& key) {
+    const std::string body = Call({{"op", "get"}, {"key", key}}).body;
+    const size_t at = body.find("etag=");
+    return at == std::string::npos ? "" : body.substr(at + 5, body.size() - at - 6);
+  }
+
+  TempDir dir_;
+  const uint16_t port_ = FreePort();
+  std::unique_ptr<Redis> redis_;
+  std::unique_ptr<Wasmlet> server_;
+};
+
+TEST_P(StateTest, SaveGetAndDeleteWithETags) {
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "order-1"}}).body, "absent\n");
+  auto saved = Call({{"op", "save"}, {"key", "order-1"}, {"value", "pending"}});
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  const std::string etag = ETag("order-1");
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "order-1"}}).body, "value=pending etag=" + etag + "\n");
+  // With the ETag it read, a save goes through; with that ETag again, it is stale: 409.
+  ASSERT_EQ(Call({{"op", "save"}, {"key", "order-1"}, {"value", "paid"}, {"etag", etag}}).status, 200);
+  auto stale = Call({{"op", "save"}, {"key", "order-1"}, {"value", "lost"}, {"etag", etag}});
+  EXPECT_EQ(stale.status, 409);
+  EXPECT_NE(stale.body.find("status 8: proxy_save_state('orders', 'order-1')"), std::string::npos)
+      << stale.body;
+  EXPECT_NE(stale.body.find("ETag '" + etag + "'"), std::string::npos) << stale.body;
+  EXPECT_EQ(Call({{"op", "delete"}, {"key", "order-1"}, {"etag", etag}}).status, 409);
+  // First-write: a second creator loses.
+  EXPECT_EQ(Call({{"op", "save"}, {"key", "seat"}, {"value", "alice"}, {"first-write", "1"}}).status, 200);
+  EXPECT_EQ(Call({{"op", "save"}, {"key", "seat"}, {"value", "bob"}, {"first-write", "1"}}).status, 409);
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "seat"}}).body.substr(0, 12), "value=alice ");
+  ASSERT_EQ(Call({{"op", "delete"}, {"key", "order-1"}, {"etag", ETag("order-1")}}).status, 200);
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "order-1"}}).body, "absent\n");
+}
+
+TEST_P(StateTest, BulkGetAndATtl) {
+  ASSERT_EQ(Call({{"op", "save"}, {"key", "a"}, {"value", "1"}}).status, 200);
+  ASSERT_EQ(Call({{"op", "save"}, {"key", "c"}, {"value", "3"}, {"ttl", "1"}}).status, 200);
+  EXPECT_EQ(Call({{"op", "bulk"}, {"keys", "c,b,a"}}).body,
+            "c=3@" + ETag("c") + "\nb absent\na=1@" + ETag("a") + "\n");
+  bool expired = false;
+  for (int i = 0; i < 40 && !expired; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    expired = Call({{"op", "get"}, {"key", "c"}}).body == "absent\n";
+  }
+  EXPECT_TRUE(expired) << "the item outlived its 1 s TTL by 3 s";
+}
+
+// The middle operation's ETag is stale: nothing of the transaction is applied.
+TEST_P(StateTest, ATransactionWithAFailingMiddleOperationChangesNothing) {
+  ASSERT_EQ(Call({{"op", "save"}, {"key", "stock"}, {"value", "10"}}).status, 200);
+  ASSERT_EQ(Call({{"op", "save"}, {"key", "order"}, {"value", "new"}}).status, 200);
+  const std::string stock = ETag("stock");
+  auto refused =
+      Call({{"op", "tx"}, {"ops", "save:stock:9:" + stock + ";save:order:paid:999;save:receipt:r1"}});
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("'order'"), std::string::npos) << refused.body;
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "stock"}}).body, "value=10 etag=" + stock + "\n");
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "receipt"}}).body, "absent\n");
+
+  auto committed = Call({{"op", "tx"},
+                         {"ops", "save:stock:9:" + stock + ";save:order:paid:" + ETag("order") +
+                                     ";save:receipt:r1;delete:order"}});
+  EXPECT_EQ(committed.status, 200) << committed.body;
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "stock"}}).body.substr(0, 8), "value=9 ");
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "receipt"}}).body.substr(0, 9), "value=r1 ");
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "order"}}).body, "absent\n");
+}
+
+// Four clients add one to one counter 50 times each, through four instances: ETag-guarded
+// saves lose no increment.
+TEST_P(StateTest, ACounterUpdatedByFourConcurrentClientsLosesNoIncrement) {
+  constexpr int kClients = 4;
+  constexpr int kEach = 50;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        if (Call({{"op", "counter"}, {"key", "hits"}}).status != 200) ++failures;
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Call({{"op", "get"}, {"key", "hits"}}).body.substr(0, 10), "value=200 ");
+}
+
+TEST_P(StateTest, AStoreTheConfigDoesNotHaveIsNotFoundAndBadCallsAreRefused) {
+  auto unknown = Call({{"op", "save"}, {"store", "payments"}, {"key", "k"}, {"value", "v"}});
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("no state store named 'payments' (the config has: orders)"), std::string::npos)
+      << unknown.body;
+  auto empty_key = Call({{"op", "save"}, {"key", ""}, {"value", "v"}});
+  EXPECT_EQ(empty_key.status, 400) << empty_key.body;
+  auto bad_op = Call({{"op", "tx"}, {"ops", "save:k:v;delete:"}});
+  EXPECT_EQ(bad_op.status, 400) << bad_op.body;
+  EXPECT_NE(bad_op.body.find("operation 2"), std::string::npos) << bad_op.body;
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StateTest, ::testing::Values("redis", "embedded"),
+                         [](const auto& info) { return info.param; });
+
+// Redis goes away: the function's calls answer BROKEN_CONNECTION within the store's timeout,
+// and it answers 503 naming the store, instead of hanging; once Redis is back, it works again.
+TEST(StateDownTest, ARedisThatIsDownGivesAClearErrorAndRecovers) {
+  TempDir dir;
+  Redis redis(dir);
+  const uint16_t port = FreePort();
+  json stores = {
+      {"orders",
+       {{"type", "redis"},
+        {"metadata", {{"redisHost", "127.0.0.1:" + std::to_string(redis.port())}, {"timeoutMs", "500"}}}}}};
+  json plugins = {{"state", Plugin("state", kGuests + "/state_function.wasm", 1)}};
+  Wasmlet server(dir, LayottoConfig(port, plugins, stores), port);
+  auto call = [&](const std::string& op) {
+    return Get(port, "/", {{"id", "id_state"}, {"op", op}, {"key", "k"}, {"value", "v"}});
+  };
+  ASSERT_EQ(call("save").status, 200);
+  redis.Kill();
+  const auto start = std::chrono::steady_clock::now();
+  auto down = call("save");
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_NE(
+      down.body.find("status 11: proxy_save_state('orders', 'k'): state store 'orders' (redis at 127.0.0.1:" +
+                     std::to_string(redis.port())),
+      std::string::npos)
+      << down.body;
+  EXPECT_EQ(call("get").status, 503);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  redis.Start();
+  EXPECT_EQ(call("save").status, 200);
+  EXPECT_EQ(call("get").body.substr(0, 8), "value=v ");
+}
+
+}  // namespace
+}  // namespace wasmlet::testing
