@@ -23,8 +23,13 @@ void Report(std::string_view what, Status status) {
 }
 
 // Every request's writes are new keys, so that nothing is overwritten and only a limit stops
-// the host from holding more.
+// the host from holding more. The start time keeps them new across instances: a second
+// instance (or a fresh one after a failure) counts from 0 again.
 uint32_t serial = 0;
+const std::string& InstanceTag() {
+  static const std::string tag = std::to_string(NowNanoseconds()) + "-";
+  return tag;
+}
 
 class Stream : public StreamContext {
  public:
@@ -37,7 +42,7 @@ class Stream : public StreamContext {
     const std::string blob(static_cast<size_t>(size), 'b');
     if (op_ == "shared") {
       for (int i = 0; i < count; ++i)
-        Report("set_shared_data", SetSharedData("k" + std::to_string(serial++), blob));
+        Report("set_shared_data", SetSharedData("k" + InstanceTag() + std::to_string(serial++), blob));
     } else if (op_ == "queue") {
       auto id = RegisterQueue("flood");
       for (int i = 0; id && i < count; ++i) Report("enqueue", Enqueue(*id, blob));
