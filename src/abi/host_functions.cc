@@ -727,6 +727,16 @@ WasmResult LayottoCallFailed(PluginVm& vm, const std::string& message) {
 constexpr size_t kMaxStateKeyBytes = 64 << 10;
 constexpr uint32_t kStateFirstWrite = 1;  // proxy_save_state's options: bit 0
 
+// NotFound when the function's plugin item does not give it `store` (allowed_stores).
+Status StoreAllowed(const PluginVm& vm, std::string_view store) {
+  const auto& allowed = vm.spec().allowed_stores;
+  if (!allowed || std::find(allowed->begin(), allowed->end(), store) != allowed->end()) return Status::Ok();
+  std::string names;
+  for (const std::string& name : *allowed) names += (names.empty() ? "" : ", ") + name;
+  return NotFound("function '" + vm.spec().name + "' may not use the state store '" + Printable(store, 64) +
+                  "' (its allowed_stores: " + (names.empty() ? "none" : names) + ")");
+}
+
 R GetState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
            uint32_t value_ptr_out, uint32_t value_size_out) {
   auto store = vm.Read(store_ptr, store_size);
@@ -737,6 +747,10 @@ R GetState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_p
   if (store->size() > kMaxStateKeyBytes || key->size() > kMaxStateKeyBytes)
     return LayottoCallFailed(vm, call + ": a store name or key over 64 KiB");
   if (!vm.services().state) return LayottoCallFailed(vm, call + ": no state stores are configured");
+  // Layotto's call answers only OK or INTERNAL_FAILURE, and so it does here for a store the
+  // function may not use.
+  if (Status allowed = StoreAllowed(vm, *store); !allowed.ok())
+    return LayottoCallFailed(vm, call + ": " + allowed.message());
   auto value = vm.services().state->GetState(*store, *key);
   if (!value.ok()) return LayottoCallFailed(vm, call + ": " + value.status().message());
   return vm.ReturnBytes(*value, value_ptr_out, value_size_out);
@@ -782,6 +796,10 @@ std::optional<StateTarget> ReadStateTarget(PluginVm& vm, const char* name, uint3
   if (store->size() > kMaxStateKeyBytes || key->size() > kMaxStateKeyBytes || key->empty()) {
     *refused = StateCallFailed(vm, *call,
                                InvalidArgument("the key is empty, or it or the store name is over 64 KiB"));
+    return std::nullopt;
+  }
+  if (Status allowed = StoreAllowed(vm, *store); !allowed.ok()) {
+    *refused = StateCallFailed(vm, *call, allowed);
     return std::nullopt;
   }
   return StateTarget{std::move(*store), std::move(*key)};
@@ -891,6 +909,7 @@ R GetBulkState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t k
   WasmResult refused = kOk;
   auto pairs = ReadStatePairs(vm, call, keys_ptr, keys_size, &refused);
   if (!pairs) return refused;
+  if (Status allowed = StoreAllowed(vm, *store); !allowed.ok()) return StateCallFailed(vm, call, allowed);
   std::vector<std::string> keys;
   keys.reserve(pairs->size());
   for (auto& [key, ignored] : *pairs) {
@@ -958,6 +977,7 @@ R ExecuteStateTransaction(PluginVm& vm, uint32_t store_ptr, uint32_t store_size,
   WasmResult refused = kOk;
   auto pairs = ReadStatePairs(vm, call, ops_ptr, ops_size, &refused);
   if (!pairs) return refused;
+  if (Status allowed = StoreAllowed(vm, *store); !allowed.ok()) return StateCallFailed(vm, call, allowed);
   if (pairs->size() % 2 != 0)
     return StateCallFailed(vm, call,
                            InvalidArgument("the list holds an odd number of pairs; an operation is two"));

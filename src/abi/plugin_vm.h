@@ -45,6 +45,8 @@ struct PluginSpec {
   uint32_t max_calls_in_flight = 256;
   // The longest timeout a guest may give an outbound call; 0 from the guest means this.
   std::chrono::milliseconds max_call_timeout{60000};
+  // The state stores the state calls may reach; unset: all of them.
+  std::optional<std::vector<std::string>> allowed_stores;
 };
 
 // The data of one HTTP stream: what its callbacks read and write. A function's stream owns its

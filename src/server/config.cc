@@ -39,6 +39,27 @@ Status ParsePlugin(const std::string& key, const json& item, const std::string& 
   for (const auto& [k, v] : item.items()) {
     if (v.is_string()) plugin.string_keys[k] = v.get<std::string>();
   }
+  if (auto it = item.find("allowed_stores"); it != item.end()) {
+    // A list of names, or (as Layotto's plugin items hold strings) one comma-separated string.
+    std::vector<std::string> stores;
+    if (it->is_string()) {
+      std::stringstream names(it->get<std::string>());
+      for (std::string name; std::getline(names, name, ',');) {
+        name.erase(0, name.find_first_not_of(' '));
+        name.erase(name.find_last_not_of(' ') + 1);
+        if (!name.empty()) stores.push_back(name);
+      }
+    } else if (it->is_array()) {
+      for (const json& name : *it) {
+        if (!name.is_string())
+          return Bad(path + ".allowed_stores", "expected store names (strings), found " + TypeName(name));
+        stores.push_back(name.get<std::string>());
+      }
+    } else {
+      return Bad(path + ".allowed_stores", "expected a list of store names, found " + TypeName(*it));
+    }
+    plugin.allowed_stores = std::move(stores);
+  }
   auto vm = item.find("vm_config");
   if (auto from = item.find("from_wasm_plugin"); globals && from != item.end() && vm == item.end()) {
     // MOSN: the module (and its limits) of a wasm_global_plugins entry.

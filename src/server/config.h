@@ -44,6 +44,8 @@ struct PluginConfig {
   std::string root_id;                             // Envoy's root_id (plugin_root_id property)
   std::optional<std::string> configuration;        // Envoy's configuration, verbatim
   std::map<std::string, std::string> string_keys;  // Layotto: the plugin configuration
+  // The state stores the function may use ("allowed_stores"); unset: every store of the config.
+  std::optional<std::vector<std::string>> allowed_stores;
   VmConfig vm;
   std::string json_path;  // for messages
 };

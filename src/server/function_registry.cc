@@ -173,6 +173,7 @@ Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& 
   spec->vm_configuration = VmConfigurationBytes(plugin);
   spec->plugin_configuration = PluginConfigurationBytes(plugin);
   spec->callback_timeout = loaded.cpu_limit;
+  spec->allowed_stores = plugin.allowed_stores;
   loaded.spec = spec;
   return loaded;
 }

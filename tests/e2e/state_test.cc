@@ -134,6 +134,38 @@ TEST_P(StateTest, AStoreTheConfigDoesNotHaveIsNotFoundAndBadCallsAreRefused) {
 INSTANTIATE_TEST_SUITE_P(Stores, StateTest, ::testing::Values("redis", "embedded"),
                          [](const auto& info) { return info.param; });
 
+// A plugin item's allowed_stores bounds what its function reaches: another store of the config
+// is NOT_FOUND, as if it were not there, and the log says which function asked for what.
+TEST(StateAccessTest, AFunctionReachesOnlyTheStoresItsPluginItemNames) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json stores = {{"orders", {{"type", "embedded"}, {"metadata", {{"path", dir.File("state.db")}}}}},
+                 {"payments", {{"type", "in-memory"}}}};
+  json item = Plugin("state", kGuests + "/state_function.wasm", 1);
+  item["allowed_stores"] = json::array({"orders"});
+  Wasmlet server(dir, LayottoConfig(port, {{"state", item}}, stores), port);
+  auto call = [&](const std::string& store, const std::string& op) {
+    return Get(port, "/",
+               {{"id", "id_state"},
+                {"op", op},
+                {"store", store},
+                {"key", "k"},
+                {"value", "v"},
+                {"keys", "k"},
+                {"ops", "save:k:v"}});
+  };
+  EXPECT_EQ(call("orders", "save").status, 200);
+  for (const char* op : {"save", "get", "delete", "bulk", "tx"}) {
+    auto refused = call("payments", op);
+    EXPECT_EQ(refused.status, 404) << op << ": " << refused.body;
+    EXPECT_NE(refused.body.find(
+                  "function 'state' may not use the state store 'payments' (its allowed_stores: orders)"),
+              std::string::npos)
+        << op << ": " << refused.body;
+  }
+  EXPECT_NE(server.process().Log().find("may not use the state store 'payments'"), std::string::npos);
+}
+
 // Redis goes away: the function's calls answer BROKEN_CONNECTION within the store's timeout,
 // and it answers 503 naming the store, instead of hanging; once Redis is back, it works again.
 TEST(StateDownTest, ARedisThatIsDownGivesAClearErrorAndRecovers) {

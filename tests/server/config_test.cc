@@ -106,6 +106,30 @@ TEST(ConfigTest, WrongFieldsAreNamedByTheirJsonPath) {
   }
 }
 
+// allowed_stores: a list, or one comma-separated string as Layotto's plugin items hold them.
+TEST(ConfigTest, AllowedStoresAreAListOrACommaSeparatedString) {
+  auto none = ParsePluginItem(R"({"name": "f", "vm_config": {"path": "f.wasm"}})", "plugin");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->allowed_stores.has_value());  // every store of the config
+  auto list = ParsePluginItem(
+      R"({"name": "f", "allowed_stores": ["orders", "stock"], "vm_config": {"path": "f.wasm"}})", "plugin");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_EQ(*list->allowed_stores, (std::vector<std::string>{"orders", "stock"}));
+  auto text = ParsePluginItem(
+      R"({"name": "f", "allowed_stores": "orders, stock", "vm_config": {"path": "f.wasm"}})", "plugin");
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text->allowed_stores, (std::vector<std::string>{"orders", "stock"}));
+  auto empty =
+      ParsePluginItem(R"({"name": "f", "allowed_stores": [], "vm_config": {"path": "f.wasm"}})", "plugin");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->allowed_stores && empty->allowed_stores->empty());  // no store at all
+  auto bad =
+      ParsePluginItem(R"({"name": "f", "allowed_stores": [1], "vm_config": {"path": "f.wasm"}})", "plugin");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("plugin.allowed_stores"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(ConfigTest, APluginItemWithANumberPastADoublesRangeIsAnError) {
   auto item = ParsePluginItem(R"({"name": "f", "instance_num": 1e999, "vm_config": {"path": "x"}})", "body");
   ASSERT_FALSE(item.ok());
