@@ -11,7 +11,8 @@
 # its whole 200 ms CPU budget is kept busy by two clients (isolation); (h) wasmlet in proxy
 # mode, one wasm filter in front of nginx's fixed 200; (i) nginx as a reverse proxy (upstream
 # keepalive) in front of the same nginx; (j) a function that makes one proxy_http_call to nginx
-# per request. Then the latency the
+# per request; (k) a function saving one item to Redis per request (wasmlet's proxy_save_state);
+# (l) redis-benchmark SET at the same concurrency. Then the latency the
 # wasm adds at one connection, cold start, memory per instance, and the engine's micro
 # benchmarks.
 set -euo pipefail
@@ -90,6 +91,7 @@ config() {
     "state": {"state_demo": $3}}}}]}]},
   {"name": "wasm", "address": "127.0.0.1:$2", "stream_filters": [{"type": "Layotto", "config": {
     "echo": {"name": "echo", "instance_num": $4, "vm_config": {"engine": "v8", "path": "$build/examples/echo.wasm"}},
+    "save": {"name": "save", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/save_state.wasm"}},
     "function1": {"name": "function1", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/function1.wasm"}},
     "function2": {"name": "function2", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/function2.wasm"}}}}]}]}],
  "wasmlet": {"admin_address": "127.0.0.1:$admin_port"}}
@@ -140,6 +142,7 @@ lua "$work/get.lua" GET "" ""
 lua "$work/echo.lua" POST echo "hello, wasmlet"
 lua "$work/chain.lua" GET id_1 ""
 lua "$work/call.lua" GET id_call ""
+lua "$work/save.lua" POST save "100"
 
 log "(a) nginx"
 run_wrk a "http://127.0.0.1:$nginx_port/" "$work/get.lua"
@@ -213,6 +216,10 @@ redis-cli -p "$redis_port" set book1 100 >/dev/null
 start_wasmlet "$work/redis.json" "$port"
 log "(e) quickstart chain, Redis"
 run_wrk e "http://127.0.0.1:$port/?name=book1" "$work/chain.lua"
+answer=$(curl -s -H 'id: save' -d 100 "http://127.0.0.1:$port/")
+[ "$answer" = "saved" ] || { echo "unexpected answer from the saving function: $answer" >&2; exit 1; }
+log "(k) a function saving one item to Redis per request"
+run_wrk k "http://127.0.0.1:$port/" "$work/save.lua"
 stop_wasmlet
 
 log "(f) redis-benchmark GET"
@@ -221,6 +228,12 @@ rps[f]=$(echo "$redis_out" | awk '{print $2}')
 p50[f]=$(echo "$redis_out" | sed -n 's/.*p50=\([0-9.]*\).*/\1/p')
 p99[f]="-"
 log "(f) ${rps[f]} req/s"
+log "(l) redis-benchmark SET"
+redis_out=$(redis-benchmark -p "$redis_port" -c "$connections" -n $((20000 * seconds)) -t set -q 2>/dev/null | tr '\r' '\n' | grep -E '^SET' | tail -1)
+rps[l]=$(echo "$redis_out" | awk '{print $2}')
+p50[l]=$(echo "$redis_out" | sed -n 's/.*p50=\([0-9.]*\).*/\1/p')
+p99[l]="-"
+log "(l) ${rps[l]} req/s"
 
 # ---- memory per instance -----------------------------------------------------------------------
 port=$(free_port)
@@ -246,8 +259,9 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
          [d]="(d) quickstart chain, embedded" [e]="(e) quickstart chain, Redis" [f]="(f) redis-benchmark GET"
          [g]="(g) echo beside a 200 ms CPU burner" [h]="(h) proxy mode, 1 filter, to nginx"
          [i]="(i) nginx reverse proxy to nginx" [j]="(j) function, 1 http_call to nginx"
+         [k]="(k) function, 1 state save on Redis" [l]="(l) redis-benchmark SET"
          [b1]="(b1) fixed route, 1 connection" [c1]="(c1) wasm echo, 1 connection")
-  for k in a b c d e f g h i j b1 c1; do
+  for k in a b c d e f g h i j k l b1 c1; do
     printf '%-40s %12s %10s %10s %10s\n' "${names[$k]}" "${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}"
   done
   echo
@@ -261,6 +275,7 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
   printf '%-40s %8s %s\n' "(g) slowest echo request, ms" "${max[g]}" "(target <= 300)"
   printf '%-40s %8s %s\n' "(h)/(i) rps" "$(ratio "${rps[h]}" "${rps[i]}")" "(target >= 0.7)"
   printf '%-40s %8s %s\n' "(j)/(c) rps" "$(ratio "${rps[j]}" "${rps[c]}")" "(target >= 0.5)"
+  printf '%-40s %8s %s\n' "(k)/(l) rps" "$(ratio "${rps[k]}" "${rps[l]}")" "(target >= 0.4)"
   printf '%-40s %8s %s\n' "(c1)-(b1) p50 at 1 connection, us" "$added_us" "(target <= 10)"
   printf '%-40s %8s %s\n' "cold start to first 200, ms" "$cold_start_ms" "(target <= 100)"
   printf '%-40s %8s %s\n' "RSS per echo instance, KiB" "$per_instance_kib" "(100 instances: $rss_one -> $rss_hundred KiB)"
@@ -269,11 +284,12 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
 cat > "$build/bench-results.json" <<EOF
 {"cores": $cores, "connections": $connections, "seconds": $seconds,
  "scenarios": {
-$(for k in a b c d e f g h i j b1 c1; do printf '  "%s": {"rps": %s, "p50_ms": "%s", "p99_ms": "%s", "max_ms": "%s"}%s\n' "$k" "${rps[$k]:-0}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}" "$([ $k = c1 ] || echo ,)"; done)
+$(for k in a b c d e f g h i j k l b1 c1; do printf '  "%s": {"rps": %s, "p50_ms": "%s", "p99_ms": "%s", "max_ms": "%s"}%s\n' "$k" "${rps[$k]:-0}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}" "$([ $k = c1 ] || echo ,)"; done)
  },
  "ratios": {"c_over_a": $(ratio "${rps[c]}" "${rps[a]}"), "c_over_b": $(ratio "${rps[c]}" "${rps[b]}"), "b_over_a": $(ratio "${rps[b]}" "${rps[a]}"),
             "d_over_c": $(ratio "${rps[d]}" "${rps[c]}"), "e_over_f": $(ratio "${rps[e]}" "${rps[f]}"), "g_over_c": $(ratio "${rps[g]}" "${rps[c]}"),
-            "h_over_i": $(ratio "${rps[h]}" "${rps[i]}"), "j_over_c": $(ratio "${rps[j]}" "${rps[c]}")},
+            "h_over_i": $(ratio "${rps[h]}" "${rps[i]}"), "j_over_c": $(ratio "${rps[j]}" "${rps[c]}"),
+            "k_over_l": $(ratio "${rps[k]}" "${rps[l]}")},
  "added_p50_us_at_one_connection": $added_us,
  "cold_start_ms": $cold_start_ms, "rss_per_instance_kib": $per_instance_kib}
 EOF
