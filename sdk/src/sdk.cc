@@ -359,6 +359,28 @@ Status StateTransaction::Commit(std::string_view store) const {
   return S(proxy_execute_state_transaction(store.data(), store.size(), encoded.data(), encoded.size()));
 }
 
+Status TryLock(std::string_view store, std::string_view resource, std::string_view owner,
+               uint32_t expire_seconds, bool* taken) {
+  uint32_t raw = 0;
+  Status s = S(proxy_try_lock(store.data(), store.size(), resource.data(), resource.size(), owner.data(),
+                              owner.size(), expire_seconds, &raw));
+  if (s == Status::kOk) *taken = raw != 0;
+  return s;
+}
+
+Status Unlock(std::string_view store, std::string_view resource, std::string_view owner,
+              UnlockResult* result) {
+  uint32_t raw = 0;
+  Status s = S(proxy_unlock(store.data(), store.size(), resource.data(), resource.size(), owner.data(),
+                            owner.size(), &raw));
+  if (s == Status::kOk) *result = static_cast<UnlockResult>(raw);
+  return s;
+}
+
+Status GetNextId(std::string_view store, std::string_view key, uint64_t* id) {
+  return S(proxy_get_next_id(store.data(), store.size(), key.data(), key.size(), id));
+}
+
 std::string SerializeHeaders(const Headers& headers) {
   if (headers.empty()) return {};
   std::string out;

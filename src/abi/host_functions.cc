@@ -998,6 +998,91 @@ R ExecuteStateTransaction(PluginVm& vm, uint32_t store_ptr, uint32_t store_size,
   return applied.ok() ? kOk : StateCallFailed(vm, call, applied);
 }
 
+// ---- wasmlet's lock and sequencer calls (docs/proxy-wasm-abi.md §11.6) ------------------------
+
+// The store's name and two names (resource and owner, or key), read and checked; nullopt after
+// answering `*refused`.
+struct NamedCall {
+  std::string store;
+  std::string first;
+  std::string second;
+  std::string call;  // for messages
+};
+std::optional<NamedCall> ReadNamedCall(PluginVm& vm, const char* name, bool available, uint32_t store_ptr,
+                                       uint32_t store_size, uint32_t first_ptr, uint32_t first_size,
+                                       uint32_t second_ptr, uint32_t second_size, WasmResult* refused) {
+  auto store = vm.Read(store_ptr, store_size);
+  auto first = vm.Read(first_ptr, first_size);
+  auto second = second_size == 0 ? std::optional<std::string>("") : vm.Read(second_ptr, second_size);
+  if (!store || !first || !second) {
+    *refused = kBadMemory;
+    return std::nullopt;
+  }
+  NamedCall named{std::move(*store), std::move(*first), std::move(*second), ""};
+  named.call =
+      std::string(name) + "('" + Printable(named.store, 64) + "', '" + Printable(named.first, 64) + "')";
+  Status bad;
+  if (!available) {
+    bad = Internal("no such stores are configured");
+  } else if (named.first.empty() || named.first.size() > kMaxStateKeyBytes ||
+             named.store.size() > kMaxStateKeyBytes || named.second.size() > kMaxStateKeyBytes) {
+    bad = InvalidArgument("a name is empty or over 64 KiB");
+  } else {
+    bad = StoreAllowed(vm, named.store);
+  }
+  if (!bad.ok()) {
+    *refused = StateCallFailed(vm, named.call, bad);
+    return std::nullopt;
+  }
+  return named;
+}
+
+R TryLock(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t resource_ptr,
+          uint32_t resource_size, uint32_t owner_ptr, uint32_t owner_size, uint32_t expire_seconds,
+          uint32_t taken_out) {
+  if (!vm.InBounds(taken_out, 4)) return kBadMemory;
+  WasmResult refused = kOk;
+  auto named = ReadNamedCall(vm, "proxy_try_lock", vm.services().locks != nullptr, store_ptr, store_size,
+                             resource_ptr, resource_size, owner_ptr, owner_size, &refused);
+  if (!named) return refused;
+  if (named->second.empty()) return StateCallFailed(vm, named->call, InvalidArgument("the owner is empty"));
+  if (expire_seconds == 0)
+    return StateCallFailed(vm, named->call,
+                           InvalidArgument("the expiry is 0; a lock must expire (seconds > 0)"));
+  auto taken = vm.services().locks->TryLock(named->store, named->first, named->second,
+                                            std::chrono::seconds(expire_seconds));
+  if (!taken.ok()) return StateCallFailed(vm, named->call, taken.status());
+  if (!vm.WriteU32(taken_out, *taken ? 1 : 0)) return kBadMemory;
+  return kOk;
+}
+
+R Unlock(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t resource_ptr, uint32_t resource_size,
+         uint32_t owner_ptr, uint32_t owner_size, uint32_t result_out) {
+  if (!vm.InBounds(result_out, 4)) return kBadMemory;
+  WasmResult refused = kOk;
+  auto named = ReadNamedCall(vm, "proxy_unlock", vm.services().locks != nullptr, store_ptr, store_size,
+                             resource_ptr, resource_size, owner_ptr, owner_size, &refused);
+  if (!named) return refused;
+  if (named->second.empty()) return StateCallFailed(vm, named->call, InvalidArgument("the owner is empty"));
+  auto result = vm.services().locks->Unlock(named->store, named->first, named->second);
+  if (!result.ok()) return StateCallFailed(vm, named->call, result.status());
+  if (!vm.WriteU32(result_out, static_cast<uint32_t>(*result))) return kBadMemory;
+  return kOk;
+}
+
+R GetNextId(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_ptr, uint32_t key_size,
+            uint32_t id_out) {
+  if (!vm.InBounds(id_out, 8)) return kBadMemory;
+  WasmResult refused = kOk;
+  auto named = ReadNamedCall(vm, "proxy_get_next_id", vm.services().sequencers != nullptr, store_ptr,
+                             store_size, key_ptr, key_size, 0, 0, &refused);
+  if (!named) return refused;
+  auto id = vm.services().sequencers->NextId(named->store, named->first);
+  if (!id.ok()) return StateCallFailed(vm, named->call, id.status());
+  if (!vm.WriteU64(id_out, *id)) return kBadMemory;
+  return kOk;
+}
+
 R InvokeService(PluginVm& vm, uint32_t id_ptr, uint32_t id_size, uint32_t method_ptr, uint32_t method_size,
                 uint32_t param_ptr, uint32_t param_size, uint32_t value_ptr_out, uint32_t value_size_out) {
   auto id = vm.Read(id_ptr, id_size);
@@ -1090,6 +1175,9 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<SaveState>(h, "env", "proxy_save_state");
   AddHostFunction<DeleteState>(h, "env", "proxy_delete_state");
   AddHostFunction<ExecuteStateTransaction>(h, "env", "proxy_execute_state_transaction");
+  AddHostFunction<TryLock>(h, "env", "proxy_try_lock");
+  AddHostFunction<Unlock>(h, "env", "proxy_unlock");
+  AddHostFunction<GetNextId>(h, "env", "proxy_get_next_id");
   AddHostFunction<InvokeService>(h, "env", "proxy_invoke_service");
 
   // Emscripten helpers (ABI §1.1).

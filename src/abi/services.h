@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -57,6 +58,29 @@ class StateStore {
     (void)store, (void)writes;
     return Unimplemented("this host has no state writes");
   }
+};
+
+// Layotto's lock API, for wasmlet's proxy_try_lock and proxy_unlock (docs/proxy-wasm-abi.md
+// §11.6). Errors: NotFound for a store the config does not have, Unavailable when the store
+// cannot be reached, Internal otherwise.
+class Locks {
+ public:
+  // As Layotto's UnlockResponse says what happened.
+  enum class Unlocked : uint32_t { kSuccess = 0, kLockDoesNotExist = 1, kLockBelongsToOthers = 2 };
+  virtual ~Locks() = default;
+  // true when `owner` took `resource`; false when someone holds it.
+  virtual Result<bool> TryLock(std::string_view store, std::string_view resource, std::string_view owner,
+                               std::chrono::seconds expire) = 0;
+  virtual Result<Unlocked> Unlock(std::string_view store, std::string_view resource,
+                                  std::string_view owner) = 0;
+};
+
+// Layotto's sequencer API, for wasmlet's proxy_get_next_id: ids that strictly increase per key.
+// Errors as for Locks.
+class Sequencers {
+ public:
+  virtual ~Sequencers() = default;
+  virtual Result<uint64_t> NextId(std::string_view store, std::string_view key) = 0;
 };
 
 // Layotto's RPC API: proxy_invoke_service(id, method, param).
@@ -142,6 +166,8 @@ struct HostServices {
   LogLevel log_level = LogLevel::kInfo;      // proxy_get_log_level; lower levels are dropped
   std::shared_ptr<SharedState> shared;       // required
   std::shared_ptr<StateStore> state;         // optional: without it proxy_get_state fails (10)
+  std::shared_ptr<Locks> locks;              // optional: without it the lock calls fail (10)
+  std::shared_ptr<Sequencers> sequencers;    // optional: without it proxy_get_next_id fails (10)
   std::shared_ptr<FunctionInvoker> invoker;  // optional: likewise for proxy_invoke_service
   std::shared_ptr<OutboundHttp> outbound;    // optional: without it proxy_http_call answers BAD_ARGUMENT
   std::shared_ptr<OutboundGrpc> grpc;        // optional: without it gRPC calls answer INTERNAL_FAILURE

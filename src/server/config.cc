@@ -103,8 +103,9 @@ Status ParsePlugin(const std::string& key, const json& item, const std::string& 
   return Status::Ok();
 }
 
-Status ParseStores(const json& state, const std::string& path, ServerConfig& config) {
-  if (!state.is_object()) return Bad(path, "expected an object of state stores, found " + TypeName(state));
+// grpc_config.state, .lock or .sequencer: named components {type, metadata} of one kind.
+Status ParseStores(const json& state, const std::string& path, std::map<std::string, StoreConfig>& into) {
+  if (!state.is_object()) return Bad(path, "expected an object of named stores, found " + TypeName(state));
   for (const auto& [name, store] : state.items()) {
     const std::string store_path = path + "." + name;
     if (!store.is_object()) return Bad(store_path, "expected an object, found " + TypeName(store));
@@ -120,7 +121,7 @@ Status ParseStores(const json& state, const std::string& path, ServerConfig& con
         sc.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
       }
     }
-    config.stores[name] = std::move(sc);
+    into[name] = std::move(sc);
   }
   return Status::Ok();
 }
@@ -196,11 +197,15 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
         const std::string gpath = fpath + ".config.grpc_config";
         if (!grpc->is_object()) return Bad(gpath, "expected an object, found " + TypeName(*grpc));
         if (grpc->contains("state"))
-          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["state"], gpath + ".state", config));
+          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["state"], gpath + ".state", config.stores));
+        if (grpc->contains("lock"))
+          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["lock"], gpath + ".lock", config.locks));
+        if (grpc->contains("sequencer"))
+          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["sequencer"], gpath + ".sequencer", config.sequencers));
         if (grpc->contains("rpcs"))
           WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
         for (const auto& [section, value] : grpc->items()) {
-          if (section != "state" && section != "rpcs")
+          if (section != "state" && section != "rpcs" && section != "lock" && section != "sequencer")
             spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
         }
       }

@@ -8,11 +8,27 @@
 
 #include "common/http_client.h"
 #include "common/text.h"
+#include "components/lock/lock_store.h"
+#include "components/sequencer/sequencer.h"
 
 namespace wasmlet::server {
 namespace {
 
 namespace asio = boost::asio;
+
+// The component of the config called `name`; NotFound naming the ones there are otherwise.
+template <typename Component>
+Result<typename std::map<std::string, std::shared_ptr<Component>>::const_iterator> FindNamed(
+    const std::map<std::string, std::shared_ptr<Component>>& components, std::string_view name,
+    const char* kind, Metrics& metrics) {
+  auto it = components.find(std::string(name));
+  if (it != components.end()) return it;
+  metrics.CountStateStoreError(Metrics::kUnknownId);  // a guest's store names are not labels
+  std::string names;
+  for (const auto& [n, c] : components) names += (names.empty() ? "" : ", ") + n;
+  return NotFound("no " + std::string(kind) + " named '" + Printable(name, 64) +
+                  "' (the config has: " + (names.empty() ? "none" : names) + ")");
+}
 
 // The state API of functions (proxy_get_state and wasmlet's state calls): the stores of the
 // config, by name.
@@ -86,15 +102,60 @@ class ConfiguredStores : public abi::StateStore {
  private:
   using Stores = std::map<std::string, std::shared_ptr<components::StateStoreComponent>>;
   Result<Stores::const_iterator> Find(std::string_view store) {
-    auto it = stores_.find(std::string(store));
-    if (it != stores_.end()) return Stores::const_iterator(it);
-    metrics_.CountStateStoreError(Metrics::kUnknownId);  // a guest's store names are not labels
-    std::string names;
-    for (const auto& [name, s] : stores_) names += (names.empty() ? "" : ", ") + name;
-    return NotFound("no state store named '" + Printable(store, 64) +
-                    "' (the config has: " + (names.empty() ? "none" : names) + ")");
+    return FindNamed(stores_, store, "state store", metrics_);
   }
 
+  Stores stores_;
+  Metrics& metrics_;
+};
+
+// Layotto's lock API for wasmlet's lock calls: the lock stores of the config, by name.
+class ConfiguredLocks : public abi::Locks {
+ public:
+  using Stores = std::map<std::string, std::shared_ptr<components::LockStoreComponent>>;
+  ConfiguredLocks(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  Result<bool> TryLock(std::string_view store, std::string_view resource, std::string_view owner,
+                       std::chrono::seconds expire) override {
+    auto found = FindNamed(stores_, store, "lock store", metrics_);
+    if (!found.ok()) return found.status();
+    BlockingCall blocked;
+    auto taken = (*found)->second->TryLock(resource, owner, expire);
+    if (!taken.ok()) metrics_.CountStateStoreError((*found)->first);
+    return taken;
+  }
+  Result<Unlocked> Unlock(std::string_view store, std::string_view resource,
+                          std::string_view owner) override {
+    auto found = FindNamed(stores_, store, "lock store", metrics_);
+    if (!found.ok()) return found.status();
+    BlockingCall blocked;
+    auto result = (*found)->second->Unlock(resource, owner);
+    if (!result.ok()) {
+      metrics_.CountStateStoreError((*found)->first);
+      return result.status();
+    }
+    return static_cast<Unlocked>(*result);
+  }
+
+ private:
+  Stores stores_;
+  Metrics& metrics_;
+};
+
+// Layotto's sequencer API for proxy_get_next_id: the sequencers of the config, by name.
+class ConfiguredSequencers : public abi::Sequencers {
+ public:
+  using Stores = std::map<std::string, std::shared_ptr<components::SequencerComponent>>;
+  ConfiguredSequencers(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  Result<uint64_t> NextId(std::string_view store, std::string_view key) override {
+    auto found = FindNamed(stores_, store, "sequencer", metrics_);
+    if (!found.ok()) return found.status();
+    BlockingCall blocked;
+    auto id = (*found)->second->NextId(key);
+    if (!id.ok()) metrics_.CountStateStoreError((*found)->first);
+    return id;
+  }
+
+ private:
   Stores stores_;
   Metrics& metrics_;
 };
@@ -216,6 +277,20 @@ Status Server::Start() {
   abi::HostServices services;
   services.shared = std::make_shared<abi::SharedState>(config_.guest_limits);
   services.state = std::make_shared<ConfiguredStores>(stores_, metrics_);
+  ConfiguredLocks::Stores locks;
+  for (const auto& [name, lock_config] : config_.locks) {
+    auto lock = components::CreateLockStore(lock_config);
+    if (!lock.ok()) return lock.status();
+    locks[name] = std::move(*lock);
+  }
+  services.locks = std::make_shared<ConfiguredLocks>(std::move(locks), metrics_);
+  ConfiguredSequencers::Stores sequencers;
+  for (const auto& [name, sequencer_config] : config_.sequencers) {
+    auto sequencer = components::CreateSequencer(sequencer_config);
+    if (!sequencer.ok()) return sequencer.status();
+    sequencers[name] = std::move(*sequencer);
+  }
+  services.sequencers = std::make_shared<ConfiguredSequencers>(std::move(sequencers), metrics_);
   // The registry's instances need the invoker, and the invoker needs the registry.
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));

@@ -1,6 +1,8 @@
 // wasmlet's state calls from a function, end to end: the real binary, real HTTP over loopback,
 // tests/guests/state_function.cc, on a real redis-server and on the embedded store.
+#include <algorithm>
 #include <atomic>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -23,7 +25,15 @@ class StateTest : public ::testing::TestWithParam<std::string> {
     }
     json stores = {{"orders", {{"type", GetParam()}, {"metadata", metadata}}}};
     json plugins = {{"state", Plugin("state", kGuests + "/state_function.wasm", 4)}};
-    server_ = std::make_unique<Wasmlet>(dir_, LayottoConfig(port_, plugins, stores), port_);
+    json config = LayottoConfig(port_, plugins, stores);
+    // Layotto's lock and sequencer sections sit beside "state" in grpc_config.
+    for (json& listener : config["servers"][0]["listeners"]) {
+      if (listener["name"] != "grpc") continue;
+      json& grpc = listener["filter_chains"][0]["filters"][0]["config"]["grpc_config"];
+      grpc["lock"] = {{"locks", {{"type", GetParam()}, {"metadata", metadata}}}};
+      grpc["sequencer"] = {{"ids", {{"type", GetParam()}, {"metadata", metadata}}}};
+    }
+    server_ = std::make_unique<Wasmlet>(dir_, config, port_);
   }
 
   Response Call(std::map<std::string, std::string> headers) {
@@ -117,6 +127,46 @@ TEST_P(StateTest, ACounterUpdatedByFourConcurrentClientsLosesNoIncrement) {
   for (auto& client : clients) client.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(Call({{"op", "get"}, {"key", "hits"}}).body.substr(0, 10), "value=200 ");
+}
+
+TEST_P(StateTest, LocksAnswerAsLayottosLockApiDoes) {
+  auto lock = [&](const std::string& op, const std::string& owner) {
+    return Call({{"op", op}, {"store", "locks"}, {"key", "order-7"}, {"owner", owner}}).body;
+  };
+  EXPECT_EQ(lock("unlock", "alice"), "unlocked 1\n");  // no such lock
+  EXPECT_EQ(lock("lock", "alice"), "taken\n");
+  EXPECT_EQ(lock("lock", "bob"), "held\n");
+  EXPECT_EQ(lock("unlock", "bob"), "unlocked 2\n");  // another owner's
+  EXPECT_EQ(lock("unlock", "alice"), "unlocked 0\n");
+  EXPECT_EQ(lock("lock", "bob"), "taken\n");
+  auto no_expiry = Call({{"op", "lock"}, {"store", "locks"}, {"key", "x"}, {"owner", "a"}, {"expire", "0"}});
+  EXPECT_EQ(no_expiry.status, 400) << no_expiry.body;
+}
+
+// Four clients take 50 ids each through four instances: every id is new, and each client's
+// ids increase.
+TEST_P(StateTest, SequencerIdsIncreaseAcrossFourConcurrentClients) {
+  constexpr int kClients = 4;
+  constexpr int kEach = 50;
+  std::vector<std::vector<long>> seen(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < kEach; ++i) {
+        auto r = Call({{"op", "next-id"}, {"store", "ids"}, {"key", "orders"}});
+        if (r.status == 200) seen[c].push_back(std::stol(r.body));
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  std::set<long> all;
+  for (const auto& ids : seen) {
+    ASSERT_EQ(ids.size(), static_cast<size_t>(kEach));
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+    all.insert(ids.begin(), ids.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kClients * kEach));
+  EXPECT_EQ(*all.rbegin(), kClients * kEach);
 }
 
 TEST_P(StateTest, AStoreTheConfigDoesNotHaveIsNotFoundAndBadCallsAreRefused) {

@@ -10,6 +10,10 @@
 //            "save:KEY:VALUE[:ETAG]" or "delete:KEY[:ETAG]": 200 "committed\n".
 //   counter  adds one to the number at `key` (absent: 0) with an ETag-guarded save, again on a
 //            conflict (at most 100 times): 200 "N\n", the number it wrote.
+//   lock     TryLock(store, key, owner, expire: seconds, default 10): 200 "taken\n" or "held\n".
+//   unlock   Unlock(store, key, owner): 200 "unlocked N\n" with Layotto's result (0 success,
+//            1 no such lock, 2 another owner's).
+//   next-id  GetNextId(store, key): 200 "N\n".
 //
 // A failed call answers as a real function would: 409 for kCasMismatch, 404 for kNotFound,
 // 503 for kBrokenConnection, 400 for kBadArgument, else 500; the body is "status N: WHY\n"
@@ -101,6 +105,25 @@ class Function : public StreamContext {
         return Answer(200, std::to_string(next) + "\n");
       }
       return Answer(409, "gave up after 100 conflicts\n");
+    }
+    if (op == "lock") {
+      bool taken = false;
+      const uint32_t expire =
+          Header("expire").empty()
+              ? 10
+              : static_cast<uint32_t>(std::strtoul(Header("expire").c_str(), nullptr, 10));
+      if (!Check(TryLock(store_, key, Header("owner"), expire, &taken))) return Action::kPause;
+      return Answer(200, taken ? "taken\n" : "held\n");
+    }
+    if (op == "unlock") {
+      UnlockResult result = UnlockResult::kSuccess;
+      if (!Check(Unlock(store_, key, Header("owner"), &result))) return Action::kPause;
+      return Answer(200, "unlocked " + std::to_string(static_cast<uint32_t>(result)) + "\n");
+    }
+    if (op == "next-id") {
+      uint64_t id = 0;
+      if (!Check(GetNextId(store_, key, &id))) return Action::kPause;
+      return Answer(200, std::to_string(id) + "\n");
     }
     return Answer(400, "unknown op '" + op + "'\n");
   }

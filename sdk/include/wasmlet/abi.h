@@ -172,6 +172,17 @@ proxy_status_t proxy_save_state(const char* store, size_t store_size, const char
 WASMLET_IMPORT(proxy_delete_state)
 proxy_status_t proxy_delete_state(const char* store, size_t store_size, const char* key, size_t key_size,
                                   const char* etag, size_t etag_size);
+/* wasmlet's lock and sequencer calls (docs/proxy-wasm-abi.md 11.6) */
+WASMLET_IMPORT(proxy_try_lock)
+proxy_status_t proxy_try_lock(const char* store, size_t store_size, const char* resource,
+                              size_t resource_size, const char* owner, size_t owner_size,
+                              uint32_t expire_seconds, uint32_t* taken);
+WASMLET_IMPORT(proxy_unlock)
+proxy_status_t proxy_unlock(const char* store, size_t store_size, const char* resource, size_t resource_size,
+                            const char* owner, size_t owner_size, uint32_t* result);
+WASMLET_IMPORT(proxy_get_next_id)
+proxy_status_t proxy_get_next_id(const char* store, size_t store_size, const char* key, size_t key_size,
+                                 uint64_t* id);
 WASMLET_IMPORT(proxy_execute_state_transaction)
 proxy_status_t proxy_execute_state_transaction(const char* store, size_t store_size, const char* operations,
                                                size_t operations_size);

@@ -202,6 +202,17 @@ class StateTransaction {
   Headers pairs_;  // two pairs per operation (docs/proxy-wasm-abi.md 11.5)
 };
 
+// Locks (Layotto's lock API): TryLock sets `*taken` when `owner` now holds `resource` for
+// `expire_seconds` (> 0); false when someone holds it, its owner included (not re-entrant).
+// Unlock releases it if `owner` holds it, and says what it found. Statuses as for state calls.
+enum class UnlockResult : uint32_t { kSuccess = 0, kLockDoesNotExist = 1, kLockBelongsToOthers = 2 };
+Status TryLock(std::string_view store, std::string_view resource, std::string_view owner,
+               uint32_t expire_seconds, bool* taken);
+Status Unlock(std::string_view store, std::string_view resource, std::string_view owner,
+              UnlockResult* result);
+// Sequencers (Layotto's sequencer API): the next id of `key`, larger than any given before.
+Status GetNextId(std::string_view store, std::string_view key, uint64_t* id);
+
 // Pairs wire format (ABI §6.1), for code that talks to the raw ABI.
 std::string SerializeHeaders(const Headers& headers);
 Headers ParseHeaders(std::string_view bytes);

@@ -1,0 +1,25 @@
+// Locks in the embedded SQLite file (table `locks`), shared by every process that opens it.
+#pragma once
+
+#include <memory>
+
+#include "components/embedded/sqlite_file.h"
+#include "components/lock/lock_store.h"
+
+namespace wasmlet::components {
+
+class EmbeddedLock : public LockStoreComponent {
+ public:
+  static Result<std::unique_ptr<LockStoreComponent>> Create(const StoreConfig& config);
+  Result<bool> TryLock(std::string_view resource, std::string_view owner,
+                       std::chrono::seconds expire) override;
+  Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override;
+
+ private:
+  EmbeddedLock(std::string store, std::unique_ptr<SqliteFile> file)
+      : store_(std::move(store)), file_(std::move(file)) {}
+  std::string store_;
+  std::unique_ptr<SqliteFile> file_;
+};
+
+}  // namespace wasmlet::components

@@ -1,0 +1,29 @@
+// Locks in process memory, for tests and single-process setups. Lost at exit.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "components/lock/lock_store.h"
+
+namespace wasmlet::components {
+
+class MemoryLock : public LockStoreComponent {
+ public:
+  Result<bool> TryLock(std::string_view resource, std::string_view owner,
+                       std::chrono::seconds expire) override;
+  Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Holder {
+    std::string owner;
+    Clock::time_point expires;
+  };
+  std::mutex mutex_;
+  std::map<std::string, Holder, std::less<>> held_;
+};
+
+}  // namespace wasmlet::components
