@@ -205,7 +205,10 @@ class PluginVm {
   HeaderMap* call_response_map(uint32_t type);
   const std::string* call_response_body(BufferType type);
   uint32_t call_status() const { return reply_ == Reply::kNone ? 0 : call_status_; }
-  std::string_view call_status_message() const { return reply_ == Reply::kNone ? "" : call_status_message_; }
+  // (Both arms are string_views: `? "" : a_string` would make a temporary std::string.)
+  std::string_view call_status_message() const {
+    return reply_ == Reply::kNone ? std::string_view() : std::string_view(call_status_message_);
+  }
   // Liveness for callbacks that may outlive this PluginVm (expired once it is destroyed).
   std::weak_ptr<PluginVm*> liveness() const { return alive_; }
   enum class Phase { kStartup, kGetId, kVmStart, kConfigure, kOther };
