@@ -381,6 +381,25 @@ Status GetNextId(std::string_view store, std::string_view key, uint64_t* id) {
   return S(proxy_get_next_id(store.data(), store.size(), key.data(), key.size(), id));
 }
 
+Status GetSecret(std::string_view store, std::string_view name, Headers* data) {
+  char* bytes = nullptr;
+  size_t size = 0;
+  Status s = S(proxy_get_secret(store.data(), store.size(), name.data(), name.size(), &bytes, &size));
+  if (s == Status::kOk) *data = ParseHeaders(Take(bytes, size));
+  return s;
+}
+
+Status GetBulkSecret(std::string_view store, std::vector<std::pair<std::string, Headers>>* secrets) {
+  char* bytes = nullptr;
+  size_t size = 0;
+  Status s = S(proxy_get_bulk_secret(store.data(), store.size(), &bytes, &size));
+  if (s != Status::kOk) return s;
+  secrets->clear();
+  for (auto& [name, data] : ParseHeaders(Take(bytes, size)))
+    secrets->emplace_back(std::move(name), ParseHeaders(data));
+  return s;
+}
+
 std::string SerializeHeaders(const Headers& headers) {
   if (headers.empty()) return {};
   std::string out;

@@ -74,23 +74,23 @@ void HeaderMap::Remove(std::string_view name) {
   std::erase_if(pairs_, [&](const auto& p) { return EqualsIgnoreCase(p.first, name); });
 }
 
-size_t HeaderMap::SerializedSize() const {
-  if (pairs_.empty()) return 0;
+size_t PairsSize(const HeaderList& pairs) {
+  if (pairs.empty()) return 0;
   size_t size = 4;
-  for (const auto& [n, v] : pairs_) size += 8 + n.size() + 1 + v.size() + 1;
+  for (const auto& [n, v] : pairs) size += 8 + n.size() + 1 + v.size() + 1;
   return size;
 }
 
-std::string HeaderMap::Serialize() const {
+std::string SerializePairs(const HeaderList& pairs) {
   std::string out;
-  if (pairs_.empty()) return out;
-  out.reserve(SerializedSize());
-  PutU32(out, static_cast<uint32_t>(pairs_.size()));
-  for (const auto& [n, v] : pairs_) {
+  if (pairs.empty()) return out;
+  out.reserve(PairsSize(pairs));
+  PutU32(out, static_cast<uint32_t>(pairs.size()));
+  for (const auto& [n, v] : pairs) {
     PutU32(out, static_cast<uint32_t>(n.size()));
     PutU32(out, static_cast<uint32_t>(v.size()));
   }
-  for (const auto& [n, v] : pairs_) {
+  for (const auto& [n, v] : pairs) {
     out += n;
     out.push_back('\0');
     out += v;
@@ -98,6 +98,9 @@ std::string HeaderMap::Serialize() const {
   }
   return out;
 }
+
+size_t HeaderMap::SerializedSize() const { return PairsSize(pairs_); }
+std::string HeaderMap::Serialize() const { return SerializePairs(pairs_); }
 
 std::optional<HeaderList> ParsePairs(std::span<const uint8_t> bytes) {
   HeaderList pairs;

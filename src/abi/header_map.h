@@ -45,6 +45,11 @@ class HeaderMap {
 inline constexpr size_t kMaxMapPairs = 1024;
 inline constexpr size_t kMaxMapBytes = 1 << 20;
 
+// The pairs format of `pairs` as they are (names keep their case: for maps that are not
+// headers, such as secrets), and its size.
+std::string SerializePairs(const HeaderList& pairs);
+size_t PairsSize(const HeaderList& pairs);
+
 // Decodes the pairs format. Accepts the three empty forms (0 bytes, one 0x00 byte, N = 0).
 // Returns nullopt for malformed input; nothing is changed then.
 std::optional<HeaderList> ParsePairs(std::span<const uint8_t> bytes);

@@ -733,7 +733,7 @@ Status StoreAllowed(const PluginVm& vm, std::string_view store) {
   if (!allowed || std::find(allowed->begin(), allowed->end(), store) != allowed->end()) return Status::Ok();
   std::string names;
   for (const std::string& name : *allowed) names += (names.empty() ? "" : ", ") + name;
-  return NotFound("function '" + vm.spec().name + "' may not use the state store '" + Printable(store, 64) +
+  return NotFound("function '" + vm.spec().name + "' may not use the store '" + Printable(store, 64) +
                   "' (its allowed_stores: " + (names.empty() ? "none" : names) + ")");
 }
 
@@ -1083,6 +1083,53 @@ R GetNextId(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_
   return kOk;
 }
 
+// ---- wasmlet's secret calls (docs/proxy-wasm-abi.md §11.7) ---------------------------------------
+
+R GetSecret(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t name_ptr, uint32_t name_size,
+            uint32_t data_ptr_out, uint32_t data_size_out) {
+  if (!vm.InBounds(data_ptr_out, 4) || !vm.InBounds(data_size_out, 4)) return kBadMemory;
+  WasmResult refused = kOk;
+  auto named = ReadNamedCall(vm, "proxy_get_secret", vm.services().secrets != nullptr, store_ptr, store_size,
+                             name_ptr, name_size, 0, 0, &refused);
+  if (!named) return refused;
+  auto data = vm.services().secrets->Get(named->store, named->first);
+  if (!data.ok()) return StateCallFailed(vm, named->call, data.status());
+  uint64_t bytes = 0;
+  for (const auto& [key, value] : *data) bytes += key.size() + value.size();
+  if (bytes > vm.limits().buffer_bytes) return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+  return vm.ReturnBytes(SerializePairs(*data), data_ptr_out, data_size_out);
+}
+
+R GetBulkSecret(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t data_ptr_out,
+                uint32_t data_size_out) {
+  auto store = vm.Read(store_ptr, store_size);
+  if (!store) return kBadMemory;
+  if (!vm.InBounds(data_ptr_out, 4) || !vm.InBounds(data_size_out, 4)) return kBadMemory;
+  const std::string call = "proxy_get_bulk_secret('" + Printable(*store, 64) + "')";
+  Status bad;
+  if (!vm.services().secrets) {
+    bad = Internal("no secret stores are configured");
+  } else if (store->size() > kMaxStateKeyBytes) {
+    bad = InvalidArgument("the store's name is over 64 KiB");
+  } else {
+    bad = StoreAllowed(vm, *store);
+  }
+  if (!bad.ok()) return StateCallFailed(vm, call, bad);
+  auto all = vm.services().secrets->GetAll(*store);
+  if (!all.ok()) return StateCallFailed(vm, call, all.status());
+  // One pair per secret: its name, and its data as a map in the pairs format.
+  HeaderList answer;
+  answer.reserve(all->size());
+  uint64_t bytes = 0;
+  for (auto& [name, data] : *all) {
+    std::string serialized = SerializePairs(data);
+    bytes += name.size() + serialized.size();
+    if (bytes > vm.limits().buffer_bytes) return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+    answer.emplace_back(std::move(name), std::move(serialized));
+  }
+  return vm.ReturnBytes(SerializePairs(answer), data_ptr_out, data_size_out);
+}
+
 R InvokeService(PluginVm& vm, uint32_t id_ptr, uint32_t id_size, uint32_t method_ptr, uint32_t method_size,
                 uint32_t param_ptr, uint32_t param_size, uint32_t value_ptr_out, uint32_t value_size_out) {
   auto id = vm.Read(id_ptr, id_size);
@@ -1178,6 +1225,8 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<TryLock>(h, "env", "proxy_try_lock");
   AddHostFunction<Unlock>(h, "env", "proxy_unlock");
   AddHostFunction<GetNextId>(h, "env", "proxy_get_next_id");
+  AddHostFunction<GetSecret>(h, "env", "proxy_get_secret");
+  AddHostFunction<GetBulkSecret>(h, "env", "proxy_get_bulk_secret");
   AddHostFunction<InvokeService>(h, "env", "proxy_invoke_service");
 
   // Emscripten helpers (ABI §1.1).

@@ -83,6 +83,16 @@ class Sequencers {
   virtual Result<uint64_t> NextId(std::string_view store, std::string_view key) = 0;
 };
 
+// Layotto's secret API, for wasmlet's proxy_get_secret and proxy_get_bulk_secret
+// (docs/proxy-wasm-abi.md §11.7). A secret's data are name/value pairs. Errors: NotFound for a
+// store the config does not have or a secret it does not hold, Internal otherwise.
+class Secrets {
+ public:
+  virtual ~Secrets() = default;
+  virtual Result<HeaderList> Get(std::string_view store, std::string_view name) = 0;
+  virtual Result<std::vector<std::pair<std::string, HeaderList>>> GetAll(std::string_view store) = 0;
+};
+
 // Layotto's RPC API: proxy_invoke_service(id, method, param).
 class FunctionInvoker {
  public:
@@ -168,6 +178,7 @@ struct HostServices {
   std::shared_ptr<StateStore> state;         // optional: without it proxy_get_state fails (10)
   std::shared_ptr<Locks> locks;              // optional: without it the lock calls fail (10)
   std::shared_ptr<Sequencers> sequencers;    // optional: without it proxy_get_next_id fails (10)
+  std::shared_ptr<Secrets> secrets;          // optional: without it the secret calls fail (10)
   std::shared_ptr<FunctionInvoker> invoker;  // optional: likewise for proxy_invoke_service
   std::shared_ptr<OutboundHttp> outbound;    // optional: without it proxy_http_call answers BAD_ARGUMENT
   std::shared_ptr<OutboundGrpc> grpc;        // optional: without it gRPC calls answer INTERNAL_FAILURE

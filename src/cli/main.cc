@@ -2,13 +2,18 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <vector>
 
 #include "cli/inspect.h"
+#include "components/lock/lock_store.h"
+#include "components/sequencer/sequencer.h"
 #include "components/state/state_store.h"
 #include "engine/engine.h"
 #include "image/oci_image.h"
@@ -71,6 +76,61 @@ int State(const std::string& config_path, const std::string& store_name, const s
   auto got = (*store)->Get(key);
   if (!got.ok()) return Fail(got.status().message());
   std::cout << *got << "\n";
+  return 0;
+}
+
+// The component `name` of `kind` in the config at `config_path`, made by `create`.
+template <typename Create>
+auto OpenNamed(
+    const std::string& config_path, const std::string& name, const char* kind,
+    std::map<std::string, wasmlet::components::StoreConfig> wasmlet::server::ServerConfig::*section,
+    Create create) -> decltype(create(std::declval<wasmlet::components::StoreConfig>())) {
+  spdlog::set_level(spdlog::level::warn);
+  auto config = wasmlet::server::LoadConfig(config_path);
+  if (!config.ok()) return config.status();
+  const auto& named = (*config).*section;
+  auto it = named.find(name);
+  if (it == named.end()) {
+    std::string names;
+    for (const auto& [n, ignored] : named) names += (names.empty() ? "" : ", ") + n;
+    return wasmlet::NotFound(config_path + " has no " + kind + " named '" + name +
+                             "' (it has: " + (names.empty() ? "none" : names) + ")");
+  }
+  return create(it->second);
+}
+
+// `wasmlet lock try|unlock STORE RESOURCE OWNER -c CONFIG`: exit 0 when taken (released), 1 when
+// held (not released), as `flock -n` does; what happened on stdout.
+int Lock(const std::string& config_path, const std::string& store_name, const std::string& resource,
+         const std::string& owner, std::optional<int> expire_seconds) {
+  auto lock = OpenNamed(config_path, store_name, "lock store", &wasmlet::server::ServerConfig::locks,
+                        wasmlet::components::CreateLockStore);
+  if (!lock.ok()) return Fail(lock.status().message());
+  if (expire_seconds) {
+    if (*expire_seconds <= 0) return Fail("--expire must be at least 1 second");
+    auto taken = (*lock)->TryLock(resource, owner, std::chrono::seconds(*expire_seconds));
+    if (!taken.ok()) return Fail(taken.status().message());
+    std::cout << (*taken ? "taken" : "held") << "\n";
+    return *taken ? 0 : 1;
+  }
+  auto result = (*lock)->Unlock(resource, owner);
+  if (!result.ok()) return Fail(result.status().message());
+  using wasmlet::components::UnlockResult;
+  std::cout << (*result == UnlockResult::kSuccess            ? "unlocked"
+                : *result == UnlockResult::kLockDoesNotExist ? "no such lock"
+                                                             : "held by another owner")
+            << "\n";
+  return *result == UnlockResult::kSuccess ? 0 : 1;
+}
+
+// `wasmlet sequencer next STORE KEY -c CONFIG`: prints the next id.
+int Sequencer(const std::string& config_path, const std::string& store_name, const std::string& key) {
+  auto sequencer = OpenNamed(config_path, store_name, "sequencer", &wasmlet::server::ServerConfig::sequencers,
+                             wasmlet::components::CreateSequencer);
+  if (!sequencer.ok()) return Fail(sequencer.status().message());
+  auto id = (*sequencer)->NextId(key);
+  if (!id.ok()) return Fail(id.status().message());
+  std::cout << *id << "\n";
   return 0;
 }
 
@@ -139,6 +199,30 @@ int main(int argc, char** argv) {
   for (auto* sub : {state_set, state_get})
     sub->add_option("-c,--config", config_path, "Configuration file")->required();
 
+  auto* lock = app.add_subcommand("lock", "Take or release a lock of a lock store named in a configuration");
+  lock->require_subcommand(1);
+  auto* lock_try =
+      lock->add_subcommand("try", "Take a lock: lock try STORE RESOURCE OWNER -c CONFIG (exit 1: held)");
+  auto* lock_unlock = lock->add_subcommand(
+      "unlock", "Release a lock: lock unlock STORE RESOURCE OWNER -c CONFIG (exit 1: not held)");
+  std::string resource, owner;
+  int expire_seconds = 30;
+  for (auto* sub : {lock_try, lock_unlock}) {
+    sub->add_option("STORE", store_name, "Lock store name (a key under grpc_config.lock)")->required();
+    sub->add_option("RESOURCE", resource, "The resource")->required();
+    sub->add_option("OWNER", owner, "Who holds it")->required();
+    sub->add_option("-c,--config", config_path, "Configuration file")->required();
+  }
+  lock_try->add_option("--expire", expire_seconds, "Seconds until the lock expires")->capture_default_str();
+
+  auto* sequencer = app.add_subcommand("sequencer", "Take ids from a sequencer named in a configuration");
+  sequencer->require_subcommand(1);
+  auto* sequencer_next = sequencer->add_subcommand("next", "The next id: sequencer next STORE KEY -c CONFIG");
+  sequencer_next->add_option("STORE", store_name, "Sequencer name (a key under grpc_config.sequencer)")
+      ->required();
+  sequencer_next->add_option("KEY", key, "Key")->required();
+  sequencer_next->add_option("-c,--config", config_path, "Configuration file")->required();
+
   auto* pack = app.add_subcommand("pack", "Pack a .wasm into an OCI image archive for `ctr image import`");
   std::string pack_path, pack_name, pack_output;
   std::vector<std::string> pack_env;
@@ -164,6 +248,9 @@ int main(int argc, char** argv) {
   if (*start) return Start(config_path, log_level);
   if (*state_set) return State(config_path, store_name, key, value);
   if (*state_get) return State(config_path, store_name, key, std::nullopt);
+  if (*lock_try) return Lock(config_path, store_name, resource, owner, expire_seconds);
+  if (*lock_unlock) return Lock(config_path, store_name, resource, owner, std::nullopt);
+  if (*sequencer_next) return Sequencer(config_path, store_name, key);
   if (*pack) return Pack(pack_path, pack_name, pack_output, pack_env, !pack_no_verify);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "common/http_client.h"
 #include "common/text.h"
 #include "components/lock/lock_store.h"
+#include "components/secret/secret_store.h"
 #include "components/sequencer/sequencer.h"
 
 namespace wasmlet::server {
@@ -160,6 +161,45 @@ class ConfiguredSequencers : public abi::Sequencers {
   Metrics& metrics_;
 };
 
+// Layotto's secret API for proxy_get_secret and proxy_get_bulk_secret: the secret stores of the
+// config, by name.
+class ConfiguredSecrets : public abi::Secrets {
+ public:
+  using Stores = std::map<std::string, std::shared_ptr<components::SecretStoreComponent>>;
+  ConfiguredSecrets(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  Result<abi::HeaderList> Get(std::string_view store, std::string_view name) override {
+    auto found = FindNamed(stores_, store, "secret store", metrics_);
+    if (!found.ok()) return found.status();
+    auto data = (*found)->second->Get(name);
+    if (!data.ok()) return data.status();
+    if (!*data)
+      return NotFound("secret store '" + (*found)->first + "' has no secret '" + Printable(name, 64) + "'");
+    return std::move(**data);
+  }
+  Result<std::vector<std::pair<std::string, abi::HeaderList>>> GetAll(std::string_view store) override {
+    auto found = FindNamed(stores_, store, "secret store", metrics_);
+    if (!found.ok()) return found.status();
+    return (*found)->second->GetAll();
+  }
+
+ private:
+  Stores stores_;
+  Metrics& metrics_;
+};
+
+// One component of each name of `configs`, made by `create`; the first failure stops.
+template <typename Component, typename Create>
+Result<std::map<std::string, std::shared_ptr<Component>>> CreateNamed(
+    const std::map<std::string, components::StoreConfig>& configs, Create create) {
+  std::map<std::string, std::shared_ptr<Component>> made;
+  for (const auto& [name, config] : configs) {
+    auto component = create(config);
+    if (!component.ok()) return component.status();
+    made[name] = std::move(*component);
+  }
+  return made;
+}
+
 // A request as Layotto builds it for proxy_invoke_service (ABI §7.4).
 abi::HttpRequest InvokeRequest(const abi::FunctionInvoker::Call& call) {
   abi::HttpRequest request;
@@ -277,20 +317,17 @@ Status Server::Start() {
   abi::HostServices services;
   services.shared = std::make_shared<abi::SharedState>(config_.guest_limits);
   services.state = std::make_shared<ConfiguredStores>(stores_, metrics_);
-  ConfiguredLocks::Stores locks;
-  for (const auto& [name, lock_config] : config_.locks) {
-    auto lock = components::CreateLockStore(lock_config);
-    if (!lock.ok()) return lock.status();
-    locks[name] = std::move(*lock);
-  }
-  services.locks = std::make_shared<ConfiguredLocks>(std::move(locks), metrics_);
-  ConfiguredSequencers::Stores sequencers;
-  for (const auto& [name, sequencer_config] : config_.sequencers) {
-    auto sequencer = components::CreateSequencer(sequencer_config);
-    if (!sequencer.ok()) return sequencer.status();
-    sequencers[name] = std::move(*sequencer);
-  }
-  services.sequencers = std::make_shared<ConfiguredSequencers>(std::move(sequencers), metrics_);
+  auto locks = CreateNamed<components::LockStoreComponent>(config_.locks, components::CreateLockStore);
+  if (!locks.ok()) return locks.status();
+  services.locks = std::make_shared<ConfiguredLocks>(std::move(*locks), metrics_);
+  auto sequencers =
+      CreateNamed<components::SequencerComponent>(config_.sequencers, components::CreateSequencer);
+  if (!sequencers.ok()) return sequencers.status();
+  services.sequencers = std::make_shared<ConfiguredSequencers>(std::move(*sequencers), metrics_);
+  auto secrets =
+      CreateNamed<components::SecretStoreComponent>(config_.secret_stores, components::CreateSecretStore);
+  if (!secrets.ok()) return secrets.status();
+  services.secrets = std::make_shared<ConfiguredSecrets>(std::move(*secrets), metrics_);
   // The registry's instances need the invoker, and the invoker needs the registry.
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));

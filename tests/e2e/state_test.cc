@@ -1,7 +1,10 @@
 // wasmlet's state calls from a function, end to end: the real binary, real HTTP over loopback,
 // tests/guests/state_function.cc, on a real redis-server and on the embedded store.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 #include <vector>
@@ -33,6 +36,8 @@ class StateTest : public ::testing::TestWithParam<std::string> {
       grpc["lock"] = {{"locks", {{"type", GetParam()}, {"metadata", metadata}}}};
       grpc["sequencer"] = {{"ids", {{"type", GetParam()}, {"metadata", metadata}}}};
     }
+    config_path_ = dir_.File("config.json");
+    std::ofstream(config_path_) << config.dump();
     server_ = std::make_unique<Wasmlet>(dir_, config, port_);
   }
 
@@ -48,6 +53,7 @@ class StateTest : public ::testing::TestWithParam<std::string> {
   }
 
   TempDir dir_;
+  std::string config_path_;  // the config, for the CLI
   const uint16_t port_ = FreePort();
   std::unique_ptr<Redis> redis_;
   std::unique_ptr<Wasmlet> server_;
@@ -208,12 +214,80 @@ TEST(StateAccessTest, AFunctionReachesOnlyTheStoresItsPluginItemNames) {
   for (const char* op : {"save", "get", "delete", "bulk", "tx"}) {
     auto refused = call("payments", op);
     EXPECT_EQ(refused.status, 404) << op << ": " << refused.body;
-    EXPECT_NE(refused.body.find(
-                  "function 'state' may not use the state store 'payments' (its allowed_stores: orders)"),
-              std::string::npos)
+    EXPECT_NE(
+        refused.body.find("function 'state' may not use the store 'payments' (its allowed_stores: orders)"),
+        std::string::npos)
         << op << ": " << refused.body;
   }
-  EXPECT_NE(server.process().Log().find("may not use the state store 'payments'"), std::string::npos);
+  EXPECT_NE(server.process().Log().find("may not use the store 'payments'"), std::string::npos);
+}
+
+// `wasmlet lock` and `wasmlet sequencer` work on the same stores as the running server: a lock
+// taken from the shell holds the function off, and ids continue where the shell left them.
+TEST_P(StateTest, TheCliTakesLocksAndIdsThatFunctionsSee) {
+  auto [taken_code, taken] = RunWasmlet("lock try locks order-9 ops --expire 30 -c " + config_path_);
+  EXPECT_EQ(taken_code, 0) << taken;
+  EXPECT_EQ(taken, "taken\n");
+  auto [held_code, held] = RunWasmlet("lock try locks order-9 someone -c " + config_path_);
+  EXPECT_EQ(held_code, 1) << held;
+  EXPECT_EQ(held, "held\n");
+  auto lock = [&](const std::string& op, const std::string& owner) {
+    return Call({{"op", op}, {"store", "locks"}, {"key", "order-9"}, {"owner", owner}}).body;
+  };
+  EXPECT_EQ(lock("lock", "alice"), "held\n");
+  auto [other_code, other] = RunWasmlet("lock unlock locks order-9 alice -c " + config_path_);
+  EXPECT_EQ(other_code, 1);
+  EXPECT_EQ(other, "held by another owner\n");
+  auto [released_code, released] = RunWasmlet("lock unlock locks order-9 ops -c " + config_path_);
+  EXPECT_EQ(released_code, 0) << released;
+  EXPECT_EQ(released, "unlocked\n");
+  EXPECT_EQ(lock("lock", "alice"), "taken\n");
+
+  auto [id_code, id] = RunWasmlet("sequencer next ids invoice -c " + config_path_);
+  ASSERT_EQ(id_code, 0) << id;
+  EXPECT_EQ(id, "1\n");
+  EXPECT_EQ(Call({{"op", "next-id"}, {"store", "ids"}, {"key", "invoice"}}).body, "2\n");
+  EXPECT_EQ(RunWasmlet("sequencer next ids invoice -c " + config_path_).second, "3\n");
+  auto [missing_code, missing] = RunWasmlet("sequencer next nope invoice -c " + config_path_);
+  EXPECT_NE(missing_code, 0);
+  EXPECT_NE(missing.find("has no sequencer named 'nope' (it has: ids)"), std::string::npos) << missing;
+}
+
+// Secrets from a file and from the environment, read by a function; a store or a secret that
+// does not exist is NOT_FOUND, and allowed_stores bounds secret stores too.
+TEST(SecretTest, AFunctionReadsSecretsFromAFileAndFromItsEnvironment) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  const std::string file = dir.File("secrets.json");
+  std::ofstream(file) << R"({"db": {"password": "p@ss"}, "api-key": "k1"})";
+  ::setenv("WASMLET_E2E_SECRET_TOKEN", "t0k", 1);  // the child process inherits it
+  json item = Plugin("state", kGuests + "/state_function.wasm", 1);
+  item["allowed_stores"] = "files, env";
+  json config = LayottoConfig(port, {{"state", item}}, json::object());
+  for (json& listener : config["servers"][0]["listeners"]) {
+    if (listener["name"] != "grpc") continue;
+    listener["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["secret_store"] = {
+        {"files", {{"type", "local.file"}, {"metadata", {{"secretsFile", file}}}}},
+        {"env", {{"type", "local.env"}, {"metadata", {{"prefix", "WASMLET_E2E_SECRET_"}}}}},
+        {"hidden", {{"type", "local.file"}, {"metadata", {{"secretsFile", file}}}}}};
+  }
+  Wasmlet server(dir, config, port);
+  auto call = [&](const std::string& store, const std::string& op, const std::string& key = "") {
+    return Get(port, "/", {{"id", "id_state"}, {"op", op}, {"store", store}, {"key", key}});
+  };
+  EXPECT_EQ(call("files", "secret", "db:password").body, "db:password=p@ss\n");
+  EXPECT_EQ(call("files", "secrets").body, "api-key: api-key=k1\ndb:password: db:password=p@ss\n");
+  EXPECT_EQ(call("env", "secret", "TOKEN").body, "TOKEN=t0k\n");
+  EXPECT_EQ(call("env", "secrets").body, "TOKEN: TOKEN=t0k\n");
+  auto missing = call("files", "secret", "nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("secret store 'files' has no secret 'nope'"), std::string::npos)
+      << missing.body;
+  auto no_store = call("vault", "secret", "db:password");
+  EXPECT_EQ(no_store.status, 404);
+  auto hidden = call("hidden", "secrets");
+  EXPECT_EQ(hidden.status, 404);
+  EXPECT_NE(hidden.body.find("may not use the store 'hidden'"), std::string::npos) << hidden.body;
 }
 
 // Redis goes away: the function's calls answer BROKEN_CONNECTION within the store's timeout,

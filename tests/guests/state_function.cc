@@ -14,6 +14,8 @@
 //   unlock   Unlock(store, key, owner): 200 "unlocked N\n" with Layotto's result (0 success,
 //            1 no such lock, 2 another owner's).
 //   next-id  GetNextId(store, key): 200 "N\n".
+//   secret   GetSecret(store, key): 200, a line "NAME=VALUE" per pair of its data.
+//   secrets  GetBulkSecret(store): 200, a line "SECRET: NAME=VALUE ..." per secret.
 //
 // A failed call answers as a real function would: 409 for kCasMismatch, 404 for kNotFound,
 // 503 for kBrokenConnection, 400 for kBadArgument, else 500; the body is "status N: WHY\n"
@@ -124,6 +126,24 @@ class Function : public StreamContext {
       uint64_t id = 0;
       if (!Check(GetNextId(store_, key, &id))) return Action::kPause;
       return Answer(200, std::to_string(id) + "\n");
+    }
+    if (op == "secret") {
+      Headers data;
+      if (!Check(GetSecret(store_, key, &data))) return Action::kPause;
+      std::string lines;
+      for (const auto& [name, value] : data) lines += name + "=" + value + "\n";
+      return Answer(200, lines);
+    }
+    if (op == "secrets") {
+      std::vector<std::pair<std::string, Headers>> secrets;
+      if (!Check(GetBulkSecret(store_, &secrets))) return Action::kPause;
+      std::string lines;
+      for (const auto& [secret, data] : secrets) {
+        lines += secret + ":";
+        for (const auto& [name, value] : data) lines += " " + name + "=" + value;
+        lines += "\n";
+      }
+      return Answer(200, lines);
     }
     return Answer(400, "unknown op '" + op + "'\n");
   }

@@ -213,6 +213,12 @@ Status Unlock(std::string_view store, std::string_view resource, std::string_vie
 // Sequencers (Layotto's sequencer API): the next id of `key`, larger than any given before.
 Status GetNextId(std::string_view store, std::string_view key, uint64_t* id);
 
+// Secrets (Layotto's secret API): the data of secret `name` (for the local stores one pair,
+// the name and its value); kNotFound when the store or the secret does not exist.
+Status GetSecret(std::string_view store, std::string_view name, Headers* data);
+// Every secret of `store`, by name, with its data.
+Status GetBulkSecret(std::string_view store, std::vector<std::pair<std::string, Headers>>* secrets);
+
 // Pairs wire format (ABI §6.1), for code that talks to the raw ABI.
 std::string SerializeHeaders(const Headers& headers);
 Headers ParseHeaders(std::string_view bytes);
