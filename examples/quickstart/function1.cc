@@ -8,20 +8,6 @@ using namespace wasmlet::sdk;
 
 namespace {
 
-// The value of `name` in a query string "a=1&name=book1".
-std::string QueryParam(const std::string& query, const std::string& name) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t end = query.find('&', pos);
-    if (end == std::string::npos) end = query.size();
-    const std::string pair = query.substr(pos, end - pos);
-    const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string::npos ? "" : pair.substr(eq + 1);
-    pos = end + 1;
-  }
-  return "";
-}
-
 class Client : public StreamContext {
  public:
   using StreamContext::StreamContext;

@@ -310,12 +310,19 @@ Status GetStateItem(std::string_view store, std::string_view key, StateItem* ite
   return s;
 }
 
-Status GetBulkState(std::string_view store, const std::vector<std::string>& keys,
-                    std::vector<StateItem>* items) {
+namespace {
+// A list of keys in the pairs format: the keys as names, empty values.
+std::string KeysList(const std::vector<std::string>& keys) {
   Headers asked;
   asked.reserve(keys.size());
   for (const std::string& key : keys) asked.emplace_back(key, "");
-  const std::string encoded = SerializeHeaders(asked);
+  return SerializeHeaders(asked);
+}
+}  // namespace
+
+Status GetBulkState(std::string_view store, const std::vector<std::string>& keys,
+                    std::vector<StateItem>* items) {
+  const std::string encoded = KeysList(keys);
   char* data = nullptr;
   size_t size = 0;
   Status s =
@@ -381,6 +388,16 @@ Status GetNextId(std::string_view store, std::string_view key, uint64_t* id) {
   return S(proxy_get_next_id(store.data(), store.size(), key.data(), key.size(), id));
 }
 
+Status GetConfigurationItems(std::string_view store, const std::vector<std::string>& keys, Headers* items) {
+  const std::string encoded = KeysList(keys);
+  char* bytes = nullptr;
+  size_t size = 0;
+  Status s = S(proxy_get_configuration_items(store.data(), store.size(), encoded.data(), encoded.size(),
+                                             &bytes, &size));
+  if (s == Status::kOk) *items = ParseHeaders(Take(bytes, size));
+  return s;
+}
+
 Status GetSecret(std::string_view store, std::string_view name, Headers* data) {
   char* bytes = nullptr;
   size_t size = 0;
@@ -398,6 +415,20 @@ Status GetBulkSecret(std::string_view store, std::vector<std::pair<std::string, 
   for (auto& [name, data] : ParseHeaders(Take(bytes, size)))
     secrets->emplace_back(std::move(name), ParseHeaders(data));
   return s;
+}
+
+std::string QueryParam(std::string_view query, std::string_view name) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t end = query.find('&', pos);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view pair = query.substr(pos, end - pos);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    pos = end + 1;
+  }
+  return "";
 }
 
 std::string SerializeHeaders(const Headers& headers) {

@@ -871,10 +871,10 @@ R DeleteState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t ke
 
 // The keys of a bulk read, or the operations of a transaction, in the pairs format; nullopt
 // after answering `*refused`.
-std::optional<HeaderList> ReadStatePairs(PluginVm& vm, const std::string& call, uint32_t ptr, uint32_t size,
-                                         WasmResult* refused) {
-  if (!vm.services().state) {
-    *refused = StateCallFailed(vm, call, Internal("no state stores are configured"));
+std::optional<HeaderList> ReadPairsList(PluginVm& vm, const std::string& call, bool available,
+                                        const char* kind, uint32_t ptr, uint32_t size, WasmResult* refused) {
+  if (!available) {
+    *refused = StateCallFailed(vm, call, Internal(std::string("no ") + kind + " are configured"));
     return std::nullopt;
   }
   auto bytes = vm.Read(ptr, size);
@@ -900,6 +900,22 @@ std::optional<HeaderList> ReadStatePairs(PluginVm& vm, const std::string& call, 
   return pairs;
 }
 
+std::optional<HeaderList> ReadStatePairs(PluginVm& vm, const std::string& call, uint32_t ptr, uint32_t size,
+                                         WasmResult* refused) {
+  return ReadPairsList(vm, call, vm.services().state != nullptr, "state stores", ptr, size, refused);
+}
+
+// The names of a list of keys (its values are ignored); none may be empty.
+Result<std::vector<std::string>> KeysOf(HeaderList pairs) {
+  std::vector<std::string> keys;
+  keys.reserve(pairs.size());
+  for (auto& [key, ignored] : pairs) {
+    if (key.empty()) return InvalidArgument("a key is empty");
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
 R GetBulkState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t keys_ptr, uint32_t keys_size,
                uint32_t items_ptr_out, uint32_t items_size_out) {
   auto store = vm.Read(store_ptr, store_size);
@@ -910,13 +926,9 @@ R GetBulkState(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t k
   auto pairs = ReadStatePairs(vm, call, keys_ptr, keys_size, &refused);
   if (!pairs) return refused;
   if (Status allowed = StoreAllowed(vm, *store); !allowed.ok()) return StateCallFailed(vm, call, allowed);
-  std::vector<std::string> keys;
-  keys.reserve(pairs->size());
-  for (auto& [key, ignored] : *pairs) {
-    if (key.empty()) return StateCallFailed(vm, call, InvalidArgument("a key is empty"));
-    keys.push_back(std::move(key));
-  }
-  auto items = vm.services().state->GetItems(*store, keys);
+  auto keys = KeysOf(std::move(*pairs));
+  if (!keys.ok()) return StateCallFailed(vm, call, keys.status());
+  auto items = vm.services().state->GetItems(*store, *keys);
   if (!items.ok()) return StateCallFailed(vm, call, items.status());
   // One pair per key, in order: (ETag, value), or two empty strings when there is no item.
   HeaderMap answer;
@@ -1083,6 +1095,29 @@ R GetNextId(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t key_
   return kOk;
 }
 
+// ---- wasmlet's configuration call (docs/proxy-wasm-abi.md §11.8) ------------------------------
+
+R GetConfigurationItems(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t keys_ptr,
+                        uint32_t keys_size, uint32_t items_ptr_out, uint32_t items_size_out) {
+  auto store = vm.Read(store_ptr, store_size);
+  if (!store) return kBadMemory;
+  if (!vm.InBounds(items_ptr_out, 4) || !vm.InBounds(items_size_out, 4)) return kBadMemory;
+  const std::string call = "proxy_get_configuration_items('" + Printable(*store, 64) + "')";
+  WasmResult refused = kOk;
+  auto pairs = ReadPairsList(vm, call, vm.services().configuration != nullptr, "configuration stores",
+                             keys_ptr, keys_size, &refused);
+  if (!pairs) return refused;
+  if (Status allowed = StoreAllowed(vm, *store); !allowed.ok()) return StateCallFailed(vm, call, allowed);
+  auto keys = KeysOf(std::move(*pairs));
+  if (!keys.ok()) return StateCallFailed(vm, call, keys.status());
+  if (keys->empty()) return StateCallFailed(vm, call, InvalidArgument("no keys asked"));
+  auto items = vm.services().configuration->Get(*store, *keys);
+  if (!items.ok()) return StateCallFailed(vm, call, items.status());
+  if (PairsSize(*items) > vm.limits().buffer_bytes)
+    return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+  return vm.ReturnBytes(SerializePairs(*items), items_ptr_out, items_size_out);
+}
+
 // ---- wasmlet's secret calls (docs/proxy-wasm-abi.md §11.7) ---------------------------------------
 
 R GetSecret(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t name_ptr, uint32_t name_size,
@@ -1195,7 +1230,7 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<CallForeignFunction>(h, "env", "proxy_call_foreign_function");
 
   // 0.1.0 only (ABI §3.2), declared () -> i32 as real 0.1.0 SDKs import them.
-  AddHostFunction<GetConfiguration>(h, "env", "proxy_get_configuration");
+  AddHostFunction<GetConfigurationItems>(h, "env", "proxy_get_configuration_items");
   AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_continue_request");
   AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_continue_response");
   AddHostFunction<Ignore>(h, "env", "proxy_clear_route_cache");
@@ -1225,6 +1260,7 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<TryLock>(h, "env", "proxy_try_lock");
   AddHostFunction<Unlock>(h, "env", "proxy_unlock");
   AddHostFunction<GetNextId>(h, "env", "proxy_get_next_id");
+  AddHostFunction<GetConfiguration>(h, "env", "proxy_get_configuration");
   AddHostFunction<GetSecret>(h, "env", "proxy_get_secret");
   AddHostFunction<GetBulkSecret>(h, "env", "proxy_get_bulk_secret");
   AddHostFunction<InvokeService>(h, "env", "proxy_invoke_service");

@@ -93,6 +93,15 @@ class Secrets {
   virtual Result<std::vector<std::pair<std::string, HeaderList>>> GetAll(std::string_view store) = 0;
 };
 
+// Layotto's configuration API, for wasmlet's proxy_get_configuration_items (docs/proxy-wasm-abi.md
+// §11.8): the (key, content) items of the keys asked that exist, in their order. Errors as for
+// Locks.
+class Configuration {
+ public:
+  virtual ~Configuration() = default;
+  virtual Result<HeaderList> Get(std::string_view store, const std::vector<std::string>& keys) = 0;
+};
+
 // Layotto's RPC API: proxy_invoke_service(id, method, param).
 class FunctionInvoker {
  public:
@@ -173,15 +182,16 @@ LogSink DefaultLogSink();
 
 struct HostServices {
   LogSink log = DefaultLogSink();
-  LogLevel log_level = LogLevel::kInfo;      // proxy_get_log_level; lower levels are dropped
-  std::shared_ptr<SharedState> shared;       // required
-  std::shared_ptr<StateStore> state;         // optional: without it proxy_get_state fails (10)
-  std::shared_ptr<Locks> locks;              // optional: without it the lock calls fail (10)
-  std::shared_ptr<Sequencers> sequencers;    // optional: without it proxy_get_next_id fails (10)
-  std::shared_ptr<Secrets> secrets;          // optional: without it the secret calls fail (10)
-  std::shared_ptr<FunctionInvoker> invoker;  // optional: likewise for proxy_invoke_service
-  std::shared_ptr<OutboundHttp> outbound;    // optional: without it proxy_http_call answers BAD_ARGUMENT
-  std::shared_ptr<OutboundGrpc> grpc;        // optional: without it gRPC calls answer INTERNAL_FAILURE
+  LogLevel log_level = LogLevel::kInfo;          // proxy_get_log_level; lower levels are dropped
+  std::shared_ptr<SharedState> shared;           // required
+  std::shared_ptr<StateStore> state;             // optional: without it proxy_get_state fails (10)
+  std::shared_ptr<Locks> locks;                  // optional: without it the lock calls fail (10)
+  std::shared_ptr<Sequencers> sequencers;        // optional: without it proxy_get_next_id fails (10)
+  std::shared_ptr<Secrets> secrets;              // optional: without it the secret calls fail (10)
+  std::shared_ptr<Configuration> configuration;  // optional: likewise for proxy_get_configuration_items
+  std::shared_ptr<FunctionInvoker> invoker;      // optional: likewise for proxy_invoke_service
+  std::shared_ptr<OutboundHttp> outbound;        // optional: without it proxy_http_call answers BAD_ARGUMENT
+  std::shared_ptr<OutboundGrpc> grpc;            // optional: without it gRPC calls answer INTERNAL_FAILURE
 };
 
 }  // namespace wasmlet::abi

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/inspect.h"
+#include "components/configuration/configuration_store.h"
 #include "components/lock/lock_store.h"
 #include "components/sequencer/sequencer.h"
 #include "components/state/state_store.h"
@@ -134,6 +135,25 @@ int Sequencer(const std::string& config_path, const std::string& store_name, con
   return 0;
 }
 
+// `wasmlet configuration set|get STORE KEY [VALUE] -c CONFIG`: set or read an item.
+int Configuration(const std::string& config_path, const std::string& store_name, const std::string& key,
+                  const std::optional<std::string>& content) {
+  auto store = OpenNamed(config_path, store_name, "configuration store",
+                         &wasmlet::server::ServerConfig::configuration_stores,
+                         wasmlet::components::CreateConfigurationStore);
+  if (!store.ok()) return Fail(store.status().message());
+  if (content) {
+    wasmlet::Status status = (*store)->Set(key, *content);
+    return status.ok() ? 0 : Fail(status.message());
+  }
+  auto items = (*store)->Get({key});
+  if (!items.ok()) return Fail(items.status().message());
+  if (items->empty())
+    return Fail(config_path + ": configuration store '" + store_name + "' has no item '" + key + "'");
+  std::cout << items->front().second << "\n";
+  return 0;
+}
+
 // `wasmlet pack FILE.wasm -t NAME`: an OCI image archive for `ctr image import`.
 int Pack(const std::string& path, const std::string& name, std::string output,
          const std::vector<std::string>& env, bool verify) {
@@ -223,6 +243,22 @@ int main(int argc, char** argv) {
   sequencer_next->add_option("KEY", key, "Key")->required();
   sequencer_next->add_option("-c,--config", config_path, "Configuration file")->required();
 
+  auto* configuration = app.add_subcommand(
+      "configuration", "Set or read an item of a configuration store named in a configuration");
+  configuration->require_subcommand(1);
+  auto* configuration_set =
+      configuration->add_subcommand("set", "Set an item: configuration set STORE KEY CONTENT -c CONFIG");
+  auto* configuration_get =
+      configuration->add_subcommand("get", "Read an item: configuration get STORE KEY -c CONFIG");
+  std::string content;
+  for (auto* sub : {configuration_set, configuration_get}) {
+    sub->add_option("STORE", store_name, "Configuration store name (a key under grpc_config.config_store)")
+        ->required();
+    sub->add_option("KEY", key, "Key")->required();
+    sub->add_option("-c,--config", config_path, "Configuration file")->required();
+  }
+  configuration_set->add_option("CONTENT", content, "Content")->required();
+
   auto* pack = app.add_subcommand("pack", "Pack a .wasm into an OCI image archive for `ctr image import`");
   std::string pack_path, pack_name, pack_output;
   std::vector<std::string> pack_env;
@@ -251,6 +287,8 @@ int main(int argc, char** argv) {
   if (*lock_try) return Lock(config_path, store_name, resource, owner, expire_seconds);
   if (*lock_unlock) return Lock(config_path, store_name, resource, owner, std::nullopt);
   if (*sequencer_next) return Sequencer(config_path, store_name, key);
+  if (*configuration_set) return Configuration(config_path, store_name, key, content);
+  if (*configuration_get) return Configuration(config_path, store_name, key, std::nullopt);
   if (*pack) return Pack(pack_path, pack_name, pack_output, pack_env, !pack_no_verify);
   return 0;
 }

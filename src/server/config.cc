@@ -202,6 +202,10 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
           WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["lock"], gpath + ".lock", config.locks));
         if (grpc->contains("sequencer"))
           WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["sequencer"], gpath + ".sequencer", config.sequencers));
+        if (grpc->contains("config_store")) {
+          WASMLET_RETURN_IF_ERROR(
+              ParseStores((*grpc)["config_store"], gpath + ".config_store", config.configuration_stores));
+        }
         if (grpc->contains("secret_store")) {
           WASMLET_RETURN_IF_ERROR(
               ParseStores((*grpc)["secret_store"], gpath + ".secret_store", config.secret_stores));
@@ -210,7 +214,7 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
           WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
         for (const auto& [section, value] : grpc->items()) {
           if (section != "state" && section != "rpcs" && section != "lock" && section != "sequencer" &&
-              section != "secret_store")
+              section != "secret_store" && section != "config_store")
             spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
         }
       }

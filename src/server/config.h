@@ -65,10 +65,11 @@ struct ProxyListenerConfig {
 struct ServerConfig {
   std::string function_address = "0.0.0.0:2045";
   std::vector<PluginConfig> plugins;
-  std::map<std::string, StoreConfig> stores;         // grpc_config.state
-  std::map<std::string, StoreConfig> locks;          // grpc_config.lock
-  std::map<std::string, StoreConfig> sequencers;     // grpc_config.sequencer
-  std::map<std::string, StoreConfig> secret_stores;  // grpc_config.secret_store
+  std::map<std::string, StoreConfig> stores;                // grpc_config.state
+  std::map<std::string, StoreConfig> locks;                 // grpc_config.lock
+  std::map<std::string, StoreConfig> sequencers;            // grpc_config.sequencer
+  std::map<std::string, StoreConfig> secret_stores;         // grpc_config.secret_store
+  std::map<std::string, StoreConfig> configuration_stores;  // grpc_config.config_store
   // invoke_service target: empty = this process's own function listener; else "host:port".
   std::string rpc_address;
   // Proxy mode (MOSN's shape): cluster_manager.clusters[] and servers[].routers[].

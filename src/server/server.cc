@@ -8,6 +8,7 @@
 
 #include "common/http_client.h"
 #include "common/text.h"
+#include "components/configuration/configuration_store.h"
 #include "components/lock/lock_store.h"
 #include "components/secret/secret_store.h"
 #include "components/sequencer/sequencer.h"
@@ -187,6 +188,26 @@ class ConfiguredSecrets : public abi::Secrets {
   Metrics& metrics_;
 };
 
+// Layotto's configuration API for proxy_get_configuration_items: the configuration stores of the
+// config, by name.
+class ConfiguredConfiguration : public abi::Configuration {
+ public:
+  using Stores = std::map<std::string, std::shared_ptr<components::ConfigurationStoreComponent>>;
+  ConfiguredConfiguration(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  Result<abi::HeaderList> Get(std::string_view store, const std::vector<std::string>& keys) override {
+    auto found = FindNamed(stores_, store, "configuration store", metrics_);
+    if (!found.ok()) return found.status();
+    BlockingCall blocked;
+    auto items = (*found)->second->Get(keys);
+    if (!items.ok()) metrics_.CountStateStoreError((*found)->first);
+    return items;
+  }
+
+ private:
+  Stores stores_;
+  Metrics& metrics_;
+};
+
 // One component of each name of `configs`, made by `create`; the first failure stops.
 template <typename Component, typename Create>
 Result<std::map<std::string, std::shared_ptr<Component>>> CreateNamed(
@@ -328,6 +349,10 @@ Status Server::Start() {
       CreateNamed<components::SecretStoreComponent>(config_.secret_stores, components::CreateSecretStore);
   if (!secrets.ok()) return secrets.status();
   services.secrets = std::make_shared<ConfiguredSecrets>(std::move(*secrets), metrics_);
+  auto configuration = CreateNamed<components::ConfigurationStoreComponent>(
+      config_.configuration_stores, components::CreateConfigurationStore);
+  if (!configuration.ok()) return configuration.status();
+  services.configuration = std::make_shared<ConfiguredConfiguration>(std::move(*configuration), metrics_);
   // The registry's instances need the invoker, and the invoker needs the registry.
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));

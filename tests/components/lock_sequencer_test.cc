@@ -1,5 +1,6 @@
-// Locks and sequencers of every type (in-memory, embedded SQLite, a real redis-server): only the
-// holder unlocks, a lock expires, ids strictly increase per key under four threads at once.
+// Locks, sequencers and configuration stores of every type (in-memory, embedded SQLite, a real
+// redis-server): only the holder unlocks, a lock expires, ids strictly increase per key under
+// four threads at once, configuration items read back in the order asked.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "components/configuration/configuration_store.h"
 #include "components/lock/lock_store.h"
 #include "components/sequencer/sequencer.h"
 #include "e2e/harness.h"
@@ -32,6 +34,9 @@ class LockSequencerTest : public ::testing::TestWithParam<std::string> {
     auto sequencer = CreateSequencer(config);
     ASSERT_TRUE(sequencer.ok()) << sequencer.status().message();
     sequencer_ = std::move(*sequencer);
+    auto configuration = CreateConfigurationStore(config);
+    ASSERT_TRUE(configuration.ok()) << configuration.status().message();
+    configuration_ = std::move(*configuration);
   }
 
   bool Take(const std::string& resource, const std::string& owner, int seconds = 10) {
@@ -49,6 +54,7 @@ class LockSequencerTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<testing::Redis> redis_;
   std::unique_ptr<LockStoreComponent> lock_;
   std::unique_ptr<SequencerComponent> sequencer_;
+  std::unique_ptr<ConfigurationStoreComponent> configuration_;
 };
 
 TEST_P(LockSequencerTest, OnlyTheHolderUnlocksAndALockIsNotReentrant) {
@@ -102,6 +108,17 @@ TEST_P(LockSequencerTest, IdsStrictlyIncreasePerKeyAcrossFourThreads) {
   auto other = sequencer_->NextId("invoices");
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(*other, 1u);  // each key counts on its own
+}
+
+TEST_P(LockSequencerTest, ConfigurationItemsReadBackInTheOrderAskedWithoutTheMissingOnes) {
+  ASSERT_TRUE(configuration_->Set("timeout", "30").ok());
+  ASSERT_TRUE(configuration_->Set("greeting", std::string("hi\0there", 8)).ok());
+  auto items = configuration_->Get({"greeting", "absent", "timeout"});
+  ASSERT_TRUE(items.ok()) << items.status().message();
+  EXPECT_EQ(*items, (ConfigurationItems{{"greeting", std::string("hi\0there", 8)}, {"timeout", "30"}}));
+  ASSERT_TRUE(configuration_->Set("timeout", "60").ok());
+  EXPECT_EQ(*configuration_->Get({"timeout"}), (ConfigurationItems{{"timeout", "60"}}));
+  EXPECT_TRUE(configuration_->Get({"absent"})->empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, LockSequencerTest, ::testing::Values("in-memory", "embedded", "redis"),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@ namespace wasmlet::testing {
 namespace {
 
 const std::string kGuests = WASMLET_TEST_GUESTS;
+const std::string kExamples = WASMLET_EXAMPLES;
 
 class StateTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -35,6 +37,7 @@ class StateTest : public ::testing::TestWithParam<std::string> {
       json& grpc = listener["filter_chains"][0]["filters"][0]["config"]["grpc_config"];
       grpc["lock"] = {{"locks", {{"type", GetParam()}, {"metadata", metadata}}}};
       grpc["sequencer"] = {{"ids", {{"type", GetParam()}, {"metadata", metadata}}}};
+      grpc["config_store"] = {{"settings", {{"type", GetParam()}, {"metadata", metadata}}}};
     }
     config_path_ = dir_.File("config.json");
     std::ofstream(config_path_) << config.dump();
@@ -251,6 +254,91 @@ TEST_P(StateTest, TheCliTakesLocksAndIdsThatFunctionsSee) {
   auto [missing_code, missing] = RunWasmlet("sequencer next nope invoice -c " + config_path_);
   EXPECT_NE(missing_code, 0);
   EXPECT_NE(missing.find("has no sequencer named 'nope' (it has: ids)"), std::string::npos) << missing;
+}
+
+// Configuration set from the shell (and, on Redis, as Dapr writes it) is read by a function;
+// keys without an item are left out.
+TEST_P(StateTest, AFunctionReadsConfigurationSetFromTheShell) {
+  auto [set_code, set] = RunWasmlet("configuration set settings greeting hello -c " + config_path_);
+  ASSERT_EQ(set_code, 0) << set;
+  ASSERT_EQ(RunWasmlet("configuration set settings limit 10 -c " + config_path_).first, 0);
+  EXPECT_EQ(RunWasmlet("configuration get settings greeting -c " + config_path_).second, "hello\n");
+  auto config = [&](const std::string& keys) {
+    return Call({{"op", "config"}, {"store", "settings"}, {"keys", keys}});
+  };
+  EXPECT_EQ(config("limit,missing,greeting").body, "limit=10\ngreeting=hello\n");
+  ASSERT_EQ(RunWasmlet("configuration set settings greeting hi -c " + config_path_).first, 0);
+  EXPECT_EQ(config("greeting").body, "greeting=hi\n") << "read again, not cached";
+  if (redis_) {
+    redis_->Cli("SET timeout 30||7");  // Dapr's Redis configuration layout: content||version
+    EXPECT_EQ(config("timeout").body, "timeout=30\n");
+  }
+  auto none = config("");
+  EXPECT_EQ(none.status, 400) << none.body;
+  auto unknown = Call({{"op", "config"}, {"store", "nope"}, {"keys", "a"}});
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("no configuration store named 'nope' (the config has: settings)"),
+            std::string::npos)
+      << unknown.body;
+}
+
+// The runtime examples (examples/runtime/) under concurrent load: the counter loses no
+// increment, and the lock-guarded reservation never sells more than the stock, each sale with
+// its own order number.
+TEST(RuntimeExamplesTest, TheCounterAndTheLockGuardedReservationStayExactUnderConcurrency) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json db = {{"path", dir.File("runtime.db")}};
+  json plugins = {{"counter", Plugin("counter", kExamples + "/counter.wasm", 4)},
+                  {"reserve", Plugin("reserve", kExamples + "/reserve.wasm", 4)}};
+  json config = LayottoConfig(port, plugins, {{"runtime", {{"type", "embedded"}, {"metadata", db}}}});
+  for (json& listener : config["servers"][0]["listeners"]) {
+    if (listener["name"] != "grpc") continue;
+    json& grpc = listener["filter_chains"][0]["filters"][0]["config"]["grpc_config"];
+    grpc["lock"] = {{"locks", {{"type", "embedded"}, {"metadata", db}}}};
+    grpc["sequencer"] = {{"ids", {{"type", "embedded"}, {"metadata", db}}}};
+  }
+  SeedState(dir, config, "runtime", "book1", "30");
+  Wasmlet server(dir, config, port);
+  EXPECT_EQ(Get(port, "/", {{"id", "counter"}}).status, 400) << "no ?key=";
+  EXPECT_EQ(Get(port, "/", {{"id", "reserve"}}).status, 400) << "no ?item=";
+
+  constexpr int kClients = 4;
+  std::vector<std::thread> clients;
+  std::atomic<int> counted{0}, sold{0}, sold_out{0}, other{0};
+  std::mutex mutex;
+  std::set<std::string> orders;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        if (Get(port, "/?key=visits", {{"id", "counter"}}).status == 200) ++counted;
+      }
+      for (int i = 0; i < 10; ++i) {
+        for (int attempt = 0; attempt < 200; ++attempt) {
+          auto r = Get(port, "/?item=book1", {{"id", "reserve"}});
+          if (r.status == 409) continue;  // the lock is held: try again
+          if (r.status == 200) {
+            ++sold;
+            std::lock_guard lock(mutex);
+            orders.insert(r.body.substr(0, r.body.find(',')));
+          } else if (r.status == 410) {
+            ++sold_out;
+          } else {
+            ++other;
+          }
+          break;
+        }
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(counted.load(), 100);
+  EXPECT_EQ(Get(port, "/?key=visits", {{"id", "counter"}}).body, "visits = 101\n");
+  EXPECT_EQ(sold.load(), 30) << "40 tries for a stock of 30";
+  EXPECT_EQ(sold_out.load(), 10);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(orders.size(), 30u) << "every sale has its own order number";
+  EXPECT_EQ(RunWasmlet("state get runtime book1 -c " + dir.File("seed-book1.json")).second, "0\n");
 }
 
 // Secrets from a file and from the environment, read by a function; a store or a secret that

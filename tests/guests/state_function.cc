@@ -15,6 +15,7 @@
 //            1 no such lock, 2 another owner's).
 //   next-id  GetNextId(store, key): 200 "N\n".
 //   secret   GetSecret(store, key): 200, a line "NAME=VALUE" per pair of its data.
+//   config   GetConfigurationItems(store, keys, comma-separated): 200, a line "KEY=CONTENT" per item.
 //   secrets  GetBulkSecret(store): 200, a line "SECRET: NAME=VALUE ..." per secret.
 //
 // A failed call answers as a real function would: 409 for kCasMismatch, 404 for kNotFound,
@@ -126,6 +127,13 @@ class Function : public StreamContext {
       uint64_t id = 0;
       if (!Check(GetNextId(store_, key, &id))) return Action::kPause;
       return Answer(200, std::to_string(id) + "\n");
+    }
+    if (op == "config") {
+      Headers items;
+      if (!Check(GetConfigurationItems(store_, Split(Header("keys"), ','), &items))) return Action::kPause;
+      std::string lines;
+      for (const auto& [name, content] : items) lines += name + "=" + content + "\n";
+      return Answer(200, lines);
     }
     if (op == "secret") {
       Headers data;

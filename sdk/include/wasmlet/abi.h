@@ -183,6 +183,9 @@ proxy_status_t proxy_unlock(const char* store, size_t store_size, const char* re
 WASMLET_IMPORT(proxy_get_next_id)
 proxy_status_t proxy_get_next_id(const char* store, size_t store_size, const char* key, size_t key_size,
                                  uint64_t* id);
+WASMLET_IMPORT(proxy_get_configuration_items)
+proxy_status_t proxy_get_configuration_items(const char* store, size_t store_size, const char* keys,
+                                             size_t keys_size, char** items, size_t* items_size);
 WASMLET_IMPORT(proxy_get_secret)
 proxy_status_t proxy_get_secret(const char* store, size_t store_size, const char* name, size_t name_size,
                                 char** data, size_t* data_size);

@@ -219,6 +219,14 @@ Status GetSecret(std::string_view store, std::string_view name, Headers* data);
 // Every secret of `store`, by name, with its data.
 Status GetBulkSecret(std::string_view store, std::vector<std::pair<std::string, Headers>>* secrets);
 
+// Configuration (Layotto's configuration API): the (key, content) items of `keys` that the
+// store has, in the order asked.
+Status GetConfigurationItems(std::string_view store, const std::vector<std::string>& keys, Headers* items);
+
+// The value of `name` in a query string "a=1&name=book1" (as Layotto hands a GET's query over
+// as the body); empty when it is not there. Not percent-decoded.
+std::string QueryParam(std::string_view query, std::string_view name);
+
 // Pairs wire format (ABI §6.1), for code that talks to the raw ABI.
 std::string SerializeHeaders(const Headers& headers);
 Headers ParseHeaders(std::string_view bytes);

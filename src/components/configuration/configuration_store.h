@@ -1,0 +1,33 @@
+// Configuration stores (Layotto's configuration API): items an operator sets and functions read
+// by key. Types: "redis" (a key holds the content, or "content||version" as Dapr's Redis
+// configuration store writes it; the version is dropped), "embedded" (table `configuration` of
+// the SQLite file, metadata "path" as the embedded state store) and "in-memory". Every call is
+// thread-safe. Nothing tells a reader of changes yet: a function reads again when it needs to.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "components/state/state_store.h"
+
+namespace wasmlet::components {
+
+// (key, content)
+using ConfigurationItems = std::vector<std::pair<std::string, std::string>>;
+
+class ConfigurationStoreComponent {
+ public:
+  virtual ~ConfigurationStoreComponent() = default;
+  // The items of `keys` that exist, in the order asked. Errors: Unavailable when the store
+  // cannot be reached, Internal otherwise.
+  virtual Result<ConfigurationItems> Get(const std::vector<std::string>& keys) = 0;
+  virtual Status Set(std::string_view key, std::string_view content) = 0;
+};
+
+Result<std::unique_ptr<ConfigurationStoreComponent>> CreateConfigurationStore(const StoreConfig& config);
+
+}  // namespace wasmlet::components
