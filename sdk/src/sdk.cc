@@ -398,6 +398,13 @@ Status GetConfigurationItems(std::string_view store, const std::vector<std::stri
   return s;
 }
 
+Status PublishEvent(std::string_view pubsub, std::string_view topic, std::string_view data,
+                    const Headers& metadata) {
+  const std::string encoded = SerializeHeaders(metadata);
+  return S(proxy_publish_event(pubsub.data(), pubsub.size(), topic.data(), topic.size(), data.data(),
+                               data.size(), encoded.data(), encoded.size()));
+}
+
 Status GetSecret(std::string_view store, std::string_view name, Headers* data) {
   char* bytes = nullptr;
   size_t size = 0;

@@ -1118,6 +1118,27 @@ R GetConfigurationItems(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, u
   return vm.ReturnBytes(SerializePairs(*items), items_ptr_out, items_size_out);
 }
 
+// ---- wasmlet's pub/sub call (docs/proxy-wasm-abi.md §11.9) ------------------------------------
+
+R PublishEvent(PluginVm& vm, uint32_t pubsub_ptr, uint32_t pubsub_size, uint32_t topic_ptr,
+               uint32_t topic_size, uint32_t data_ptr, uint32_t data_size, uint32_t metadata_ptr,
+               uint32_t metadata_size) {
+  WasmResult refused = kOk;
+  auto named = ReadNamedCall(vm, "proxy_publish_event", vm.services().publisher != nullptr, pubsub_ptr,
+                             pubsub_size, topic_ptr, topic_size, 0, 0, &refused);
+  if (!named) return refused;
+  if (data_size > vm.limits().buffer_bytes) return vm.RefuseAtLimit("buffer_bytes", vm.limits().buffer_bytes);
+  auto data = vm.Read(data_ptr, data_size);
+  auto metadata = vm.Read(metadata_ptr, metadata_size);
+  if (!data || !metadata) return kBadMemory;
+  auto pairs = ParsePairs({reinterpret_cast<const uint8_t*>(metadata->data()), metadata->size()});
+  if (!pairs)
+    return StateCallFailed(vm, named->call, InvalidArgument("the metadata is not a map in the pairs format"));
+  auto published = vm.services().publisher->Publish(named->store, named->first, *data, *pairs);
+  if (!published.ok()) return StateCallFailed(vm, named->call, published.status());
+  return kOk;
+}
+
 // ---- wasmlet's secret calls (docs/proxy-wasm-abi.md §11.7) ---------------------------------------
 
 R GetSecret(PluginVm& vm, uint32_t store_ptr, uint32_t store_size, uint32_t name_ptr, uint32_t name_size,
@@ -1230,6 +1251,7 @@ std::shared_ptr<const HostFunctions> Build() {
   AddHostFunction<CallForeignFunction>(h, "env", "proxy_call_foreign_function");
 
   // 0.1.0 only (ABI §3.2), declared () -> i32 as real 0.1.0 SDKs import them.
+  AddHostFunction<PublishEvent>(h, "env", "proxy_publish_event");
   AddHostFunction<GetConfigurationItems>(h, "env", "proxy_get_configuration_items");
   AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_continue_request");
   AddHostFunction<ContinueCurrentStream>(h, "env", "proxy_continue_response");

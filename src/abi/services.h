@@ -102,6 +102,15 @@ class Configuration {
   virtual Result<HeaderList> Get(std::string_view store, const std::vector<std::string>& keys) = 0;
 };
 
+// Layotto's pub/sub API, for wasmlet's proxy_publish_event (docs/proxy-wasm-abi.md §11.9): the
+// id the store gave the message. Errors as for Locks.
+class Publisher {
+ public:
+  virtual ~Publisher() = default;
+  virtual Result<std::string> Publish(std::string_view pubsub, std::string_view topic, std::string_view data,
+                                      const HeaderList& metadata) = 0;
+};
+
 // Layotto's RPC API: proxy_invoke_service(id, method, param).
 class FunctionInvoker {
  public:
@@ -188,6 +197,7 @@ struct HostServices {
   std::shared_ptr<Locks> locks;                  // optional: without it the lock calls fail (10)
   std::shared_ptr<Sequencers> sequencers;        // optional: without it proxy_get_next_id fails (10)
   std::shared_ptr<Secrets> secrets;              // optional: without it the secret calls fail (10)
+  std::shared_ptr<Publisher> publisher;          // optional: likewise for proxy_publish_event
   std::shared_ptr<Configuration> configuration;  // optional: likewise for proxy_get_configuration_items
   std::shared_ptr<FunctionInvoker> invoker;      // optional: likewise for proxy_invoke_service
   std::shared_ptr<OutboundHttp> outbound;        // optional: without it proxy_http_call answers BAD_ARGUMENT

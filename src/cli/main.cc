@@ -14,6 +14,7 @@
 #include "cli/inspect.h"
 #include "components/configuration/configuration_store.h"
 #include "components/lock/lock_store.h"
+#include "components/pubsub/pubsub.h"
 #include "components/sequencer/sequencer.h"
 #include "components/state/state_store.h"
 #include "engine/engine.h"
@@ -154,6 +155,24 @@ int Configuration(const std::string& config_path, const std::string& store_name,
   return 0;
 }
 
+// `wasmlet publish PUBSUB TOPIC DATA [-m NAME=VALUE]... -c CONFIG`: prints the message's id.
+int Publish(const std::string& config_path, const std::string& pubsub_name, const std::string& topic,
+            const std::string& data, const std::vector<std::string>& metadata) {
+  wasmlet::components::PubSubMetadata pairs;
+  for (const std::string& item : metadata) {
+    const size_t equals = item.find('=');
+    if (equals == std::string::npos || equals == 0) return Fail("-m " + item + ": expected NAME=VALUE");
+    pairs.emplace_back(item.substr(0, equals), item.substr(equals + 1));
+  }
+  auto pubsub = OpenNamed(config_path, pubsub_name, "pub/sub", &wasmlet::server::ServerConfig::pubsubs,
+                          wasmlet::components::CreatePubSub);
+  if (!pubsub.ok()) return Fail(pubsub.status().message());
+  auto id = (*pubsub)->Publish(topic, data, pairs);
+  if (!id.ok()) return Fail(id.status().message());
+  std::cout << *id << "\n";
+  return 0;
+}
+
 // `wasmlet pack FILE.wasm -t NAME`: an OCI image archive for `ctr image import`.
 int Pack(const std::string& path, const std::string& name, std::string output,
          const std::vector<std::string>& env, bool verify) {
@@ -259,6 +278,17 @@ int main(int argc, char** argv) {
   }
   configuration_set->add_option("CONTENT", content, "Content")->required();
 
+  auto* publish =
+      app.add_subcommand("publish", "Publish a message to a topic of a pub/sub named in a configuration");
+  std::string topic, data;
+  std::vector<std::string> publish_metadata;
+  publish->add_option("PUBSUB", store_name, "Pub/sub name (a key under grpc_config.pub_subs)")->required();
+  publish->add_option("TOPIC", topic, "Topic")->required();
+  publish->add_option("DATA", data, "The message")->required();
+  publish->add_option("-m,--metadata", publish_metadata,
+                      "NAME=VALUE, given to subscribers as a header (repeatable)");
+  publish->add_option("-c,--config", config_path, "Configuration file")->required();
+
   auto* pack = app.add_subcommand("pack", "Pack a .wasm into an OCI image archive for `ctr image import`");
   std::string pack_path, pack_name, pack_output;
   std::vector<std::string> pack_env;
@@ -289,6 +319,7 @@ int main(int argc, char** argv) {
   if (*sequencer_next) return Sequencer(config_path, store_name, key);
   if (*configuration_set) return Configuration(config_path, store_name, key, content);
   if (*configuration_get) return Configuration(config_path, store_name, key, std::nullopt);
+  if (*publish) return Publish(config_path, store_name, topic, data, publish_metadata);
   if (*pack) return Pack(pack_path, pack_name, pack_output, pack_env, !pack_no_verify);
   return 0;
 }

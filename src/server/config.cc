@@ -23,6 +23,34 @@ bool HasType(const json& filter, const char* type) {
   return it != filter.end() && it->is_string() && it->get_ref<const std::string&>() == type;
 }
 
+// wasmlet's "subscriptions": [{"pubsubname", "topic", "route", "deadLetterTopic",
+// "maxDeliveries", "retryBackoffMs"}, ...].
+Status ParseSubscriptions(const json& list, const std::string& path, PluginConfig& plugin) {
+  if (!list.is_array()) return Bad(path, "expected a list of subscriptions, found " + TypeName(list));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& item = list[i];
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    if (!item.is_object()) return Bad(at, "expected an object, found " + TypeName(item));
+    SubscriptionConfig s;
+    s.json_path = at;
+    WASMLET_RETURN_IF_ERROR(ReadString(item, "pubsubname", at, s.pubsub));
+    WASMLET_RETURN_IF_ERROR(ReadString(item, "topic", at, s.topic));
+    WASMLET_RETURN_IF_ERROR(ReadString(item, "route", at, s.route));
+    WASMLET_RETURN_IF_ERROR(ReadString(item, "deadLetterTopic", at, s.dead_letter_topic));
+    WASMLET_RETURN_IF_ERROR(ReadInt(item, "maxDeliveries", at, s.max_deliveries, 1, 1000));
+    uint32_t backoff_ms = static_cast<uint32_t>(s.retry_backoff.count());
+    WASMLET_RETURN_IF_ERROR(ReadInt(item, "retryBackoffMs", at, backoff_ms, 1, 3600000));
+    s.retry_backoff = std::chrono::milliseconds(backoff_ms);
+    if (s.pubsub.empty()) return Bad(at, "missing \"pubsubname\" (a name under grpc_config.pub_subs)");
+    if (s.topic.empty()) return Bad(at, "missing \"topic\"");
+    if (s.route.empty() || s.route.front() != '/') return Bad(at + ".route", "must start with '/'");
+    if (s.dead_letter_topic.empty()) s.dead_letter_topic = s.topic + "-deadletter";
+    if (s.dead_letter_topic == s.topic) return Bad(at + ".deadLetterTopic", "must not be the topic itself");
+    plugin.subscriptions.push_back(std::move(s));
+  }
+  return Status::Ok();
+}
+
 Status ParsePlugin(const std::string& key, const json& item, const std::string& path, PluginConfig& plugin,
                    const std::map<std::string, PluginConfig>* globals = nullptr) {
   if (!item.is_object()) return Bad(path, "expected an object (a plugin item), found " + TypeName(item));
@@ -59,6 +87,9 @@ Status ParsePlugin(const std::string& key, const json& item, const std::string& 
       return Bad(path + ".allowed_stores", "expected a list of store names, found " + TypeName(*it));
     }
     plugin.allowed_stores = std::move(stores);
+  }
+  if (auto it = item.find("subscriptions"); it != item.end()) {
+    WASMLET_RETURN_IF_ERROR(ParseSubscriptions(*it, path + ".subscriptions", plugin));
   }
   auto vm = item.find("vm_config");
   if (auto from = item.find("from_wasm_plugin"); globals && from != item.end() && vm == item.end()) {
@@ -202,6 +233,9 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
           WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["lock"], gpath + ".lock", config.locks));
         if (grpc->contains("sequencer"))
           WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["sequencer"], gpath + ".sequencer", config.sequencers));
+        if (grpc->contains("pub_subs")) {
+          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["pub_subs"], gpath + ".pub_subs", config.pubsubs));
+        }
         if (grpc->contains("config_store")) {
           WASMLET_RETURN_IF_ERROR(
               ParseStores((*grpc)["config_store"], gpath + ".config_store", config.configuration_stores));
@@ -214,7 +248,7 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
           WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
         for (const auto& [section, value] : grpc->items()) {
           if (section != "state" && section != "rpcs" && section != "lock" && section != "sequencer" &&
-              section != "secret_store" && section != "config_store")
+              section != "secret_store" && section != "config_store" && section != "pub_subs")
             spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
         }
       }

@@ -14,6 +14,7 @@
 // Every error names the JSON path of the offending field.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -36,6 +37,19 @@ struct VmConfig {
   uint32_t mem_mb = 0;  // the most linear memory one instance may have; 0 = the server default
 };
 
+// A plugin item's subscription (wasmlet's "subscriptions" key, in the shape of Dapr's
+// declarative subscriptions): each message of `topic` on the pub/sub `pubsub` is POSTed to the
+// function at `route`.
+struct SubscriptionConfig {
+  std::string pubsub;                            // "pubsubname"
+  std::string topic;                             // "topic"
+  std::string route = "/";                       // "route": the request's path
+  std::string dead_letter_topic;                 // "deadLetterTopic", default TOPIC-deadletter
+  uint32_t max_deliveries = 5;                   // "maxDeliveries": then the dead letter topic
+  std::chrono::milliseconds retry_backoff{500};  // "retryBackoffMs": the first retry; doubles, to 30 s
+  std::string json_path;
+};
+
 struct PluginConfig {
   std::string key;       // the item's key in the stream filter's config
   std::string name;      // "name", or the key
@@ -46,6 +60,7 @@ struct PluginConfig {
   std::map<std::string, std::string> string_keys;  // Layotto: the plugin configuration
   // The state stores the function may use ("allowed_stores"); unset: every store of the config.
   std::optional<std::vector<std::string>> allowed_stores;
+  std::vector<SubscriptionConfig> subscriptions;
   VmConfig vm;
   std::string json_path;  // for messages
 };
@@ -70,6 +85,7 @@ struct ServerConfig {
   std::map<std::string, StoreConfig> sequencers;            // grpc_config.sequencer
   std::map<std::string, StoreConfig> secret_stores;         // grpc_config.secret_store
   std::map<std::string, StoreConfig> configuration_stores;  // grpc_config.config_store
+  std::map<std::string, StoreConfig> pubsubs;               // grpc_config.pub_subs
   // invoke_service target: empty = this process's own function listener; else "host:port".
   std::string rpc_address;
   // Proxy mode (MOSN's shape): cluster_manager.clusters[] and servers[].routers[].

@@ -412,6 +412,13 @@ std::vector<FunctionRegistry::Pool> FunctionRegistry::AllFunctions() const {
   return functions;
 }
 
+std::optional<std::string> FunctionRegistry::RouteIdOf(const std::string& plugin_name) const {
+  for (const auto& function : AllFunctions()) {
+    if (function->config().name == plugin_name) return function->route_id();
+  }
+  return std::nullopt;
+}
+
 std::vector<FunctionInfo> FunctionRegistry::List() const {
   std::vector<FunctionInfo> out;
   for (const auto& function : AllFunctions()) {

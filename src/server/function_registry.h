@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -90,6 +91,8 @@ class FunctionRegistry {
   Result<abi::HttpResponse> InvokeInProcess(const std::string& route_id, abi::HttpRequest request);
 
   std::vector<FunctionInfo> List() const;
+  // The route id (function id) the plugin item named `plugin_name` serves, if it runs.
+  std::optional<std::string> RouteIdOf(const std::string& plugin_name) const;
   bool HasRoute(const std::string& route_id) const;
   size_t function_count() const;
   std::vector<Metrics::Gauge> Gauges() const;

@@ -10,6 +10,7 @@
 #include "common/text.h"
 #include "components/configuration/configuration_store.h"
 #include "components/lock/lock_store.h"
+#include "components/pubsub/pubsub.h"
 #include "components/secret/secret_store.h"
 #include "components/sequencer/sequencer.h"
 
@@ -208,6 +209,26 @@ class ConfiguredConfiguration : public abi::Configuration {
   Metrics& metrics_;
 };
 
+// Layotto's pub/sub API for proxy_publish_event: the pub/subs of the config, by name.
+class ConfiguredPublisher : public abi::Publisher {
+ public:
+  using Stores = std::map<std::string, std::shared_ptr<components::PubSubComponent>>;
+  ConfiguredPublisher(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  Result<std::string> Publish(std::string_view pubsub, std::string_view topic, std::string_view data,
+                              const abi::HeaderList& metadata) override {
+    auto found = FindNamed(stores_, pubsub, "pub/sub", metrics_);
+    if (!found.ok()) return found.status();
+    BlockingCall blocked;
+    auto id = (*found)->second->Publish(topic, data, metadata);
+    if (!id.ok()) metrics_.CountStateStoreError((*found)->first);
+    return id;
+  }
+
+ private:
+  Stores stores_;
+  Metrics& metrics_;
+};
+
 // One component of each name of `configs`, made by `create`; the first failure stops.
 template <typename Component, typename Create>
 Result<std::map<std::string, std::shared_ptr<Component>>> CreateNamed(
@@ -353,6 +374,9 @@ Status Server::Start() {
       config_.configuration_stores, components::CreateConfigurationStore);
   if (!configuration.ok()) return configuration.status();
   services.configuration = std::make_shared<ConfiguredConfiguration>(std::move(*configuration), metrics_);
+  auto pubsubs = CreateNamed<components::PubSubComponent>(config_.pubsubs, components::CreatePubSub);
+  if (!pubsubs.ok()) return pubsubs.status();
+  services.publisher = std::make_shared<ConfiguredPublisher>(*pubsubs, metrics_);
   // The registry's instances need the invoker, and the invoker needs the registry.
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));
@@ -375,6 +399,8 @@ Status Server::Start() {
   }
   functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_, serving);
   invoker->set_functions(functions_.get());
+  subscriptions_ = std::make_unique<Subscriptions>(std::move(*pubsubs), *functions_);
+  WASMLET_RETURN_IF_ERROR(subscriptions_->Check(config_.plugins));
   WASMLET_RETURN_IF_ERROR(functions_->Start());
   WASMLET_RETURN_IF_ERROR(functions_->LoadAll());
 
@@ -424,6 +450,7 @@ Status Server::Start() {
     spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                  functions_->function_count() == 1 ? "" : "s", http_->port());
   }
+  subscriptions_->Start(config_.plugins);
   ready_ = true;
   return Status::Ok();
 }
@@ -503,6 +530,7 @@ void Server::StopThreads() {
   // Order matters: the admin thread first (no install may start), then every instance is
   // destroyed on its own loop, then the loops stop, and only then go the objects their queued
   // handlers may still point to.
+  if (subscriptions_) subscriptions_->Stop();  // no message is handed to a function any more
   admin_running_.reset();
   admin_jobs_running_.reset();
   admin_io_.stop();
@@ -514,6 +542,7 @@ void Server::StopThreads() {
   for (auto& loop : loops_) loop->Stop();
   // The loops are stopped: what their handlers pointed to can go.
   if (outbound_) outbound_->Shutdown();
+  subscriptions_.reset();
   functions_.reset();
   proxies_.clear();
   http_.reset();

@@ -21,6 +21,7 @@
 #include "server/metrics.h"
 #include "server/outbound.h"
 #include "server/proxy.h"
+#include "server/subscriptions.h"
 
 namespace wasmlet::server {
 
@@ -62,6 +63,7 @@ class Server {
   std::vector<std::thread> admin_threads_;
   std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
   std::unique_ptr<FunctionRegistry> functions_;
+  std::unique_ptr<Subscriptions> subscriptions_;  // after functions_: it calls them
   std::unique_ptr<HttpServer> http_;
   // proxy_http_call's and the proxy listeners' upstream clients, one per loop.
   std::shared_ptr<OutboundCalls> outbound_;

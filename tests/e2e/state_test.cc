@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -283,20 +285,26 @@ TEST_P(StateTest, AFunctionReadsConfigurationSetFromTheShell) {
 }
 
 // The runtime examples (examples/runtime/) under concurrent load: the counter loses no
-// increment, and the lock-guarded reservation never sells more than the stock, each sale with
-// its own order number.
+// increment, the lock-guarded reservation never sells more than the stock, each sale with its
+// own order number, and every order published reaches the shipping function's count.
 TEST(RuntimeExamplesTest, TheCounterAndTheLockGuardedReservationStayExactUnderConcurrency) {
   TempDir dir;
   const uint16_t port = FreePort();
   json db = {{"path", dir.File("runtime.db")}};
+  json shipping = Plugin("shipping", kExamples + "/shipping.wasm", 2);
+  shipping["subscriptions"] =
+      json::array({{{"pubsubname", "events"}, {"topic", "orders"}, {"route", "/orders"}}});
   json plugins = {{"counter", Plugin("counter", kExamples + "/counter.wasm", 4)},
-                  {"reserve", Plugin("reserve", kExamples + "/reserve.wasm", 4)}};
+                  {"reserve", Plugin("reserve", kExamples + "/reserve.wasm", 4)},
+                  {"order", Plugin("order", kExamples + "/order.wasm", 2)},
+                  {"shipping", shipping}};
   json config = LayottoConfig(port, plugins, {{"runtime", {{"type", "embedded"}, {"metadata", db}}}});
   for (json& listener : config["servers"][0]["listeners"]) {
     if (listener["name"] != "grpc") continue;
     json& grpc = listener["filter_chains"][0]["filters"][0]["config"]["grpc_config"];
     grpc["lock"] = {{"locks", {{"type", "embedded"}, {"metadata", db}}}};
     grpc["sequencer"] = {{"ids", {{"type", "embedded"}, {"metadata", db}}}};
+    grpc["pub_subs"] = {{"events", {{"type", "embedded"}, {"metadata", db}}}};
   }
   SeedState(dir, config, "runtime", "book1", "30");
   Wasmlet server(dir, config, port);
@@ -312,6 +320,9 @@ TEST(RuntimeExamplesTest, TheCounterAndTheLockGuardedReservationStayExactUnderCo
     clients.emplace_back([&] {
       for (int i = 0; i < 25; ++i) {
         if (Get(port, "/?key=visits", {{"id", "counter"}}).status == 200) ++counted;
+        if (i < 5) {
+          EXPECT_EQ(Get(port, "/?item=book2", {{"id", "order"}}).body, "ordered book2\n");
+        }
       }
       for (int i = 0; i < 10; ++i) {
         for (int attempt = 0; attempt < 200; ++attempt) {
@@ -339,7 +350,105 @@ TEST(RuntimeExamplesTest, TheCounterAndTheLockGuardedReservationStayExactUnderCo
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(orders.size(), 30u) << "every sale has its own order number";
   EXPECT_EQ(RunWasmlet("state get runtime book1 -c " + dir.File("seed-book1.json")).second, "0\n");
+  // 20 orders published; the shipping function, subscribed to their topic, counts each.
+  std::string shipped;
+  for (int i = 0; i < 500 && shipped != "book2: 20 shipped\n"; ++i) {
+    shipped = Get(port, "/?item=book2", {{"id", "shipping"}}).body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(shipped, "book2: 20 shipped\n");
 }
+
+// Subscriptions, end to end: 1,000 messages published by a function reach the subscriber,
+// which fails every 10th once and every 97th always, while wasmlet is killed (SIGKILL) in the
+// middle and started again. Every message is handled, those failing always end in the dead
+// letter topic, and nothing comes twice but what a reader had in hand at the kill.
+class SubscriptionTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  json Config(uint16_t port) {
+    json metadata = {{"processingTimeoutMs", "1000"}};
+    if (GetParam() == "redis") {
+      metadata["redisHost"] = "127.0.0.1:" + std::to_string(redis_->port());
+    } else {
+      metadata["path"] = dir_.File("state.db");
+    }
+    json store = {{"type", GetParam()}, {"metadata", metadata}};
+    json item = Plugin("subscriber", kGuests + "/subscriber.wasm", 2);
+    item["subscriptions"] =
+        json::array({{{"pubsubname", "events"},
+                      {"topic", "orders"},
+                      {"route", "/orders"},
+                      {"maxDeliveries", 3},
+                      {"retryBackoffMs", 20}},
+                     {{"pubsubname", "events"}, {"topic", "orders-deadletter"}, {"route", "/dead"}}});
+    json config = LayottoConfig(port, {{"subscriber", item}}, {{"orders", store}});
+    for (json& listener : config["servers"][0]["listeners"]) {
+      if (listener["name"] != "grpc") continue;
+      listener["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["pub_subs"] = {{"events", store}};
+    }
+    return config;
+  }
+  // The subscriber's report, once `done` holds of it or after 60 s or so.
+  std::string WaitFor(uint16_t port, const std::function<bool(const std::string&)>& done) {
+    std::string report;
+    for (int i = 0; i < 6000; ++i) {
+      report = Get(port, "/?report=1000", {{"id", "id_subscriber"}}).body;
+      if (done(report)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return report;
+  }
+  static long Field(const std::string& report, const std::string& name) {
+    const size_t at = report.find(name + "=");
+    return at == std::string::npos ? -1 : std::strtol(report.c_str() + at + name.size() + 1, nullptr, 10);
+  }
+
+  void SetUp() override {
+    if (GetParam() == "redis") redis_ = std::make_unique<Redis>(dir_);
+  }
+  TempDir dir_;
+  std::unique_ptr<Redis> redis_;
+};
+
+TEST_P(SubscriptionTest, AThousandMessagesSurviveFailuresAndACrashWithDeadLetters) {
+  const uint16_t first_port = FreePort();
+  auto first = std::make_unique<Wasmlet>(dir_, Config(first_port), first_port);
+  ASSERT_EQ(Get(first_port, "/?publish=1-1000", {{"id", "id_subscriber"}}).body, "published\n");
+  const std::string before =
+      WaitFor(first_port, [](const std::string& r) { return Field(r, "handled") >= 100; });
+  first->process().Kill();  // a crash, in the middle of the stream
+  std::cerr << "killed at: " << before;
+  EXPECT_LT(Field(before, "handled"), 900) << "the crash came too late to be in the middle";
+  first.reset();
+
+  const uint16_t port = FreePort();
+  Wasmlet second(dir_, Config(port), port);
+  const std::string report =
+      WaitFor(port, [](const std::string& r) { return Field(r, "missing") == 0 && Field(r, "dead") >= 10; });
+  EXPECT_EQ(Field(report, "missing"), 0) << report;
+  EXPECT_EQ(Field(report, "dead"), 10) << report << " (97, 194, ... 970 fail always)";
+  // At least once: only a message a reader was handling at the kill may come twice.
+  EXPECT_LE(Field(report, "duplicates"), 2) << report;
+  EXPECT_GE(Field(report, "handled"), 1000 - 10) << report;
+  EXPECT_NE(second.process().Log().find("moved to 'orders-deadletter'"), std::string::npos);
+  std::cerr << "at the end: " << report;
+}
+
+TEST_P(SubscriptionTest, ASubscriptionToAPubSubTheConfigLacksStopsTheStartNamingIt) {
+  const uint16_t port = FreePort();
+  json config = Config(port);
+  config["servers"][0]["listeners"][1]["stream_filters"][0]["config"]["subscriber"]["subscriptions"][1]
+        ["pubsubname"] = "nope";
+  Wasmlet server(dir_, config, port, /*expect_start=*/false);
+  EXPECT_NE(server.process().WaitExit(), 0);
+  EXPECT_NE(server.process().Log().find("subscriptions[1].pubsubname: no pub/sub named \"nope\" under "
+                                        "grpc_config.pub_subs (there are: events)"),
+            std::string::npos)
+      << server.process().Log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, SubscriptionTest, ::testing::Values("redis", "embedded"),
+                         [](const auto& info) { return info.param; });
 
 // Secrets from a file and from the environment, read by a function; a store or a secret that
 // does not exist is NOT_FOUND, and allowed_stores bounds secret stores too.

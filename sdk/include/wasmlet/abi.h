@@ -186,6 +186,10 @@ proxy_status_t proxy_get_next_id(const char* store, size_t store_size, const cha
 WASMLET_IMPORT(proxy_get_configuration_items)
 proxy_status_t proxy_get_configuration_items(const char* store, size_t store_size, const char* keys,
                                              size_t keys_size, char** items, size_t* items_size);
+WASMLET_IMPORT(proxy_publish_event)
+proxy_status_t proxy_publish_event(const char* pubsub, size_t pubsub_size, const char* topic,
+                                   size_t topic_size, const char* data, size_t data_size,
+                                   const char* metadata, size_t metadata_size);
 WASMLET_IMPORT(proxy_get_secret)
 proxy_status_t proxy_get_secret(const char* store, size_t store_size, const char* name, size_t name_size,
                                 char** data, size_t* data_size);

@@ -213,6 +213,11 @@ Status Unlock(std::string_view store, std::string_view resource, std::string_vie
 // Sequencers (Layotto's sequencer API): the next id of `key`, larger than any given before.
 Status GetNextId(std::string_view store, std::string_view key, uint64_t* id);
 
+// Pub/sub (Layotto's pub/sub API): appends `data` to `topic` of the pub/sub `pubsub`, with
+// `metadata` (subscribers get it as request headers).
+Status PublishEvent(std::string_view pubsub, std::string_view topic, std::string_view data,
+                    const Headers& metadata = {});
+
 // Secrets (Layotto's secret API): the data of secret `name` (for the local stores one pair,
 // the name and its value); kNotFound when the store or the secret does not exist.
 Status GetSecret(std::string_view store, std::string_view name, Headers* data);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 
 namespace wasmlet::components {
@@ -44,6 +45,21 @@ Status SqliteFile::Transaction(const std::function<Status(sqlite3* db)>& work) {
     status = Error(db_, "committing");
   if (!status.ok()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   return status;
+}
+
+void BindText(sqlite3_stmt* statement, int index, std::string_view text) {
+  sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+std::string ColumnBytes(sqlite3_stmt* statement, int index) {
+  const auto* bytes = static_cast<const char*>(sqlite3_column_blob(statement, index));
+  return std::string(bytes ? bytes : "", static_cast<size_t>(sqlite3_column_bytes(statement, index)));
+}
+
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 Statement::Statement(sqlite3* db, const char* sql) {

@@ -4,10 +4,12 @@
 // "wasmlet-state.db", the embedded state store's file).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "components/state/state_store.h"
@@ -52,5 +54,11 @@ class Statement {
  private:
   sqlite3_stmt* statement_ = nullptr;
 };
+
+// Helpers for statements: text bound without a copy (it must outlive the step), a column as
+// bytes, and the wall clock in Unix milliseconds (the time columns of the embedded tables).
+void BindText(sqlite3_stmt* statement, int index, std::string_view text);
+std::string ColumnBytes(sqlite3_stmt* statement, int index);
+int64_t UnixMillis();
 
 }  // namespace wasmlet::components

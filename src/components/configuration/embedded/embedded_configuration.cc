@@ -21,13 +21,12 @@ Result<ConfigurationItems> EmbeddedConfiguration::Get(const std::vector<std::str
     if (!get.ok()) return file_->Error(db, "preparing");
     for (const std::string& key : keys) {
       sqlite3_reset(get.get());
-      sqlite3_bind_text(get.get(), 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
-      sqlite3_bind_text(get.get(), 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+      BindText(get.get(), 1, store_);
+      BindText(get.get(), 2, key);
       const int step = sqlite3_step(get.get());
       if (step == SQLITE_DONE) continue;
       if (step != SQLITE_ROW) return file_->Error(db, "reading");
-      const auto* text = static_cast<const char*>(sqlite3_column_blob(get.get(), 0));
-      items.emplace_back(key, std::string(text ? text : "", sqlite3_column_bytes(get.get(), 0)));
+      items.emplace_back(key, ColumnBytes(get.get(), 0));
     }
     return Status::Ok();
   });
@@ -41,8 +40,8 @@ Status EmbeddedConfiguration::Set(std::string_view key, std::string_view content
                   "INSERT INTO configuration (store, key, content) VALUES (?1, ?2, ?3)"
                   " ON CONFLICT (store, key) DO UPDATE SET content = excluded.content");
     if (!set.ok()) return file_->Error(db, "preparing");
-    sqlite3_bind_text(set.get(), 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
-    sqlite3_bind_text(set.get(), 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    BindText(set.get(), 1, store_);
+    BindText(set.get(), 2, key);
     sqlite3_bind_blob(set.get(), 3, content.data(), static_cast<int>(content.size()), SQLITE_STATIC);
     if (sqlite3_step(set.get()) != SQLITE_DONE) return file_->Error(db, "writing");
     return Status::Ok();

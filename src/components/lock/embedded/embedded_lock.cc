@@ -5,20 +5,6 @@
 #include <optional>
 
 namespace wasmlet::components {
-namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-void BindText(sqlite3_stmt* statement, int index, std::string_view text) {
-  sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-}
-
-}  // namespace
-
 Result<std::unique_ptr<LockStoreComponent>> EmbeddedLock::Create(const StoreConfig& config) {
   auto file =
       SqliteFile::Open(config, "lock store '" + config.name + "'",
@@ -32,7 +18,7 @@ Result<bool> EmbeddedLock::TryLock(std::string_view resource, std::string_view o
                                    std::chrono::seconds expire) {
   bool taken = false;
   Status status = file_->Transaction([&](sqlite3* db) -> Status {
-    const int64_t now = NowMs();
+    const int64_t now = UnixMillis();
     // Take it unless a live holder has it: an expired row is replaced.
     Statement take(
         db,
@@ -60,7 +46,7 @@ Result<UnlockResult> EmbeddedLock::Unlock(std::string_view resource, std::string
     if (!find.ok()) return file_->Error(db, "preparing");
     BindText(find.get(), 1, store_);
     BindText(find.get(), 2, resource);
-    sqlite3_bind_int64(find.get(), 3, NowMs());
+    sqlite3_bind_int64(find.get(), 3, UnixMillis());
     const int rc = sqlite3_step(find.get());
     if (rc == SQLITE_DONE) {
       result = UnlockResult::kLockDoesNotExist;

@@ -19,8 +19,8 @@ Result<uint64_t> EmbeddedSequencer::NextId(std::string_view key) {
                    "INSERT INTO sequences (store, key, last) VALUES (?1, ?2, 1)"
                    " ON CONFLICT (store, key) DO UPDATE SET last = last + 1 RETURNING last");
     if (!next.ok()) return file_->Error(db, "preparing");
-    sqlite3_bind_text(next.get(), 1, store_.data(), static_cast<int>(store_.size()), SQLITE_STATIC);
-    sqlite3_bind_text(next.get(), 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    BindText(next.get(), 1, store_);
+    BindText(next.get(), 2, key);
     if (sqlite3_step(next.get()) != SQLITE_ROW) return file_->Error(db, "taking the next id");
     id = static_cast<uint64_t>(sqlite3_column_int64(next.get(), 0));
     // RETURNING hands the row before the statement is done: finish it inside the transaction.
