@@ -297,6 +297,7 @@ TEST(RuntimeExamplesTest, TheCounterAndTheLockGuardedReservationStayExactUnderCo
   json plugins = {{"counter", Plugin("counter", kExamples + "/counter.wasm", 4)},
                   {"reserve", Plugin("reserve", kExamples + "/reserve.wasm", 4)},
                   {"order", Plugin("order", kExamples + "/order.wasm", 2)},
+                  {"next_id", Plugin("next_id", kExamples + "/next_id.wasm", 2)},
                   {"shipping", shipping}};
   json config = LayottoConfig(port, plugins, {{"runtime", {{"type", "embedded"}, {"metadata", db}}}});
   for (json& listener : config["servers"][0]["listeners"]) {
@@ -350,6 +351,14 @@ TEST(RuntimeExamplesTest, TheCounterAndTheLockGuardedReservationStayExactUnderCo
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(orders.size(), 30u) << "every sale has its own order number";
   EXPECT_EQ(RunWasmlet("state get runtime book1 -c " + dir.File("seed-book1.json")).second, "0\n");
+  EXPECT_EQ(Get(port, "/?key=invoice", {{"id", "next_id"}}).body, "invoice-1\n");
+  EXPECT_EQ(Get(port, "/?key=invoice", {{"id", "next_id"}}).body, "invoice-2\n");
+  // The reservations took their order numbers from the same sequencer: the next is past them all.
+  const std::string next_order = Get(port, "/?key=order", {{"id", "next_id"}}).body;
+  long highest_sold = 0;
+  for (const std::string& order : orders)
+    highest_sold = std::max(highest_sold, std::strtol(order.c_str() + order.rfind('-') + 1, nullptr, 10));
+  EXPECT_GT(std::strtol(next_order.c_str() + 6, nullptr, 10), highest_sold) << next_order;
   // 20 orders published; the shipping function, subscribed to their topic, counts each.
   std::string shipped;
   for (int i = 0; i < 500 && shipped != "book2: 20 shipped\n"; ++i) {
