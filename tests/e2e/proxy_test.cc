@@ -78,6 +78,8 @@ TEST_F(ProxyTest, FiltersRunInOrderOnTheRequestAndInReverseOnTheResponse) {
   EXPECT_EQ(r.headers["x-demo"], "1");
   EXPECT_EQ(r.headers["x-upstream"], "yes");
   EXPECT_EQ(r.headers["x-filter-a-seen-status"], "200");
+  // The properties of proxy mode: route_name, cluster_name, upstream.address, response.code.
+  EXPECT_EQ(r.headers["x-filter-a-route"], "main backend " + backend_.address() + " 200");
   EXPECT_EQ(backend_.requests(), 1);
 
   // The router's direct answer passes the filters too, without the upstream.
@@ -85,6 +87,7 @@ TEST_F(ProxyTest, FiltersRunInOrderOnTheRequestAndInReverseOnTheResponse) {
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(health.body, "healthy\n");
   EXPECT_EQ(health.headers["x-chain-response"], "b,a");
+  EXPECT_EQ(health.headers["x-filter-a-route"], "main none none 200") << "a direct answer has no cluster";
   EXPECT_EQ(backend_.requests(), 1);
 }
 

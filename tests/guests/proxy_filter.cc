@@ -115,6 +115,15 @@ void AppendToList(MapType map, std::string_view name, std::string_view tag) {
 
 std::string StatusNumber(Status status) { return std::to_string(static_cast<uint32_t>(status)); }
 
+// An integer property (8 bytes, little-endian) as decimal text; "none" when absent.
+std::string Int64Property(std::initializer_list<std::string_view> path) {
+  auto bytes = GetProperty(path);
+  if (!bytes || bytes->size() != 8) return "none";
+  int64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | static_cast<uint8_t>((*bytes)[static_cast<size_t>(i)]);
+  return std::to_string(value);
+}
+
 class Root : public RootContext {
  public:
   using RootContext::RootContext;
@@ -189,6 +198,12 @@ class Stream : public StreamContext {
   Action OnResponseHeaders(uint32_t, bool) override {
     AddHeader(MapType::kResponseHeaders, "x-filter-" + config().tag + "-seen-status",
               GetHeader(MapType::kResponseHeaders, ":status").value_or("none"));
+    // Where the router sent the request, as the properties of proxy mode say it.
+    AddHeader(MapType::kResponseHeaders, "x-filter-" + config().tag + "-route",
+              GetProperty({"route_name"}).value_or("none") + " " +
+                  GetProperty({"cluster_name"}).value_or("none") + " " +
+                  GetProperty({"upstream", "address"}).value_or("none") + " " +
+                  Int64Property({"response", "code"}));
     AppendToList(MapType::kResponseHeaders, "x-chain-response", config().tag);
     if (auto header = SplitAtColon(config().add_response_header)) {
       AddHeader(MapType::kResponseHeaders, header->first, header->second);
