@@ -61,26 +61,6 @@ int Start(const std::string& config_path, const std::string& log_level) {
   return server.Run();
 }
 
-// `wasmlet state set|get STORE KEY [VALUE] -c CONFIG`: seed or read a store from the shell.
-int State(const std::string& config_path, const std::string& store_name, const std::string& key,
-          const std::optional<std::string>& value) {
-  spdlog::set_level(spdlog::level::warn);
-  auto config = wasmlet::server::LoadConfig(config_path);
-  if (!config.ok()) return Fail(config.status().message());
-  auto it = config->stores.find(store_name);
-  if (it == config->stores.end()) return Fail(config_path + " has no state store named '" + store_name + "'");
-  auto store = wasmlet::components::CreateStateStore(it->second);
-  if (!store.ok()) return Fail(store.status().message());
-  if (value) {
-    wasmlet::Status status = (*store)->Set(key, *value);
-    return status.ok() ? 0 : Fail(status.message());
-  }
-  auto got = (*store)->Get(key);
-  if (!got.ok()) return Fail(got.status().message());
-  std::cout << *got << "\n";
-  return 0;
-}
-
 // The component `name` of `kind` in the config at `config_path`, made by `create`.
 template <typename Create>
 auto OpenNamed(
@@ -170,6 +150,22 @@ int Publish(const std::string& config_path, const std::string& pubsub_name, cons
   auto id = (*pubsub)->Publish(topic, data, pairs);
   if (!id.ok()) return Fail(id.status().message());
   std::cout << *id << "\n";
+  return 0;
+}
+
+// `wasmlet state set|get STORE KEY [VALUE] -c CONFIG`: seed or read a store from the shell.
+int State(const std::string& config_path, const std::string& store_name, const std::string& key,
+          const std::optional<std::string>& value) {
+  auto store = OpenNamed(config_path, store_name, "state store", &wasmlet::server::ServerConfig::stores,
+                         wasmlet::components::CreateStateStore);
+  if (!store.ok()) return Fail(store.status().message());
+  if (value) {
+    wasmlet::Status status = (*store)->Set(key, *value);
+    return status.ok() ? 0 : Fail(status.message());
+  }
+  auto got = (*store)->Get(key);
+  if (!got.ok()) return Fail(got.status().message());
+  std::cout << *got << "\n";
   return 0;
 }
 

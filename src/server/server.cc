@@ -112,65 +112,75 @@ class ConfiguredStores : public abi::StateStore {
   Metrics& metrics_;
 };
 
+// The components of one kind in the config, by name: finds the one a guest names (NotFound
+// listing the others), and runs a call on it as a blocking call of its loop, counting its
+// errors in the metrics.
+template <typename Component>
+class NamedComponents {
+ public:
+  using Map = std::map<std::string, std::shared_ptr<Component>>;
+  NamedComponents(Map components, const char* kind, Metrics& metrics)
+      : components_(std::move(components)), kind_(kind), metrics_(metrics) {}
+
+  auto Find(std::string_view name) { return FindNamed(components_, name, kind_, metrics_); }
+
+  template <typename Fn>
+  auto Call(std::string_view name, Fn fn) -> decltype(fn(std::declval<Component&>())) {
+    auto found = Find(name);
+    if (!found.ok()) return found.status();
+    BlockingCall blocked;
+    auto result = fn(*(*found)->second);
+    if (!result.ok()) metrics_.CountStateStoreError((*found)->first);
+    return result;
+  }
+
+ private:
+  Map components_;
+  const char* kind_;
+  Metrics& metrics_;
+};
+
 // Layotto's lock API for wasmlet's lock calls: the lock stores of the config, by name.
 class ConfiguredLocks : public abi::Locks {
  public:
-  using Stores = std::map<std::string, std::shared_ptr<components::LockStoreComponent>>;
-  ConfiguredLocks(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  ConfiguredLocks(NamedComponents<components::LockStoreComponent>::Map stores, Metrics& metrics)
+      : stores_(std::move(stores), "lock store", metrics) {}
   Result<bool> TryLock(std::string_view store, std::string_view resource, std::string_view owner,
                        std::chrono::seconds expire) override {
-    auto found = FindNamed(stores_, store, "lock store", metrics_);
-    if (!found.ok()) return found.status();
-    BlockingCall blocked;
-    auto taken = (*found)->second->TryLock(resource, owner, expire);
-    if (!taken.ok()) metrics_.CountStateStoreError((*found)->first);
-    return taken;
+    return stores_.Call(store, [&](auto& lock) { return lock.TryLock(resource, owner, expire); });
   }
   Result<Unlocked> Unlock(std::string_view store, std::string_view resource,
                           std::string_view owner) override {
-    auto found = FindNamed(stores_, store, "lock store", metrics_);
-    if (!found.ok()) return found.status();
-    BlockingCall blocked;
-    auto result = (*found)->second->Unlock(resource, owner);
-    if (!result.ok()) {
-      metrics_.CountStateStoreError((*found)->first);
-      return result.status();
-    }
+    auto result = stores_.Call(store, [&](auto& lock) { return lock.Unlock(resource, owner); });
+    if (!result.ok()) return result.status();
     return static_cast<Unlocked>(*result);
   }
 
  private:
-  Stores stores_;
-  Metrics& metrics_;
+  NamedComponents<components::LockStoreComponent> stores_;
 };
 
 // Layotto's sequencer API for proxy_get_next_id: the sequencers of the config, by name.
 class ConfiguredSequencers : public abi::Sequencers {
  public:
-  using Stores = std::map<std::string, std::shared_ptr<components::SequencerComponent>>;
-  ConfiguredSequencers(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  ConfiguredSequencers(NamedComponents<components::SequencerComponent>::Map stores, Metrics& metrics)
+      : stores_(std::move(stores), "sequencer", metrics) {}
   Result<uint64_t> NextId(std::string_view store, std::string_view key) override {
-    auto found = FindNamed(stores_, store, "sequencer", metrics_);
-    if (!found.ok()) return found.status();
-    BlockingCall blocked;
-    auto id = (*found)->second->NextId(key);
-    if (!id.ok()) metrics_.CountStateStoreError((*found)->first);
-    return id;
+    return stores_.Call(store, [&](auto& sequencer) { return sequencer.NextId(key); });
   }
 
  private:
-  Stores stores_;
-  Metrics& metrics_;
+  NamedComponents<components::SequencerComponent> stores_;
 };
 
 // Layotto's secret API for proxy_get_secret and proxy_get_bulk_secret: the secret stores of the
-// config, by name.
+// config, by name. They are local (a file or the environment, read at start): nothing blocks.
 class ConfiguredSecrets : public abi::Secrets {
  public:
-  using Stores = std::map<std::string, std::shared_ptr<components::SecretStoreComponent>>;
-  ConfiguredSecrets(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  ConfiguredSecrets(NamedComponents<components::SecretStoreComponent>::Map stores, Metrics& metrics)
+      : stores_(std::move(stores), "secret store", metrics) {}
   Result<abi::HeaderList> Get(std::string_view store, std::string_view name) override {
-    auto found = FindNamed(stores_, store, "secret store", metrics_);
+    auto found = stores_.Find(store);
     if (!found.ok()) return found.status();
     auto data = (*found)->second->Get(name);
     if (!data.ok()) return data.status();
@@ -179,54 +189,42 @@ class ConfiguredSecrets : public abi::Secrets {
     return std::move(**data);
   }
   Result<std::vector<std::pair<std::string, abi::HeaderList>>> GetAll(std::string_view store) override {
-    auto found = FindNamed(stores_, store, "secret store", metrics_);
+    auto found = stores_.Find(store);
     if (!found.ok()) return found.status();
     return (*found)->second->GetAll();
   }
 
  private:
-  Stores stores_;
-  Metrics& metrics_;
+  NamedComponents<components::SecretStoreComponent> stores_;
 };
 
 // Layotto's configuration API for proxy_get_configuration_items: the configuration stores of the
 // config, by name.
 class ConfiguredConfiguration : public abi::Configuration {
  public:
-  using Stores = std::map<std::string, std::shared_ptr<components::ConfigurationStoreComponent>>;
-  ConfiguredConfiguration(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  ConfiguredConfiguration(NamedComponents<components::ConfigurationStoreComponent>::Map stores,
+                          Metrics& metrics)
+      : stores_(std::move(stores), "configuration store", metrics) {}
   Result<abi::HeaderList> Get(std::string_view store, const std::vector<std::string>& keys) override {
-    auto found = FindNamed(stores_, store, "configuration store", metrics_);
-    if (!found.ok()) return found.status();
-    BlockingCall blocked;
-    auto items = (*found)->second->Get(keys);
-    if (!items.ok()) metrics_.CountStateStoreError((*found)->first);
-    return items;
+    return stores_.Call(store, [&](auto& configuration) { return configuration.Get(keys); });
   }
 
  private:
-  Stores stores_;
-  Metrics& metrics_;
+  NamedComponents<components::ConfigurationStoreComponent> stores_;
 };
 
 // Layotto's pub/sub API for proxy_publish_event: the pub/subs of the config, by name.
 class ConfiguredPublisher : public abi::Publisher {
  public:
-  using Stores = std::map<std::string, std::shared_ptr<components::PubSubComponent>>;
-  ConfiguredPublisher(Stores stores, Metrics& metrics) : stores_(std::move(stores)), metrics_(metrics) {}
+  ConfiguredPublisher(NamedComponents<components::PubSubComponent>::Map pubsubs, Metrics& metrics)
+      : pubsubs_(std::move(pubsubs), "pub/sub", metrics) {}
   Result<std::string> Publish(std::string_view pubsub, std::string_view topic, std::string_view data,
                               const abi::HeaderList& metadata) override {
-    auto found = FindNamed(stores_, pubsub, "pub/sub", metrics_);
-    if (!found.ok()) return found.status();
-    BlockingCall blocked;
-    auto id = (*found)->second->Publish(topic, data, metadata);
-    if (!id.ok()) metrics_.CountStateStoreError((*found)->first);
-    return id;
+    return pubsubs_.Call(pubsub, [&](auto& p) { return p.Publish(topic, data, metadata); });
   }
 
  private:
-  Stores stores_;
-  Metrics& metrics_;
+  NamedComponents<components::PubSubComponent> pubsubs_;
 };
 
 // One component of each name of `configs`, made by `create`; the first failure stops.

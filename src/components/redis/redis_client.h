@@ -51,6 +51,9 @@ class RedisClient {
   Result<Reply> Eval(Script& script, const std::vector<std::string_view>& keys,
                      const std::vector<std::string_view>& args);
 
+  // The connect and command timeout (metadata timeoutMs).
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
   // An error naming the component and the address.
   Status Error(const std::string& what, StatusCode code = StatusCode::kInternal) const;
 

@@ -15,6 +15,14 @@ std::optional<int64_t> SeqOf(std::string_view id) {
   return seq;
 }
 
+// Parameters ?1, ?2, ?3 of the statements about one group: the store, the topic, the group.
+void BindGroup(sqlite3_stmt* statement, std::string_view store, std::string_view topic,
+               std::string_view group) {
+  BindText(statement, 1, store);
+  BindText(statement, 2, topic);
+  BindText(statement, 3, group);
+}
+
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS pubsub_messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, store TEXT NOT NULL,"
     " topic TEXT NOT NULL, data BLOB NOT NULL, metadata TEXT NOT NULL);"
@@ -71,9 +79,7 @@ Result<std::vector<PubSubMessage>> EmbeddedPubSub::TakeSome(std::string_view top
         "INSERT OR IGNORE INTO pubsub_groups (store, topic, grp, cursor) SELECT ?1, ?2, ?3,"
         " COALESCE((SELECT MIN(seq) - 1 FROM pubsub_messages WHERE store = ?1 AND topic = ?2), 0)");
     if (!join.ok()) return file_->Error(db, "preparing");
-    BindText(join.get(), 1, store_);
-    BindText(join.get(), 2, topic);
-    BindText(join.get(), 3, group);
+    BindGroup(join.get(), store_, topic, group);
     if (sqlite3_step(join.get()) != SQLITE_DONE) return file_->Error(db, "joining the group");
 
     // Due again first: their leases ran out, or a retry's time came.
@@ -88,9 +94,7 @@ Result<std::vector<PubSubMessage>> EmbeddedPubSub::TakeSome(std::string_view top
     Statement forget(db,
                      "DELETE FROM pubsub_pending WHERE store = ?1 AND topic = ?2 AND grp = ?3 AND seq = ?4");
     if (!due.ok() || !lease_again.ok() || !forget.ok()) return file_->Error(db, "preparing");
-    BindText(due.get(), 1, store_);
-    BindText(due.get(), 2, topic);
-    BindText(due.get(), 3, group);
+    BindGroup(due.get(), store_, topic, group);
     sqlite3_bind_int64(due.get(), 4, now);
     sqlite3_bind_int64(due.get(), 5, static_cast<int64_t>(max));
     std::vector<std::pair<int64_t, bool>> touched;  // seq, still there
@@ -108,9 +112,7 @@ Result<std::vector<PubSubMessage>> EmbeddedPubSub::TakeSome(std::string_view top
     for (const auto& [seq, there] : touched) {
       sqlite3_stmt* s = there ? lease_again.get() : forget.get();
       sqlite3_reset(s);
-      BindText(s, 1, store_);
-      BindText(s, 2, topic);
-      BindText(s, 3, group);
+      BindGroup(s, store_, topic, group);
       sqlite3_bind_int64(s, 4, seq);
       if (there) sqlite3_bind_int64(s, 5, lease);
       if (sqlite3_step(s) != SQLITE_DONE) return file_->Error(db, "leasing");
@@ -129,9 +131,7 @@ Result<std::vector<PubSubMessage>> EmbeddedPubSub::TakeSome(std::string_view top
     Statement advance(db,
                       "UPDATE pubsub_groups SET cursor = ?4 WHERE store = ?1 AND topic = ?2 AND grp = ?3");
     if (!fresh.ok() || !hold.ok() || !advance.ok()) return file_->Error(db, "preparing");
-    BindText(fresh.get(), 1, store_);
-    BindText(fresh.get(), 2, topic);
-    BindText(fresh.get(), 3, group);
+    BindGroup(fresh.get(), store_, topic, group);
     sqlite3_bind_int64(fresh.get(), 4, static_cast<int64_t>(max - out.size()));
     int64_t last = -1;
     std::vector<int64_t> taken;
@@ -144,17 +144,13 @@ Result<std::vector<PubSubMessage>> EmbeddedPubSub::TakeSome(std::string_view top
     if (step != SQLITE_DONE) return file_->Error(db, "reading new messages");
     for (int64_t seq : taken) {
       sqlite3_reset(hold.get());
-      BindText(hold.get(), 1, store_);
-      BindText(hold.get(), 2, topic);
-      BindText(hold.get(), 3, group);
+      BindGroup(hold.get(), store_, topic, group);
       sqlite3_bind_int64(hold.get(), 4, seq);
       sqlite3_bind_int64(hold.get(), 5, lease);
       if (sqlite3_step(hold.get()) != SQLITE_DONE) return file_->Error(db, "leasing");
     }
     if (last >= 0) {
-      BindText(advance.get(), 1, store_);
-      BindText(advance.get(), 2, topic);
-      BindText(advance.get(), 3, group);
+      BindGroup(advance.get(), store_, topic, group);
       sqlite3_bind_int64(advance.get(), 4, last);
       if (sqlite3_step(advance.get()) != SQLITE_DONE) return file_->Error(db, "moving the cursor");
     }
@@ -190,9 +186,7 @@ Status EmbeddedPubSub::Ack(std::string_view topic, std::string_view group, std::
     Statement done(db,
                    "DELETE FROM pubsub_pending WHERE store = ?1 AND topic = ?2 AND grp = ?3 AND seq = ?4");
     if (!done.ok()) return file_->Error(db, "preparing");
-    BindText(done.get(), 1, store_);
-    BindText(done.get(), 2, topic);
-    BindText(done.get(), 3, group);
+    BindGroup(done.get(), store_, topic, group);
     sqlite3_bind_int64(done.get(), 4, *seq);
     if (sqlite3_step(done.get()) != SQLITE_DONE) return file_->Error(db, "acknowledging");
     return Status::Ok();
@@ -231,9 +225,7 @@ Status EmbeddedPubSub::Retry(std::string_view topic, std::string_view group, std
     Statement later(
         db, "UPDATE pubsub_pending SET due = ?5 WHERE store = ?1 AND topic = ?2 AND grp = ?3 AND seq = ?4");
     if (!later.ok()) return file_->Error(db, "preparing");
-    BindText(later.get(), 1, store_);
-    BindText(later.get(), 2, topic);
-    BindText(later.get(), 3, group);
+    BindGroup(later.get(), store_, topic, group);
     sqlite3_bind_int64(later.get(), 4, *seq);
     sqlite3_bind_int64(later.get(), 5, UnixMillis() + after.count());
     if (sqlite3_step(later.get()) != SQLITE_DONE) return file_->Error(db, "scheduling a retry");

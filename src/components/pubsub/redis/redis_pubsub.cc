@@ -35,11 +35,8 @@ Result<std::unique_ptr<PubSubComponent>> RedisPubSub::Create(const StoreConfig& 
   if (!redis.ok()) return redis.status();
   // Block for at most half the command timeout, so that a quiet topic never looks like a dead
   // connection.
-  std::chrono::milliseconds timeout{1000};
-  if (auto it = config.metadata.find("timeoutMs"); it != config.metadata.end() && !it->second.empty())
-    timeout = std::chrono::milliseconds(std::stoll(it->second));  // checked by RedisClient::Create
-  return std::unique_ptr<PubSubComponent>(
-      new RedisPubSub(std::move(*redis), *limits, std::max(std::chrono::milliseconds(1), timeout / 2)));
+  const auto block = std::max(std::chrono::milliseconds(1), (*redis)->timeout() / 2);
+  return std::unique_ptr<PubSubComponent>(new RedisPubSub(std::move(*redis), *limits, block));
 }
 
 std::string RedisPubSub::Key(std::string_view topic, std::string_view group, std::string_view id) {
