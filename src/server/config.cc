@@ -496,6 +496,33 @@ std::string PluginConfigurationBytes(const PluginConfig& plugin) {
   return abi::HeaderMap(pairs).Serialize();
 }
 
+int ServingLoops(const ServerConfig& config, unsigned cores, std::string* why) {
+  const int per_core = static_cast<int>(std::max(1u, cores));
+  if (config.workers > 0) {
+    *why = "wasmlet.workers";
+    return config.workers;
+  }
+  const std::pair<const char*, const std::map<std::string, StoreConfig>*> kinds[] = {
+      {"state store", &config.stores},
+      {"lock store", &config.locks},
+      {"sequencer", &config.sequencers},
+      {"secret store", &config.secret_stores},
+      {"configuration store", &config.configuration_stores},
+      {"pub/sub", &config.pubsubs}};
+  for (const auto& [kind, components] : kinds) {
+    for (const auto& [name, component] : *components) {
+      if (component.type != "redis") continue;
+      *why = std::to_string(kLoopsPerCoreForNetworkStores) + " per core: " + kind + " '" +
+             Printable(name, 64) +
+             "' is on Redis, and a guest's call to it holds its loop for a round trip (wasmlet.workers sets "
+             "the number)";
+      return per_core * kLoopsPerCoreForNetworkStores;
+    }
+  }
+  *why = "one per core";
+  return per_core;
+}
+
 std::string VmConfigurationBytes(const PluginConfig& plugin) {
   abi::HeaderList pairs = {{"Engine", plugin.vm.engine},
                            {"Path", plugin.vm.path},

@@ -97,7 +97,7 @@ struct ServerConfig {
 
   // "wasmlet": { ... } settings.
   // Serving loops: each accepts connections, parses their requests and runs their functions
-  // on its own thread. 0 = one per core.
+  // on its own thread. 0 = chosen by ServingLoops().
   int workers = 0;
   // Pool loops, for functions that proved slow (see inline_limit_ms). -1 = one per core; 0 =
   // none (every function stays on the serving loops).
@@ -127,6 +127,13 @@ struct ServerConfig {
 };
 
 Result<ServerConfig> LoadConfig(const std::string& path);
+
+// How many serving loops to run on `cores` cores: `workers` when set. Otherwise one per core,
+// or kLoopsPerCoreForNetworkStores per core when a component is reached over the network (its
+// calls block their loop for a round trip, and only more loops keep more of them in flight).
+// `why` receives the reason, for the log.
+constexpr int kLoopsPerCoreForNetworkStores = 4;
+int ServingLoops(const ServerConfig& config, unsigned cores, std::string* why);
 // One plugin item (as the admin API's /wasm/install receives it); `path` names it in errors.
 Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::string& path);
 Result<ServerConfig> ParseConfig(const std::string& json_text);

@@ -337,8 +337,8 @@ void FunctionPool::Execute(Slot& slot, abi::HttpRequest request, bool can_wait, 
     if (measured || !measure) return;
     measured = true;
     if (Clock::now() - start <= context_.inline_limit) return;
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::nanoseconds(ThreadCpuNs() - cpu_start + blocked_ns - blocked_start));
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(
+        ThreadCpuNs() - cpu_start + (context_.count_blocked ? blocked_ns - blocked_start : 0)));
     auto serving = Placement::kServing;
     if (took > context_.inline_limit && placement_.compare_exchange_strong(serving, Placement::kMoving))
       context_.control->Post([self = shared_from_this(), took] { self->MoveToPool(took); });

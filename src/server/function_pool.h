@@ -47,7 +47,7 @@ class BlockingCall {
 // Where pools put their instances, and the settings every pool runs under. Owned by the
 // registry; outlives every pool.
 struct PoolContext {
-  std::vector<EventLoop*> serving;  // one per core: run requests inline
+  std::vector<EventLoop*> serving;  // run requests inline (see ServingLoops)
   // The loops that run the functions that proved slow, started the first time they are asked
   // for (a server whose functions never prove slow has none). Thread-safe.
   std::function<Result<std::vector<EventLoop*>>()> pool_loops;
@@ -55,6 +55,10 @@ struct PoolContext {
   EventLoop* control = nullptr;  // no store: moves to the pool, timers of foreign threads
   Metrics* metrics = nullptr;
   std::chrono::milliseconds inline_limit{10};  // 0: never move a function to the pool
+  // Whether time a request spent blocked in host calls counts against inline_limit. Not when
+  // there are more serving loops than cores: a loop waiting for the network then leaves its
+  // core to the others, and what the pool would protect them from is CPU time alone.
+  bool count_blocked = true;
   std::chrono::milliseconds queue_timeout{1000};
   size_t max_queued = 1024;
   std::chrono::milliseconds invoke_timeout{3000};

@@ -44,6 +44,7 @@ FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& e
   context_.serving = std::move(serving);
   context_.metrics = &metrics_;
   context_.inline_limit = std::chrono::milliseconds(config.inline_limit_ms);
+  context_.count_blocked = context_.serving.size() <= static_cast<size_t>(Cores());
   context_.queue_timeout = std::chrono::milliseconds(config.queue_timeout_ms);
   context_.max_queued = config.max_queued;
   context_.invoke_timeout = std::chrono::milliseconds(config.invoke_timeout_ms);

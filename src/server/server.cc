@@ -382,8 +382,8 @@ Status Server::Start() {
   outbound_ = std::make_shared<OutboundCalls>(config_.clusters, config_.guest_limits.buffer_bytes);
   services.outbound = outbound_;
   services.grpc = outbound_;
-  const int loops = config_.workers > 0 ? config_.workers
-                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string why;
+  const int loops = ServingLoops(config_, std::thread::hardware_concurrency(), &why);
   for (int i = 0; i < loops; ++i) {
     loops_.push_back(std::make_unique<EventLoop>(
         EventLoop::Options{.name = "loop " + std::to_string(i), .index = i, .engine = engine_.get()}));
@@ -449,6 +449,7 @@ Status Server::Start() {
                  functions_->function_count() == 1 ? "" : "s", http_->port());
   }
   subscriptions_->Start(config_.plugins);
+  spdlog::info("{} serving loop{} ({})", loops, loops == 1 ? "" : "s", why);
   ready_ = true;
   return Status::Ok();
 }

@@ -46,6 +46,28 @@ TEST(ConfigTest, ReadsLayottosShape) {
   EXPECT_EQ(config->rpc_address, "");  // the channel names this process's own listener
 }
 
+TEST(ConfigTest, ServingLoopsAreOnePerCoreAndMoreWhenAComponentIsOnRedis) {
+  ServerConfig local;
+  local.stores["local"] = StoreConfig{.name = "local", .type = "embedded", .metadata = {}, .json_path = ""};
+  std::string why;
+  EXPECT_EQ(ServingLoops(local, 2, &why), 2);
+  EXPECT_EQ(why, "one per core");
+  EXPECT_EQ(ServingLoops(local, 0, &why), 1);  // the core count is unknown
+
+  ServerConfig redis = local;
+  redis.locks["locks"] = StoreConfig{.name = "locks", .type = "redis", .metadata = {}, .json_path = ""};
+  EXPECT_EQ(ServingLoops(redis, 2, &why), 2 * kLoopsPerCoreForNetworkStores);
+  EXPECT_NE(why.find("lock store 'locks' is on Redis"), std::string::npos) << why;
+
+  redis.workers = 3;  // the operator's number wins
+  EXPECT_EQ(ServingLoops(redis, 2, &why), 3);
+  EXPECT_EQ(why, "wasmlet.workers");
+
+  auto layotto = ParseConfig(kLayotto);  // Layotto's demo: its state store is on Redis
+  ASSERT_TRUE(layotto.ok()) << layotto.status().ToString();
+  EXPECT_EQ(ServingLoops(*layotto, 4, &why), 4 * kLoopsPerCoreForNetworkStores);
+}
+
 TEST(ConfigTest, PluginConfigurationIsTheItemsStringKeysOrEnvoysConfiguration) {
   PluginConfig layotto;
   layotto.string_keys = {{"name", "function1"}};
