@@ -84,6 +84,8 @@ wait_port "$redis_port"
 
 # ---- wasmlet -----------------------------------------------------------------------------------
 # config FILE PORT STORE_JSON ECHO_INSTANCES
+# instance_num 0 is the default, one instance per serving loop: a function waiting on Redis has
+# as many requests in flight as it has instances.
 config() {
   cat > "$1" <<EOF
 {"servers": [{"listeners": [
@@ -91,9 +93,9 @@ config() {
     "state": {"state_demo": $3}}}}]}]},
   {"name": "wasm", "address": "127.0.0.1:$2", "stream_filters": [{"type": "Layotto", "config": {
     "echo": {"name": "echo", "instance_num": $4, "vm_config": {"engine": "v8", "path": "$build/examples/echo.wasm"}},
-    "save": {"name": "save", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/save_state.wasm"}},
-    "function1": {"name": "function1", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/function1.wasm"}},
-    "function2": {"name": "function2", "instance_num": $cores, "vm_config": {"engine": "v8", "path": "$build/examples/function2.wasm"}}}}]}]}],
+    "save": {"name": "save", "instance_num": 0, "vm_config": {"engine": "v8", "path": "$build/examples/save_state.wasm"}},
+    "function1": {"name": "function1", "instance_num": 0, "vm_config": {"engine": "v8", "path": "$build/examples/function1.wasm"}},
+    "function2": {"name": "function2", "instance_num": 0, "vm_config": {"engine": "v8", "path": "$build/examples/function2.wasm"}}}}]}]}],
  "wasmlet": {"admin_address": "127.0.0.1:$admin_port"}}
 EOF
 }
