@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/inspect.h"
+#include "cli/log_format.h"
 #include "components/configuration/configuration_store.h"
 #include "components/lock/lock_store.h"
 #include "components/pubsub/pubsub.h"
@@ -51,10 +52,11 @@ int Inspect(const std::string& path, bool json, bool compile) {
   return 0;
 }
 
-int Start(const std::string& config_path, const std::string& log_level) {
+int Start(const std::string& config_path, const std::string& log_level, const std::string& log_format) {
   const auto level = spdlog::level::from_str(log_level);
   if (level == spdlog::level::off && log_level != "off") return Fail("unknown log level '" + log_level + "'");
   spdlog::set_level(level);
+  if (auto status = wasmlet::cli::SetLogFormat(log_format); !status.ok()) return Fail(status.message());
   auto config = wasmlet::server::LoadConfig(config_path);
   if (!config.ok()) return Fail(config.status().message());
   wasmlet::server::Server server(std::move(*config));
@@ -220,6 +222,9 @@ int main(int argc, char** argv) {
   start->add_option("-c,--config", config_path, "Configuration file (Layotto's config.json shape)")
       ->required();
   start->add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  std::string log_format = "text";
+  start->add_option("--log-format", log_format, "text, or json: one JSON object per line, for log shippers")
+      ->capture_default_str();
 
   auto* state = app.add_subcommand("state", "Read or write a state store named in a configuration");
   state->require_subcommand(1);
@@ -307,7 +312,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*inspect) return Inspect(inspect_path, inspect_json, inspect_compile);
-  if (*start) return Start(config_path, log_level);
+  if (*start) return Start(config_path, log_level, log_format);
   if (*state_set) return State(config_path, store_name, key, value);
   if (*state_get) return State(config_path, store_name, key, std::nullopt);
   if (*lock_try) return Lock(config_path, store_name, resource, owner, expire_seconds);

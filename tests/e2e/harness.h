@@ -276,14 +276,18 @@ inline json Plugin(const std::string& name, const std::string& wasm, int instanc
 // The wasmlet binary serving `config`; waits until it accepts connections.
 class Wasmlet {
  public:
-  Wasmlet(const TempDir& dir, const json& config, uint16_t port, bool expect_start = true) : port_(port) {
+  // `args` go after `start -c CONFIG` (--log-format json, ...).
+  Wasmlet(const TempDir& dir, const json& config, uint16_t port, bool expect_start = true,
+          const std::vector<std::string>& args = {})
+      : port_(port) {
     const std::string admin = config["wasmlet"].value("admin_address", "");
     admin_port_ = admin.empty() ? 0 : static_cast<uint16_t>(std::stoi(admin.substr(admin.rfind(':') + 1)));
     config_path_ = dir.File("config-" + std::to_string(port) + ".json");
     std::ofstream(config_path_) << config.dump(2);
+    std::vector<std::string> argv{WASMLET_BINARY, "start", "-c", config_path_};
+    argv.insert(argv.end(), args.begin(), args.end());
     process_ =
-        std::make_unique<Process>(std::vector<std::string>{WASMLET_BINARY, "start", "-c", config_path_},
-                                  dir.File("wasmlet-" + std::to_string(port) + ".log"));
+        std::make_unique<Process>(std::move(argv), dir.File("wasmlet-" + std::to_string(port) + ".log"));
     if (!expect_start) return;
     for (int i = 0; i < 1000 && !PortAccepts(port_) && !process_->Exited(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -2,6 +2,7 @@
 // redis-server. Each test starts its own processes on free ports.
 #include <atomic>
 #include <set>
+#include <sstream>
 
 #include "e2e/harness.h"
 
@@ -56,6 +57,48 @@ TEST(ServerTest, QuickstartAnswersFromRedis) {
   EXPECT_EQ(Get(port, "/?name=book1", {{"id", "id_1"}}).body, "There are 100 inventories for book1.");
   EXPECT_EQ(Get(port, "/?name=book2", {{"id", "id_1"}}).body, "There are 42 inventories for book2.");
   EXPECT_EQ(Get(port, "/?name=book3", {{"id", "id_1"}}).body, "There are 7 inventories for book3.");
+}
+
+TEST(ServerTest, TheJsonLogFormatIsOneObjectPerLineWhateverTheGuestPrints) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json plugins = {{"filter", Plugin("filter", kGuests + "/abi_filter.wasm", 1)}};
+  Wasmlet server(dir, LayottoConfig(port, plugins), port, true, {"--log-format", "json"});
+  EXPECT_EQ(Get(port, "/", {{"id", "filter"}, {"x-op", "log"}}).status, 200);   // proxy_log and printf
+  EXPECT_EQ(Get(port, "/", {{"id", "filter"}, {"x-op", "trap"}}).status, 500);  // a warning naming the trap
+  server.process().Stop();
+  const std::string text = server.process().Log();
+  std::istringstream log(text);
+  std::string line;
+  std::set<std::string> levels;
+  std::string messages;
+  size_t lines = 0;
+  while (std::getline(log, line)) {
+    ++lines;
+    json entry;
+    try {
+      entry = json::parse(line);
+    } catch (...) {
+      ADD_FAILURE() << "not a JSON object: " << line;
+      continue;
+    }
+    ASSERT_TRUE(entry.is_object()) << line;
+    ASSERT_TRUE(entry["time"].is_string()) << line;
+    EXPECT_EQ(entry["time"].get<std::string>().size(), 24u) << line;  // 2026-12-02T08:00:00.123Z
+    EXPECT_EQ(entry["time"].get<std::string>().back(), 'Z') << line;
+    EXPECT_TRUE(entry["thread"].is_number()) << line;
+    levels.insert(entry["level"].get<std::string>());
+    messages += entry["message"].get<std::string>() + "\n";
+  }
+  EXPECT_GE(lines, 5u) << text;  // start-up, the guest's two lines, the trap, the stop
+  EXPECT_NE(messages.find("trapped: unreachable"), std::string::npos) << text;
+  EXPECT_NE(messages.find("abi_filter: a warning from the guest"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("abi_filter: printed to stdout"), std::string::npos) << messages;
+  EXPECT_TRUE(levels.count("info") && levels.count("warning")) << text;
+
+  auto [code, out] = RunWasmlet("start -c " + server.config_path() + " --log-format yaml");
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("unknown log format 'yaml' (use text or json)"), std::string::npos) << out;
 }
 
 TEST(ServerTest, ErrorsAreRealHttpErrorsWithAMessage) {
