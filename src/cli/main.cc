@@ -11,6 +11,9 @@
 #include <optional>
 #include <vector>
 
+#include <unistd.h>
+
+#include "cli/admin_commands.h"
 #include "cli/inspect.h"
 #include "cli/log_format.h"
 #include "components/configuration/configuration_store.h"
@@ -302,6 +305,38 @@ int main(int argc, char** argv) {
                    "KEY=VALUE in the image's environment, e.g. WASMLET_INSTANCE_NUM=2 (repeatable)");
   pack->add_flag("--no-verify", pack_no_verify, "Pack even a file that is not a readable wasm module");
 
+  // Commands for a running server, through its admin API.
+  std::string admin_flag, admin_config, admin_id, install_file;
+  bool ls_json = false;
+  int instances = 0, top_frames = 0;
+  uint32_t cpu_ms = 0, mem_mib = 0;
+  double top_interval = 1.0;
+  auto* ls = app.add_subcommand("ls", "List the functions of a running server");
+  ls->add_flag("--json", ls_json, "Print the admin API's JSON");
+  auto* install =
+      app.add_subcommand("install", "Install a function into a running server: install FILE --id ID");
+  install->add_option("FILE", install_file, "The .wasm file")->required();
+  install
+      ->add_option("--id", admin_id, "Its id (the plugin item's name; requests carry it in the 'id' header)")
+      ->required();
+  auto* install_instances =
+      install->add_option("--instances", instances, "Instances (default: one per serving loop)");
+  auto* install_cpu = install->add_option("--cpu", cpu_ms, "CPU budget of one request, in ms");
+  auto* install_mem = install->add_option("--mem", mem_mib, "Memory cap of one instance, in MiB");
+  auto* update = app.add_subcommand("update", "Change a function's instance count: update ID --instances N");
+  update->add_option("ID", admin_id, "The function's id")->required();
+  update->add_option("--instances", instances, "Instances (0: one per serving loop)")->required();
+  auto* uninstall = app.add_subcommand("uninstall", "Remove a function from a running server: uninstall ID");
+  uninstall->add_option("ID", admin_id, "The function's id")->required();
+  auto* top = app.add_subcommand("top", "A live table of the functions' traffic, refreshed every second");
+  top->add_option("-n,--frames", top_frames, "Stop after this many frames (default: until Ctrl-C)");
+  top->add_option("--interval", top_interval, "Seconds between frames")->capture_default_str();
+  for (auto* sub : {ls, install, update, uninstall, top}) {
+    sub->add_option("--admin", admin_flag, "The admin API's address, HOST:PORT (default 127.0.0.1:34998)");
+    sub->add_option("-c,--config", admin_config,
+                    "The server's configuration, for its admin address and token");
+  }
+
   CLI11_PARSE(app, argc, argv);
 
   if (*version) {
@@ -322,5 +357,30 @@ int main(int argc, char** argv) {
   if (*configuration_get) return Configuration(config_path, store_name, key, std::nullopt);
   if (*publish) return Publish(config_path, store_name, topic, data, publish_metadata);
   if (*pack) return Pack(pack_path, pack_name, pack_output, pack_env, !pack_no_verify);
+  for (auto* sub : {ls, install, update, uninstall, top}) {
+    if (!*sub) continue;
+    auto admin = wasmlet::cli::ResolveAdmin(admin_flag, admin_config);
+    if (!admin.ok()) return Fail(admin.status().message());
+    wasmlet::Status status;
+    if (*ls) status = wasmlet::cli::ListFunctions(*admin, ls_json, std::cout);
+    if (*install) {
+      wasmlet::cli::InstallOptions options;
+      options.file = install_file;
+      options.id = admin_id;
+      if (*install_instances) options.instances = instances;
+      if (*install_cpu) options.cpu_ms = cpu_ms;
+      if (*install_mem) options.mem_mib = mem_mib;
+      status = wasmlet::cli::Install(*admin, options, std::cout);
+    }
+    if (*update) status = wasmlet::cli::Update(*admin, admin_id, instances, std::cout);
+    if (*uninstall) status = wasmlet::cli::Uninstall(*admin, admin_id, std::cout);
+    if (*top) {
+      if (top_interval < 0.1 || top_interval > 3600) return Fail("--interval must be 0.1 to 3600 seconds");
+      status = wasmlet::cli::Top(*admin, std::cout, top_frames,
+                                 std::chrono::milliseconds(static_cast<int64_t>(top_interval * 1000)),
+                                 isatty(STDOUT_FILENO) != 0);
+    }
+    return status.ok() ? 0 : Fail(status.message());
+  }
   return 0;
 }
