@@ -16,6 +16,7 @@
 #include "cli/admin_commands.h"
 #include "cli/inspect.h"
 #include "cli/log_format.h"
+#include "cli/new_function.h"
 #include "components/configuration/configuration_store.h"
 #include "components/lock/lock_store.h"
 #include "components/pubsub/pubsub.h"
@@ -337,6 +338,14 @@ int main(int argc, char** argv) {
                     "The server's configuration, for its admin address and token");
   }
 
+  auto* new_function =
+      app.add_subcommand("new", "Write a function project that builds with the guest SDK: new NAME");
+  std::string new_name, new_lang = "cpp", new_sdk;
+  new_function->add_option("NAME", new_name, "The function's name, folder and id")->required();
+  new_function->add_option("--lang", new_lang, "cpp (with the SDK's classes) or c (the raw ABI)")
+      ->capture_default_str();
+  new_function->add_option("--sdk", new_sdk, "The SDK folder (default: the one beside this wasmlet)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*version) {
@@ -357,6 +366,12 @@ int main(int argc, char** argv) {
   if (*configuration_get) return Configuration(config_path, store_name, key, std::nullopt);
   if (*publish) return Publish(config_path, store_name, topic, data, publish_metadata);
   if (*pack) return Pack(pack_path, pack_name, pack_output, pack_env, !pack_no_verify);
+  if (*new_function) {
+    auto sdk = wasmlet::cli::FindSdk(new_sdk);
+    if (!sdk.ok()) return Fail(sdk.status().message());
+    auto status = wasmlet::cli::NewFunction(new_name, new_lang, *sdk, std::cout);
+    return status.ok() ? 0 : Fail(status.message());
+  }
   for (auto* sub : {ls, install, update, uninstall, top}) {
     if (!*sub) continue;
     auto admin = wasmlet::cli::ResolveAdmin(admin_flag, admin_config);

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
+#include <tuple>
 
 #include "e2e/harness.h"
+#include "test_support.h"
 
 namespace wasmlet::testing {
 namespace {
@@ -105,6 +108,38 @@ TEST(AdminCliTest, TheTokenComesFromTheEnvironment) {
       RunShell("WASMLET_ADMIN_TOKEN=s3cret " + std::string(WASMLET_BINARY) + " ls" + AdminFlag(server));
   EXPECT_EQ(code, 0) << out;
   EXPECT_FALSE(Row(out, "id_2").empty()) << out;
+}
+
+// What a new guest developer does: `wasmlet new`, the two CMake commands its README gives,
+// then install the module into a running server and call it.
+TEST(AdminCliTest, ANewFunctionBuildsOutsideTheRepositoryAndAnswersOnceInstalled) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json plugins = {{"function2", Plugin("function2", std::string(WASMLET_EXAMPLES) + "/function2.wasm", 1)}};
+  Wasmlet server(dir, LayottoConfig(port, plugins), port);
+  const std::string in_dir = "cd " + dir.File("") + " && ";
+  for (const std::string lang : {"cpp", "c"}) {
+    const std::string name = "greet_" + lang;
+    auto [code, out] = RunShell(in_dir + WASMLET_BINARY + " new " + name + " --lang " + lang);
+    ASSERT_EQ(code, 0) << out;
+    std::tie(code, out) =
+        RunShell(in_dir + "cmake -S " + name + " -B " + name + "/build && cmake --build " + name + "/build");
+    ASSERT_EQ(code, 0) << out;
+    const std::string module = dir.File(name + "/build/" + name + ".wasm");
+    ASSERT_TRUE(std::filesystem::exists(module)) << out;  // NAME.wasm, not NAME
+    // A release build: no debug sections, no name section.
+    const auto bytes = ReadBytes(module);
+    const std::string text(bytes.begin(), bytes.end());
+    EXPECT_EQ(text.find(".debug_info"), std::string::npos) << name;
+    EXPECT_LT(bytes.size(), 100u * 1024) << name;
+    std::tie(code, out) = RunWasmlet("install " + module + " --id " + name + AdminFlag(server));
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_EQ(Get(port, "/?name=you", {{"id", name}}).body,
+              lang == "cpp" ? "hello, you\n" : "hello, world\n");
+  }
+  auto [again, out] = RunShell(in_dir + WASMLET_BINARY + " new greet_c");
+  EXPECT_EQ(again, 1);
+  EXPECT_EQ(out, "wasmlet: error: greet_c exists already: choose another name, or remove it\n");
 }
 
 }  // namespace
