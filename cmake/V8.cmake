@@ -24,4 +24,7 @@ add_library(wasmlet::v8 ALIAS wasmlet_v8)
 target_include_directories(wasmlet_v8 SYSTEM INTERFACE "${V8_INCLUDE_DIR}")
 target_link_libraries(wasmlet_v8 INTERFACE "${V8_LIBRARY}")
 # The private prefix is not on the loader's path: record it in the binaries.
-target_link_options(wasmlet_v8 INTERFACE "LINKER:-rpath,${V8_LIBRARY_DIR}")
+# Binaries in the build tree find libnode where setup.sh unpacked it; installed ones through
+# their INSTALL_RPATH (cmake/Install.cmake). A build RPATH CMake knows of is one it can replace
+# at install time.
+list(APPEND CMAKE_BUILD_RPATH "${V8_LIBRARY_DIR}")
