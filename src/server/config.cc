@@ -509,14 +509,25 @@ int ServingLoops(const ServerConfig& config, unsigned cores, std::string* why) {
       {"secret store", &config.secret_stores},
       {"configuration store", &config.configuration_stores},
       {"pub/sub", &config.pubsubs}};
+  const int raised = per_core * kLoopsPerCoreForNetworkStores;
   for (const auto& [kind, components] : kinds) {
     for (const auto& [name, component] : *components) {
       if (component.type != "redis") continue;
-      *why = std::to_string(kLoopsPerCoreForNetworkStores) + " per core: " + kind + " '" +
-             Printable(name, 64) +
-             "' is on Redis, and a guest's call to it holds its loop for a round trip (wasmlet.workers sets "
-             "the number)";
-      return per_core * kLoopsPerCoreForNetworkStores;
+      const std::string on_redis = std::string(kind) + " '" + Printable(name, 64) + "' is on Redis";
+      // A function with fewer instances than loops has none on some loops: each request
+      // accepted there is handed to another loop and back, and its instance count bounds its
+      // round trips in flight anyway.
+      for (const PluginConfig& plugin : config.plugins) {
+        if (plugin.instance_num > 0 && plugin.instance_num < raised) {
+          *why = "one per core: " + on_redis + ", but function '" + Printable(plugin.name, 64) +
+                 "' has instance_num " + std::to_string(plugin.instance_num) + ", fewer than the " +
+                 std::to_string(raised) + " loops that would keep more round trips in flight";
+          return per_core;
+        }
+      }
+      *why = std::to_string(kLoopsPerCoreForNetworkStores) + " per core: " + on_redis +
+             ", and a guest's call to it holds its loop for a round trip (wasmlet.workers sets the number)";
+      return raised;
     }
   }
   *why = "one per core";

@@ -130,8 +130,9 @@ Result<ServerConfig> LoadConfig(const std::string& path);
 
 // How many serving loops to run on `cores` cores: `workers` when set. Otherwise one per core,
 // or kLoopsPerCoreForNetworkStores per core when a component is reached over the network (its
-// calls block their loop for a round trip, and only more loops keep more of them in flight).
-// `why` receives the reason, for the log.
+// calls block their loop for a round trip, and only more loops keep more of them in flight)
+// and no function of the config asks for fewer instances than that many loops. `why` receives
+// the reason, for the log.
 constexpr int kLoopsPerCoreForNetworkStores = 4;
 int ServingLoops(const ServerConfig& config, unsigned cores, std::string* why);
 // One plugin item (as the admin API's /wasm/install receives it); `path` names it in errors.

@@ -63,8 +63,13 @@ TEST(ConfigTest, ServingLoopsAreOnePerCoreAndMoreWhenAComponentIsOnRedis) {
   EXPECT_EQ(ServingLoops(redis, 2, &why), 3);
   EXPECT_EQ(why, "wasmlet.workers");
 
-  auto layotto = ParseConfig(kLayotto);  // Layotto's demo: its state store is on Redis
+  // Layotto's demo: its state store is on Redis, but its functions have 1 and 2 instances; more
+  // loops would only hand their requests from loop to loop.
+  auto layotto = ParseConfig(kLayotto);
   ASSERT_TRUE(layotto.ok()) << layotto.status().ToString();
+  EXPECT_EQ(ServingLoops(*layotto, 4, &why), 4);
+  EXPECT_NE(why.find("function 'function1' has instance_num 1"), std::string::npos) << why;
+  for (PluginConfig& plugin : layotto->plugins) plugin.instance_num = 0;  // one per loop
   EXPECT_EQ(ServingLoops(*layotto, 4, &why), 4 * kLoopsPerCoreForNetworkStores);
 }
 
