@@ -213,7 +213,7 @@ run_wrk j "http://127.0.0.1:$port/" "$work/call.lua"
 stop_wasmlet
 
 port=$(free_port)
-config "$work/redis.json" "$port" "{\"type\": \"redis\", \"metadata\": {\"redisHost\": \"127.0.0.1:$redis_port\"}}" "$cores"
+config "$work/redis.json" "$port" "{\"type\": \"redis\", \"metadata\": {\"redisHost\": \"127.0.0.1:$redis_port\"}}" 0  # echo: one instance per loop, like the others
 redis-cli -p "$redis_port" set book1 100 >/dev/null
 start_wasmlet "$work/redis.json" "$port"
 log "(e) quickstart chain, Redis"
