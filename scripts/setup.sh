@@ -50,6 +50,8 @@ packages=(
   python3-grpcio
   # the upstream of the proxy-mode example in the README (python3 -m http.server)
   python3
+  # the package test (tests/package/deb_test.sh) and the README's examples call with curl
+  curl
   # the containerd shim is tested against Debian's containerd (FaaS mode)
   containerd
 )
