@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/address.h"
-#include "common/http_client.h"
+#include "common/admin_call.h"
 #include "common/text.h"
 #include "server/config.h"
 
@@ -29,21 +29,14 @@ constexpr std::chrono::milliseconds kReadTimeout{5000};
 // One admin call; the answer's JSON on a 2xx, else an error that says what to do.
 Result<json> Call(const AdminTarget& admin, const std::string& method, const std::string& path,
                   const json& body = nullptr) {
-  HttpClientRequest request;
-  request.method = method;
-  request.url = HttpBaseUrl(admin.address) + path;
-  request.timeout = method == "GET" ? kReadTimeout : kChangeTimeout;
-  if (!body.is_null()) {
-    request.body = ToJson(body);
-    request.headers.emplace_back("content-type", "application/json");
-  }
-  if (!admin.token.empty()) request.headers.emplace_back("authorization", "Bearer " + admin.token);
-  auto response = HttpFetch(request);
+  const auto timeout = method == "GET" ? kReadTimeout : kChangeTimeout;
+  auto response =
+      CallAdmin(admin.address, admin.token, method, path, body.is_null() ? "" : ToJson(body), timeout);
   if (!response.ok()) {
     if (response.status().code() == StatusCode::kDeadlineExceeded) {
       return Status(StatusCode::kDeadlineExceeded, "the admin API at " + admin.address + " did not answer " +
                                                        method + " " + path + " within " +
-                                                       std::to_string(request.timeout.count() / 1000) + " s");
+                                                       std::to_string(timeout.count() / 1000) + " s");
     }
     return Status(StatusCode::kUnavailable,
                   "cannot reach the admin API at " + admin.address + " (" + response.status().message() +
@@ -55,17 +48,15 @@ Result<json> Call(const AdminTarget& admin, const std::string& method, const std
                                                        " needs its token: set WASMLET_ADMIN_TOKEN to the "
                                                        "server's wasmlet.admin_token");
   }
-  json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (response->status < 200 || response->status > 299) {
-    std::string why = answer.is_object() && answer.contains("error") && answer["error"].is_string()
-                          ? answer["error"].get<std::string>()
-                          : Printable(response->body, 200);
+    const std::string why = Printable(AdminErrorOf(response->body), 500);
     const StatusCode code = response->status == 404   ? StatusCode::kNotFound
                             : response->status == 409 ? StatusCode::kAlreadyExists
                             : response->status < 500  ? StatusCode::kInvalidArgument
                                                       : StatusCode::kUnavailable;
     return Status(code, why);
   }
+  json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (answer.is_discarded())
     return Internal("the admin API's answer to " + path + " is not JSON: " + Printable(response->body, 200));
   return answer;
@@ -86,6 +77,12 @@ std::string Mib(uint64_t bytes) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(1) << static_cast<double>(bytes) / (1 << 20);
   return s.str();
+}
+
+// A function's linear memory as of its instances' last requests, against their caps summed.
+std::string Memory(const json& row) {
+  const uint64_t limit = Number(row, "memory_limit_bytes");
+  return Mib(Number(row, "memory_bytes")) + (limit > 0 ? " / " + Mib(limit) : "");
 }
 
 std::string Rate(double per_second) {
@@ -159,11 +156,10 @@ Status ListFunctions(const AdminTarget& admin, bool as_json, std::ostream& out) 
   std::vector<std::vector<std::string>> rows{
       {"ID", "NAME", "INSTANCES", "BUSY", "PLACEMENT", "REQUESTS", "ERRORS", "MEMORY MiB", "FILE"}};
   for (const json& f : *list) {
-    const uint64_t limit = Number(f, "memory_limit_bytes");
     rows.push_back({Text(f, "id"), Text(f, "name"), std::to_string(Number(f, "instances")),
                     std::to_string(Number(f, "busy")), Text(f, "placement"),
-                    std::to_string(Number(f, "requests")), std::to_string(Number(f, "errors")),
-                    Mib(Number(f, "memory_bytes")) + (limit > 0 ? " / " + Mib(limit) : ""), Text(f, "file")});
+                    std::to_string(Number(f, "requests")), std::to_string(Number(f, "errors")), Memory(f),
+                    Text(f, "file")});
   }
   PrintTable(rows, out);
   return Status::Ok();
@@ -255,13 +251,11 @@ Status Top(const AdminTarget& admin, std::ostream& out, int frames, std::chrono:
         rps_text = Rate(rps);
         eps_text = Rate(eps);
       }
-      const uint64_t limit = Number(f, "memory_limit_bytes");
-      rows.push_back(
-          {rps,
-           {Text(f, "id"), Text(f, "name"), rps_text, eps_text,
-            std::to_string(Number(f, "busy")) + "/" + std::to_string(Number(f, "instances")),
-            std::to_string(current.requests), std::to_string(current.errors),
-            Mib(Number(f, "memory_bytes")) + (limit > 0 ? " / " + Mib(limit) : ""), Text(f, "placement")}});
+      rows.push_back({rps,
+                      {Text(f, "id"), Text(f, "name"), rps_text, eps_text,
+                       std::to_string(Number(f, "busy")) + "/" + std::to_string(Number(f, "instances")),
+                       std::to_string(current.requests), std::to_string(current.errors), Memory(f),
+                       Text(f, "placement")}});
     }
     last = std::move(seen);
     std::stable_sort(rows.begin(), rows.end(),

@@ -509,29 +509,32 @@ int ServingLoops(const ServerConfig& config, unsigned cores, std::string* why) {
       {"secret store", &config.secret_stores},
       {"configuration store", &config.configuration_stores},
       {"pub/sub", &config.pubsubs}};
-  const int raised = per_core * kLoopsPerCoreForNetworkStores;
+  std::string on_redis;  // the first component on Redis, named for the log
   for (const auto& [kind, components] : kinds) {
     for (const auto& [name, component] : *components) {
-      if (component.type != "redis") continue;
-      const std::string on_redis = std::string(kind) + " '" + Printable(name, 64) + "' is on Redis";
-      // A function with fewer instances than loops has none on some loops: each request
-      // accepted there is handed to another loop and back, and its instance count bounds its
-      // round trips in flight anyway.
-      for (const PluginConfig& plugin : config.plugins) {
-        if (plugin.instance_num > 0 && plugin.instance_num < raised) {
-          *why = "one per core: " + on_redis + ", but function '" + Printable(plugin.name, 64) +
-                 "' has instance_num " + std::to_string(plugin.instance_num) + ", fewer than the " +
-                 std::to_string(raised) + " loops that would keep more round trips in flight";
-          return per_core;
-        }
-      }
-      *why = std::to_string(kLoopsPerCoreForNetworkStores) + " per core: " + on_redis +
-             ", and a guest's call to it holds its loop for a round trip (wasmlet.workers sets the number)";
-      return raised;
+      if (on_redis.empty() && component.type == "redis")
+        on_redis = std::string(kind) + " '" + Printable(name, 64) + "' is on Redis";
     }
   }
-  *why = "one per core";
-  return per_core;
+  if (on_redis.empty()) {
+    *why = "one per core";
+    return per_core;
+  }
+  // A function with fewer instances than loops has none on some loops: each request accepted
+  // there is handed to another loop and back, and its instance count bounds its round trips in
+  // flight anyway.
+  const int raised = per_core * kLoopsPerCoreForNetworkStores;
+  for (const PluginConfig& plugin : config.plugins) {
+    if (plugin.instance_num > 0 && plugin.instance_num < raised) {
+      *why = "one per core: " + on_redis + ", but function '" + Printable(plugin.name, 64) +
+             "' has instance_num " + std::to_string(plugin.instance_num) + ", fewer than the " +
+             std::to_string(raised) + " loops that would keep more round trips in flight";
+      return per_core;
+    }
+  }
+  *why = std::to_string(kLoopsPerCoreForNetworkStores) + " per core: " + on_redis +
+         ", and a guest's call to it holds its loop for a round trip (wasmlet.workers sets the number)";
+  return raised;
 }
 
 std::string VmConfigurationBytes(const PluginConfig& plugin) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/address.h"
+#include "common/admin_call.h"
 #include "common/http_client.h"
 #include "common/text.h"
 
@@ -51,15 +52,6 @@ std::string LastLine(const std::string& path) {
   while (std::getline(in, line))
     if (!line.empty()) last = line;
   return last;
-}
-
-std::string ErrorOf(const std::string& body) {
-  try {
-    json j = json::parse(body);
-    if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
-  } catch (const json::exception&) {
-  }
-  return body;
 }
 
 }  // namespace
@@ -120,14 +112,8 @@ Result<NodeDaemon::Answer> NodeDaemon::Call(const std::string& method, const std
   if (!split.ok() || split->first.empty()) {
     return InvalidArgument("admin_address '" + settings_.admin_address + "' must be host:port");
   }
-  HttpClientRequest request{.method = method,
-                            .url = HttpBaseUrl(settings_.admin_address) + target,
-                            .headers = {{"Content-Type", "application/json"}},
-                            .body = body,
-                            .timeout = std::chrono::milliseconds(timeout_ms)};
-  if (!settings_.admin_token.empty())
-    request.headers.emplace_back("Authorization", "Bearer " + settings_.admin_token);
-  auto answer = HttpFetch(request);
+  auto answer = CallAdmin(settings_.admin_address, settings_.admin_token, method, target, body,
+                          std::chrono::milliseconds(timeout_ms));
   if (!answer.ok()) {
     return Unavailable("the wasmlet daemon at " + settings_.admin_address + " does not answer " + method +
                        " " + target + ": " + answer.status().message());
@@ -234,7 +220,7 @@ Result<std::string> NodeDaemon::Install(const json& item) {
   auto answer = Call("POST", "/wasm/install", ToJson(item), 60000);
   if (!answer.ok()) return answer.status();
   if (answer->status != 200) {
-    const std::string message = "the wasmlet daemon refused the function: " + ErrorOf(answer->body);
+    const std::string message = "the wasmlet daemon refused the function: " + AdminErrorOf(answer->body);
     if (answer->status == 409) return AlreadyExists(message);
     if (answer->status >= 500) return Internal(message);
     return InvalidArgument(message);
@@ -250,13 +236,13 @@ Status NodeDaemon::Uninstall(const std::string& name) {
   auto answer = Call("POST", "/wasm/uninstall", ToJson(json{{"plugin", name}}));
   if (!answer.ok()) return answer.status();
   if (answer->status == 200 || answer->status == 404) return Status::Ok();
-  return Internal("the wasmlet daemon did not uninstall " + name + ": " + ErrorOf(answer->body));
+  return Internal("the wasmlet daemon did not uninstall " + name + ": " + AdminErrorOf(answer->body));
 }
 
 Result<json> NodeDaemon::Describe(const std::string& name) {
   auto answer = Call("GET", "/wasm/list");
   if (!answer.ok()) return answer.status();
-  if (answer->status != 200) return Internal("GET /wasm/list: " + ErrorOf(answer->body));
+  if (answer->status != 200) return Internal("GET /wasm/list: " + AdminErrorOf(answer->body));
   try {
     for (const json& entry : json::parse(answer->body))
       if (entry.value("name", "") == name) return entry;
