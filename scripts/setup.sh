@@ -54,6 +54,8 @@ packages=(
   curl
   # the containerd shim is tested against Debian's containerd (FaaS mode)
   containerd
+  # the dashboard is tested in a real browser, headless, driven through WebDriver
+  chromium chromium-driver
 )
 
 missing=()

@@ -63,7 +63,11 @@ int Start(const std::string& config_path, const std::string& log_level, const st
   if (auto status = wasmlet::cli::SetLogFormat(log_format); !status.ok()) return Fail(status.message());
   auto config = wasmlet::server::LoadConfig(config_path);
   if (!config.ok()) return Fail(config.status().message());
+  // The last log lines, for the dashboard and GET /logs.
+  auto ring = std::make_shared<wasmlet::server::LogRing>();
+  spdlog::default_logger()->sinks().push_back(ring);
   wasmlet::server::Server server(std::move(*config));
+  server.set_log_ring(ring);
   return server.Run();
 }
 

@@ -20,6 +20,12 @@ std::string Printable(std::string_view text, size_t max_bytes = 256);
 // Lower-case hex of `bytes` (digests in file names, MD5 and SHA-256 checks).
 std::string HexEncode(std::span<const unsigned char> bytes);
 
+// %XX escapes undone (grpc-message, form fields, cookies); a '%' not followed by two hex digits
+// stays as it is. A form's '+' is not a space here: a caller that reads forms replaces it first.
+std::string PercentDecode(std::string_view text);
+// Every byte outside A-Z a-z 0-9 - . _ ~ as %XX: safe in a cookie value or a query.
+std::string PercentEncode(std::string_view text);
+
 // Serialises `value`; strings that are not valid UTF-8 have the bad bytes replaced by U+FFFD
 // instead of throwing, so a hostile string can never abort the process.
 std::string ToJson(const nlohmann::json& value, int indent = -1);

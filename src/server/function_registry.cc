@@ -432,6 +432,7 @@ std::vector<FunctionInfo> FunctionRegistry::List() const {
     info.placement = function->on_pool_loops() ? "pool" : "serving";
     info.instances = counts.live;
     info.busy = counts.busy;
+    info.retiring = counts.retiring;
     info.memory_bytes = counts.memory_bytes;
     info.memory_limit_bytes = info.instances * function->module().max_memory_bytes();
     info.host = function->services().shared->Usage(function->spec().vm_id);

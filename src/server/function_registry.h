@@ -36,6 +36,7 @@ struct FunctionInfo {
   std::string placement;  // "serving" (on the loops that own the connections) or "pool"
   size_t instances = 0;
   size_t busy = 0;
+  size_t retiring = 0;              // instances of a replaced version still finishing a request
   uint64_t memory_bytes = 0;        // the instances' linear memory, as of their last request
   uint64_t memory_limit_bytes = 0;  // the instances' memory cap, summed
   uint64_t requests = 0;

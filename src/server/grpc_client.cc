@@ -64,27 +64,6 @@ uint32_t CodeOfReset(uint32_t error) {
   }
 }
 
-// grpc-message is percent-encoded (bytes outside 0x20-0x7e, and '%').
-std::string PercentDecode(std::string_view text) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
 // A message on the wire: a flag byte (0: not compressed), its length (4 bytes, big-endian), it.
 void AppendFrame(std::string& out, std::string_view message) {
   const auto size = static_cast<uint32_t>(message.size());

@@ -76,6 +76,23 @@ uint64_t Metrics::errors(const std::string& id) const {
   return n;
 }
 
+std::map<std::string, Metrics::Traffic> Metrics::TrafficById() const {
+  std::lock_guard lock(mutex_);
+  std::map<std::pair<std::string, unsigned>, uint64_t> requests;
+  std::map<std::string, Histogram> latency;
+  MergeLocked(&requests, &latency);
+  std::map<std::string, Traffic> out;
+  for (const auto& [key, count] : requests) out[key.first].by_status[key.second] = count;
+  for (const auto& [id, h] : latency) {
+    Traffic& t = out[id];
+    t.latency_counts.assign(std::begin(h.counts), std::end(h.counts));
+    t.latency_count = h.count;
+    t.latency_sum_seconds = h.sum;
+  }
+  for (const auto& [key, count] : events_) out[key.second].events[key.first] = count;
+  return out;
+}
+
 std::string Metrics::Escape(const std::string& value) {
   std::string out;
   for (char c : value) {

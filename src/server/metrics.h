@@ -28,6 +28,18 @@ class Metrics {
   uint64_t requests(const std::string& id) const;
   uint64_t errors(const std::string& id) const;  // responses with status >= 500
 
+  // Everything counted for one function id, since start: what a dashboard turns into rates.
+  struct Traffic {
+    std::map<unsigned, uint64_t> by_status;
+    std::vector<uint64_t> latency_counts;  // cumulative, one per bucket of LatencyBuckets()
+    uint64_t latency_count = 0;
+    double latency_sum_seconds = 0;
+    std::map<std::string, uint64_t> events;  // "traps", "deadline_kills", ... (see CountEvent)
+  };
+  std::map<std::string, Traffic> TrafficById() const;
+  // The latency histogram's upper bounds, in seconds (the last bucket, +Inf, is the count).
+  static std::vector<double> LatencyBuckets() { return {std::begin(kBuckets), std::end(kBuckets)}; }
+
   struct Gauge {
     std::string name;
     std::string help;

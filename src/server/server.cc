@@ -13,6 +13,7 @@
 #include "components/pubsub/pubsub.h"
 #include "components/secret/secret_store.h"
 #include "components/sequencer/sequencer.h"
+#include "server/dashboard.h"
 
 namespace wasmlet::server {
 namespace {
@@ -609,16 +610,32 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
     respond(Json(ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"}}));
     return;
   }
-  if (!config_.admin_token.empty()) {
-    std::string auth;
-    for (const auto& [name, value] : request.headers) {
-      if (abi::ToLower(name) == "authorization") auth = value;
-    }
-    if (auth != "Bearer " + config_.admin_token) {
+  if (CrossOriginChange(request)) {
+    respond(JsonError(403, "the admin API refuses changes sent from a page of another origin"));
+    return;
+  }
+  if (path == "/login" && method == "POST") {
+    respond(Login(request, config_.admin_token));
+    return;
+  }
+  const EmbeddedFile* page = method == "GET" ? FindDashboardFile(path) : nullptr;
+  if (page && page->name != "index.html") {  // the script and style hold no data (the login page uses them)
+    respond(DashboardFileResponse(*page));
+    return;
+  }
+  if (!AdminAuthorized(request, config_.admin_token)) {
+    if (page) {
+      respond(LoginPage(
+          401, "This wasmlet's admin API needs its token (wasmlet.admin_token or WASMLET_ADMIN_TOKEN)."));
+    } else {
       respond(JsonError(
           401, "the admin API needs the header 'Authorization: Bearer <token>' with the configured token"));
-      return;
     }
+    return;
+  }
+  if (page) {
+    respond(DashboardFileResponse(*page));
+    return;
   }
   if (path == "/metrics" && method == "GET") {
     abi::HttpResponse r;
@@ -637,6 +654,7 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
                       {"placement", f.placement},
                       {"instances", f.instances},
                       {"busy", f.busy},
+                      {"retiring", f.retiring},
                       {"memory_bytes", f.memory_bytes},
                       {"memory_limit_bytes", f.memory_limit_bytes},
                       {"requests", f.requests},
@@ -649,6 +667,16 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
                         {"refusals", f.host.refusals}}}});
     }
     respond(Json(200, list));
+    return;
+  }
+  if (path == "/wasm/stats" && method == "GET") {
+    respond(Json(200, StatsJson(metrics_.TrafficById())));
+    return;
+  }
+  if (path == "/logs" && method == "GET") {
+    const size_t query = request.path.find('?');
+    respond(Json(
+        200, LogsJson(log_ring_.get(), query == std::string::npos ? "" : request.path.substr(query + 1))));
     return;
   }
   if (method == "POST" && (path == "/wasm/install" || path == "/wasm/uninstall" || path == "/wasm/update")) {
@@ -666,7 +694,8 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
   }
   respond(JsonError(404, "no admin endpoint " + Printable(method, 32) + " " + Printable(path, 128) +
                              " (there are POST /wasm/install, /wasm/uninstall, /wasm/update; GET /wasm/list, "
-                             "/metrics, /health/liveness, /health/readiness)"));
+                             "/wasm/stats, /logs, /metrics, /health/liveness, /health/readiness, and the "
+                             "dashboard at /)"));
 }
 
 void Server::ChangeFunctions(const std::string& path, const std::string& body_text, const Respond& respond) {

@@ -18,6 +18,7 @@
 #include "server/event_loop.h"
 #include "server/function_registry.h"
 #include "server/http_server.h"
+#include "server/log_ring.h"
 #include "server/metrics.h"
 #include "server/outbound.h"
 #include "server/proxy.h"
@@ -45,8 +46,11 @@ class Server {
 
   // The function listener's entry point.
   void Handle(abi::HttpRequest request, Respond respond);
-  // The admin listener's: /wasm/install|uninstall|update|list, /health/*, /metrics.
+  // The admin listener's: /wasm/install|uninstall|update|list|stats, /logs, /health/*,
+  // /metrics, and the dashboard (/, /login; see dashboard.h).
   void HandleAdmin(abi::HttpRequest request, Respond respond);
+  // Where GET /logs and the dashboard read the last log lines (the CLI adds it to the logger).
+  void set_log_ring(std::shared_ptr<LogRing> ring) { log_ring_ = std::move(ring); }
 
  private:
   // POST /wasm/install, /wasm/uninstall, /wasm/update; on the admin jobs thread.
@@ -77,6 +81,7 @@ class Server {
   boost::asio::io_context admin_jobs_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> admin_jobs_running_;
   Metrics metrics_;
+  std::shared_ptr<LogRing> log_ring_;
   std::atomic<bool> ready_{false};
 };
 

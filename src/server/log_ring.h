@@ -1,0 +1,45 @@
+// The server's last log lines, kept in memory for the dashboard and GET /logs: a sink the CLI
+// adds to the default logger beside stdout. Two rings: every line, and warnings and errors only,
+// so that a guest printing at info level cannot push the last error out of sight.
+#pragma once
+
+#include <spdlog/sinks/base_sink.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace wasmlet::server {
+
+class LogRing : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  struct Line {
+    uint64_t seq = 0;  // 1, 2, ... in the order logged; both rings share the numbering
+    std::chrono::system_clock::time_point time;
+    std::string level;  // "info", "warning", "error", ...
+    std::string message;
+  };
+
+  explicit LogRing(size_t lines = 500, size_t problems = 100)
+      : capacity_(lines), problem_capacity_(problems) {}
+
+  // Lines numbered after `after`, oldest first; from the ring of warnings and errors only when
+  // `problems_only`.
+  std::vector<Line> After(uint64_t after, bool problems_only);
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override;
+  void flush_() override {}
+
+ private:
+  const size_t capacity_;
+  const size_t problem_capacity_;
+  uint64_t next_seq_ = 1;
+  std::deque<Line> lines_;     // guarded by base_sink's mutex_
+  std::deque<Line> problems_;  // likewise
+};
+
+}  // namespace wasmlet::server
