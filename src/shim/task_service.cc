@@ -95,9 +95,11 @@ void TaskService::Say(const std::string& line) {
 
 void TaskService::StopLocked(uint32_t exit_status) {
   Say("function " + create_.id() + " stopped, exit status " + std::to_string(exit_status));
-  if (stdout_fd_ >= 0) {
-    close(stdout_fd_);  // the reader sees the end of the task's output
-    stdout_fd_ = -1;
+  for (int* fd : {&stdout_fd_, &stderr_fd_}) {
+    if (*fd >= 0) {
+      close(*fd);  // the reader sees the end of the task's output
+      *fd = -1;
+    }
   }
   status_ = task::STOPPED;
   exit_status_ = exit_status;
@@ -202,6 +204,10 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
     // The reader opened the fifo before the task was created; without one, open fails at once.
     stdout_fd_ = open(create_.stdout().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   }
+  // Opened and left silent, so that the reader's copy ends at the close instead of failing on
+  // a fifo no writer ever opened ("reading from a closed fifo" in containerd's log).
+  if (!create_.stderr().empty())
+    stderr_fd_ = open(create_.stderr().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (!sandbox) Say("function " + create_.id() + " serves requests with header 'id: " + route_id + "'");
   events::TaskStart event;
   event.set_container_id(create_.id());

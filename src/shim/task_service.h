@@ -92,6 +92,7 @@ class TaskService {
   std::string module_path_;  // the .wasm on the host
   std::string route_id_;
   int stdout_fd_ = -1;  // the task's stdout fifo, while it runs
+  int stderr_fd_ = -1;  // its stderr fifo: nothing is written, but containerd reads it until closed
   bool installed_ = false;
   uint32_t exit_status_ = 0;
   google::protobuf::Timestamp exited_at_;

@@ -49,6 +49,7 @@ FUNCTIONS = [
     {"name": "function1", "image": "wasmlet.local/function1:v1", "route_id": "id_1"},
 ]
 FUNCTION_ENV = {"WASMLET_CPU": "1000", "WASMLET_MEM": "64"}  # the pod files' settings
+POD_ANNOTATIONS = {"io.wasmlet.instance_num": "2"}  # as deploy/function1-pod.yaml sets it
 QUICKSTART_ANSWER = "There are 100 inventories for book1."
 SHIM = "containerd-shim-wasmlet-v2"
 
@@ -146,10 +147,11 @@ CONTAINER_RUNNING, CONTAINER_EXITED = 1, 2
 CONTAINER_STATES = {0: "CREATED", 1: "RUNNING", 2: "EXITED", 3: "UNKNOWN"}
 
 
-def pod_sandbox_config(name, uid, namespace, log_directory):
+def pod_sandbox_config(name, uid, namespace, log_directory, annotations):
     return b"".join([
         message(1, text(1, name), text(2, uid), text(3, namespace)),  # metadata
         text(3, log_directory),
+        b"".join(message(7, text(1, k), text(2, v)) for k, v in sorted(annotations.items())),  # annotations
         # linux.security_context.namespace_options.network = NODE: host network, no CNI
         message(8, message(2, message(1, number(1, NAMESPACE_MODE_NODE)))),
     ])
@@ -569,7 +571,8 @@ def a_pod_with_the_wasmlet_runtime_class_runs_a_function_and_leaves_nothing(node
     # What the kubelet sends for a pod with runtimeClassName: wasmlet and hostNetwork: true.
     log_directory = os.path.join(node.root, "pods", "default_quickstart_wasmlet-cri-test")
     os.makedirs(log_directory)
-    sandbox_config = pod_sandbox_config("quickstart", "wasmlet-cri-test", "default", log_directory)
+    sandbox_config = pod_sandbox_config("quickstart", "wasmlet-cri-test", "default", log_directory,
+                                        POD_ANNOTATIONS)
     sandbox_id = node.cri.run_pod_sandbox(sandbox_config, "wasmlet")
     check(node.cri.pod_sandbox_handler(sandbox_id) == "wasmlet",
           "the pod sandbox does not run with the runtime handler wasmlet")
@@ -596,7 +599,10 @@ def a_pod_with_the_wasmlet_runtime_class_runs_a_function_and_leaves_nothing(node
         entry = installed.get(containers[function["name"]])
         check(entry and entry.get("id") == function["route_id"],
               "the daemon does not serve %s as %s: %s" % (function["name"], function["route_id"], installed))
-        check(entry.get("memory_limit_bytes") == entry.get("instances", 0) * (64 << 20),
+        # The pod's annotation passes deploy/containerd-runtime.toml's pod_annotations.
+        check(entry.get("instances") == 2,
+              "io.wasmlet.instance_num=2 on the pod did not reach %s: %s" % (function["name"], entry))
+        check(entry.get("memory_limit_bytes") == 2 * (64 << 20),
               "WASMLET_MEM=64 did not reach %s: %s" % (function["name"], entry))
     # The shim's word on the task's stdout reaches the container's log, as `kubectl logs` reads it.
     log = os.path.join(log_directory, "function1", "0.log")
