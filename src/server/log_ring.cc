@@ -8,7 +8,8 @@ void LogRing::sink_it_(const spdlog::details::log_msg& msg) {
   Line line{next_seq_++, msg.time,
             std::string(spdlog::level::to_string_view(msg.level).data(),
                         spdlog::level::to_string_view(msg.level).size()),
-            std::string(msg.payload.data(), msg.payload.size())};
+            std::string(msg.payload.data(), std::min(msg.payload.size(), kMaxLineBytes))};
+  if (msg.payload.size() > kMaxLineBytes) line.message += "...";
   if (msg.level >= spdlog::level::warn) {
     problems_.push_back(line);
     if (problems_.size() > problem_capacity_) problems_.pop_front();

@@ -23,6 +23,10 @@ class LogRing : public spdlog::sinks::base_sink<std::mutex> {
     std::string message;
   };
 
+  // A line longer than this is kept cut, with "..." after it: a guest that logs megabytes per
+  // line must not make the rings hold gigabytes.
+  static constexpr size_t kMaxLineBytes = 4096;
+
   explicit LogRing(size_t lines = 500, size_t problems = 100)
       : capacity_(lines), problem_capacity_(problems) {}
 

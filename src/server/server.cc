@@ -684,7 +684,18 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
     // listener keeps answering health checks, /wasm/list and /metrics meanwhile.
     boost::asio::post(admin_jobs_, [this, path, body = std::move(request.body), respond]() mutable {
       try {
-        ChangeFunctions(path, body, respond);
+        // A refused change is worth a warning: the dashboard's panel of problems shows it, and
+        // an operator reading the log sees why an install did not happen.
+        ChangeFunctions(path, body, [&path, &respond](abi::HttpResponse answer) {
+          if (answer.status >= 400) {
+            const auto error = nlohmann::json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
+            const std::string reason = error.is_object() && error.value("error", nlohmann::json()).is_string()
+                                           ? error["error"].get<std::string>()
+                                           : answer.body;
+            spdlog::warn("admin: {} refused ({}): {}", path, answer.status, Printable(reason, 1024));
+          }
+          respond(std::move(answer));
+        });
       } catch (const std::exception& e) {
         spdlog::error("admin: internal error in {}: {}", path, Printable(e.what()));
         respond(JsonError(500, "internal error in " + path + " (logged by the server)"));

@@ -90,7 +90,7 @@ class Browser:
         wait_for("chromedriver to listen", lambda: http("GET", self.base + "/status")[0] == 200)
         args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-quic", "--window-size=1440,1500",
+                "--disable-sync", "--disable-quic", "--window-size=1440,1100",
                 "--user-data-dir=" + os.path.join(workdir, "chromium-profile")]
         answer = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -157,7 +157,10 @@ def quickstart_config(template, examples, workdir, port, admin_port):
         if listener["name"] == "wasm":
             listener["address"] = f"127.0.0.1:{port}"
             for plugin in listener["stream_filters"][0]["config"].values():
-                plugin["vm_config"]["path"] = os.path.join(examples, os.path.basename(plugin["vm_config"]["path"]))
+                # A copy in the test's folder: the page (and the screenshot) shows a short path.
+                name = os.path.basename(plugin["vm_config"]["path"])
+                shutil.copy(os.path.join(examples, name), os.path.join(workdir, name))
+                plugin["vm_config"]["path"] = os.path.join(workdir, name)
     config["wasmlet"] = {"admin_address": f"127.0.0.1:{admin_port}", "admin_token": TOKEN}
     return config
 
@@ -244,8 +247,20 @@ def main():
         id_1_instances = browser.text('tr[data-id="id_1"] td.instances')
         check(id_1_instances == "0 / 2 / 0", f"id_1's instances (busy / idle / retiring): {id_1_instances!r}")
 
+        # A refused install says why under the form, and lands in the panel of warnings.
+        browser.type("#install-form input[name=path]", os.path.join(workdir, "missing.wasm"))
+        browser.type("#install-form input[name=id]", "missing")
+        browser.click("#install-form button")
+        wait_for("the refused install's reason under the form",
+                 lambda: "cannot" in browser.text("#install-result") or "no such" in browser.text("#install-result"))
+        check(browser.script("return document.getElementById('install-result').className;") == "result error",
+              "a refused install is not shown as an error")
+        wait_for("the refused install in the panel of warnings",
+                 lambda: "/wasm/install refused (400): config body.vm_config.path: cannot read" in browser.text("#problems"))
+
         # Install through the form.
-        browser.type("#install-form input[name=path]", os.path.join(args.examples, "hello.wasm"))
+        shutil.copy(os.path.join(args.examples, "hello.wasm"), os.path.join(workdir, "hello.wasm"))
+        browser.type("#install-form input[name=path]", os.path.join(workdir, "hello.wasm"))
         browser.type("#install-form input[name=id]", "hello")
         browser.type("#install-form input[name=instances]", "2")
         browser.click("#install-form button")

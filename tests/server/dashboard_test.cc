@@ -114,6 +114,16 @@ TEST(LogRingTest, KeepsTheLastLinesAndTheLastWarningsApart) {
   EXPECT_EQ(LogsJson(nullptr, "")["lines"].size(), 0u);
 }
 
+TEST(LogRingTest, CutsLongLines) {
+  auto ring = std::make_shared<LogRing>();
+  spdlog::logger logger("ring", ring);
+  logger.info(std::string(1 << 20, 'x'));
+  auto lines = ring->After(0, false);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].message.size(), LogRing::kMaxLineBytes + 3);
+  EXPECT_TRUE(lines[0].message.ends_with("..."));
+}
+
 TEST(MetricsTrafficTest, CountsStatusesLatencyAndEventsById) {
   Metrics metrics;
   metrics.CountRequest("a", 200, 0.0004);

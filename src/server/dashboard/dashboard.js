@@ -48,10 +48,10 @@ function formatRate(value) {
   return value.toFixed(1);
 }
 
-// An axis label: whole numbers as they are, fractions with one decimal (12.5, not 13).
+// An axis label: at most two decimals, none that are zeros (12.5, 3.75, 50).
 function formatTick(value) {
   if (value >= 1000) return Math.round(value).toLocaleString('en-US');
-  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+  return String(Number(value.toFixed(2)));
 }
 
 function formatMs(value) {
@@ -175,10 +175,11 @@ function drawChart(canvas, series, formatTick) {
     g.stroke();
     g.fillText(formatTick((max * i) / 4), left - 6, y);
   }
-  g.textAlign = 'center';
   g.textBaseline = 'top';
   const seconds = (HISTORY * POLL_MS) / 1000;
-  for (const [fraction, label] of [[0, `-${seconds / 60} min`], [0.5, `-${seconds / 120} min`], [1, 'now']]) {
+  const labels = [[0, `-${seconds / 60} min`, 'left'], [0.5, `-${seconds / 120} min`, 'center'], [1, 'now', 'right']];
+  for (const [fraction, label, align] of labels) {
+    g.textAlign = align;
     g.fillText(label, left + plotWidth * fraction, top + plotHeight + 5);
   }
 
