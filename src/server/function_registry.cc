@@ -422,6 +422,7 @@ std::optional<std::string> FunctionRegistry::RouteIdOf(const std::string& plugin
 
 std::vector<FunctionInfo> FunctionRegistry::List() const {
   std::vector<FunctionInfo> out;
+  const auto traffic = metrics_.TrafficById();  // one merge of the shards for every function
   for (const auto& function : AllFunctions()) {
     const PoolCounts counts = function->Counts();
     FunctionInfo info;
@@ -436,8 +437,12 @@ std::vector<FunctionInfo> FunctionRegistry::List() const {
     info.memory_bytes = counts.memory_bytes;
     info.memory_limit_bytes = info.instances * function->module().max_memory_bytes();
     info.host = function->services().shared->Usage(function->spec().vm_id);
-    info.requests = metrics_.requests(info.id);
-    info.errors = metrics_.errors(info.id);
+    if (auto t = traffic.find(info.id); t != traffic.end()) {
+      for (const auto& [status, count] : t->second.by_status) {
+        info.requests += count;
+        info.errors += status >= 500 ? count : 0;
+      }
+    }
     out.push_back(std::move(info));
   }
   return out;

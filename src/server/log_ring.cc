@@ -5,9 +5,8 @@
 namespace wasmlet::server {
 
 void LogRing::sink_it_(const spdlog::details::log_msg& msg) {
-  Line line{next_seq_++, msg.time,
-            std::string(spdlog::level::to_string_view(msg.level).data(),
-                        spdlog::level::to_string_view(msg.level).size()),
+  const auto level = spdlog::level::to_string_view(msg.level);
+  Line line{next_seq_++, msg.time, std::string(level.data(), level.size()),
             std::string(msg.payload.data(), std::min(msg.payload.size(), kMaxLineBytes))};
   if (msg.payload.size() > kMaxLineBytes) line.message += "...";
   if (msg.level >= spdlog::level::warn) {

@@ -58,24 +58,6 @@ void Metrics::CountStateStoreError(const std::string& store) {
   store_errors_[store]++;
 }
 
-uint64_t Metrics::requests(const std::string& id) const {
-  std::lock_guard lock(mutex_);
-  std::map<std::pair<std::string, unsigned>, uint64_t> all;
-  MergeLocked(&all, nullptr);
-  uint64_t n = 0;
-  for (const auto& [key, count] : all) n += key.first == id ? count : 0;
-  return n;
-}
-
-uint64_t Metrics::errors(const std::string& id) const {
-  std::lock_guard lock(mutex_);
-  std::map<std::pair<std::string, unsigned>, uint64_t> all;
-  MergeLocked(&all, nullptr);
-  uint64_t n = 0;
-  for (const auto& [key, count] : all) n += key.first == id && key.second >= 500 ? count : 0;
-  return n;
-}
-
 std::map<std::string, Metrics::Traffic> Metrics::TrafficById() const {
   std::lock_guard lock(mutex_);
   std::map<std::pair<std::string, unsigned>, uint64_t> requests;

@@ -25,9 +25,6 @@ class Metrics {
   void CountEvent(const std::string& event, const std::string& id);
   void CountStateStoreError(const std::string& store);
 
-  uint64_t requests(const std::string& id) const;
-  uint64_t errors(const std::string& id) const;  // responses with status >= 500
-
   // Everything counted for one function id, since start: what a dashboard turns into rates.
   struct Traffic {
     std::map<unsigned, uint64_t> by_status;

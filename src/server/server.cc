@@ -684,18 +684,7 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
     // listener keeps answering health checks, /wasm/list and /metrics meanwhile.
     boost::asio::post(admin_jobs_, [this, path, body = std::move(request.body), respond]() mutable {
       try {
-        // A refused change is worth a warning: the dashboard's panel of problems shows it, and
-        // an operator reading the log sees why an install did not happen.
-        ChangeFunctions(path, body, [&path, &respond](abi::HttpResponse answer) {
-          if (answer.status >= 400) {
-            const auto error = nlohmann::json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
-            const std::string reason = error.is_object() && error.value("error", nlohmann::json()).is_string()
-                                           ? error["error"].get<std::string>()
-                                           : answer.body;
-            spdlog::warn("admin: {} refused ({}): {}", path, answer.status, Printable(reason, 1024));
-          }
-          respond(std::move(answer));
-        });
+        ChangeFunctions(path, body, respond);
       } catch (const std::exception& e) {
         spdlog::error("admin: internal error in {}: {}", path, Printable(e.what()));
         respond(JsonError(500, "internal error in " + path + " (logged by the server)"));
@@ -710,17 +699,23 @@ void Server::HandleAdmin(abi::HttpRequest request, Respond respond) {
 }
 
 void Server::ChangeFunctions(const std::string& path, const std::string& body_text, const Respond& respond) {
+  // A refused change is worth a warning: the dashboard's panel of problems shows it, and an
+  // operator reading the log sees why an install did not happen.
+  auto refuse = [&path, &respond](unsigned status, const std::string& message) {
+    spdlog::warn("admin: {} refused ({}): {}", path, status, Printable(message, 1024));
+    respond(JsonError(status, message));
+  };
   if (path == "/wasm/install") {
     auto plugin = ParsePluginItem(body_text, "body");
-    if (!plugin.ok()) return respond(JsonError(400, plugin.status().message()));
+    if (!plugin.ok()) return refuse(400, plugin.status().message());
     auto id = functions_->Install(*plugin);
-    if (!id.ok()) return respond(JsonError(AdminStatusFor(id.status()), id.status().message()));
+    if (!id.ok()) return refuse(AdminStatusFor(id.status()), id.status().message());
     spdlog::info("admin: installed '{}' as id '{}'", Printable(plugin->name), Printable(*id));
     return respond(Json(200, {{"id", *id}}));
   }
   const bool uninstall = path == "/wasm/uninstall";
   auto body = ParseAdminBody(body_text, /*plugin_allowed=*/uninstall);
-  if (!body.ok()) return respond(JsonError(400, body.status().message()));
+  if (!body.ok()) return refuse(400, body.status().message());
   Status status;
   nlohmann::json answer;
   if (auto plugin = body->find("plugin"); plugin != body->end()) {
@@ -735,15 +730,15 @@ void Server::ChangeFunctions(const std::string& path, const std::string& body_te
     } else {
       auto n = body->find("instance_num");
       if (n == body->end() || !n->is_number_integer() || n->get<int64_t>() < 0 || n->get<int64_t>() > 4096) {
-        return respond(JsonError(400,
-                                 "the body must give the new instance count, 0 (one per core) to 4096: "
-                                 "{\"name\": ..., \"instance_num\": 2}"));
+        return refuse(400,
+                      "the body must give the new instance count, 0 (one per core) to 4096: "
+                      "{\"name\": ..., \"instance_num\": 2}");
       }
       status = functions_->Update(id, n->get<int>());
     }
   }
-  if (status.code() == StatusCode::kNotFound) return respond(JsonError(404, status.message()));
-  if (!status.ok()) return respond(JsonError(AdminStatusFor(status), status.message()));
+  if (status.code() == StatusCode::kNotFound) return refuse(404, status.message());
+  if (!status.ok()) return refuse(AdminStatusFor(status), status.message());
   spdlog::info("admin: {} {}", uninstall ? "uninstalled" : "updated", ToJson(answer));
   return respond(Json(200, answer));
 }
