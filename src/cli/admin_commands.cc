@@ -14,7 +14,7 @@
 #include "common/address.h"
 #include "common/admin_call.h"
 #include "common/text.h"
-#include "server/config.h"
+#include "server/config/config.h"
 
 namespace wasmlet::cli {
 namespace {

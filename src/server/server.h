@@ -1,28 +1,24 @@
-// The function server: configuration in, HTTP out. Owns the state stores, the engine, the
-// functions and the listener, and maps a request's `id` header to a function.
+// The function server: the wiring of its rooms and the order they start and stop in.
+// Configuration in; out: the function listener (a request's `id` header names the function),
+// the proxy listeners, the admin API, and the subscriptions that hand messages to functions.
 #pragma once
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <map>
+#include <atomic>
 #include <memory>
-#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "abi/services.h"
-#include "abi/shared_state.h"
-#include "components/state/state_store.h"
-#include "server/config.h"
-#include "server/event_loop.h"
-#include "server/function_registry.h"
-#include "server/http_server.h"
-#include "server/log_ring.h"
-#include "server/metrics.h"
-#include "server/outbound.h"
-#include "server/proxy.h"
-#include "server/subscriptions.h"
+#include "server/admin/admin_api.h"
+#include "server/config/config.h"
+#include "server/functions/function_registry.h"
+#include "server/ingress/http_server.h"
+#include "server/outbound/outbound.h"
+#include "server/proxy/proxy_listener.h"
+#include "server/runtime/event_loop.h"
+#include "server/runtime/log_ring.h"
+#include "server/runtime/metrics.h"
+#include "server/services/host_services.h"
+#include "server/services/subscriptions.h"
 
 namespace wasmlet::server {
 
@@ -46,47 +42,31 @@ class Server {
 
   // The function listener's entry point.
   void Handle(abi::HttpRequest request, Respond respond);
-  // The admin listener's: /wasm/install|uninstall|update|list|stats, /logs, /health/*,
-  // /metrics, and the dashboard (/, /login; see dashboard.h).
-  void HandleAdmin(abi::HttpRequest request, Respond respond);
+  // The admin API's (see admin/admin_api.h); only once Start has made it.
+  void HandleAdmin(abi::HttpRequest request, Respond respond) { admin_->Handle(std::move(request), std::move(respond)); }
   // Where GET /logs and the dashboard read the last log lines (the CLI adds it to the logger).
   void set_log_ring(std::shared_ptr<LogRing> ring) { log_ring_ = std::move(ring); }
 
  private:
-  // POST /wasm/install, /wasm/uninstall, /wasm/update; on the admin jobs thread.
-  void ChangeFunctions(const std::string& path, const std::string& body, const Respond& respond);
+  // The requests the listeners have read and not yet answered on the wire.
+  size_t InFlight() const;
   // Stops the admin threads, the functions and the loops, in that order.
   void StopThreads();
-  // An admin listener reachable from other machines needs a token, or an explicit opt-out.
-  Status CheckAdminExposure() const;
 
   ServerConfig config_;
   std::unique_ptr<engine::Engine> engine_;
   // The serving loops: each owns the connections it accepted and the instances in its store.
   std::vector<std::unique_ptr<EventLoop>> loops_;
-  std::vector<std::thread> admin_threads_;
-  std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores_;
   std::unique_ptr<FunctionRegistry> functions_;
   std::unique_ptr<Subscriptions> subscriptions_;  // after functions_: it calls them
   std::unique_ptr<HttpServer> http_;
   // proxy_http_call's and the proxy listeners' upstream clients, one per loop.
   std::shared_ptr<OutboundCalls> outbound_;
   std::vector<std::unique_ptr<ProxyListener>> proxies_;
-  // The admin listener has its own thread (which also waits for SIGINT and SIGTERM):
-  // installs compile and start instances, which must not hold up traffic.
-  boost::asio::io_context admin_io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> admin_running_;
-  std::unique_ptr<HttpServer> admin_;
-  // Installs, updates and uninstalls run here, one at a time, off the admin listener's thread.
-  boost::asio::io_context admin_jobs_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> admin_jobs_running_;
+  std::unique_ptr<AdminApi> admin_;
   Metrics metrics_;
   std::shared_ptr<LogRing> log_ring_;
   std::atomic<bool> ready_{false};
 };
-
-// Creates every state store of the config (for the server and for `wasmlet state`).
-Result<std::map<std::string, std::shared_ptr<components::StateStoreComponent>>> CreateStores(
-    const ServerConfig& config);
 
 }  // namespace wasmlet::server

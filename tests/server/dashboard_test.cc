@@ -1,7 +1,7 @@
 // The admin listener's web side, one class at a time: who may see the dashboard (token rules,
 // the login cookie, cross-origin changes), the log ring it shows, and the traffic it charts.
 // The page itself is tested in a browser (tests/dashboard/dashboard_test.py).
-#include "server/dashboard.h"
+#include "server/admin/dashboard.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>

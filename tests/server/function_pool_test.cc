@@ -1,7 +1,7 @@
 // FunctionPool on real event loops and a real engine: the races of the old worker design, each
 // pinned by a test (the data-plane issue, item 8). A request reaches a pool from a thread that
 // is not a loop here, so it always takes the hand-off path the loops use between each other.
-#include "server/function_pool.h"
+#include "server/functions/function_pool.h"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
 // Proxy mode's configuration: MOSN's cluster_manager and routers, read from the config, and how
 // a router picks the rule for a request.
-#include "server/routes.h"
+#include "server/config/routes.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "server/config.h"
+#include "server/config/config.h"
 
 namespace wasmlet::server {
 namespace {

@@ -1,6 +1,6 @@
 // The upstream client against real HTTP servers on loopback: one that echoes what it got, one
 // that resets, one that never answers, and a port nobody listens on.
-#include "server/upstream.h"
+#include "server/outbound/upstream.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

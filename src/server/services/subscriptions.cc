@@ -1,0 +1,154 @@
+#include "server/services/subscriptions.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+
+#include "abi/header_map.h"
+#include "common/text.h"
+
+namespace wasmlet::server {
+namespace {
+
+constexpr size_t kBatch = 16;
+constexpr auto kWait = std::chrono::milliseconds(500);
+constexpr auto kMaxBackoff = std::chrono::seconds(30);
+
+// Sleeps `d`, or less when `stop` is asked.
+void Pause(std::stop_token stop, std::chrono::milliseconds d) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  wake.wait_for(lock, stop, d, [] { return false; });
+}
+
+// A metadata name that can travel as a header name, and a value that cannot break its line.
+bool HeaderSafe(const std::string& name, const std::string& value) {
+  if (name.empty() || name.front() == ':') return false;
+  for (char c : name) {
+    if (c <= ' ' || c == ':' || c == 127) return false;
+  }
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+}
+
+}  // namespace
+
+Status Subscriptions::Check(const std::vector<PluginConfig>& plugins) const {
+  for (const PluginConfig& plugin : plugins) {
+    for (const SubscriptionConfig& s : plugin.subscriptions) {
+      if (pubsubs_.count(s.pubsub)) continue;
+      std::string names;
+      for (const auto& [name, ignored] : pubsubs_) names += (names.empty() ? "" : ", ") + name;
+      return InvalidArgument("config " + s.json_path + ".pubsubname: no pub/sub named \"" + s.pubsub +
+                             "\" under grpc_config.pub_subs (there are: " + (names.empty() ? "none" : names) +
+                             ")");
+    }
+  }
+  return Status::Ok();
+}
+
+void Subscriptions::Start(const std::vector<PluginConfig>& plugins) {
+  for (const PluginConfig& plugin : plugins) {
+    for (const SubscriptionConfig& s : plugin.subscriptions) {
+      auto pubsub = pubsubs_.at(s.pubsub);  // Check ran first
+      spdlog::info("function '{}' subscribes to '{}' on pub/sub '{}' (route {}, dead letters to '{}')",
+                   plugin.name, s.topic, s.pubsub, s.route, s.dead_letter_topic);
+      readers_.emplace_back(
+          [this, name = plugin.name, s, pubsub](std::stop_token stop) { Run(stop, name, s, pubsub); });
+    }
+  }
+}
+
+void Subscriptions::Stop() {
+  for (auto& reader : readers_) reader.request_stop();
+  readers_.clear();  // joins
+}
+
+void Subscriptions::Run(std::stop_token stop, std::string plugin, SubscriptionConfig subscription,
+                        std::shared_ptr<components::PubSubComponent> pubsub) {
+  bool failing = false;
+  while (!stop.stop_requested()) {
+    auto batch = pubsub->Fetch(subscription.topic, plugin, kBatch, kWait);
+    if (!batch.ok()) {
+      // Logged once per outage, not once per attempt.
+      if (!failing) {
+        spdlog::error("subscription of '{}' to '{}': {}; trying again every second", plugin,
+                      subscription.topic, batch.status().message());
+      }
+      failing = true;
+      Pause(stop, std::chrono::seconds(1));
+      continue;
+    }
+    if (failing) spdlog::info("subscription of '{}' to '{}' reads again", plugin, subscription.topic);
+    failing = false;
+    for (const auto& message : *batch) {
+      if (stop.stop_requested()) break;  // the rest comes back after processingTimeoutMs
+      Deliver(plugin, subscription, *pubsub, message);
+    }
+  }
+}
+
+void Subscriptions::Deliver(const std::string& plugin, const SubscriptionConfig& subscription,
+                            components::PubSubComponent& pubsub, const components::PubSubMessage& message) {
+  const std::string what = "message " + message.id + " of '" + subscription.topic + "' for '" + plugin + "'";
+  auto settle = [&](const Status& status) {
+    if (!status.ok()) spdlog::warn("{}: {}", what, status.message());
+  };
+  if (message.deliveries > subscription.max_deliveries) {
+    components::PubSubMetadata metadata = message.metadata;
+    metadata.emplace_back("wasmlet-dead-letter-reason",
+                          "not handled in " + std::to_string(subscription.max_deliveries) + " deliveries");
+    metadata.emplace_back("wasmlet-original-topic", subscription.topic);
+    metadata.emplace_back("wasmlet-original-id", message.id);
+    auto moved = pubsub.Publish(subscription.dead_letter_topic, message.data, metadata);
+    if (!moved.ok()) {
+      spdlog::error("{}: cannot move it to the dead letter topic '{}': {}", what,
+                    subscription.dead_letter_topic, moved.status().message());
+      return settle(pubsub.Retry(subscription.topic, plugin, message.id, kMaxBackoff));
+    }
+    spdlog::warn("{}: not handled in {} deliveries; moved to '{}' as {}", what, subscription.max_deliveries,
+                 subscription.dead_letter_topic, *moved);
+    return settle(pubsub.Ack(subscription.topic, plugin, message.id));
+  }
+
+  std::string failure;
+  if (auto route = functions_.RouteIdOf(plugin); !route) {
+    failure = "the function is not running";
+  } else {
+    abi::HttpRequest request;
+    request.method = "POST";
+    request.path = subscription.route;
+    request.authority = "localhost";
+    request.headers = {{"id", *route},
+                       {"ce-specversion", "1.0"},
+                       {"ce-id", message.id},
+                       {"ce-source", "wasmlet"},
+                       {"ce-type", "com.dapr.event.sent"},
+                       {"ce-pubsubname", subscription.pubsub},
+                       {"ce-topic", subscription.topic},
+                       {"wasmlet-deliveries", std::to_string(message.deliveries)}};
+    bool typed = false;
+    for (const auto& [name, value] : message.metadata) {
+      if (!HeaderSafe(name, value)) continue;
+      typed = typed || abi::ToLower(name) == "content-type";
+      request.headers.emplace_back(name, value);
+    }
+    if (!typed) request.headers.emplace_back("content-type", "application/octet-stream");
+    request.body = message.data;
+    auto response = functions_.InvokeInProcess(*route, std::move(request));
+    if (response.ok() && response->status >= 200 && response->status < 300)
+      return settle(pubsub.Ack(subscription.topic, plugin, message.id));
+    failure = response.ok() ? "the function answered " + std::to_string(response->status)
+                            : response.status().message();
+  }
+  const auto backoff = std::min<std::chrono::milliseconds>(
+      kMaxBackoff,
+      subscription.retry_backoff * (int64_t{1} << std::min<uint32_t>(message.deliveries - 1, 16)));
+  spdlog::debug("{}: delivery {} failed ({}); again in {} ms", what, message.deliveries,
+                Printable(failure, 256), backoff.count());
+  settle(pubsub.Retry(subscription.topic, plugin, message.id, backoff));
+}
+
+}  // namespace wasmlet::server

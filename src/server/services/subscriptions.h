@@ -1,0 +1,51 @@
+// Subscriptions: every plugin item's "subscriptions" get a thread that reads its topic (as the
+// consumer group named after the plugin) and POSTs each message to the function, in the
+// binary mode of CloudEvents as Dapr delivers them. A 2xx answer acknowledges the message;
+// anything else (an error status, a timeout, no function) retries it after a back-off that
+// doubles, from the subscription's retryBackoffMs up to 30 s; a message delivered
+// maxDeliveries times without success goes to the dead letter topic, with the reason.
+//
+// One message at a time per subscription, in order except for retries.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "components/pubsub/pubsub.h"
+#include "server/config/config.h"
+#include "server/functions/function_registry.h"
+
+namespace wasmlet::server {
+
+class Subscriptions {
+ public:
+  using PubSubs = std::map<std::string, std::shared_ptr<components::PubSubComponent>>;
+  Subscriptions(PubSubs pubsubs, FunctionRegistry& functions)
+      : pubsubs_(std::move(pubsubs)), functions_(functions) {}
+  ~Subscriptions() { Stop(); }
+
+  // Every subscription of `plugins` names a pub/sub of the config: an error naming the first
+  // that does not.
+  Status Check(const std::vector<PluginConfig>& plugins) const;
+  // Starts a reader per subscription.
+  void Start(const std::vector<PluginConfig>& plugins);
+  // Stops the readers after the message each is handling; what they have not acknowledged is
+  // handed out again later (after processingTimeoutMs).
+  void Stop();
+
+ private:
+  void Run(std::stop_token stop, std::string plugin, SubscriptionConfig subscription,
+           std::shared_ptr<components::PubSubComponent> pubsub);
+  // Hands `message` to the function; what to do with it next.
+  void Deliver(const std::string& plugin, const SubscriptionConfig& subscription,
+               components::PubSubComponent& pubsub, const components::PubSubMessage& message);
+
+  PubSubs pubsubs_;
+  FunctionRegistry& functions_;
+  std::vector<std::jthread> readers_;
+};
+
+}  // namespace wasmlet::server
