@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "wasm/module_info.h"
 
@@ -122,7 +123,8 @@ class Module {
   uint64_t max_memory_bytes_;
 };
 
-using Deadline = std::chrono::steady_clock::time_point;
+// A time of the engine's clock (Engine::clock()), at which a guest call is stopped.
+using Deadline = Clock::TimePoint;
 inline constexpr Deadline kNoDeadline = Deadline::max();
 
 // An exported function, resolved once for repeated calls.
@@ -194,6 +196,8 @@ class Store {
   // between calls instead of being entered and left around each one. Call at most once, on the
   // store's thread, right after it is created.
   virtual void PinToThread() {}
+  // The engine's clock, which the deadlines of this store's calls are times of.
+  virtual Clock& clock() = 0;
 };
 
 class Engine {
@@ -205,9 +209,12 @@ class Engine {
                                                         const CompileOptions& options = {}) = 0;
   // A new store, to be used by one thread at a time.
   virtual Result<std::unique_ptr<Store>> NewStore() = 0;
+  // What its watchdog stops guest calls by: deadlines are times of this clock.
+  virtual Clock& clock() = 0;
 };
 
-// The engine wasmlet runs on: "v8" (the default and, today, only backend).
-Result<std::unique_ptr<Engine>> CreateEngine(std::string_view name = "v8");
+// The engine wasmlet runs on: "v8" (the default and, today, only backend), its deadlines on
+// `clock`.
+Result<std::unique_ptr<Engine>> CreateEngine(std::string_view name = "v8", Clock& clock = SystemClock());
 
 }  // namespace wasmlet::engine

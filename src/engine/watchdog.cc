@@ -2,28 +2,28 @@
 
 namespace wasmlet::engine {
 
-Watchdog::Watchdog() : thread_([this] { Run(); }) {}
+Watchdog::Watchdog(Clock& clock) : clock_(clock), thread_([this] { Run(); }) {}
 
 Watchdog::~Watchdog() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_.NotifyAll();
   thread_.join();
 }
 
-Watchdog::Ticket Watchdog::Arm(Clock::time_point deadline, std::function<void()> fire) {
-  std::lock_guard lock(mutex_);
+Watchdog::Ticket Watchdog::Arm(Clock::TimePoint deadline, std::function<void()> fire) {
+  MutexLock lock(mutex_);
   const Ticket ticket = next_ticket_++;
   auto it = pending_.emplace(deadline, Entry{ticket, std::move(fire)});
   by_ticket_.emplace(ticket, it);
-  if (deadline < sleeping_until_) wake_.notify_all();
+  if (deadline < sleeping_until_) wake_.NotifyAll();
   return ticket;
 }
 
 bool Watchdog::Disarm(Ticket ticket) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = by_ticket_.find(ticket);
   if (it == by_ticket_.end()) return true;  // fired (callbacks run under the lock)
   pending_.erase(it->second);
@@ -32,18 +32,18 @@ bool Watchdog::Disarm(Ticket ticket) {
 }
 
 void Watchdog::Run() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (!stopping_) {
     if (pending_.empty()) {
-      sleeping_until_ = Clock::time_point::max();
-      wake_.wait(lock);
+      sleeping_until_ = Clock::TimePoint::max();
+      wake_.Wait(mutex_);
       continue;
     }
     auto first = pending_.begin();
-    if (Clock::now() < first->first) {
+    if (clock_.Now() < first->first) {
       sleeping_until_ = first->first;
-      wake_.wait_until(lock, sleeping_until_);
-      sleeping_until_ = Clock::now();  // awake: Arm need not notify
+      clock_.WaitUntil(mutex_, wake_, sleeping_until_);
+      sleeping_until_ = clock_.Now();  // awake: Arm need not notify
       continue;
     }
     Entry entry = std::move(first->second);

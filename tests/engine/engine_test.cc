@@ -70,10 +70,10 @@ std::shared_ptr<HostFunctions> BasicHost(HostLog* log, HostCallback host_add = {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto module = SharedEngine().Compile(GuestBytes("engine_basics"));
+    auto module = engine_->Compile(GuestBytes("engine_basics"));
     ASSERT_TRUE(module.ok()) << module.status().ToString();
     module_ = *module;
-    auto store = SharedEngine().NewStore();
+    auto store = engine_->NewStore();
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
     host_ = BasicHost(&log_);
@@ -91,10 +91,32 @@ class EngineTest : public ::testing::Test {
     return results.ok() && !results->empty() ? (*results)[0].i32 : INT32_MIN;
   }
 
+  Engine* engine_ = &SharedEngine();
   HostLog log_;
   std::shared_ptr<const Module> module_;
   std::unique_ptr<Store> store_;
   std::shared_ptr<HostFunctions> host_;
+};
+
+// The same, on an engine of its own whose deadlines are times of a ManualClock: a guest is
+// stopped when the test moves the time to its deadline, never because of how long it really ran
+// (a busy machine makes that anything). The test's thread runs the guest; another moves the time.
+class ManualClockEngineTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    auto created = CreateEngine("v8", clock_);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    own_engine_ = std::move(*created);
+    engine_ = own_engine_.get();
+    EngineTest::SetUp();
+  }
+  void TearDown() override {
+    store_.reset();  // before its engine
+    module_.reset();
+  }
+
+  ManualClock clock_;
+  std::unique_ptr<Engine> own_engine_;
 };
 
 TEST_F(EngineTest, CallsExportsAndReturnsTheirResults) {
@@ -227,22 +249,31 @@ TEST_F(EngineTest, TrapsAreReportedAndTheEngineStaysUsable) {
   EXPECT_EQ(CallI32(*NewInstance(), "add", {Value::I32(1), Value::I32(2)}), 3);
 }
 
-TEST_F(EngineTest, DeadlineStopsAnInfiniteLoopWithinTwiceTheDeadline) {
+TEST_F(ManualClockEngineTest, ADeadlineStopsAnInfiniteLoopWhenItComesAndNotBefore) {
   auto instance = NewInstance();
-  const auto limit = milliseconds(100);
-  const auto start = steady_clock::now();
-  auto result = instance->Call("spin", {}, start + limit);
-  const auto elapsed = steady_clock::now() - start;
+  const auto deadline = clock_.Now() + milliseconds(100);  // whole 10 ms: the engine keeps it
+  std::atomic<bool> returned{false};
+  bool returned_early = true;
+  std::thread time([&] {
+    // The watchdog waits for the deadline while the guest spins. 1 ms before it, the watchdog
+    // looks at the time and waits on: the guest is still running.
+    EXPECT_TRUE(clock_.AwaitWaiter(deadline));
+    clock_.Advance(milliseconds(99));
+    EXPECT_TRUE(clock_.AwaitWaiter(deadline));
+    returned_early = returned;
+    clock_.Advance(milliseconds(1));
+  });
+  auto result = instance->Call("spin", {}, deadline);
+  returned = true;
+  time.join();
   EXPECT_EQ(result.status().code(), StatusCode::kDeadlineExceeded) << result.status().ToString();
-  EXPECT_GE(elapsed, limit);
-  EXPECT_LT(elapsed, 2 * limit) << std::chrono::duration_cast<milliseconds>(elapsed).count() << " ms";
+  EXPECT_FALSE(returned_early);
   EXPECT_TRUE(instance->failed());
 
   // The store runs guests again at once, with and without deadlines.
   auto fresh = NewInstance();
   EXPECT_EQ(CallI32(*fresh, "add", {Value::I32(2), Value::I32(3)}), 5);
-  auto in_time =
-      fresh->Call("fib", std::vector{Value::I32(20)}, steady_clock::now() + std::chrono::seconds(5));
+  auto in_time = fresh->Call("fib", std::vector{Value::I32(20)}, clock_.Now() + std::chrono::seconds(5));
   ASSERT_TRUE(in_time.ok()) << in_time.status().ToString();
   EXPECT_EQ((*in_time)[0].i32, 6765);
 }
@@ -383,21 +414,29 @@ TEST_F(EngineTest, HostFunctionsCanCallAnotherInstanceOfTheSameStore) {
   EXPECT_EQ(CallI32(**caller, "call_host", {Value::I32(5), Value::I32(6)}), 22);
 }
 
-TEST_F(EngineTest, OuterDeadlineStopsANestedRunawayCall) {
+TEST_F(ManualClockEngineTest, OuterDeadlineStopsANestedRunawayCall) {
   auto callee = NewInstance();
   Instance* callee_ptr = callee.get();
   StatusCode inner_code = StatusCode::kOk;
+  std::atomic<bool> inner_called{false};
   auto host = BasicHost(&log_, [&](Instance&, std::span<const Value>, std::span<Value>) {
+    inner_called = true;
+    inner_called.notify_all();
     auto r = callee_ptr->Call("spin", {});  // no deadline of its own
     inner_code = r.status().code();
     return r.status();
   });
   auto caller = store_->Instantiate(module_, host);
   ASSERT_TRUE(caller.ok());
-  const auto start = steady_clock::now();
+  std::thread time([&] {
+    inner_called.wait(false);  // the caller is in its host call, which runs the callee
+    clock_.Advance(milliseconds(80));
+  });
   auto result =
-      (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, start + milliseconds(80));
-  EXPECT_LT(steady_clock::now() - start, milliseconds(160));
+      (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, clock_.Now() + milliseconds(80));
+  inner_called = true;  // releases the time thread even if the host was never called
+  inner_called.notify_all();
+  time.join();
   EXPECT_EQ(result.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(inner_code, StatusCode::kDeadlineExceeded);
   EXPECT_EQ(CallI32(*NewInstance(), "add", {Value::I32(1), Value::I32(1)}), 2);
@@ -405,16 +444,19 @@ TEST_F(EngineTest, OuterDeadlineStopsANestedRunawayCall) {
 
 // A nested call with a budget shorter than what its caller has left stops at its own deadline,
 // and its caller goes on; one with a longer budget is stopped with its caller, at the caller's.
-TEST_F(EngineTest, ANestedCallStopsAtTheEarlierOfItsOwnDeadlineAndItsCallers) {
+TEST_F(ManualClockEngineTest, ANestedCallStopsAtTheEarlierOfItsOwnDeadlineAndItsCallers) {
   auto callee = NewInstance();
   Instance* callee_ptr = callee.get();
   milliseconds inner_budget{0};
   StatusCode inner_code = StatusCode::kOk;
-  steady_clock::duration inner_took{};
+  Clock::TimePoint::duration inner_took{};
+  std::atomic<int> inner_calls{0};
   auto host = BasicHost(&log_, [&](Instance&, std::span<const Value>, std::span<Value>) {
-    const auto inner_start = steady_clock::now();
+    const auto inner_start = clock_.Now();
+    ++inner_calls;
+    inner_calls.notify_all();
     auto r = callee_ptr->Call("spin", {}, inner_start + inner_budget);
-    inner_took = steady_clock::now() - inner_start;
+    inner_took = clock_.Now() - inner_start;
     inner_code = r.status().code();
     return Status::Ok();  // the caller carries on after its callee was stopped
   });
@@ -422,20 +464,32 @@ TEST_F(EngineTest, ANestedCallStopsAtTheEarlierOfItsOwnDeadlineAndItsCallers) {
   ASSERT_TRUE(caller.ok());
 
   inner_budget = milliseconds(50);
-  auto start = steady_clock::now();
+  auto start = clock_.Now();
+  std::thread time([&] {
+    EXPECT_TRUE(clock_.AwaitWaiter(start + inner_budget));  // the callee's own deadline is armed
+    clock_.Advance(inner_budget);
+  });
   auto result =
       (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, start + milliseconds(5000));
+  time.join();
   EXPECT_EQ(inner_code, StatusCode::kDeadlineExceeded);
-  EXPECT_LT(inner_took, milliseconds(1000)) << "the nested call ran on to its caller's deadline";
+  EXPECT_EQ(inner_took, milliseconds(50)) << "stopped at its own deadline";
   EXPECT_TRUE(result.ok()) << result.status().ToString();
 
   callee = NewInstance();  // the stopped one is failed
   callee_ptr = callee.get();
   inner_budget = milliseconds(60000);
-  start = steady_clock::now();
+  start = clock_.Now();
+  time = std::thread([&] {
+    for (int seen = inner_calls; seen < 2; seen = inner_calls) inner_calls.wait(seen);
+    clock_.Advance(milliseconds(80));
+  });
   result = (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, start + milliseconds(80));
-  EXPECT_LT(steady_clock::now() - start, milliseconds(1000));
+  inner_calls = 2;  // releases the time thread even if the host was never called
+  inner_calls.notify_all();
+  time.join();
   EXPECT_EQ(inner_code, StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(inner_took, milliseconds(80)) << "stopped with its caller, at the caller's deadline";
   EXPECT_EQ(result.status().code(), StatusCode::kDeadlineExceeded);
 }
 

@@ -170,6 +170,7 @@ class V8Store final : public Store {
     pinned_context_->Enter();
     pinned_ = true;
   }
+  Clock& clock() override;
 
   Status Invoke(V8Instance& instance, const ExportedFunction& function, std::span<const Value> args,
                 std::span<Value> results, Deadline deadline);
@@ -233,9 +234,10 @@ class V8Store final : public Store {
 
 class V8Engine final : public Engine {
  public:
-  V8Engine()
+  explicit V8Engine(Clock& clock)
       : allocator_(v8::ArrayBuffer::Allocator::NewDefaultAllocator()),
-        name_(std::string("v8 ") + v8::V8::GetVersion()) {
+        name_(std::string("v8 ") + v8::V8::GetVersion()),
+        watchdog_(clock) {
     v8::Isolate::CreateParams params;
     params.array_buffer_allocator = allocator_.get();
     compile_isolate_ = v8::Isolate::New(params);
@@ -273,6 +275,7 @@ class V8Engine final : public Engine {
   }
 
   Watchdog& watchdog() { return watchdog_; }
+  Clock& clock() override { return watchdog_.clock(); }
 
  private:
   std::unique_ptr<v8::ArrayBuffer::Allocator> allocator_;
@@ -282,6 +285,8 @@ class V8Engine final : public Engine {
   std::atomic<uint64_t> next_module_id_{1};
   Watchdog watchdog_;
 };
+
+Clock& V8Store::clock() { return engine_.clock(); }
 
 // ---------------------------------------------------------------------------------------------
 // Host function trampoline: V8 calls this for every guest->host call.
@@ -703,9 +708,9 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, s
 
 }  // namespace
 
-Result<std::unique_ptr<Engine>> CreateV8Engine() {
+Result<std::unique_ptr<Engine>> CreateV8Engine(Clock& clock) {
   Platform();
-  return std::unique_ptr<Engine>(std::make_unique<V8Engine>());
+  return std::unique_ptr<Engine>(std::make_unique<V8Engine>(clock));
 }
 
 }  // namespace wasmlet::engine::v8backend

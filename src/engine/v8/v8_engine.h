@@ -7,6 +7,6 @@
 
 namespace wasmlet::engine::v8backend {
 
-Result<std::unique_ptr<Engine>> CreateV8Engine();
+Result<std::unique_ptr<Engine>> CreateV8Engine(Clock& clock);
 
 }  // namespace wasmlet::engine::v8backend
