@@ -246,6 +246,32 @@ TEST(RedisStateStoreTest, APlainStringIsAnItemAtETagZeroAndBecomesAHashWhenWritt
   EXPECT_TRUE((*store)->Apply({Save("book2", "5")}).ok());
 }
 
+// Numbers in a Redis store's metadata are read whole: std::stoi took "12abc" as 12 and " 7" as 7.
+TEST(RedisStateStoreTest, MetadataNumbersWithAnythingButDigitsAreRefusedNamingTheKey) {
+  struct Case {
+    std::string key, value, message;
+  };
+  const std::vector<Case> cases = {
+      {"redisDB", "12abc",
+       "metadata.redisDB: \"12abc\" is not a whole number; give a whole number of at least 0"},
+      {"redisDB", " 7", "metadata.redisDB: \" 7\" is not a whole number"},
+      {"redisDB", "-1", "metadata.redisDB: \"-1\" is too small"},
+      {"timeoutMs", "100ms", "metadata.timeoutMs: \"100ms\" is not a whole number"},
+      {"timeoutMs", "0", "metadata.timeoutMs: \"0\" is too small; give a whole number of at least 1"},
+      {"timeoutMs", "99999999999", "metadata.timeoutMs: \"99999999999\" is out of range"},
+  };
+  for (const Case& c : cases) {
+    StoreConfig config{"books", "redis", {{"redisHost", "127.0.0.1:6379"}, {c.key, c.value}}, "state.books"};
+    auto store = CreateStateStore(config);
+    ASSERT_FALSE(store.ok()) << c.key << "=" << c.value << " was taken";
+    EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(store.status().message().find("config state.books." + c.message), std::string::npos)
+        << store.status().message();
+  }
+  StoreConfig good{"books", "redis", {{"redisDB", "3"}, {"timeoutMs", "250"}}, "state.books"};
+  EXPECT_TRUE(CreateStateStore(good).ok());
+}
+
 TEST(RedisStateStoreTest, AStoreThatIsDownIsUnavailableNamingItsAddress) {
   const uint16_t port = testing::FreePort();
   StoreConfig config{"books", "redis", {{"redisHost", "127.0.0.1:" + std::to_string(port)}}, "state.books"};

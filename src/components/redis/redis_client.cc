@@ -3,7 +3,10 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <charconv>
+
 #include "common/address.h"
+#include "common/text.h"
 
 namespace wasmlet::components {
 namespace {
@@ -13,6 +16,24 @@ constexpr size_t kMaxIdleConnections = 16;
 timeval ToTimeval(std::chrono::milliseconds ms) {
   return timeval{static_cast<time_t>(ms.count() / 1000),
                  static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+// The whole number at metadata `key` (`fallback` when unset), at least `min`. The whole text
+// must be the number: "12abc" is refused, where std::stoi read it as 12.
+Result<int> MetadataNumber(const StoreConfig& config, const char* key, int fallback, int min) {
+  auto it = config.metadata.find(key);
+  if (it == config.metadata.end() || it->second.empty()) return fallback;
+  const std::string& text = it->second;
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string where =
+      "config " + config.json_path + ".metadata." + key + ": \"" + Printable(text, 64) + "\" ";
+  const std::string wanted = "give a whole number of at least " + std::to_string(min);
+  if (ec == std::errc::result_out_of_range) return InvalidArgument(where + "is out of range; " + wanted);
+  if (ec != std::errc() || end != text.data() + text.size())
+    return InvalidArgument(where + "is not a whole number; " + wanted + ", in digits only");
+  if (value < min) return InvalidArgument(where + "is too small; " + wanted);
+  return value;
 }
 
 }  // namespace
@@ -38,14 +59,12 @@ Result<std::unique_ptr<RedisClient>> RedisClient::Create(const StoreConfig& conf
     client->port_ = split->second;
   }
   client->password_ = get("redisPassword", "");
-  try {
-    client->db_ = std::stoi(get("redisDB", "0"));
-    client->timeout_ = std::chrono::milliseconds(std::stoi(get("timeoutMs", "1000")));
-  } catch (...) {
-    return InvalidArgument("config " + config.json_path + ".metadata: redisDB and timeoutMs must be numbers");
-  }
-  if (client->timeout_.count() <= 0)
-    return InvalidArgument("config " + config.json_path + ".metadata.timeoutMs: must be at least 1");
+  auto db = MetadataNumber(config, "redisDB", 0, 0);
+  if (!db.ok()) return db.status();
+  client->db_ = *db;
+  auto timeout = MetadataNumber(config, "timeoutMs", 1000, 1);
+  if (!timeout.ok()) return timeout.status();
+  client->timeout_ = std::chrono::milliseconds(*timeout);
   // No connection now: a Redis that is down at start is reported per call, and the server
   // starts anyway (its other functions do not need Redis).
   return client;
