@@ -153,6 +153,14 @@ size_t Server::InFlight() const {
   return n;
 }
 
+bool Server::Drained() const {
+  if (http_ && !http_->stopped()) return false;
+  for (const auto& proxy : proxies_) {
+    if (!proxy->stopped()) return false;
+  }
+  return InFlight() == 0;
+}
+
 void Server::Stop() {
   if (!http_ && proxies_.empty()) {
     StopThreads();
@@ -162,13 +170,12 @@ void Server::Stop() {
   if (http_) http_->Stop();
   for (auto& proxy : proxies_) proxy->Stop();
   if (admin_) admin_->StopListening();
+  // Drained: no listener reads a new request, and every request read has its answer written.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
-  while (InFlight() > 0 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (!Drained() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  if (InFlight() > 0) spdlog::warn("stopping with {} requests still running", InFlight());
-  // Let the last responses reach the wire before the loops stop.
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (!Drained()) spdlog::warn("stopping with {} requests still running", InFlight());
   StopThreads();
 }
 

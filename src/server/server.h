@@ -50,6 +50,8 @@ class Server {
  private:
   // The requests the listeners have read and not yet answered on the wire.
   size_t InFlight() const;
+  // Every listener has stopped reading requests and every request read is answered.
+  bool Drained() const;
   // Stops the admin threads, the functions and the loops, in that order.
   void StopThreads();
 

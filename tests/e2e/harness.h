@@ -190,6 +190,21 @@ class Client {
     return out;
   }
 
+  // What the server sends until it closes the connection ("" when it closes without a word);
+  // nullopt when it keeps it open for 30 s.
+  std::optional<std::string> ReadUntilClosed() {
+    stream_.expires_after(std::chrono::seconds(30));
+    std::string out;
+    char chunk[4096];
+    for (;;) {
+      boost::beast::error_code ec;
+      const size_t n = stream_.read_some(boost::asio::buffer(chunk), ec);
+      out.append(chunk, n);
+      if (ec == boost::beast::error::timeout) return std::nullopt;
+      if (ec) return out;
+    }
+  }
+
  private:
   boost::asio::io_context io_;
   boost::beast::tcp_stream stream_;

@@ -177,6 +177,91 @@ TEST(ServerTest, ManyConcurrentRequestsAreAllAnsweredCorrectly) {
   EXPECT_EQ(correct, 200);
 }
 
+// A raw loopback connection whose receive buffer is small, so that a large answer cannot wait
+// in the kernel: the server can only finish writing it as fast as the test reads.
+class SlowReader {
+ public:
+  explicit SlowReader(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 16 * 1024;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~SlowReader() { close(fd_); }
+  bool connected() const { return connected_; }
+  bool SendAll(const std::string& bytes) {
+    for (size_t sent = 0; sent < bytes.size();) {
+      const ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // Up to `max` bytes; empty at the end of the stream or on an error.
+  std::string Read(size_t max) {
+    std::string chunk(max, '\0');
+    const ssize_t n = recv(fd_, chunk.data(), max, 0);
+    chunk.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return chunk;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+// Issue 26, bug 1: a graceful stop counted a request done when its handler answered, not when
+// the answer was written, and stopped the loops 20 ms later, cutting an answer a client took
+// slowly; a keep-alive connection idle at the stop could still have a request read and never
+// answered. Now the stop closes idle connections at once, and waits (up to drain_timeout_ms)
+// until every answer of a request it read is written.
+TEST(ServerTest, AGracefulStopWritesEveryAnswerItOwesAndClosesIdleConnections) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json plugins = {{"f", Plugin("f", kGuests + "/abi_filter.wasm", 2)}};
+  Wasmlet server(dir, LayottoConfig(port, plugins, json::object(), {{"max_request_body", 8 << 20}}), port);
+
+  Client idle(port);  // answered once, then waiting for its next request
+  ASSERT_EQ(idle.Send("POST", "/", {{"id", "f"}, {"x-op", "echo"}}, "first").status, 200);
+
+  std::string body(4 << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  const std::string expected = "echo=" + body + "\n";
+  SlowReader slow(port);
+  ASSERT_TRUE(slow.connected());
+  ASSERT_TRUE(slow.SendAll("POST / HTTP/1.1\r\nHost: t\r\nid: f\r\nx-op: echo\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  std::string answer;
+  while (answer.find("\r\n\r\n") == std::string::npos) {
+    std::string chunk = slow.Read(4096);
+    ASSERT_FALSE(chunk.empty()) << "no answer to the large request";
+    answer += chunk;
+  }
+  // The handler has answered and the write has begun; most of it is still to go.
+  ASSERT_LT(answer.size(), expected.size());
+  kill(server.process().pid(), SIGTERM);
+
+  // The idle connection is closed without another request being read: its next read ends.
+  EXPECT_EQ(idle.ReadUntilClosed(), std::optional<std::string>("")) << "an idle connection gets no answer, only its end";
+
+  // The slow client takes the rest at its pace (16 KiB, then a pause: a slow reader is the
+  // workload here, not a wait), and gets all of it; then the server closes the connection.
+  for (;;) {
+    std::string chunk = slow.Read(16 * 1024);
+    if (chunk.empty()) break;
+    answer += chunk;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  const size_t head_end = answer.find("\r\n\r\n");
+  EXPECT_EQ(answer.size() - head_end - 4, expected.size()) << "the answer was cut";
+  EXPECT_TRUE(answer.compare(head_end + 4, std::string::npos, expected) == 0);
+  EXPECT_EQ(server.process().WaitExit(), 0) << server.process().Log();
+}
+
 TEST(ServerTest, PluginsSharingAnIdBothReceiveTraffic) {
   TempDir dir;
   const uint16_t port = FreePort();

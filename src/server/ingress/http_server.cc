@@ -117,6 +117,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         server_(server),
         in_flight_(server.in_flight_),
         connections_(server.connections_),
+        sessions_(server.sessions_),
         refused_(refused) {
     connections_->fetch_add(1);
     // Once per connection, not per request: each is a system call.
@@ -129,10 +130,25 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     local_port_ = local.port();
   }
 
-  ~Session() { connections_->fetch_sub(1); }
+  ~Session() {
+    connections_->fetch_sub(1);
+    sessions_->Remove(this);
+  }
 
   void Start() {
+    sessions_->Add(this, weak_from_this());
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+  asio::io_context& io() { return socket_.get_executor().context(); }
+
+  // On the connection's thread, once the server stops: a connection waiting for its next request
+  // is closed before reading one; one with a request in hand answers it and closes after.
+  void StopIfIdle() {
+    if (!waiting_for_request_) return;
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);  // the read in progress ends with operation_aborted
   }
 
  private:
@@ -142,11 +158,13 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_.options_.max_request_body);
     parser_->header_limit(server_.options_.max_header_bytes);
     SetDeadline(Clock::now() + server_.options_.idle_timeout);  // idle keep-alive connections close
+    waiting_for_request_ = true;
     http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
+    waiting_for_request_ = false;
     if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset || timed_out_) {
       return Close();
@@ -192,7 +210,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     const unsigned version = message.version();
     const bool keep_alive = message.keep_alive();
     SetDeadline(Clock::time_point::max());  // the handler has its own limits
+    // Counted until its answer is on the wire: a graceful stop waits for the write, not only
+    // for the handler.
     in_flight_->fetch_add(1);
+    counted_ = true;
     auto self = shared_from_this();
     auto answered = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self, version, keep_alive, answered](abi::HttpResponse response) {
@@ -200,7 +221,6 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       // On the connection's own thread (the common case) this writes at once.
       asio::dispatch(self->socket_.get_executor(),
                      [self, response = std::move(response), version, keep_alive]() mutable {
-                       self->in_flight_->fetch_sub(1);
                        self->Send(std::move(response), version, keep_alive);
                      });
     };
@@ -227,7 +247,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     SetDeadline(Clock::now() + server_.options_.idle_timeout);  // a client that never takes it is cut off
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) return self->Close();
+                        if (self->counted_) {
+                          self->counted_ = false;
+                          self->in_flight_->fetch_sub(1);
+                        }
+                        if (ec || !keep_alive || self->server_stopping_()) return self->Close();
                         self->Read();
                       });
   }
@@ -274,6 +298,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timer_armed_ = false;
   bool timed_out_ = false;
+  bool waiting_for_request_ = false;  // between Read and OnRead: nothing of a request in hand
+  bool counted_ = false;              // the request being answered is in in_flight_
   // The connection's ends, as text once per connection (formatting an address costs a
   // sprintf).
   std::string remote_address_;
@@ -283,6 +309,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   HttpServer& server_;
   std::shared_ptr<std::atomic<size_t>> in_flight_;
   std::shared_ptr<std::atomic<size_t>> connections_;
+  std::shared_ptr<SessionSet> sessions_;
   const bool refused_;
   std::string method_;  // of the request being handled, for the log
   std::string target_;
@@ -365,13 +392,35 @@ void HttpServer::Accept(Listener& listener) {
       });
 }
 
+void HttpServer::SessionSet::Add(Session* session, std::weak_ptr<Session> handle) {
+  std::lock_guard lock(mutex);
+  open.emplace(session, std::move(handle));
+}
+
+void HttpServer::SessionSet::Remove(Session* session) {
+  std::lock_guard lock(mutex);
+  open.erase(session);
+}
+
 void HttpServer::Stop() {
-  stopping_ = true;
+  if (stopping_.exchange(true)) return;
+  listeners_stopping_ = listeners_.size();
   for (auto& listener : listeners_) {
-    asio::post(listener->io, [raw = listener.get()] {
+    asio::post(listener->io, [this, raw = listener.get()] {
       beast::error_code ignored;
       raw->acceptor.close(ignored);
       raw->retry.cancel();
+      // No session of this loop reads a new request from here on: the idle ones close now, the
+      // others after their answer (Send sees stopping_). Sessions of other loops are theirs.
+      std::vector<std::shared_ptr<Session>> here;
+      {
+        std::lock_guard lock(sessions_->mutex);
+        for (auto& [session, handle] : sessions_->open) {
+          if (auto alive = handle.lock(); alive && &alive->io() == &raw->io) here.push_back(std::move(alive));
+        }
+      }
+      for (auto& session : here) session->StopIfIdle();
+      listeners_stopping_.fetch_sub(1);
     });
   }
 }

@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "abi/http.h"
@@ -47,7 +49,12 @@ class HttpServer {
   // Binds "host:port" (port 0 picks a free one) and starts accepting.
   Status Listen(const std::string& address);
   uint16_t port() const { return port_; }
+  // Stops accepting, closes the connections waiting for a request, and lets each request in
+  // hand be answered, after which its connection closes. Returns at once; stopped() says when
+  // every loop has done so, and then in_flight() only goes down.
   void Stop();
+  bool stopped() const { return stopping_ && listeners_stopping_ == 0; }
+  // Requests read and not yet answered on the wire.
   size_t in_flight() const { return in_flight_->load(); }
   size_t connections() const { return connections_->load(); }
 
@@ -64,13 +71,24 @@ class HttpServer {
   };
   void Accept(Listener& listener);
 
+  // The open sessions, so that Stop can reach the idle ones. Shared with them: a session may end
+  // on another thread (its last reference in an answer) and after the server.
+  struct SessionSet {
+    void Add(Session* session, std::weak_ptr<Session> handle);
+    void Remove(Session* session);
+    std::mutex mutex;
+    std::unordered_map<Session*, std::weak_ptr<Session>> open;  // under mutex
+  };
+
   Options options_;
   Handler handler_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   uint16_t port_ = 0;
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<SessionSet> sessions_ = std::make_shared<SessionSet>();
   std::atomic<bool> stopping_{false};
+  std::atomic<size_t> listeners_stopping_{0};  // loops that have not run Stop's part yet
 };
 
 // A response with a one-line text body: how every error of the server reads.

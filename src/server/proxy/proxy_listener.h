@@ -42,6 +42,7 @@ class ProxyListener {
   // Destroys the instances, each on its loop; call before the loops stop.
   void Shutdown();
   size_t in_flight() const { return http_ ? http_->in_flight() : 0; }
+  bool stopped() const { return !http_ || http_->stopped(); }
   uint16_t port() const { return http_ ? http_->port() : 0; }
   const std::string& name() const { return listener_.name; }
 

@@ -57,10 +57,14 @@ EventLoop* EventLoop::Current() { return current_loop; }
 void EventLoop::RunAndWait(std::function<void()> f) {
   std::promise<void> done;
   Post([&] {
-    f();
-    done.set_value();
+    try {
+      f();
+      done.set_value();
+    } catch (...) {
+      done.set_exception(std::current_exception());  // the caller's, not the loop's to log
+    }
   });
-  done.get_future().wait();
+  done.get_future().get();
 }
 
 void EventLoop::Run() {

@@ -42,7 +42,8 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Lets the loop return once it has nothing left to do, and waits for the thread. Whatever owns
+  // Stops the loop at once and waits for its thread: handlers still queued are destroyed without
+  // running, so work that must finish has to be waited for before (RunAndWait). Whatever owns
   // instances of this loop's store must have destroyed them (on this thread) before: the store
   // goes when the thread ends.
   void Stop();
@@ -52,7 +53,8 @@ class EventLoop {
   void Post(F&& f) {
     boost::asio::post(io_, std::forward<F>(f));
   }
-  // Runs `f` on this loop and waits for it (never call it from this loop's own thread).
+  // Runs `f` on this loop and waits for it (never call it from this loop's own thread). An
+  // exception `f` throws is thrown here, in the caller.
   void RunAndWait(std::function<void()> f);
 
   const std::string& name() const { return options_.name; }
