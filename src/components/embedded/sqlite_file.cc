@@ -56,10 +56,8 @@ std::string ColumnBytes(sqlite3_stmt* statement, int index) {
   return std::string(bytes ? bytes : "", static_cast<size_t>(sqlite3_column_bytes(statement, index)));
 }
 
-int64_t UnixMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+int64_t UnixMillis(Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
 }
 
 Statement::Statement(sqlite3* db, const char* sql) {

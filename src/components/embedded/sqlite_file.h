@@ -56,9 +56,10 @@ class Statement {
 };
 
 // Helpers for statements: text bound without a copy (it must outlive the step), a column as
-// bytes, and the wall clock in Unix milliseconds (the time columns of the embedded tables).
+// bytes, and the calendar time of `clock` in Unix milliseconds (the time columns of the embedded
+// tables: they outlive the process, and other processes read them).
 void BindText(sqlite3_stmt* statement, int index, std::string_view text);
 std::string ColumnBytes(sqlite3_stmt* statement, int index);
-int64_t UnixMillis();
+int64_t UnixMillis(Clock& clock);
 
 }  // namespace wasmlet::components

@@ -8,7 +8,7 @@ namespace wasmlet::components {
 
 Result<std::unique_ptr<LockStoreComponent>> CreateLockStore(const StoreConfig& config) {
   if (config.type == "in-memory" || config.type == "memory")
-    return std::unique_ptr<LockStoreComponent>(new MemoryLock());
+    return std::unique_ptr<LockStoreComponent>(new MemoryLock(*config.clock));
   if (config.type == "embedded" || config.type == "sqlite") return EmbeddedLock::Create(config);
   if (config.type == "redis") return RedisLock::Create(config);
   return InvalidArgument("config " + config.json_path + ".type: unknown lock store type \"" + config.type +

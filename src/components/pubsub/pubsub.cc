@@ -10,7 +10,7 @@ namespace wasmlet::components {
 
 Result<std::unique_ptr<PubSubComponent>> CreatePubSub(const StoreConfig& config) {
   if (config.type == "in-memory" || config.type == "memory")
-    return std::unique_ptr<PubSubComponent>(new MemoryPubSub());
+    return std::unique_ptr<PubSubComponent>(new MemoryPubSub(*config.clock));
   if (config.type == "embedded" || config.type == "sqlite") return EmbeddedPubSub::Create(config);
   if (config.type == "redis") return RedisPubSub::Create(config);
   return InvalidArgument("config " + config.json_path + ".type: unknown pub/sub type \"" + config.type +

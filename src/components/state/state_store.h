@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace wasmlet::components {
@@ -25,6 +26,9 @@ struct StoreConfig {
   std::string type;
   std::map<std::string, std::string> metadata;
   std::string json_path;  // for messages
+  // What the component reads time from for its expiries, leases and waits (tests: a
+  // ManualClock). Stores whose times are kept by a server (Redis) keep those on its clock.
+  Clock* clock = &SystemClock();
 };
 
 // An item as the store holds it.

@@ -11,14 +11,14 @@ Result<std::unique_ptr<LockStoreComponent>> EmbeddedLock::Create(const StoreConf
                        "CREATE TABLE IF NOT EXISTS locks (store TEXT NOT NULL, resource TEXT NOT NULL,"
                        " owner TEXT NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (store, resource));");
   if (!file.ok()) return file.status();
-  return std::unique_ptr<LockStoreComponent>(new EmbeddedLock(config.name, std::move(*file)));
+  return std::unique_ptr<LockStoreComponent>(new EmbeddedLock(config.name, std::move(*file), *config.clock));
 }
 
 Result<bool> EmbeddedLock::TryLock(std::string_view resource, std::string_view owner,
                                    std::chrono::seconds expire) {
   bool taken = false;
   Status status = file_->Transaction([&](sqlite3* db) -> Status {
-    const int64_t now = UnixMillis();
+    const int64_t now = UnixMillis(clock_);
     // Take it unless a live holder has it: an expired row is replaced.
     Statement take(
         db,
@@ -46,7 +46,7 @@ Result<UnlockResult> EmbeddedLock::Unlock(std::string_view resource, std::string
     if (!find.ok()) return file_->Error(db, "preparing");
     BindText(find.get(), 1, store_);
     BindText(find.get(), 2, resource);
-    sqlite3_bind_int64(find.get(), 3, UnixMillis());
+    sqlite3_bind_int64(find.get(), 3, UnixMillis(clock_));
     const int rc = sqlite3_step(find.get());
     if (rc == SQLITE_DONE) {
       result = UnlockResult::kLockDoesNotExist;

@@ -16,10 +16,11 @@ class EmbeddedLock : public LockStoreComponent {
   Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override;
 
  private:
-  EmbeddedLock(std::string store, std::unique_ptr<SqliteFile> file)
-      : store_(std::move(store)), file_(std::move(file)) {}
+  EmbeddedLock(std::string store, std::unique_ptr<SqliteFile> file, Clock& clock)
+      : store_(std::move(store)), file_(std::move(file)), clock_(clock) {}
   std::string store_;
   std::unique_ptr<SqliteFile> file_;
+  Clock& clock_;  // expiries
 };
 
 }  // namespace wasmlet::components

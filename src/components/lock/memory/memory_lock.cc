@@ -5,7 +5,7 @@ namespace wasmlet::components {
 Result<bool> MemoryLock::TryLock(std::string_view resource, std::string_view owner,
                                  std::chrono::seconds expire) {
   std::lock_guard lock(mutex_);
-  const auto now = Clock::now();
+  const auto now = clock_.Now();
   auto it = held_.find(resource);
   if (it != held_.end() && it->second.expires > now) return false;
   held_.insert_or_assign(std::string(resource), Holder{std::string(owner), now + expire});
@@ -15,7 +15,7 @@ Result<bool> MemoryLock::TryLock(std::string_view resource, std::string_view own
 Result<UnlockResult> MemoryLock::Unlock(std::string_view resource, std::string_view owner) {
   std::lock_guard lock(mutex_);
   auto it = held_.find(resource);
-  if (it == held_.end() || it->second.expires <= Clock::now()) return UnlockResult::kLockDoesNotExist;
+  if (it == held_.end() || it->second.expires <= clock_.Now()) return UnlockResult::kLockDoesNotExist;
   if (it->second.owner != owner) return UnlockResult::kLockBelongsToOthers;
   held_.erase(it);
   return UnlockResult::kSuccess;

@@ -12,16 +12,17 @@ namespace wasmlet::components {
 
 class MemoryLock : public LockStoreComponent {
  public:
+  explicit MemoryLock(Clock& clock) : clock_(clock) {}
   Result<bool> TryLock(std::string_view resource, std::string_view owner,
                        std::chrono::seconds expire) override;
   Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override;
 
  private:
-  using Clock = std::chrono::steady_clock;
   struct Holder {
     std::string owner;
-    Clock::time_point expires;
+    Clock::TimePoint expires;
   };
+  Clock& clock_;  // expiries
   std::mutex mutex_;
   std::map<std::string, Holder, std::less<>> held_;
 };

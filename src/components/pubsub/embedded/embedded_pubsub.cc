@@ -40,7 +40,8 @@ Result<std::unique_ptr<PubSubComponent>> EmbeddedPubSub::Create(const StoreConfi
   if (!limits.ok()) return limits.status();
   auto file = SqliteFile::Open(config, "pub/sub '" + config.name + "'", kSchema);
   if (!file.ok()) return file.status();
-  return std::unique_ptr<PubSubComponent>(new EmbeddedPubSub(config.name, std::move(*file), *limits));
+  return std::unique_ptr<PubSubComponent>(
+      new EmbeddedPubSub(config.name, std::move(*file), *limits, *config.clock));
 }
 
 Result<std::string> EmbeddedPubSub::Publish(std::string_view topic, std::string_view data,
@@ -61,17 +62,17 @@ Result<std::string> EmbeddedPubSub::Publish(std::string_view topic, std::string_
   });
   if (!status.ok()) return status;
   {
-    std::lock_guard lock(wake_mutex_);
+    MutexLock lock(wake_mutex_);
     ++publications_;
   }
-  published_.notify_all();
+  published_.NotifyAll();
   return std::to_string(seq);
 }
 
 Result<std::vector<PubSubMessage>> EmbeddedPubSub::TakeSome(std::string_view topic, std::string_view group,
                                                             size_t max) {
   std::vector<PubSubMessage> out;
-  const int64_t now = UnixMillis();
+  const int64_t now = UnixMillis(clock_);
   const int64_t lease = now + limits_.processing_timeout.count();
   Status status = file_->Transaction([&](sqlite3* db) -> Status {
     Statement join(
@@ -162,20 +163,20 @@ Result<std::vector<PubSubMessage>> EmbeddedPubSub::TakeSome(std::string_view top
 
 Result<std::vector<PubSubMessage>> EmbeddedPubSub::Fetch(std::string_view topic, std::string_view group,
                                                          size_t max, std::chrono::milliseconds wait) {
-  const auto until = std::chrono::steady_clock::now() + wait;
+  const auto until = clock_.Now() + wait;
   for (;;) {
     uint64_t seen;
     {
-      std::lock_guard lock(wake_mutex_);
+      MutexLock lock(wake_mutex_);
       seen = publications_;
     }
     auto some = TakeSome(topic, group, max);
-    if (!some.ok() || !some->empty() || std::chrono::steady_clock::now() >= until) return some;
+    if (!some.ok() || !some->empty() || clock_.Now() >= until) return some;
     // Woken by a publication here, or every 50 ms for other processes and retries coming due.
-    std::unique_lock lock(wake_mutex_);
-    published_.wait_until(lock,
-                          std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)),
-                          [&] { return publications_ != seen; });
+    const auto look_again = std::min(until, clock_.Now() + std::chrono::milliseconds(50));
+    MutexLock lock(wake_mutex_);
+    while (publications_ == seen && clock_.WaitUntil(wake_mutex_, published_, look_again)) {
+    }
   }
 }
 
@@ -194,7 +195,7 @@ Status EmbeddedPubSub::Ack(std::string_view topic, std::string_view group, std::
   if (!status.ok()) return status;
   bool trim;
   {
-    std::lock_guard lock(wake_mutex_);
+    MutexLock lock(wake_mutex_);
     trim = ++acks_ % 256 == 0;
   }
   return trim ? Trim(topic) : Status::Ok();
@@ -227,7 +228,7 @@ Status EmbeddedPubSub::Retry(std::string_view topic, std::string_view group, std
     if (!later.ok()) return file_->Error(db, "preparing");
     BindGroup(later.get(), store_, topic, group);
     sqlite3_bind_int64(later.get(), 4, *seq);
-    sqlite3_bind_int64(later.get(), 5, UnixMillis() + after.count());
+    sqlite3_bind_int64(later.get(), 5, UnixMillis(clock_) + after.count());
     if (sqlite3_step(later.get()) != SQLITE_DONE) return file_->Error(db, "scheduling a retry");
     return Status::Ok();
   });

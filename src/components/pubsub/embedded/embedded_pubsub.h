@@ -9,9 +9,7 @@
 // Publishers in this process wake waiting subscribers at once; others are seen within 50 ms.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
-
+#include "common/mutex.h"
 #include "components/embedded/sqlite_file.h"
 #include "components/pubsub/pubsub.h"
 
@@ -29,18 +27,19 @@ class EmbeddedPubSub : public PubSubComponent {
                std::chrono::milliseconds after) override;
 
  private:
-  EmbeddedPubSub(std::string store, std::unique_ptr<SqliteFile> file, PubSubLimits limits)
-      : store_(std::move(store)), file_(std::move(file)), limits_(limits) {}
+  EmbeddedPubSub(std::string store, std::unique_ptr<SqliteFile> file, PubSubLimits limits, Clock& clock)
+      : store_(std::move(store)), file_(std::move(file)), limits_(limits), clock_(clock) {}
   Result<std::vector<PubSubMessage>> TakeSome(std::string_view topic, std::string_view group, size_t max);
   Status Trim(std::string_view topic);
 
   std::string store_;
   std::unique_ptr<SqliteFile> file_;
   PubSubLimits limits_;
-  std::mutex wake_mutex_;
-  std::condition_variable published_;
-  uint64_t publications_ = 0;  // guarded by wake_mutex_
-  uint64_t acks_ = 0;          // guarded by wake_mutex_: every 256th trims
+  Clock& clock_;
+  Mutex wake_mutex_;
+  CondVar published_;
+  uint64_t publications_ GUARDED_BY(wake_mutex_) = 0;
+  uint64_t acks_ GUARDED_BY(wake_mutex_) = 0;  // every 256th trims
 };
 
 }  // namespace wasmlet::components

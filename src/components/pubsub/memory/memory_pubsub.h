@@ -2,17 +2,17 @@
 // handled or not; a restart loses everything.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "components/pubsub/pubsub.h"
 
 namespace wasmlet::components {
 
 class MemoryPubSub : public PubSubComponent {
  public:
+  explicit MemoryPubSub(Clock& clock) : clock_(clock) {}
   Result<std::string> Publish(std::string_view topic, std::string_view data,
                               const PubSubMetadata& metadata) override;
   Result<std::vector<PubSubMessage>> Fetch(std::string_view topic, std::string_view group, size_t max,
@@ -29,9 +29,10 @@ class MemoryPubSub : public PubSubComponent {
     std::map<std::string, uint64_t, std::less<>> next;  // per group: the next sequence number
   };
   static constexpr size_t kMaxKept = 100000;
-  std::mutex mutex_;
-  std::condition_variable published_;
-  std::map<std::string, Topic, std::less<>> topics_;
+  Clock& clock_;  // Fetch's wait
+  Mutex mutex_;
+  CondVar published_;
+  std::map<std::string, Topic, std::less<>> topics_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::components

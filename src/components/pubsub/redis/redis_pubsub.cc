@@ -36,7 +36,7 @@ Result<std::unique_ptr<PubSubComponent>> RedisPubSub::Create(const StoreConfig& 
   // Block for at most half the command timeout, so that a quiet topic never looks like a dead
   // connection.
   const auto block = std::max(std::chrono::milliseconds(1), (*redis)->timeout() / 2);
-  return std::unique_ptr<PubSubComponent>(new RedisPubSub(std::move(*redis), *limits, block));
+  return std::unique_ptr<PubSubComponent>(new RedisPubSub(std::move(*redis), *limits, block, *config.clock));
 }
 
 std::string RedisPubSub::Key(std::string_view topic, std::string_view group, std::string_view id) {
@@ -85,7 +85,7 @@ Result<std::vector<PubSubMessage>> RedisPubSub::ClaimDue(std::string_view topic,
   auto pending = redis_->Command({"XPENDING", topic, group, "-", "+", count});
   if (!pending.ok()) return pending.status();
   if ((*pending)->type != REDIS_REPLY_ARRAY) return out;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.Now();
   std::vector<std::string> due;
   std::map<std::string, uint32_t> deliveries;
   {
@@ -166,7 +166,7 @@ Status RedisPubSub::Ack(std::string_view topic, std::string_view group, std::str
 Status RedisPubSub::Retry(std::string_view topic, std::string_view group, std::string_view id,
                           std::chrono::milliseconds after) {
   std::lock_guard lock(mutex_);
-  retry_at_[Key(topic, group, id)] = std::chrono::steady_clock::now() + after;
+  retry_at_[Key(topic, group, id)] = clock_.Now() + after;
   return Status::Ok();
 }
 

@@ -28,8 +28,9 @@ class RedisPubSub : public PubSubComponent {
                std::chrono::milliseconds after) override;
 
  private:
-  RedisPubSub(std::unique_ptr<RedisClient> redis, PubSubLimits limits, std::chrono::milliseconds block)
-      : redis_(std::move(redis)), limits_(limits), block_(block) {}
+  RedisPubSub(std::unique_ptr<RedisClient> redis, PubSubLimits limits, std::chrono::milliseconds block,
+              Clock& clock)
+      : redis_(std::move(redis)), limits_(limits), block_(block), clock_(clock) {}
   Status EnsureGroup(std::string_view topic, std::string_view group);
   // Pending messages of the group that are due again, claimed.
   Result<std::vector<PubSubMessage>> ClaimDue(std::string_view topic, std::string_view group, size_t max);
@@ -38,11 +39,14 @@ class RedisPubSub : public PubSubComponent {
   std::unique_ptr<RedisClient> redis_;
   PubSubLimits limits_;
   std::chrono::milliseconds block_;  // XREADGROUP's BLOCK: under the connection's timeout
-  std::mutex mutex_;                 // guards groups_ and retry_at_
+  // Retry times. How long a message has been pending (processingTimeoutMs) and XREADGROUP's
+  // BLOCK are on the Redis server's clock.
+  Clock& clock_;
+  std::mutex mutex_;  // guards groups_ and retry_at_
   std::set<std::string, std::less<>> groups_;
   // When a message Retry named may be handed out again (topic, group, id); a message not here
   // waits processingTimeoutMs.
-  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> retry_at_;
+  std::map<std::string, Clock::TimePoint, std::less<>> retry_at_;
 };
 
 }  // namespace wasmlet::components

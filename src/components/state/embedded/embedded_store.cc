@@ -26,6 +26,7 @@ Result<std::unique_ptr<StateStoreComponent>> EmbeddedStore::Create(const StoreCo
   auto it = config.metadata.find("path");
   std::string path = it == config.metadata.end() || it->second.empty() ? "wasmlet-state.db" : it->second;
   std::unique_ptr<EmbeddedStore> store(new EmbeddedStore(config.name, path));
+  store->clock_ = config.clock;
   // A node's first start finds no folder yet (e.g. /var/lib/wasmlet): make it.
   std::error_code ignored;
   const auto folder = std::filesystem::path(path).parent_path();
@@ -118,12 +119,6 @@ Status EmbeddedStore::Error(const Connection& connection, const char* doing) con
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Resets a statement when leaving the scope, whatever happened: a statement left on a row
 // keeps its read transaction open, and writers (wasmlet state set) would wait on it.
 struct ResetAfter {
@@ -152,6 +147,10 @@ Result<std::optional<StateItem>> EmbeddedStore::Read(Connection& connection, std
   item.value.assign(static_cast<const char*>(data), static_cast<size_t>(size));
   item.etag = std::to_string(sqlite3_column_int64(get, 1));
   return std::optional<StateItem>(std::move(item));
+}
+
+int64_t EmbeddedStore::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_->WallNow().time_since_epoch()).count();
 }
 
 Result<std::optional<StateItem>> EmbeddedStore::GetItem(std::string_view key) {

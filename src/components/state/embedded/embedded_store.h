@@ -51,8 +51,13 @@ class EmbeddedStore : public StateStoreComponent {
   Result<std::optional<StateItem>> Read(Connection& connection, std::string_view key, int64_t now);
   static constexpr uint64_t kPurgeEvery = 1000;  // writes between two purges of expired rows
 
+  // Now on the clock's calendar, in ms since the epoch: expiries are kept in the file.
+  int64_t NowMs() const;
+
   std::string store_;
   std::string path_;
+  // TTLs.
+  Clock* clock_ = &SystemClock();
   const uint64_t id_;  // tells this store's connections apart in a thread's cache; never reused
   // Threads past this many share the first connection (threads that come and go must not
   // pile up open files).

@@ -5,10 +5,11 @@ namespace wasmlet::components {
 Result<std::unique_ptr<StateStoreComponent>> MemoryStore::Create(const StoreConfig& config) {
   auto store = std::make_unique<MemoryStore>();
   store->name_ = config.name;
+  store->clock_ = config.clock;
   return std::unique_ptr<StateStoreComponent>(std::move(store));
 }
 
-MemoryStore::Entry* MemoryStore::Find(std::string_view key, Clock::time_point now) {
+MemoryStore::Entry* MemoryStore::Find(std::string_view key, Clock::TimePoint now) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return nullptr;
   if (it->second.expires <= now) {
@@ -20,14 +21,14 @@ MemoryStore::Entry* MemoryStore::Find(std::string_view key, Clock::time_point no
 
 Result<std::optional<StateItem>> MemoryStore::GetItem(std::string_view key) {
   std::lock_guard lock(mutex_);
-  const Entry* entry = Find(key, Clock::now());
+  const Entry* entry = Find(key, clock_->Now());
   if (!entry) return std::optional<StateItem>();
   return std::optional<StateItem>(StateItem{entry->value, std::to_string(entry->version)});
 }
 
 Status MemoryStore::Apply(const std::vector<StateOperation>& operations) {
   std::lock_guard lock(mutex_);
-  const auto now = Clock::now();
+  const auto now = clock_->Now();
   for (const StateOperation& op : operations) {
     const Entry* entry = Find(op.key, now);
     std::optional<std::string> etag;
@@ -44,7 +45,7 @@ Status MemoryStore::Apply(const std::vector<StateOperation>& operations) {
     Entry& slot = entries_[op.key];
     slot.value = op.value;
     slot.version = version;
-    slot.expires = op.ttl.count() > 0 ? now + op.ttl : Clock::time_point::max();
+    slot.expires = op.ttl.count() > 0 ? now + op.ttl : Clock::TimePoint::max();
   }
   return Status::Ok();
 }

@@ -17,16 +17,16 @@ class MemoryStore : public StateStoreComponent {
   Status Apply(const std::vector<StateOperation>& operations) override;
 
  private:
-  using Clock = std::chrono::steady_clock;
   struct Entry {
     std::string value;
     uint64_t version = 0;
-    Clock::time_point expires = Clock::time_point::max();
+    Clock::TimePoint expires = Clock::TimePoint::max();
   };
   // The live entry at `key` (an expired one is dropped); nullptr when there is none.
-  Entry* Find(std::string_view key, Clock::time_point now);
+  Entry* Find(std::string_view key, Clock::TimePoint now);
 
   std::string name_;
+  Clock* clock_ = &SystemClock();  // TTLs
   std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;
 };
