@@ -33,6 +33,8 @@ TEST(AdminWebTest, TheTokenComesAsABearerHeaderOrTheLoginCookie) {
   EXPECT_FALSE(AdminAuthorized(Request("GET", "/"), token));
   EXPECT_TRUE(AdminAuthorized(Request("GET", "/", {{"Authorization", "Bearer s3cret;token"}}), token));
   EXPECT_FALSE(AdminAuthorized(Request("GET", "/", {{"Authorization", "Bearer s3cret"}}), token));
+  // As long as the token, wrong in its last byte only.
+  EXPECT_FALSE(AdminAuthorized(Request("GET", "/", {{"Authorization", "Bearer s3cret;tokeN"}}), token));
   EXPECT_FALSE(AdminAuthorized(Request("GET", "/", {{"Authorization", "s3cret;token"}}), token));
 
   // The cookie /login sets carries the token percent-encoded (';' would end a cookie).

@@ -1,5 +1,7 @@
 #include "server/admin/dashboard.h"
 
+#include <openssl/crypto.h>
+
 #include <charconv>
 #include <ctime>
 
@@ -17,12 +19,11 @@ std::string Header(const abi::HttpRequest& request, std::string_view name) {
   return "";
 }
 
-// Compares in time that depends on the lengths only, not on where the first difference is.
+// Compares in time that depends on the lengths only, not on where the first difference is:
+// OpenSSL's CRYPTO_memcmp, which the compiler cannot turn into an early-exit loop.
 bool SameSecret(std::string_view given, std::string_view secret) {
   if (given.size() != secret.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ secret[i]);
-  return diff == 0;
+  return CRYPTO_memcmp(given.data(), secret.data(), given.size()) == 0;
 }
 
 // The value of cookie `name` in a Cookie header ("a=1; b=2"), percent-decoded.
