@@ -70,7 +70,10 @@ class EventLoop {
   void Run();
 
   const Options options_;
-  boost::asio::io_context io_{1};  // one thread: Asio can skip its internal locking
+  // Run by one thread: a handler that thread posts goes on a queue of its own, without the
+  // scheduler's lock. Asio still locks for posts and timers from other threads; only the
+  // BOOST_ASIO_CONCURRENCY_HINT_UNSAFE hints drop the locks, which those threads make unsafe here.
+  boost::asio::io_context io_{1};
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running_;
   std::unique_ptr<engine::Store> store_;
   std::promise<Status> started_;
