@@ -50,9 +50,10 @@ PluginVm::PluginVm(std::shared_ptr<const PluginSpec> spec, HostServices services
 
 PluginVm::~PluginVm() {
   set_pending_work_notifier(nullptr);
-  for (auto& [token, call] : calls_) {
-    if (call.cancel) call.cancel();
-  }
+  // Calls still in flight die with the instance, with no callback: the answers' handlers find
+  // the instance gone, even one a cancel would run at once.
+  alive_.reset();
+  CancelAllCalls();
   // Streams waiting in this instance learn that it is gone (their wakes only post).
   for (auto& [id, context] : contexts_) {
     if (context.stream && context.stream->wake) context.stream->wake();
@@ -241,6 +242,9 @@ Result<uint32_t> PluginVm::Callback(const std::optional<ExportedFunction>& fn, c
   current_context_ = effective_context_ = 0;
   if (!status.ok()) {
     failed_ = true;
+    // A failed instance takes no more callbacks, so its calls could only hold their connections
+    // until it is replaced: they stop now, with no callback.
+    CancelAllCalls();
     // Streams waiting in this instance learn at once that it failed (their wakes only post).
     for (auto& [id, context] : contexts_) {
       if (context.stream && context.stream->wake && id != context_id) context.stream->wake();
@@ -403,8 +407,6 @@ uint32_t PluginVm::calls_in_flight(uint32_t id) {
 
 Status PluginVm::CloseStream(uint32_t id, engine::Deadline deadline) {
   if (!contexts_.count(id)) return Status::Ok();
-  // Its calls still in flight are stopped now (their connections closed) ...
-  std::vector<uint32_t> cancelled = CancelCalls(id);
   Status status;
   if (!failed()) {
     deadline_ = deadline;
@@ -412,23 +414,9 @@ Status PluginVm::CloseStream(uint32_t id, engine::Deadline deadline) {
     deadline_ = engine::kNoDeadline;
   }
   contexts_.erase(id);
-  // ... and each is answered to the root as a failed call once the stream is gone, as the ABI
-  // asks for a reply whose stream was deleted: the SDKs release what they keep per call then.
-  for (uint32_t token : cancelled) {
-    if (!status.ok() || failed()) break;
-    if (KindOf(token) == CallKind::kHttp) {
-      status = DeliverToRoot(token, nullptr, deadline);
-    } else {
-      call_status_ = 1;  // CANCELLED
-      call_status_message_ = "the context that made the call ended";
-      status = ReplyToRoot(
-          Reply::kGrpcClose,
-          [&](uint32_t root) {
-            return Callback(exports_.on_grpc_close, "proxy_on_grpc_close", root, {root, token, 1});
-          },
-          deadline);
-    }
-  }
+  // Its calls still in flight go on: they belong to the plugin, not to the stream (as in Envoy
+  // and MOSN), and answer on the root. They still count against max_calls_in_flight.
+  DetachCalls(id);
   WakeStreams();
   if (!status.ok()) return Status(status.code(), "plugin '" + spec_->name + "': " + status.message());
   return status;
@@ -490,21 +478,23 @@ std::optional<PluginVm::Call> PluginVm::TakeCall(uint32_t token) {
 
 void PluginVm::CancelCall(uint32_t token) { TakeCall(token); }
 
-std::vector<uint32_t> PluginVm::CancelCalls(uint32_t context_id) {
-  std::vector<uint32_t> tokens;
-  for (auto it = calls_.begin(); it != calls_.end();) {
-    if (it->second.context_id != context_id) {
-      ++it;
-      continue;
-    }
-    tokens.push_back(it->first);
-    auto cancel = std::move(it->second.cancel);
-    it = calls_.erase(it);
-    if (cancel) cancel();
+void PluginVm::CancelAllCalls() {
+  std::unordered_map<uint32_t, Call> calls;
+  calls.swap(calls_);
+  for (auto& [id, context] : contexts_) {
+    if (context.stream) context.stream->calls_in_flight = 0;
   }
-  auto context = contexts_.find(context_id);
-  if (context != contexts_.end() && context->second.stream) context->second.stream->calls_in_flight = 0;
-  return tokens;
+  for (auto& [token, call] : calls) {
+    if (call.cancel) call.cancel();
+  }
+}
+
+void PluginVm::DetachCalls(uint32_t context_id) {
+  // The root takes them over: a later stream that gets the same id is not woken by them.
+  const uint32_t root = spec_->root_context_id;
+  for (auto& [token, call] : calls_) {
+    if (call.context_id == context_id) call.context_id = root;
+  }
 }
 
 HeaderMap* PluginVm::call_response_map(uint32_t type) {
@@ -731,7 +721,7 @@ void PluginVm::RegisterQueueNotifications() {
       std::make_shared<SharedState::QueueNotifier>([inbox = inbox_](uint32_t root, uint32_t queue) {
         std::function<void()> notify;
         {
-          std::lock_guard lock(inbox->mutex);
+          MutexLock lock(inbox->mutex);
           inbox->queue_ready.emplace_back(root, queue);
           notify = inbox->notify;
         }
@@ -740,19 +730,19 @@ void PluginVm::RegisterQueueNotifications() {
 }
 
 void PluginVm::set_pending_work_notifier(std::function<void()> notify) {
-  std::lock_guard lock(inbox_->mutex);
+  MutexLock lock(inbox_->mutex);
   inbox_->notify = std::move(notify);
 }
 
 bool PluginVm::has_pending_work() {
-  std::lock_guard lock(inbox_->mutex);
+  MutexLock lock(inbox_->mutex);
   return !inbox_->queue_ready.empty() || root_done_;
 }
 
 Status PluginVm::RunPendingWork(engine::Deadline deadline) {
   std::vector<std::pair<uint32_t, uint32_t>> ready;
   {
-    std::lock_guard lock(inbox_->mutex);
+    MutexLock lock(inbox_->mutex);
     ready.swap(inbox_->queue_ready);
   }
   deadline_ = deadline;

@@ -159,8 +159,8 @@ class PluginVm {
   // The state of a paused stream after it was woken: still paused, resumed, or answered.
   StreamAction StreamState(uint32_t id);
   std::optional<HttpResponse> TakeLocalResponse(uint32_t id);
-  // Ends the stream: stops its outbound calls, runs done, log and delete (unless the guest
-  // failed), then answers each stopped call to the root as failed. Idempotent.
+  // Ends the stream: runs done, log and delete (unless the guest failed). Its outbound calls
+  // still in flight go on, and their answers come to the root as any call's. Idempotent.
   Status CloseStream(uint32_t id, engine::Deadline deadline);
   // The calls of a stream that are still in flight.
   uint32_t calls_in_flight(uint32_t id);
@@ -172,7 +172,8 @@ class PluginVm {
   enum class CallKind : uint32_t { kHttp = 0, kGrpcUnary = 1, kGrpcStream = 2 };
   static CallKind KindOf(uint32_t token) { return static_cast<CallKind>(token % 4); }
   // Registers a call the host started for the calling context; returns its token (0: refused,
-  // too many in flight). `cancel` stops it when its context ends first.
+  // too many in flight, counting the calls that outlived their stream). `cancel` stops it when
+  // the instance is destroyed first; no callback follows then.
   uint32_t AddCall(std::function<void()> cancel, CallKind kind = CallKind::kHttp);
   void SetCallCancel(uint32_t token, std::function<void()> cancel);
   // A gRPC call's handle, for proxy_grpc_send and proxy_grpc_close; stopping the call cancels it.
@@ -182,7 +183,8 @@ class PluginVm {
   // A stream resumed or answered from outside its own callbacks (its owner is woken after).
   void MarkWoken(uint32_t id);
   // The call's answer (an error: it failed): proxy_on_http_call_response on the root, after
-  // which the stream that made it is woken. Unknown (cancelled) tokens are ignored.
+  // which the stream that made it, if it has not ended, is woken. Unknown (cancelled) tokens
+  // are ignored.
   Status DeliverHttpCallResponse(uint32_t token, const HttpResponse* response, engine::Deadline deadline);
 
   // The guest's operations on a gRPC call it holds (ABI status: NOT_FOUND for an unknown
@@ -195,7 +197,8 @@ class PluginVm {
   // What a gRPC call reports, each delivered on the root context (as the reference host
   // does): on a stream, each event as its callback; on a unary call, exactly one callback at
   // the end: proxy_on_grpc_receive with the one message on success, else proxy_on_grpc_close.
-  // After the close the stream that made the call is woken. Unknown tokens are ignored.
+  // After the close the stream that made the call, if it has not ended, is woken. Unknown
+  // (cancelled) tokens are ignored.
   Status DeliverGrpcMetadata(uint32_t token, bool trailing, HeaderList metadata, engine::Deadline deadline);
   Status DeliverGrpcMessage(uint32_t token, std::string message, engine::Deadline deadline);
   Status DeliverGrpcClose(uint32_t token, uint32_t status, std::string message, engine::Deadline deadline);
@@ -271,8 +274,10 @@ class PluginVm {
   Status DeleteRootIfRequested();
   // After a callback the host made on its own: the streams it resumed or answered are woken.
   void WakeStreams();
-  // Stops the calls of a context; returns their tokens.
-  std::vector<uint32_t> CancelCalls(uint32_t context_id);
+  // Hands the calls of a stream that ended over to the root context.
+  void DetachCalls(uint32_t context_id);
+  // Stops every call in flight; none gets a callback (the instance is going, or failed).
+  void CancelAllCalls();
   // proxy_on_http_call_response on the root; no response: the call failed.
   Status DeliverToRoot(uint32_t token, const HttpResponse* response, engine::Deadline deadline);
 
@@ -310,9 +315,9 @@ class PluginVm {
   // Filled by other threads through the queue notifier, which holds it too: a notifier that is
   // running while this PluginVm is destroyed still has a live inbox to write to.
   struct Inbox {
-    std::mutex mutex;
-    std::vector<std::pair<uint32_t, uint32_t>> queue_ready;  // (root id, queue id)
-    std::function<void()> notify;
+    Mutex mutex;
+    std::vector<std::pair<uint32_t, uint32_t>> queue_ready GUARDED_BY(mutex);  // (root id, queue id)
+    std::function<void()> notify GUARDED_BY(mutex);
   };
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   std::shared_ptr<SharedState::QueueNotifier> queue_notifier_;

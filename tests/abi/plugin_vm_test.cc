@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -96,6 +97,25 @@ class FakeInvoker : public FunctionInvoker {
   }
   std::string last_caller;
   std::string last_method;
+};
+
+// Keeps the HTTP calls guests start until the test answers them.
+class FakeOutbound : public OutboundHttp {
+ public:
+  struct Started {
+    std::string target;
+    HttpRequest request;
+    Done done;
+  };
+  bool HasCluster(std::string_view) override { return false; }
+  Result<Cancel> Start(std::string_view target, bool to_address, HttpRequest request,
+                       std::chrono::milliseconds timeout, Done done) override {
+    started.push_back({std::string(target), std::move(request), std::move(done)});
+    return Cancel([cancelled = cancelled] { ++*cancelled; });
+  }
+  std::vector<Started> started;
+  // Shared with the cancel functions, which may outlive this fake.
+  std::shared_ptr<int> cancelled = std::make_shared<int>(0);
 };
 
 class PluginVmTest : public ::testing::Test {
@@ -496,6 +516,53 @@ TEST_F(PluginVmTest, AModuleImportingEveryHostFunctionLinksAndRuns) {
   EXPECT_TRUE(vm->has_pending_work());
   EXPECT_TRUE(vm->RunPendingWork().ok());
   EXPECT_FALSE(vm->failed());
+}
+
+TEST_F(PluginVmTest, AnHttpCallOutlivesItsStreamAndAnswersOnTheRootWhileTheInstanceLives) {
+  auto outbound = std::make_shared<FakeOutbound>();
+  services_.outbound = outbound;
+  PluginSpec spec;
+  spec.plugin_configuration = "http://127.0.0.1:22164/haha?name=wasmwasm";
+  spec.max_calls_in_flight = 2;
+  auto vm = Start("http_call_continue", spec);
+  ASSERT_NE(vm, nullptr);
+  auto count_answers = [&] {
+    return std::count_if(logs_.begin(), logs_.end(), [](const LogLine& line) {
+      return line.message.find("http_call_continue: answer") != std::string::npos;
+    });
+  };
+
+  // The guest calls out and continues: the stream ends at once, and its call goes on.
+  EXPECT_EQ(Request(*vm, "").status, 200);
+  ASSERT_EQ(outbound->started.size(), 1u);
+  EXPECT_EQ(outbound->started[0].target, "127.0.0.1:22164");
+  EXPECT_EQ(outbound->started[0].request.path, "/haha?name=wasmwasm");
+  EXPECT_EQ(*outbound->cancelled, 0) << "the call was cancelled with its stream";
+  EXPECT_EQ(count_answers(), 0) << "the stream's end was answered to the root as a failed call";
+
+  // Its answer comes after the stream is gone, and reaches the root as the upstream gave it.
+  HttpResponse answer;
+  answer.status = 201;
+  answer.headers = {{"X-Answer", "yes"}};
+  answer.body = "created\r\nmore";
+  outbound->started[0].done(answer);
+  EXPECT_TRUE(
+      Logged(LogLevel::kInfo, "answer to call 4 on root 1: status=201 headers=2 body=created stream=gone"));
+  EXPECT_EQ(count_answers(), 1);
+
+  // Calls that outlive their stream still count against max_calls_in_flight (2 here).
+  EXPECT_EQ(Request(*vm, "").status, 200);
+  EXPECT_EQ(Request(*vm, "").status, 200);
+  EXPECT_EQ(Request(*vm, "").status, 200);
+  EXPECT_EQ(outbound->started.size(), 3u);
+  EXPECT_TRUE(Logged(LogLevel::kInfo, "http_call_continue: call refused: 10"));
+  EXPECT_TRUE(Logged(LogLevel::kWarn, "proxy_http_call refused: the instance already has 2 calls in flight"));
+
+  // The instance goes: its calls are cancelled, and an answer that comes anyway finds no one.
+  vm.reset();
+  EXPECT_EQ(*outbound->cancelled, 2);
+  outbound->started[1].done(answer);
+  EXPECT_EQ(count_answers(), 1);
 }
 
 TEST_F(PluginVmTest, HostileArgumentsGetInvalidMemoryAccessAndTheHostSurvives) {

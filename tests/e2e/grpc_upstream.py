@@ -10,7 +10,8 @@ Methods:
   Fail       (unary)   status INVALID_ARGUMENT, message "bad thing"
   Slow       (unary)   answers after 2 s (for deadlines)
   Hold       (stream)  acknowledges the first message with initial metadata x-held: yes, then
-                       holds the call until it ends (the client cancels); counts those ends
+                       holds the call until the client cancels it, or ends it OK once the client
+                       has half-closed; counts those ends
   Cancelled  (unary)   how many Hold calls have ended, as decimal text
   Big        (unary)   int(request) bytes of b"x"
 """
@@ -64,7 +65,9 @@ def hold(request_iterator, context):
                 acknowledged = True
     except grpc.RpcError:
         pass  # the call was cancelled while we read
-    ended.wait()
+    if not context.is_active():
+        ended.wait()  # cancelled: counted once it is over
+    # else the client half-closed: returning ends the call with status OK
     with _lock:
         _held_calls_ended += 1
     return iter(())

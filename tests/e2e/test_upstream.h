@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace wasmlet::testing {
 
@@ -23,6 +25,7 @@ using tcp = asio::ip::tcp;
 //   "reset"   reads the request and resets the connection
 //   "silent"  reads the request and never answers
 //   "delay"   as echo, 300 ms after the request came
+//   "held"    as echo, but only once Release() has been called (at once from then on)
 // In every mode, a request whose path starts with /slow is never answered, one to /reset is
 // answered with a reset, and one to /deny gets a 403.
 class TestUpstream {
@@ -43,6 +46,14 @@ class TestUpstream {
   int requests() const { return requests_.load(); }
   // Connections closed by the client while a request on them waited for an answer.
   int abandoned() const { return abandoned_.load(); }
+  // "held": answers the requests held so far, and every later one at once.
+  void Release() {
+    asio::post(io_, [this] {
+      released_ = true;
+      for (auto& [conn, answer] : held_) Answer(conn, answer);
+      held_.clear();
+    });
+  }
 
  private:
   struct Conn {
@@ -96,6 +107,10 @@ class TestUpstream {
           std::string(mode_ == "interim" ? "HTTP/1.1 100 Continue\r\n\r\n" : "") +
           "HTTP/1.1 200 OK\r\nx-upstream: yes\r\nContent-Length: " + std::to_string(request.size()) + "\r\n" +
           (mode_ == "close" ? "Connection: close\r\n" : "") + "\r\n" + (head ? "" : request));
+      if (mode_ == "held" && !released_) {
+        held_.emplace_back(conn, answer);
+        return;
+      }
       if (mode_ == "delay") {  // answered 300 ms later
         auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(300));
         timer->async_wait([this, conn, answer, timer](boost::system::error_code) { Answer(conn, answer); });
@@ -134,6 +149,9 @@ class TestUpstream {
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
   std::atomic<int> abandoned_{0};
+  // "held": on the server's thread only.
+  bool released_ = false;
+  std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<std::string>>> held_;
   std::thread thread_;
 };
 

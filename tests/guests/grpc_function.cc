@@ -11,7 +11,10 @@
 //           GrpcClose). 200 with one line per event: "initial x-initial=V\n", "message M\n",
 //           "trailing x-trailing=V\n", "close N MSG\n" (V is "(none)" when absent).
 //   detach  GrpcStream(Hold) and one message; once the server holds the call (its initial
-//           metadata), 200 "detached\n" with the call still open: the host must cancel it.
+//           metadata), 200 "detached\n" with the call still open: it outlives the request (it
+//           belongs to the plugin), and the root keeps its token for `release`.
+//   release GrpcClose on every call `detach` left open: 200 "released N S\n", N the calls and S
+//           the status of the last GrpcClose ("none" without any). The server then ends them OK.
 //   cancel  GrpcStream(Hold) and one message, then GrpcCancel: 200 "cancelled S\n" with the
 //           status of GrpcCancel. By default it cancels once the server holds the call; with
 //           header `cancel-at: start` right after sending.
@@ -83,6 +86,16 @@ class Root : public RootContext {
 
   const std::string& cluster() const { return cluster_; }
   void Cancelled(uint32_t token) { cancelled_.insert(token); }
+  void Detached(uint32_t token) { detached_.push_back(token); }
+  // Half-closes the calls `detach` left open.
+  std::string Release() {
+    std::optional<Status> last;
+    for (uint32_t token : detached_) last = GrpcClose(token);
+    const std::string answer = "released " + N(static_cast<uint32_t>(detached_.size())) + " " +
+                               (last ? N(*last) : std::string("none")) + "\n";
+    detached_.clear();
+    return answer;
+  }
   bool WasCancelled(uint32_t token) const { return cancelled_.count(token) > 0; }
   // A callback for `token` reached the module's code: wrong if the guest had cancelled it.
   void NoteLate(uint32_t token) {
@@ -96,6 +109,7 @@ class Root : public RootContext {
  private:
   std::string cluster_ = "grpc";
   std::set<uint32_t> cancelled_;
+  std::vector<uint32_t> detached_;
   uint32_t root_closes_ = 0;
   std::optional<uint32_t> last_status_;
   uint32_t late_ = 0;
@@ -116,6 +130,8 @@ class Function : public StreamContext {
       StartHold();
     } else if (mode_ == "stats") {
       Answer(200, root_ctx()->Stats());
+    } else if (mode_ == "release") {
+      Answer(200, root_ctx()->Release());
     } else {
       Answer(400, "unknown mode '" + mode_ + "'\n");
     }
@@ -129,6 +145,7 @@ class Function : public StreamContext {
           "initial x-initial=" + Metadata(MapType::kGrpcReceiveInitialMetadata, "x-initial") + "\n";
     } else if (mode_ == "detach") {
       // The server holds the call: end the request with it still open.
+      root_ctx()->Detached(token);
       Answer(200, "detached\n");
     } else if (mode_ == "cancel") {
       CancelAndAnswer(token);
