@@ -278,8 +278,8 @@ class StreamContext {
   // that paused to wait for it resumes with ContinueRequest / ContinueResponse.
   virtual void OnHttpCallResponse(uint32_t token, uint32_t headers, size_t body_size, uint32_t trailers) {}
   // The events of a gRPC call this stream made (see GrpcCall); a stream that paused to wait for
-  // them resumes with ContinueRequest / ContinueResponse. When the stream ends first, the host
-  // cancels its calls and the root gets OnGrpcClose(token, 1 /* CANCELLED */).
+  // them resumes with ContinueRequest / ContinueResponse. When the stream ends first, its calls
+  // go on and their events go to the root.
   virtual void OnGrpcReceiveInitialMetadata(uint32_t token, uint32_t headers) {}
   virtual void OnGrpcReceive(uint32_t token, size_t message_size) {}
   virtual void OnGrpcReceiveTrailingMetadata(uint32_t token, uint32_t trailers) {}
