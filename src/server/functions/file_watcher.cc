@@ -11,8 +11,9 @@
 namespace wasmlet::server {
 namespace fs = std::filesystem;
 
-FileWatcher::FileWatcher(std::chrono::milliseconds quiet, std::chrono::milliseconds max_delay)
-    : quiet_(quiet), max_delay_(max_delay) {
+FileWatcher::FileWatcher(std::chrono::milliseconds quiet, std::chrono::milliseconds max_delay,
+                         wasmlet::Clock& clock)
+    : quiet_(quiet), max_delay_(max_delay), clock_(clock) {
   inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_ < 0 || pipe(stop_pipe_) != 0) {
     spdlog::warn("file watching is unavailable ({}); modules will not reload on change",
@@ -36,7 +37,7 @@ void FileWatcher::Watch(const std::string& path, std::function<void()> changed) 
   if (inotify_ < 0) return;
   const std::string absolute = fs::absolute(path).lexically_normal().string();
   const std::string folder = fs::path(absolute).parent_path().string();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   callbacks_[absolute] = std::move(changed);
   const int wd =
       inotify_add_watch(inotify_, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY);
@@ -48,7 +49,7 @@ void FileWatcher::Watch(const std::string& path, std::function<void()> changed) 
 }
 
 void FileWatcher::Unwatch(const std::string& path) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const std::string absolute = fs::absolute(path).lexically_normal().string();
   callbacks_.erase(absolute);
   dirty_.erase(absolute);
@@ -60,7 +61,7 @@ void FileWatcher::Run() {
     // Wake for events, for the stop pipe, or when the next quiet period ends.
     int timeout_ms = -1;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (!dirty_.empty()) timeout_ms = static_cast<int>(quiet_.count() / 4) + 1;
     }
     pollfd fds[2] = {{inotify_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
@@ -73,12 +74,12 @@ void FileWatcher::Run() {
           auto* event = reinterpret_cast<inotify_event*>(p);
           p += sizeof(inotify_event) + event->len;
           if (event->len == 0) continue;
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           auto folder = folders_.find(event->wd);
           if (folder == folders_.end()) continue;
           const std::string path = (fs::path(folder->second) / event->name).string();
           if (!callbacks_.count(path)) continue;
-          const auto now = std::chrono::steady_clock::now();
+          const auto now = clock_.Now();
           auto [dirty, added] = dirty_.try_emplace(path, Dirty{now, now});
           dirty->second.last = now;
         }
@@ -87,8 +88,8 @@ void FileWatcher::Run() {
     // Files quiet long enough: call back, outside the lock.
     std::vector<std::function<void()>> due;
     {
-      std::lock_guard lock(mutex_);
-      const auto now = std::chrono::steady_clock::now();
+      MutexLock lock(mutex_);
+      const auto now = clock_.Now();
       for (auto it = dirty_.begin(); it != dirty_.end();) {
         // Quiet long enough, or changing for too long already: a file rewritten every 100 ms
         // would otherwise never be reloaded.

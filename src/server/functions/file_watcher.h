@@ -6,38 +6,43 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "common/clock.h"
+#include "common/mutex.h"
 
 namespace wasmlet::server {
 
 class FileWatcher {
  public:
-  // A file that keeps changing is still reported once `max_delay` after its first change.
+  // A file that keeps changing is still reported once `max_delay` after its first change. Both
+  // are times of `clock`, which the watcher looks at whenever inotify or its poll wakes it.
   explicit FileWatcher(std::chrono::milliseconds quiet = std::chrono::milliseconds(200),
-                       std::chrono::milliseconds max_delay = std::chrono::milliseconds(2000));
+                       std::chrono::milliseconds max_delay = std::chrono::milliseconds(2000),
+                       wasmlet::Clock& clock = SystemClock());
   ~FileWatcher();
 
   // `changed` runs on the watcher's thread. Watching a path again replaces its callback.
-  void Watch(const std::string& path, std::function<void()> changed);
-  void Unwatch(const std::string& path);
+  void Watch(const std::string& path, std::function<void()> changed) EXCLUDES(mutex_);
+  void Unwatch(const std::string& path) EXCLUDES(mutex_);
 
  private:
-  void Run();
+  void Run() EXCLUDES(mutex_);
 
   std::chrono::milliseconds quiet_;
   std::chrono::milliseconds max_delay_;
+  wasmlet::Clock& clock_;
   int inotify_ = -1;
   int stop_pipe_[2] = {-1, -1};
-  std::mutex mutex_;
-  std::map<int, std::string> folders_;                      // watch descriptor -> folder
-  std::map<std::string, std::function<void()>> callbacks_;  // absolute path -> callback
+  Mutex mutex_;
+  std::map<int, std::string> folders_ GUARDED_BY(mutex_);                      // watch descriptor -> folder
+  std::map<std::string, std::function<void()>> callbacks_ GUARDED_BY(mutex_);  // absolute path -> callback
   struct Dirty {
-    std::chrono::steady_clock::time_point first;  // the first event not yet reported
-    std::chrono::steady_clock::time_point last;
+    wasmlet::Clock::TimePoint first;  // the first event not yet reported
+    wasmlet::Clock::TimePoint last;
   };
-  std::map<std::string, Dirty> dirty_;
+  std::map<std::string, Dirty> dirty_ GUARDED_BY(mutex_);
   std::thread thread_;
 };
 

@@ -65,8 +65,11 @@ BlockingCall::~BlockingCall() {
   blocked_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
 }
 
+// vm, busy, waiting, dead and retired change only with the pool's mutex_ held; the slot's loop,
+// the only writer of vm and dead, reads those two without it. Prose, not GUARDED_BY: a Slot has
+// no name for its pool's mutex.
 struct FunctionPool::Slot {
-  std::unique_ptr<abi::PluginVm> vm;  // moved only under mutex_; used only on `loop`
+  std::unique_ptr<abi::PluginVm> vm;  // used only on `loop`
   EventLoop* loop = nullptr;
   bool pooled = false;  // on a pool loop (else a serving loop)
   bool busy = false;
@@ -137,14 +140,14 @@ void FunctionPool::DestroyLaterLocked(Slot* slot) {
 
 void FunctionPool::DestroyIfIdle(Slot& slot) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (slot.busy || slot.waiting > 0) return;  // whoever ends the last request destroys it
   }
   Destroy(slot);
 }
 
 void FunctionPool::DestroyWaiting() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (auto& slot : slots_) {
     if (slot->vm && slot->waiting > 0)
       slot->loop->Post([self = shared_from_this(), raw = slot.get()] { self->Destroy(*raw); });
@@ -154,7 +157,7 @@ void FunctionPool::DestroyWaiting() {
 void FunctionPool::EndWait(Slot* slot) {
   bool destroy = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     --slot->waiting;
     destroy = slot->retired && !slot->busy && slot->waiting == 0;
   }
@@ -164,7 +167,7 @@ void FunctionPool::EndWait(Slot* slot) {
 FunctionPool::Slot* FunctionPool::TakeIdleHere() {
   EventLoop* here = EventLoop::Current();
   if (!here) return nullptr;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return retired_ ? nullptr : TakeIdle(here, /*only_here=*/true);
 }
 
@@ -223,7 +226,7 @@ Result<abi::HttpResponse> FunctionPool::Invoke(abi::HttpRequest request) {
     // elsewhere takes it; without one the call fails now, naming the cycle.
     Slot* elsewhere = nullptr;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (!retired_) elsewhere = TakeIdle(nullptr, /*only_here=*/false);
     }
     if (!elsewhere) {
@@ -255,11 +258,11 @@ Result<abi::HttpResponse> FunctionPool::Invoke(abi::HttpRequest request) {
 }
 
 void FunctionPool::Submit(std::shared_ptr<Job> job) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   if (retired_) {
     // Picked a moment before a reload or uninstall took this version out of service.
     auto next = successor_.lock();
-    lock.unlock();
+    lock.Unlock();
     if (next) return next->Submit(std::move(job));
     if (!job->claimed.exchange(true)) {
       job->done(
@@ -268,27 +271,27 @@ void FunctionPool::Submit(std::shared_ptr<Job> job) {
     return;
   }
   if (Slot* slot = TakeIdle(job->home, /*only_here=*/false)) {
-    lock.unlock();
+    lock.Unlock();
     job->claimed = true;
     slot->loop->Post([self = shared_from_this(), slot, job] { self->RunJob(slot, job); });
     return;
   }
   if (waiting_.size() >= context_.max_queued) {
-    lock.unlock();
+    lock.Unlock();
     job->claimed = true;
     job->done(Status(StatusCode::kResourceExhausted, Describe() + ": " + std::to_string(context_.max_queued) +
                                                          " requests are already waiting for an instance"));
     return;
   }
   waiting_.push_back(job);
-  lock.unlock();
+  lock.Unlock();
   auto timer = std::make_shared<boost::asio::steady_timer>(job->home->io(), context_.queue_timeout);
   timer->async_wait([weak_self = weak_from_this(), weak_job = std::weak_ptr<Job>(job), timer,
                      describe = Describe(), limit = context_.queue_timeout](boost::system::error_code) {
     auto expired = weak_job.lock();
     if (!expired || expired->claimed.exchange(true)) return;  // already running, or answered
     if (auto self = weak_self.lock()) {
-      std::lock_guard lock(self->mutex_);
+      MutexLock lock(self->mutex_);
       std::erase(self->waiting_, expired);
     }
     expired->done(Status(
@@ -361,7 +364,7 @@ void FunctionPool::Execute(Slot& slot, abi::HttpRequest request, bool can_wait, 
   (*measurer)();
   if (!progress->ended) {
     // It waits for an outbound call: the instance takes other requests meanwhile.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ++slot.waiting;
   }
   Release(&slot);
@@ -407,11 +410,11 @@ Result<abi::HttpResponse> FunctionPool::AfterRequest(Slot& slot, Result<abi::Htt
 // On the slot's loop: hands the slot to the next waiting request, or marks it idle; a retired
 // slot's instance is destroyed instead.
 void FunctionPool::Release(Slot* slot) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   if (slot->retired) {
     slot->busy = false;
     const bool idle = slot->waiting == 0;
-    lock.unlock();
+    lock.Unlock();
     if (idle) Destroy(*slot);
     return;
   }
@@ -425,7 +428,7 @@ void FunctionPool::Release(Slot* slot) {
 void FunctionPool::Destroy(Slot& slot) {
   std::unique_ptr<abi::PluginVm> vm;
   {
-    std::lock_guard lock(mutex_);  // Counts and ReportedRouteId look at slot.vm under the lock
+    MutexLock lock(mutex_);  // Counts and ReportedRouteId look at slot.vm under the lock
     vm = std::move(slot.vm);
   }
   if (!vm) return;
@@ -443,7 +446,7 @@ void FunctionPool::Adopt(Slot& slot, std::unique_ptr<abi::PluginVm> vm) {
   });
   slot.memory_bytes = vm->instance().MemorySize();
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     slot.vm = std::move(vm);
   }
   ArmTick(slot);
@@ -453,7 +456,7 @@ void FunctionPool::Adopt(Slot& slot, std::unique_ptr<abi::PluginVm> vm) {
 void FunctionPool::Replace(Slot& slot) {
   Destroy(slot);
   {
-    std::lock_guard lock(mutex_);  // other threads retire slots (Retire, Resize, MoveToPool)
+    MutexLock lock(mutex_);        // other threads retire slots (Retire, Resize, MoveToPool)
     if (slot.retired) return;      // if that happens later, Release destroys what starts here
   }
   auto vm = abi::PluginVm::Create(slot.loop->store(), module_, spec_, services_);
@@ -464,7 +467,7 @@ void FunctionPool::Replace(Slot& slot) {
   }
   context_.metrics->CountEvent("start_failures", route_id_);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     slot.dead = true;
   }
   spdlog::error("{}: cannot start a replacement instance, retrying in {} ms: {}", Describe(),
@@ -482,7 +485,7 @@ void FunctionPool::Replace(Slot& slot) {
 // On the slot's loop.
 void FunctionPool::Revive(Slot& slot) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!slot.dead || slot.retired) return;
     slot.dead = false;
     slot.busy = true;
@@ -495,7 +498,7 @@ void FunctionPool::Revive(Slot& slot) {
 // instances caused for it (on_queue_ready), which no request of its own would run.
 void FunctionPool::Housekeep(Slot& slot) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     // A busy instance runs its pending work when its request ends (Execute).
     if (!Usable(slot) || !slot.vm || !slot.vm->has_pending_work()) return;
     slot.busy = true;
@@ -517,7 +520,7 @@ void FunctionPool::ArmTick(Slot& slot) {
     if (!self || ec) return;
     raw->tick_armed = false;
     {
-      std::lock_guard lock(self->mutex_);
+      MutexLock lock(self->mutex_);
       if (!raw->vm || raw->retired) return;
       if (raw->busy || raw->dead) {  // its request (or restart) re-arms it when it ends
         return;
@@ -567,7 +570,7 @@ Status FunctionPool::StartOn(const std::vector<EventLoop*>& loops, bool pooled, 
     Status status = result.get();
     if (!status.ok() && failed.ok()) failed = status;
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   // A version retired meanwhile (an uninstall during a move to the pool) keeps none of them.
   const bool keep = failed.ok() && !retired_;
   for (auto& slot : fresh) {
@@ -584,17 +587,17 @@ Status FunctionPool::StartOn(const std::vector<EventLoop*>& loops, bool pooled, 
 }
 
 Status FunctionPool::AddInstances(int count) {
-  std::lock_guard resize(resize_mutex_);
+  MutexLock resize(resize_mutex_);
   Status status = StartWhereItRuns(count);
   if (status.ok()) instance_num_ += count;
   return status;
 }
 
 Status FunctionPool::Resize(int count) {
-  std::lock_guard resize(resize_mutex_);
+  MutexLock resize(resize_mutex_);
   int live = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (auto& slot : slots_) live += !slot->retired;
     // Shrink: retire the surplus, idle ones first (they go at once; busy ones after their request).
     for (bool busy : {false, true}) {
@@ -613,7 +616,7 @@ Status FunctionPool::Resize(int count) {
 }
 
 Result<std::string> FunctionPool::ReportedRouteId() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::string id;
   for (auto& slot : slots_) {
     if (slot->retired || !slot->vm) continue;
@@ -624,10 +627,10 @@ Result<std::string> FunctionPool::ReportedRouteId() {
 }
 
 void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
-  std::lock_guard resize(resize_mutex_);
+  MutexLock resize(resize_mutex_);
   int live = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (retired_) return;
     for (auto& slot : slots_) live += !slot->retired;
   }
@@ -636,7 +639,7 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
   Status status = loops.ok() ? StartOn(*loops, true, std::max(live, 1), &started) : loops.status();
   if (!status.ok()) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       placement_ = Placement::kServingForGood;
       ServeWaitingLocked();
     }
@@ -647,7 +650,7 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
     return;
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     placement_ = Placement::kPool;
     for (auto& slot : slots_) {
       if (slot->pooled || slot->retired) continue;
@@ -666,7 +669,7 @@ void FunctionPool::MoveToPool(std::chrono::milliseconds took) {
 void FunctionPool::Retire(std::shared_ptr<FunctionPool> successor) {
   std::deque<std::shared_ptr<Job>> waiting;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     retired_ = true;
     successor_ = successor;
     waiting.swap(waiting_);
@@ -689,7 +692,7 @@ void FunctionPool::Retire(std::shared_ptr<FunctionPool> successor) {
 }
 
 PoolCounts FunctionPool::Counts() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   PoolCounts counts;
   for (const auto& slot : slots_) {
     if (slot->retired) {

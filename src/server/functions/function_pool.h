@@ -14,11 +14,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "abi/plugin_vm.h"
+#include "common/mutex.h"
 #include "engine/engine.h"
 #include "server/config/config.h"
 #include "server/runtime/event_loop.h"
@@ -93,32 +93,32 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   // Starts `count` more instances, spread over the serving loops (or the pool loops once the
   // function moved there), and waits for them: never call it from a loop. On failure the
   // instances it started are destroyed again and the first error is returned.
-  Status AddInstances(int count);
+  Status AddInstances(int count) EXCLUDES(resize_mutex_, mutex_);
   // Retires instances past `count` (idle ones first) or starts the missing ones.
-  Status Resize(int count);
+  Status Resize(int count) EXCLUDES(resize_mutex_, mutex_);
   // The id the instances reported (proxy_get_id, or the item's name); an error if they differ.
-  Result<std::string> ReportedRouteId();
+  Result<std::string> ReportedRouteId() EXCLUDES(mutex_);
   void set_route_id(std::string id) { route_id_ = std::move(id); }
 
   // Runs one request. `done` is called exactly once: on the calling thread before Run returns
   // when this loop had an idle instance; else on the thread that ran it or gave up on it.
   // Errors: kResourceExhausted (no instance free in time, too many waiting, or retired with
   // no successor), kDeadlineExceeded (past the CPU budget), others (the guest failed).
-  void Run(abi::HttpRequest request, Done done);
+  void Run(abi::HttpRequest request, Done done) EXCLUDES(mutex_);
   // proxy_invoke_service from a guest running on this thread: nested on this thread when an
   // instance is idle here; else the calling thread waits for another loop (invoke_timeout).
   // A chain of nested calls deeper than max_invoke_depth ends in an error naming the chain.
-  Result<abi::HttpResponse> Invoke(abi::HttpRequest request);
+  Result<abi::HttpResponse> Invoke(abi::HttpRequest request) EXCLUDES(mutex_);
 
   // At shutdown, after Retire: the instances that still have requests waiting for outbound
   // calls are destroyed on their loops anyway (those requests fail).
-  void DestroyWaiting();
+  void DestroyWaiting() EXCLUDES(mutex_);
 
   // Takes this version out of service: requests still arriving and those waiting go to
   // `successor` (or fail without one); each instance is destroyed on its loop once idle.
-  void Retire(std::shared_ptr<FunctionPool> successor);
+  void Retire(std::shared_ptr<FunctionPool> successor) EXCLUDES(mutex_);
 
-  PoolCounts Counts() const;
+  PoolCounts Counts() const EXCLUDES(mutex_);
   const PluginConfig& config() const { return config_; }
   int instance_num() const { return instance_num_.load(); }
   const std::string& route_id() const { return route_id_; }
@@ -133,21 +133,21 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   struct Slot;
   struct Job;
 
-  // Requires mutex_. Free to take a request.
-  bool Usable(const Slot& slot) const;
-  // Requires mutex_: hands waiting requests to the idle instances.
-  void ServeWaitingLocked();
-  // Requires mutex_: takes `slot` for the next waiting request, if any (false: none waits).
-  bool GiveNextJobLocked(Slot* slot);
-  // Requires mutex_, and `slot` retired and idle: a retired slot is never taken again, so its
-  // instance can be destroyed on its loop whenever that loop gets to it.
-  void DestroyLaterLocked(Slot* slot);
+  // Free to take a request.
+  bool Usable(const Slot& slot) const REQUIRES(mutex_);
+  // Hands waiting requests to the idle instances.
+  void ServeWaitingLocked() REQUIRES(mutex_);
+  // Takes `slot` for the next waiting request, if any (false: none waits).
+  bool GiveNextJobLocked(Slot* slot) REQUIRES(mutex_);
+  // `slot` retired and idle: a retired slot is never taken again, so its instance can be
+  // destroyed on its loop whenever that loop gets to it.
+  void DestroyLaterLocked(Slot* slot) REQUIRES(mutex_);
   // An idle instance on the calling loop, taken; nullptr when there is none (or no loop).
-  Slot* TakeIdleHere();
-  // Requires mutex_. An idle slot, preferring `here`; with only_here, only there.
-  Slot* TakeIdle(EventLoop* here, bool only_here);
+  Slot* TakeIdleHere() EXCLUDES(mutex_);
+  // An idle slot, preferring `here`; with only_here, only there.
+  Slot* TakeIdle(EventLoop* here, bool only_here) REQUIRES(mutex_);
   // The slow path of Run and Invoke: another loop's instance, or a place in the queue.
-  void Submit(std::shared_ptr<Job> job);
+  void Submit(std::shared_ptr<Job> job) EXCLUDES(mutex_);
   // On the slot's loop.
   void RunJob(Slot* slot, const std::shared_ptr<Job>& job);
   // Runs the request on the slot's instance, then releases the slot; `done` once, at once unless
@@ -169,11 +169,12 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   // After a guest call on the slot's loop: arm the tick timer the instance asked for.
   void ArmTick(Slot& slot);
   void Adopt(Slot& slot, std::unique_ptr<abi::PluginVm> vm);
-  Status StartOn(const std::vector<EventLoop*>& loops, bool pooled, int count, std::vector<Slot*>* started);
+  Status StartOn(const std::vector<EventLoop*>& loops, bool pooled, int count, std::vector<Slot*>* started)
+      REQUIRES(resize_mutex_) EXCLUDES(mutex_);
   // Starts `count` instances where the function runs now (serving or pool loops).
-  Status StartWhereItRuns(int count);
+  Status StartWhereItRuns(int count) REQUIRES(resize_mutex_) EXCLUDES(mutex_);
   // On the control loop: moves every instance to the pool loops (see the header comment).
-  void MoveToPool(std::chrono::milliseconds took);
+  void MoveToPool(std::chrono::milliseconds took) EXCLUDES(resize_mutex_, mutex_);
 
   const PluginConfig config_;
   const std::shared_ptr<const abi::PluginSpec> spec_;
@@ -189,14 +190,16 @@ class FunctionPool : public std::enable_shared_from_this<FunctionPool> {
   enum class Placement { kServing, kMoving, kPool, kServingForGood /* the move failed */ };
   std::atomic<Placement> placement_{Placement::kServing};
 
-  std::mutex resize_mutex_;  // one AddInstances, Resize or MoveToPool at a time
-  mutable std::mutex mutex_;
+  Mutex resize_mutex_;  // one AddInstances, Resize or MoveToPool at a time
+  // Also guards the fields of each Slot that say so (the analysis cannot name another object's
+  // lock there).
+  mutable Mutex mutex_;
   // Slots are never erased while the pool lives (a retired one keeps its place, empty), so a
   // timer or notifier holding a weak_ptr to the pool may use its Slot* once it has locked it.
-  std::vector<std::unique_ptr<Slot>> slots_;
-  std::deque<std::shared_ptr<Job>> waiting_;
-  bool retired_ = false;
-  std::weak_ptr<FunctionPool> successor_;
+  std::vector<std::unique_ptr<Slot>> slots_ GUARDED_BY(mutex_);
+  std::deque<std::shared_ptr<Job>> waiting_ GUARDED_BY(mutex_);
+  bool retired_ GUARDED_BY(mutex_) = false;
+  std::weak_ptr<FunctionPool> successor_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::server

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <thread>
 
 #include "common/text.h"
@@ -61,7 +62,7 @@ Status FunctionRegistry::Start() {
 }
 
 Result<std::vector<EventLoop*>> FunctionRegistry::PoolLoops() {
-  std::lock_guard lock(pool_mutex_);
+  MutexLock lock(pool_mutex_);
   if (pool_loops_.empty()) {
     if (context_.pool_threads == 0)
       return FailedPrecondition("wasmlet.pool_threads is 0: there are no pool loops");
@@ -90,7 +91,7 @@ Result<std::vector<EventLoop*>> FunctionRegistry::PoolLoops() {
 
 FunctionRegistry::~FunctionRegistry() {
   Shutdown();
-  std::lock_guard lock(pool_mutex_);
+  MutexLock lock(pool_mutex_);
   for (auto& loop : pool_loops_) loop->Stop();
   if (control_) control_->Stop();
 }
@@ -108,7 +109,7 @@ Status FunctionRegistry::LoadAll() {
   std::vector<Status> errors;
   for (const PluginConfig& plugin : config_.plugins) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       known_[plugin.name] = plugin;
     }
     Watch(plugin);
@@ -231,7 +232,7 @@ const FunctionRegistry::RouteTable& FunctionRegistry::Table() const {
   thread_local Cache cache;
   const uint64_t now = version_.load(std::memory_order_acquire);
   if (cache.owner != this || cache.version != now) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     cache.owner = this;
     cache.version = version_.load(std::memory_order_relaxed);
     cache.table = published_;
@@ -240,7 +241,7 @@ const FunctionRegistry::RouteTable& FunctionRegistry::Table() const {
 }
 
 void FunctionRegistry::Register(const Pool& function) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   routes_[function->route_id()].push_back(function);
   by_name_[function->config().name] = function;
   PublishLocked();
@@ -257,9 +258,9 @@ void FunctionRegistry::Register(const Pool& function) {
 }
 
 Result<std::string> FunctionRegistry::Install(const PluginConfig& plugin) {
-  std::lock_guard reload(reload_mutex_);
+  MutexLock reload(reload_mutex_);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (by_name_.count(plugin.name)) {
       return Status(StatusCode::kFailedPrecondition,
                     "a function named '" + plugin.name +
@@ -269,7 +270,7 @@ Result<std::string> FunctionRegistry::Install(const PluginConfig& plugin) {
   auto function = Build(plugin);
   if (!function.ok()) return function.status();
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     known_[plugin.name] = plugin;
   }
   Register(*function);
@@ -278,10 +279,10 @@ Result<std::string> FunctionRegistry::Install(const PluginConfig& plugin) {
 }
 
 Status FunctionRegistry::Uninstall(const std::string& route_id) {
-  std::lock_guard reload(reload_mutex_);
+  MutexLock reload(reload_mutex_);
   std::vector<Pool> removed;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = routes_.find(route_id);
     if (it == routes_.end()) return NoSuchRoute(route_id);
     removed = std::move(it->second);
@@ -300,10 +301,10 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
 }
 
 Status FunctionRegistry::UninstallPlugin(const std::string& name) {
-  std::lock_guard reload(reload_mutex_);
+  MutexLock reload(reload_mutex_);
   Pool removed;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = by_name_.find(name);
     if (it == by_name_.end()) return NotFound("no plugin named '" + name + "' is installed");
     removed = it->second;
@@ -322,10 +323,10 @@ Status FunctionRegistry::UninstallPlugin(const std::string& name) {
 }
 
 Status FunctionRegistry::Update(const std::string& route_id, int instance_num) {
-  std::lock_guard reload(reload_mutex_);
+  MutexLock reload(reload_mutex_);
   std::vector<Pool> functions;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = routes_.find(route_id);
     if (it == routes_.end()) return NoSuchRoute(route_id);
     functions = it->second;
@@ -333,7 +334,7 @@ Status FunctionRegistry::Update(const std::string& route_id, int instance_num) {
   if (instance_num <= 0) instance_num = DefaultInstances();
   for (const auto& function : functions) {
     WASMLET_RETURN_IF_ERROR(function->Resize(instance_num));
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (known_.count(function->config().name)) known_[function->config().name].instance_num = instance_num;
   }
   spdlog::info("function '{}': {} instance{} each", route_id, instance_num, instance_num == 1 ? "" : "s");
@@ -341,12 +342,12 @@ Status FunctionRegistry::Update(const std::string& route_id, int instance_num) {
 }
 
 Status FunctionRegistry::Reload(const std::string& name) {
-  std::lock_guard reload(reload_mutex_);
+  MutexLock reload(reload_mutex_);
   if (stopping_) return FailedPrecondition("the server is stopping");
   PluginConfig plugin;
   Pool old;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto known = known_.find(name);
     if (known == known_.end()) return NotFound("no function named '" + name + "'");
     plugin = known->second;
@@ -360,7 +361,7 @@ Status FunctionRegistry::Reload(const std::string& name) {
   }
   {
     // The switch: from here on, new requests reach the new version only.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (old) {
       auto& route = routes_[old->route_id()];
       std::erase(route, old);
@@ -407,7 +408,7 @@ Result<abi::HttpResponse> FunctionRegistry::InvokeInProcess(const std::string& r
 }
 
 std::vector<FunctionRegistry::Pool> FunctionRegistry::AllFunctions() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::vector<Pool> functions;
   for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
   return functions;
@@ -494,7 +495,7 @@ bool FunctionRegistry::HasRoute(const std::string& route_id) const {
 }
 
 size_t FunctionRegistry::function_count() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   size_t n = 0;
   for (const auto& [route, list] : routes_) n += list.size();
   return n;
@@ -503,12 +504,12 @@ size_t FunctionRegistry::function_count() const {
 void FunctionRegistry::Shutdown() {
   if (stopping_.exchange(true)) return;  // once: the serving loops may have stopped since
   {
-    std::lock_guard reload(reload_mutex_);  // waits for a reload in progress
+    MutexLock reload(reload_mutex_);  // waits for a reload in progress
   }
   watcher_.reset();
   std::vector<Pool> functions;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [route, list] : routes_) functions.insert(functions.end(), list.begin(), list.end());
     routes_.clear();
     by_name_.clear();
@@ -522,7 +523,7 @@ void FunctionRegistry::Shutdown() {
   // to the pool in progress on the control loop finishes first (it retires what it starts).
   if (control_) control_->RunAndWait([] {});
   for (EventLoop* loop : context_.serving) loop->RunAndWait([] {});
-  std::lock_guard lock(pool_mutex_);
+  MutexLock lock(pool_mutex_);
   for (auto& loop : pool_loops_) loop->RunAndWait([] {});
 }
 

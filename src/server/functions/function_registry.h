@@ -13,12 +13,12 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "engine/engine.h"
 #include "server/config/config.h"
 #include "server/runtime/event_loop.h"
@@ -75,13 +75,13 @@ class FunctionRegistry {
 
   // Admin operations (never on a loop: they wait for instances to start). Install returns the
   // route id the function registered under.
-  Result<std::string> Install(const PluginConfig& plugin);
-  Status Uninstall(const std::string& route_id);
+  Result<std::string> Install(const PluginConfig& plugin) EXCLUDES(reload_mutex_, mutex_);
+  Status Uninstall(const std::string& route_id) EXCLUDES(reload_mutex_, mutex_);
   // Removes the one plugin item `name`; other plugins under its route id keep serving.
-  Status UninstallPlugin(const std::string& name);
-  Status Update(const std::string& route_id, int instance_num);
+  Status UninstallPlugin(const std::string& name) EXCLUDES(reload_mutex_, mutex_);
+  Status Update(const std::string& route_id, int instance_num) EXCLUDES(reload_mutex_, mutex_);
   // Loads the item named `name` again from its file; on failure the running version stays.
-  Status Reload(const std::string& name);
+  Status Reload(const std::string& name) EXCLUDES(reload_mutex_, mutex_);
 
   // Runs `request` on a function registered under `route_id` (FunctionPool::Run): `done` is
   // called exactly once, with the response or an error whose code says what happened
@@ -91,15 +91,15 @@ class FunctionRegistry {
   // proxy_invoke_service inside this process (FunctionPool::Invoke).
   Result<abi::HttpResponse> InvokeInProcess(const std::string& route_id, abi::HttpRequest request);
 
-  std::vector<FunctionInfo> List() const;
+  std::vector<FunctionInfo> List() const EXCLUDES(mutex_);
   // The route id (function id) the plugin item named `plugin_name` serves, if it runs.
-  std::optional<std::string> RouteIdOf(const std::string& plugin_name) const;
-  bool HasRoute(const std::string& route_id) const;
-  size_t function_count() const;
-  std::vector<Metrics::Gauge> Gauges() const;
+  std::optional<std::string> RouteIdOf(const std::string& plugin_name) const EXCLUDES(mutex_);
+  bool HasRoute(const std::string& route_id) const EXCLUDES(mutex_);
+  size_t function_count() const EXCLUDES(mutex_);
+  std::vector<Metrics::Gauge> Gauges() const EXCLUDES(mutex_);
   // Retires every function and waits until each loop has destroyed its instances; call before
   // the serving loops stop. No reload starts afterwards.
-  void Shutdown();
+  void Shutdown() EXCLUDES(reload_mutex_, mutex_, pool_mutex_);
 
  private:
   using Pool = std::shared_ptr<FunctionPool>;
@@ -109,34 +109,34 @@ class FunctionRegistry {
 
   int DefaultInstances() const;
   Result<Pool> Build(const PluginConfig& plugin);
-  // Requires mutex_: publishes routes_ to the request path.
-  void PublishLocked();
-  void Register(const Pool& function);
+  // Publishes routes_ to the request path.
+  void PublishLocked() REQUIRES(mutex_);
+  void Register(const Pool& function) EXCLUDES(mutex_);
   void Watch(const PluginConfig& plugin);
   // The table this thread last saw, refreshed when it changed.
-  const RouteTable& Table() const;
-  Pool Pick(const std::string& route_id) const;
-  std::vector<Pool> AllFunctions() const;
+  const RouteTable& Table() const EXCLUDES(mutex_);
+  Pool Pick(const std::string& route_id) const EXCLUDES(mutex_);
+  std::vector<Pool> AllFunctions() const EXCLUDES(mutex_);
 
   const ServerConfig& config_;
   engine::Engine& engine_;
   abi::HostServices services_;
   Metrics& metrics_;
   // PoolContext::pool_loops: starts the pool loops the first time.
-  Result<std::vector<EventLoop*>> PoolLoops();
-  std::mutex pool_mutex_;
-  std::vector<std::unique_ptr<EventLoop>> pool_loops_;
+  Result<std::vector<EventLoop*>> PoolLoops() EXCLUDES(pool_mutex_);
+  Mutex pool_mutex_;
+  std::vector<std::unique_ptr<EventLoop>> pool_loops_ GUARDED_BY(pool_mutex_);
   std::unique_ptr<EventLoop> control_;
   PoolContext context_;
   std::atomic<bool> stopping_{false};
 
-  mutable std::mutex mutex_;
-  std::map<std::string, std::vector<Pool>> routes_;
-  std::map<std::string, Pool> by_name_;        // config name -> the running version
-  std::map<std::string, PluginConfig> known_;  // every item ever configured, by name
-  std::shared_ptr<const RouteTable> published_ = std::make_shared<RouteTable>();
+  mutable Mutex mutex_;
+  std::map<std::string, std::vector<Pool>> routes_ GUARDED_BY(mutex_);
+  std::map<std::string, Pool> by_name_ GUARDED_BY(mutex_);        // config name -> the running version
+  std::map<std::string, PluginConfig> known_ GUARDED_BY(mutex_);  // every item ever configured, by name
+  std::shared_ptr<const RouteTable> published_ GUARDED_BY(mutex_) = std::make_shared<RouteTable>();
   std::atomic<uint64_t> version_{1};
-  std::mutex reload_mutex_;  // one load/reload/install/update/uninstall at a time
+  Mutex reload_mutex_;  // one load/reload/install/update/uninstall at a time
 
   // Last: its callbacks use everything above. Stopped first in Shutdown, so no reload can
   // start while instances are being torn down.

@@ -10,7 +10,7 @@ OutboundCalls::OutboundCalls(std::vector<ClusterConfig> clusters, uint64_t max_c
 OutboundCalls::~OutboundCalls() { Shutdown(); }
 
 void OutboundCalls::Shutdown() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   clients_.clear();
   grpc_clients_.clear();
 }
@@ -29,7 +29,7 @@ UpstreamClient* OutboundCalls::Client(bool for_calls) {
   thread_local std::pair<const OutboundCalls*, UpstreamClient*> cached[2] = {};
   auto& slot = cached[for_calls ? 1 : 0];
   if (slot.first == this) return slot.second;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto& client = clients_[{loop, for_calls}];
   if (!client) {
     UpstreamClient::Options options;
@@ -68,7 +68,7 @@ Result<std::shared_ptr<abi::OutboundGrpc::Call>> OutboundCalls::Start(abi::Outbo
   if (!loop) return FailedPrecondition("gRPC calls start only on an event loop");
   thread_local std::pair<const OutboundCalls*, GrpcClient*> cached = {};
   if (cached.first != this) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto& client = grpc_clients_[loop];
     if (!client) {
       GrpcClient::Options options;

@@ -5,10 +5,10 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "abi/services.h"
+#include "common/mutex.h"
 #include "server/runtime/event_loop.h"
 #include "server/outbound/grpc_client.h"
 #include "server/outbound/upstream.h"
@@ -35,17 +35,17 @@ class OutboundCalls : public abi::OutboundHttp, public abi::OutboundGrpc {
   // The calling loop's client for proxy listeners (made on first use), or nullptr off the loops.
   UpstreamClient* ForThisLoop() { return Client(/*for_calls=*/false); }
   // Closes every loop's connections. Call once the loops have stopped, before they are destroyed.
-  void Shutdown();
+  void Shutdown() EXCLUDES(mutex_);
 
  private:
   // This loop's client for proxy listeners, or the one for guests' calls.
-  UpstreamClient* Client(bool for_calls);
+  UpstreamClient* Client(bool for_calls) EXCLUDES(mutex_);
 
   const std::vector<ClusterConfig> clusters_;
   const uint64_t max_call_response_;
-  std::mutex mutex_;
-  std::map<std::pair<EventLoop*, bool>, std::unique_ptr<UpstreamClient>> clients_;
-  std::map<EventLoop*, std::unique_ptr<GrpcClient>> grpc_clients_;
+  Mutex mutex_;
+  std::map<std::pair<EventLoop*, bool>, std::unique_ptr<UpstreamClient>> clients_ GUARDED_BY(mutex_);
+  std::map<EventLoop*, std::unique_ptr<GrpcClient>> grpc_clients_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::server

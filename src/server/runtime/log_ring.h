@@ -3,18 +3,21 @@
 // so that a guest printing at info level cannot push the last error out of sight.
 #pragma once
 
+#include <spdlog/details/null_mutex.h>
 #include <spdlog/sinks/base_sink.h>
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
+
 namespace wasmlet::server {
 
-class LogRing : public spdlog::sinks::base_sink<std::mutex> {
+// base_sink's own lock is a no-op: the rings have a Mutex of their own, which the analysis sees.
+class LogRing : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  public:
   struct Line {
     uint64_t seq = 0;  // 1, 2, ... in the order logged; both rings share the numbering
@@ -32,18 +35,19 @@ class LogRing : public spdlog::sinks::base_sink<std::mutex> {
 
   // Lines numbered after `after`, oldest first; from the ring of warnings and errors only when
   // `problems_only`.
-  std::vector<Line> After(uint64_t after, bool problems_only);
+  std::vector<Line> After(uint64_t after, bool problems_only) EXCLUDES(ring_mutex_);
 
  protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override;
+  void sink_it_(const spdlog::details::log_msg& msg) override EXCLUDES(ring_mutex_);
   void flush_() override {}
 
  private:
   const size_t capacity_;
   const size_t problem_capacity_;
-  uint64_t next_seq_ = 1;
-  std::deque<Line> lines_;     // guarded by base_sink's mutex_
-  std::deque<Line> problems_;  // likewise
+  Mutex ring_mutex_;
+  uint64_t next_seq_ GUARDED_BY(ring_mutex_) = 1;
+  std::deque<Line> lines_ GUARDED_BY(ring_mutex_);
+  std::deque<Line> problems_ GUARDED_BY(ring_mutex_);
 };
 
 }  // namespace wasmlet::server

@@ -11,7 +11,7 @@ Metrics::Shard& Metrics::ThisThreadsShard() {
   };
   thread_local Cached cached;
   if (cached.owner != instance_) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     shards_.push_back(std::make_unique<Shard>());
     cached = {instance_, shards_.back().get()};
   }
@@ -21,7 +21,7 @@ Metrics::Shard& Metrics::ThisThreadsShard() {
 void Metrics::MergeLocked(std::map<std::pair<std::string, unsigned>, uint64_t>* requests,
                           std::map<std::string, Histogram>* latency) const {
   for (const auto& shard : shards_) {
-    std::lock_guard lock(shard->mutex);
+    MutexLock lock(shard->mutex);
     if (requests) {
       for (const auto& [key, count] : shard->requests) (*requests)[key] += count;
     }
@@ -38,7 +38,7 @@ void Metrics::MergeLocked(std::map<std::pair<std::string, unsigned>, uint64_t>* 
 
 void Metrics::CountRequest(const std::string& id, unsigned status, double seconds) {
   Shard& shard = ThisThreadsShard();
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   shard.requests[{id, status}]++;
   Histogram& h = shard.latency[id];
   for (size_t i = 0; i < std::size(kBuckets); ++i) {
@@ -49,17 +49,17 @@ void Metrics::CountRequest(const std::string& id, unsigned status, double second
 }
 
 void Metrics::CountEvent(const std::string& event, const std::string& id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   events_[{event, id}]++;
 }
 
 void Metrics::CountStateStoreError(const std::string& store) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   store_errors_[store]++;
 }
 
 std::map<std::string, Metrics::Traffic> Metrics::TrafficById() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::map<std::pair<std::string, unsigned>, uint64_t> requests;
   std::map<std::string, Histogram> latency;
   MergeLocked(&requests, &latency);
@@ -97,7 +97,7 @@ std::string Metrics::Prometheus(const std::vector<Gauge>& gauges) const {
     auto end = std::to_chars(number, number + sizeof number, v, std::chars_format::fixed).ptr;
     return std::string(number, end);
   };
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::map<std::pair<std::string, unsigned>, uint64_t> all_requests;
   std::map<std::string, Histogram> all_latency;
   MergeLocked(&all_requests, &all_latency);

@@ -7,9 +7,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace wasmlet::server {
 
@@ -19,11 +20,11 @@ class Metrics {
   static constexpr const char* kUnknownId = "(unknown)";
 
   // One finished HTTP request to function `id` (empty when no function was chosen).
-  void CountRequest(const std::string& id, unsigned status, double seconds);
+  void CountRequest(const std::string& id, unsigned status, double seconds) EXCLUDES(mutex_);
   // Events by function id: "traps", "deadline_kills", "reloads", "start_failures",
   // "invokes_cancelled", "moved_to_pool".
-  void CountEvent(const std::string& event, const std::string& id);
-  void CountStateStoreError(const std::string& store);
+  void CountEvent(const std::string& event, const std::string& id) EXCLUDES(mutex_);
+  void CountStateStoreError(const std::string& store) EXCLUDES(mutex_);
 
   // Everything counted for one function id, since start: what a dashboard turns into rates.
   struct Traffic {
@@ -33,7 +34,7 @@ class Metrics {
     double latency_sum_seconds = 0;
     std::map<std::string, uint64_t> events;  // "traps", "deadline_kills", ... (see CountEvent)
   };
-  std::map<std::string, Traffic> TrafficById() const;
+  std::map<std::string, Traffic> TrafficById() const EXCLUDES(mutex_);
   // The latency histogram's upper bounds, in seconds (the last bucket, +Inf, is the count).
   static std::vector<double> LatencyBuckets() { return {std::begin(kBuckets), std::end(kBuckets)}; }
 
@@ -43,7 +44,7 @@ class Metrics {
     std::vector<std::pair<std::string, double>> samples;  // (labels, value), labels like {id="x"}
   };
   // The whole exposition; `gauges` are added as they are (instances busy/idle, ...).
-  std::string Prometheus(const std::vector<Gauge>& gauges) const;
+  std::string Prometheus(const std::vector<Gauge>& gauges) const EXCLUDES(mutex_);
 
   static std::string Escape(const std::string& label_value);
 
@@ -56,21 +57,21 @@ class Metrics {
     double sum = 0;
   };
   struct Shard {
-    std::mutex mutex;
-    std::map<std::pair<std::string, unsigned>, uint64_t> requests;  // (id, status)
-    std::map<std::string, Histogram> latency;                       // by id
+    Mutex mutex;
+    std::map<std::pair<std::string, unsigned>, uint64_t> requests GUARDED_BY(mutex);  // (id, status)
+    std::map<std::string, Histogram> latency GUARDED_BY(mutex);                       // by id
   };
-  Shard& ThisThreadsShard();
-  // Requires mutex_: every shard added up.
+  Shard& ThisThreadsShard() EXCLUDES(mutex_);
+  // Every shard added up.
   void MergeLocked(std::map<std::pair<std::string, unsigned>, uint64_t>* requests,
-                   std::map<std::string, Histogram>* latency) const;
+                   std::map<std::string, Histogram>* latency) const REQUIRES(mutex_);
 
   const uint64_t instance_ = next_instance_++;  // tells a thread's cached shard from another Metrics'
   static inline std::atomic<uint64_t> next_instance_{1};
-  mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<Shard>> shards_;
-  std::map<std::pair<std::string, std::string>, uint64_t> events_;  // (event, id)
-  std::map<std::string, uint64_t> store_errors_;
+  mutable Mutex mutex_;
+  std::vector<std::unique_ptr<Shard>> shards_ GUARDED_BY(mutex_);
+  std::map<std::pair<std::string, std::string>, uint64_t> events_ GUARDED_BY(mutex_);  // (event, id)
+  std::map<std::string, uint64_t> store_errors_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::server
