@@ -95,7 +95,8 @@ bool ManualClock::AwaitWaiter(TimePoint deadline, std::chrono::milliseconds pati
   const auto give_up = std::chrono::steady_clock::now() + patience;
   MutexLock lock(mutex_);
   auto found = [&]() REQUIRES(mutex_) {
-    return std::any_of(waiters_.begin(), waiters_.end(), [&](const Waiter* w) { return w->deadline <= deadline; });
+    return std::any_of(waiters_.begin(), waiters_.end(),
+                       [&](const Waiter* w) { return w->deadline <= deadline; });
   };
   while (!found()) {
     if (!changed_.WaitUntil(mutex_, give_up)) return found();

@@ -75,7 +75,7 @@ class ManualClock final : public Clock {
 
   std::atomic<int64_t> now_ns_;
   Mutex mutex_;
-  CondVar changed_;                             // a waiter came or went, or an Advance is done
+  CondVar changed_;                                  // a waiter came or went, or an Advance is done
   std::vector<Waiter*> waiters_ GUARDED_BY(mutex_);  // since the last Advance
 };
 

@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 
 #include "abi/header_map.h"
 #include "common/text.h"
@@ -16,12 +14,20 @@ constexpr size_t kBatch = 16;
 constexpr auto kWait = std::chrono::milliseconds(500);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
-// Sleeps `d`, or less when `stop` is asked.
-void Pause(std::stop_token stop, std::chrono::milliseconds d) {
-  std::mutex mutex;
-  std::condition_variable_any wake;
-  std::unique_lock lock(mutex);
-  wake.wait_for(lock, stop, d, [] { return false; });
+// Sleeps `d` on `clock`, or less when `stop` is asked.
+void Pause(wasmlet::Clock& clock, std::stop_token stop, std::chrono::milliseconds d) {
+  Mutex mutex;
+  CondVar wake;
+  bool stopping = false;  // under mutex
+  std::stop_callback on_stop(stop, [&] {
+    MutexLock lock(mutex);
+    stopping = true;
+    wake.NotifyAll();
+  });
+  const auto until = clock.Now() + d;
+  MutexLock lock(mutex);
+  while (!stopping && clock.WaitUntil(mutex, wake, until)) {
+  }
 }
 
 // A metadata name that can travel as a header name, and a value that cannot break its line.
@@ -78,7 +84,7 @@ void Subscriptions::Run(std::stop_token stop, std::string plugin, SubscriptionCo
                       subscription.topic, batch.status().message());
       }
       failing = true;
-      Pause(stop, std::chrono::seconds(1));
+      Pause(clock_, stop, std::chrono::seconds(1));
       continue;
     }
     if (failing) spdlog::info("subscription of '{}' to '{}' reads again", plugin, subscription.topic);

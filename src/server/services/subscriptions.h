@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "components/pubsub/pubsub.h"
 #include "server/config/config.h"
 #include "server/functions/function_registry.h"
@@ -23,8 +24,9 @@ namespace wasmlet::server {
 class Subscriptions {
  public:
   using PubSubs = std::map<std::string, std::shared_ptr<components::PubSubComponent>>;
-  Subscriptions(PubSubs pubsubs, FunctionRegistry& functions)
-      : pubsubs_(std::move(pubsubs)), functions_(functions) {}
+  // `clock` times the pause after a failed read; the pub/subs time their own waits and retries.
+  Subscriptions(PubSubs pubsubs, FunctionRegistry& functions, wasmlet::Clock& clock = SystemClock())
+      : pubsubs_(std::move(pubsubs)), functions_(functions), clock_(clock) {}
   ~Subscriptions() { Stop(); }
 
   // Every subscription of `plugins` names a pub/sub of the config: an error naming the first
@@ -45,6 +47,7 @@ class Subscriptions {
 
   PubSubs pubsubs_;
   FunctionRegistry& functions_;
+  wasmlet::Clock& clock_;
   std::vector<std::jthread> readers_;
 };
 
