@@ -16,18 +16,18 @@ HostUsage& SharedState::UsageOf(std::string_view vm_id) {
 }
 
 void SharedState::CountRefusal(std::string_view vm_id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   UsageOf(vm_id).refusals++;
 }
 
 HostUsage SharedState::Usage(std::string_view vm_id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = usage_.find(vm_id);
   return it == usage_.end() ? HostUsage{} : it->second;
 }
 
 std::optional<SharedState::Value> SharedState::GetData(std::string_view vm_id, std::string_view key) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = data_.find(Key(vm_id, key));
   if (it == data_.end()) return std::nullopt;
   return it->second;
@@ -35,7 +35,7 @@ std::optional<SharedState::Value> SharedState::GetData(std::string_view vm_id, s
 
 WasmResult SharedState::SetData(std::string_view vm_id, std::string_view key, std::string_view value,
                                 uint32_t cas) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   HostUsage& usage = UsageOf(vm_id);
   auto it = data_.find(Key(vm_id, key));
   if (it != data_.end() && cas != 0 && cas != it->second.cas) return WasmResult::kCasMismatch;
@@ -54,7 +54,7 @@ WasmResult SharedState::SetData(std::string_view vm_id, std::string_view key, st
 
 uint32_t SharedState::RegisterQueue(std::string_view vm_id, std::string_view name, uint32_t root_context_id,
                                     std::weak_ptr<QueueNotifier> notifier) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto [it, inserted] = queue_ids_.try_emplace(Key(vm_id, name), next_queue_id_);
   if (inserted) {
     ++next_queue_id_;
@@ -67,7 +67,7 @@ uint32_t SharedState::RegisterQueue(std::string_view vm_id, std::string_view nam
 }
 
 std::optional<uint32_t> SharedState::ResolveQueue(std::string_view vm_id, std::string_view name) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = queue_ids_.find(Key(vm_id, name));
   if (it == queue_ids_.end()) return std::nullopt;
   return it->second;
@@ -77,7 +77,7 @@ WasmResult SharedState::Enqueue(uint32_t queue_id, std::string_view value) {
   std::shared_ptr<QueueNotifier> notify;
   uint32_t root = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = queues_.find(queue_id);
     if (it == queues_.end()) return WasmResult::kNotFound;
     HostUsage& usage = UsageOf(it->second.vm_id);
@@ -97,7 +97,7 @@ WasmResult SharedState::Enqueue(uint32_t queue_id, std::string_view value) {
 }
 
 WasmResult SharedState::Dequeue(uint32_t queue_id, std::string& value) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = queues_.find(queue_id);
   if (it == queues_.end()) return WasmResult::kNotFound;
   if (it->second.items.empty()) return WasmResult::kEmpty;
@@ -110,7 +110,7 @@ WasmResult SharedState::Dequeue(uint32_t queue_id, std::string& value) {
 }
 
 WasmResult SharedState::RemoveQueue(uint32_t queue_id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = queues_.find(queue_id);
   if (it == queues_.end()) return WasmResult::kNotFound;
   HostUsage& usage = UsageOf(it->second.vm_id);
@@ -125,7 +125,7 @@ WasmResult SharedState::RemoveQueue(uint32_t queue_id) {
 
 std::optional<uint32_t> SharedState::DefineMetric(std::string_view vm_id, MetricType type,
                                                   std::string_view name) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = metric_ids_.find(std::make_pair(type, std::string(name)));
   if (it != metric_ids_.end()) return it->second;
   HostUsage& usage = UsageOf(vm_id);
@@ -140,7 +140,7 @@ std::optional<uint32_t> SharedState::DefineMetric(std::string_view vm_id, Metric
 }
 
 WasmResult SharedState::IncrementMetric(uint32_t id, int64_t delta) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = metrics_.find(id);
   if (it == metrics_.end()) return WasmResult::kNotFound;
   if (it->second.type == MetricType::kCounter && delta < 0) return WasmResult::kBadArgument;
@@ -151,7 +151,7 @@ WasmResult SharedState::IncrementMetric(uint32_t id, int64_t delta) {
 }
 
 WasmResult SharedState::RecordMetric(uint32_t id, uint64_t value) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = metrics_.find(id);
   if (it == metrics_.end()) return WasmResult::kNotFound;
   it->second.value = static_cast<int64_t>(value);
@@ -159,14 +159,14 @@ WasmResult SharedState::RecordMetric(uint32_t id, uint64_t value) {
 }
 
 std::optional<uint64_t> SharedState::GetMetric(uint32_t id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = metrics_.find(id);
   if (it == metrics_.end()) return std::nullopt;
   return static_cast<uint64_t>(it->second.value);
 }
 
 WasmResult SharedState::RemoveMetric(uint32_t id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = metrics_.find(id);
   if (it == metrics_.end()) return WasmResult::kNotFound;
   UsageOf(it->second.vm_id).metrics--;

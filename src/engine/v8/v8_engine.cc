@@ -13,11 +13,11 @@
 #include <array>
 #include <atomic>
 #include <cassert>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "engine/watchdog.h"
 #include "wasm/prepare.h"
 
@@ -199,7 +199,7 @@ class V8Store final : public Store {
   Result<v8::Local<v8::Object>> ImportsFor(v8::Local<v8::Context> context, ModuleEntry& entry,
                                            const V8Module& module, const HostFunctions& host);
   v8::Local<v8::Function> HostFunctionObject(v8::Local<v8::Context> context, const HostFunction& fn);
-  void Terminate(size_t depth, Status status);  // requires interrupt_mutex_
+  void Terminate(size_t depth, Status status) REQUIRES(interrupt_mutex_);
   void DropExpiredModules();
 
   V8Engine& engine_;
@@ -213,19 +213,22 @@ class V8Store final : public Store {
   std::vector<V8Instance*> call_stack_;                             // innermost last
 
   // Why execution is being terminated, and which call depth owns it (1 = outermost).
-  std::mutex interrupt_mutex_;
-  size_t terminate_depth_ = 0;  // 0: no termination pending
-  Status terminate_status_;
-  bool terminate_from_host_ = false;  // a failed host call, not a deadline
+  Mutex interrupt_mutex_;
+  size_t terminate_depth_ GUARDED_BY(interrupt_mutex_) = 0;  // 0: no termination pending
+  Status terminate_status_ GUARDED_BY(interrupt_mutex_);
+  bool terminate_from_host_ GUARDED_BY(interrupt_mutex_) = false;  // a failed host call, not a deadline
 
   // The deadline of outermost calls stays armed across the calls that share it (the callbacks
   // of one request all do), so that a request arms the process-wide watchdog once, not once
-  // per callback. lazy_* are used on the store's thread only; running_deadline_ (the deadline
-  // of the outermost call in progress, kNoDeadline between calls) under interrupt_mutex_.
+  // per callback. lazy_* are used on the store's thread only.
   Watchdog::Ticket lazy_ticket_ = 0;
   Deadline lazy_deadline_ = kNoDeadline;
-  Deadline running_deadline_ = kNoDeadline;
-  Deadline fired_deadline_ = kNoDeadline;        // the last lazy deadline the watchdog reached
+  // The deadline of the outermost call in progress, kNoDeadline between calls.
+  Deadline running_deadline_ GUARDED_BY(interrupt_mutex_) = kNoDeadline;
+  // running_deadline_ read on the store's thread, its only writer, which needs no lock for it.
+  Deadline OwnRunningDeadline() const NO_THREAD_SAFETY_ANALYSIS { return running_deadline_; }
+  // The last lazy deadline the watchdog reached.
+  Deadline fired_deadline_ GUARDED_BY(interrupt_mutex_) = kNoDeadline;
   bool pinned_ = false;                          // entered for good by its thread (PinToThread)
   std::optional<v8::HandleScope> pinned_scope_;  // open while pinned; holds pinned_context_
   v8::Local<v8::Context> pinned_context_;
@@ -253,7 +256,7 @@ class V8Engine final : public Engine {
     auto prepared = wasm::PrepareModule(wasm, *info, options.max_memory_bytes / wasm::kPageSize);
     if (!prepared.ok()) return prepared.status();
 
-    std::lock_guard lock(compile_mutex_);
+    MutexLock lock(compile_mutex_);
     v8::Locker locker(compile_isolate_);
     v8::Isolate::Scope isolate_scope(compile_isolate_);
     v8::HandleScope handles(compile_isolate_);
@@ -280,8 +283,8 @@ class V8Engine final : public Engine {
  private:
   std::unique_ptr<v8::ArrayBuffer::Allocator> allocator_;
   std::string name_;
-  std::mutex compile_mutex_;
-  v8::Isolate* compile_isolate_;
+  Mutex compile_mutex_;
+  v8::Isolate* compile_isolate_ PT_GUARDED_BY(compile_mutex_);
   std::atomic<uint64_t> next_module_id_{1};
   Watchdog watchdog_;
 };
@@ -466,7 +469,7 @@ void V8Store::Terminate(size_t depth, Status status) {
 
 void V8Store::AbortFromHost(Status status) {
   {
-    std::lock_guard lock(interrupt_mutex_);
+    MutexLock lock(interrupt_mutex_);
     Terminate(call_stack_.size(), std::move(status));
     terminate_from_host_ = true;
   }
@@ -588,7 +591,7 @@ void V8Store::ArmOutermost(Deadline requested) {
   const auto since_epoch = requested.time_since_epoch();
   const Deadline deadline(((since_epoch + kGrain - Deadline::duration(1)) / kGrain) * kGrain);
   {
-    std::lock_guard lock(interrupt_mutex_);
+    MutexLock lock(interrupt_mutex_);
     if (deadline == lazy_deadline_ && fired_deadline_ != deadline) {
       running_deadline_ = deadline;  // armed already, by an earlier call of the same request
       return;
@@ -597,12 +600,12 @@ void V8Store::ArmOutermost(Deadline requested) {
   if (lazy_ticket_ != 0) engine_.watchdog().Disarm(lazy_ticket_);
   lazy_deadline_ = deadline;
   {
-    std::lock_guard lock(interrupt_mutex_);
+    MutexLock lock(interrupt_mutex_);
     running_deadline_ = deadline;
   }
   // A deadline already past fires at once: the call is stopped as soon as it starts.
   lazy_ticket_ = engine_.watchdog().Arm(deadline, [this, deadline] {
-    std::lock_guard lock(interrupt_mutex_);
+    MutexLock lock(interrupt_mutex_);
     fired_deadline_ = deadline;
     if (running_deadline_ != deadline) return;  // between calls: the next one re-arms
     Terminate(1, Status(StatusCode::kDeadlineExceeded, "the guest ran past its deadline and was stopped"));
@@ -631,12 +634,11 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, s
   Watchdog::Ticket ticket = 0;  // a nested call's own deadline
   if (deadline != kNoDeadline && depth == 1) {
     ArmOutermost(deadline);
-  } else if (deadline < running_deadline_) {
+  } else if (deadline < OwnRunningDeadline()) {
     // A nested call needs its own ticket only if it must stop before the outermost call does
-    // (the outermost call's stop unwinds the nested ones too). running_deadline_ is written on
-    // this thread only, so reading it here needs no lock.
+    // (the outermost call's stop unwinds the nested ones too).
     ticket = engine_.watchdog().Arm(deadline, [this, depth] {
-      std::lock_guard lock(interrupt_mutex_);
+      MutexLock lock(interrupt_mutex_);
       Terminate(depth,
                 Status(StatusCode::kDeadlineExceeded, "the guest ran past its deadline and was stopped"));
     });
@@ -653,7 +655,7 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, s
   bool stop_is_ours = false;
   bool from_host = false;
   {
-    std::lock_guard lock(interrupt_mutex_);
+    MutexLock lock(interrupt_mutex_);
     // From here the outermost deadline stops nothing: it stays armed for the next call.
     if (depth == 1) running_deadline_ = kNoDeadline;
     if (terminate_depth_ != 0 && terminate_depth_ >= depth) {

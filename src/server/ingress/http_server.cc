@@ -393,12 +393,12 @@ void HttpServer::Accept(Listener& listener) {
 }
 
 void HttpServer::SessionSet::Add(Session* session, std::weak_ptr<Session> handle) {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   open.emplace(session, std::move(handle));
 }
 
 void HttpServer::SessionSet::Remove(Session* session) {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   open.erase(session);
 }
 
@@ -414,7 +414,7 @@ void HttpServer::Stop() {
       // others after their answer (Send sees stopping_). Sessions of other loops are theirs.
       std::vector<std::shared_ptr<Session>> here;
       {
-        std::lock_guard lock(sessions_->mutex);
+        MutexLock lock(sessions_->mutex);
         for (auto& [session, handle] : sessions_->open) {
           if (auto alive = handle.lock(); alive && &alive->io() == &raw->io) here.push_back(std::move(alive));
         }

@@ -15,13 +15,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "abi/http.h"
 #include "common/address.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace wasmlet::server {
@@ -74,10 +74,10 @@ class HttpServer {
   // The open sessions, so that Stop can reach the idle ones. Shared with them: a session may end
   // on another thread (its last reference in an answer) and after the server.
   struct SessionSet {
-    void Add(Session* session, std::weak_ptr<Session> handle);
-    void Remove(Session* session);
-    std::mutex mutex;
-    std::unordered_map<Session*, std::weak_ptr<Session>> open;  // under mutex
+    void Add(Session* session, std::weak_ptr<Session> handle) EXCLUDES(mutex);
+    void Remove(Session* session) EXCLUDES(mutex);
+    Mutex mutex;
+    std::unordered_map<Session*, std::weak_ptr<Session>> open GUARDED_BY(mutex);
   };
 
   Options options_;
