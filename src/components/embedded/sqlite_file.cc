@@ -37,7 +37,7 @@ Status SqliteFile::Error(sqlite3* db, const char* doing) const {
 }
 
 Status SqliteFile::Transaction(const std::function<Status(sqlite3* db)>& work) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
     return Error(db_, "starting a transaction");
   Status status = work(db_);

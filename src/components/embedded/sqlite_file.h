@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "components/state/state_store.h"
 
@@ -22,14 +22,15 @@ namespace wasmlet::components {
 class SqliteFile {
  public:
   // Opens (and creates) the file and runs `schema` on it. `who` names the component in
-  // messages, e.g. "lock store 'locks'".
+  // messages, e.g. "lock store 'locks'". Unchecked: it sets up db_ without the lock, before
+  // the new file is anyone else's.
   static Result<std::unique_ptr<SqliteFile>> Open(const StoreConfig& config, std::string who,
-                                                  const char* schema);
+                                                  const char* schema) NO_THREAD_SAFETY_ANALYSIS;
   ~SqliteFile();
 
   // Runs `work` inside one IMMEDIATE transaction (the write lock taken at its start), committed
   // when it returns OK and rolled back otherwise; one call at a time.
-  Status Transaction(const std::function<Status(sqlite3* db)>& work);
+  Status Transaction(const std::function<Status(sqlite3* db)>& work) EXCLUDES(mutex_);
   // An Internal error naming the component, the file, `doing`, and SQLite's message.
   Status Error(sqlite3* db, const char* doing) const;
 
@@ -37,8 +38,8 @@ class SqliteFile {
   SqliteFile() = default;
   std::string who_;
   std::string path_;
-  std::mutex mutex_;
-  sqlite3* db_ = nullptr;
+  Mutex mutex_;
+  sqlite3* db_ GUARDED_BY(mutex_) = nullptr;
 };
 
 // A prepared statement, finalized when it goes.

@@ -80,7 +80,7 @@ Status RedisClient::Error(const std::string& what, StatusCode code) const {
 
 Result<redisContext*> RedisClient::Acquire() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!idle_.empty()) {
       redisContext* c = idle_.back();
       idle_.pop_back();
@@ -123,7 +123,7 @@ Result<redisContext*> RedisClient::Acquire() {
 
 void RedisClient::Release(redisContext* context, bool healthy) {
   if (healthy) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (idle_.size() < kMaxIdleConnections) {
       idle_.push_back(context);
       return;
@@ -157,7 +157,7 @@ Result<RedisClient::Reply> RedisClient::Command(const std::vector<std::string_vi
 
 Result<std::string> RedisClient::ScriptSha(Script& script, bool reload) {
   {
-    std::lock_guard lock(script.mutex_);
+    MutexLock lock(script.mutex_);
     if (!reload && !script.sha_.empty()) return script.sha_;
   }
   auto r = Command({"SCRIPT", "LOAD", script.source_});
@@ -166,7 +166,7 @@ Result<std::string> RedisClient::ScriptSha(Script& script, bool reload) {
     return Error("cannot load a script: " + ((*r)->type == REDIS_REPLY_ERROR
                                                  ? std::string(ReplyText(**r))
                                                  : std::string("unexpected reply")));
-  std::lock_guard lock(script.mutex_);
+  MutexLock lock(script.mutex_);
   script.sha_ = std::string(ReplyText(**r));
   return script.sha_;
 }

@@ -9,11 +9,11 @@
 
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "components/state/state_store.h"
 
@@ -44,8 +44,8 @@ class RedisClient {
    private:
     friend class RedisClient;
     const char* source_;
-    std::mutex mutex_;
-    std::string sha_;
+    Mutex mutex_;
+    std::string sha_ GUARDED_BY(mutex_);
   };
   // EVALSHA of `script` with `keys` and then `args`.
   Result<Reply> Eval(Script& script, const std::vector<std::string_view>& keys,
@@ -59,8 +59,8 @@ class RedisClient {
 
  private:
   RedisClient() = default;
-  Result<redisContext*> Acquire();
-  void Release(redisContext* context, bool healthy);
+  Result<redisContext*> Acquire() EXCLUDES(mutex_);
+  void Release(redisContext* context, bool healthy) EXCLUDES(mutex_);
   Result<std::string> ScriptSha(Script& script, bool reload);
 
   std::string who_;
@@ -69,8 +69,8 @@ class RedisClient {
   std::string password_;
   int db_ = 0;
   std::chrono::milliseconds timeout_{1000};
-  std::mutex mutex_;  // guards idle_
-  std::vector<redisContext*> idle_;
+  Mutex mutex_;
+  std::vector<redisContext*> idle_ GUARDED_BY(mutex_);
 };
 
 // The text of a string, status or error reply.

@@ -4,7 +4,7 @@ namespace wasmlet::components {
 
 Result<bool> MemoryLock::TryLock(std::string_view resource, std::string_view owner,
                                  std::chrono::seconds expire) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const auto now = clock_.Now();
   auto it = held_.find(resource);
   if (it != held_.end() && it->second.expires > now) return false;
@@ -13,7 +13,7 @@ Result<bool> MemoryLock::TryLock(std::string_view resource, std::string_view own
 }
 
 Result<UnlockResult> MemoryLock::Unlock(std::string_view resource, std::string_view owner) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = held_.find(resource);
   if (it == held_.end() || it->second.expires <= clock_.Now()) return UnlockResult::kLockDoesNotExist;
   if (it->second.owner != owner) return UnlockResult::kLockBelongsToOthers;

@@ -3,9 +3,9 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "components/lock/lock_store.h"
 
 namespace wasmlet::components {
@@ -14,8 +14,8 @@ class MemoryLock : public LockStoreComponent {
  public:
   explicit MemoryLock(Clock& clock) : clock_(clock) {}
   Result<bool> TryLock(std::string_view resource, std::string_view owner,
-                       std::chrono::seconds expire) override;
-  Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override;
+                       std::chrono::seconds expire) override EXCLUDES(mutex_);
+  Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override EXCLUDES(mutex_);
 
  private:
   struct Holder {
@@ -23,8 +23,8 @@ class MemoryLock : public LockStoreComponent {
     Clock::TimePoint expires;
   };
   Clock& clock_;  // expiries
-  std::mutex mutex_;
-  std::map<std::string, Holder, std::less<>> held_;
+  Mutex mutex_;
+  std::map<std::string, Holder, std::less<>> held_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::components

@@ -64,7 +64,7 @@ Result<std::string> RedisPubSub::Publish(std::string_view topic, std::string_vie
 Status RedisPubSub::EnsureGroup(std::string_view topic, std::string_view group) {
   const std::string key = Key(topic, group, "");
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (groups_.count(key)) return Status::Ok();
   }
   auto r = redis_->Command({"XGROUP", "CREATE", topic, group, "0", "MKSTREAM"});
@@ -72,7 +72,7 @@ Status RedisPubSub::EnsureGroup(std::string_view topic, std::string_view group) 
   if ((*r)->type == REDIS_REPLY_ERROR && !ReplyText(**r).starts_with("BUSYGROUP"))
     return redis_->Error("creating the group '" + std::string(group) + "' of '" + std::string(topic) +
                          "': " + std::string(ReplyText(**r)));
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   groups_.insert(key);
   return Status::Ok();
 }
@@ -89,7 +89,7 @@ Result<std::vector<PubSubMessage>> RedisPubSub::ClaimDue(std::string_view topic,
   std::vector<std::string> due;
   std::map<std::string, uint32_t> deliveries;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (size_t i = 0; i < (*pending)->elements && due.size() < max; ++i) {
       const redisReply& row = *(*pending)->element[i];
       if (row.type != REDIS_REPLY_ARRAY || row.elements < 4) continue;
@@ -138,7 +138,7 @@ Result<std::vector<PubSubMessage>> RedisPubSub::Fetch(std::string_view topic, st
   if ((*r)->type == REDIS_REPLY_NIL) return out;  // nothing within the wait
   if ((*r)->type == REDIS_REPLY_ERROR) {
     // The stream or group was deleted behind our back: make it again next time.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     groups_.erase(Key(topic, group, ""));
     return redis_->Error("XREADGROUP of '" + std::string(topic) + "': " + std::string(ReplyText(**r)));
   }
@@ -154,7 +154,7 @@ Result<std::vector<PubSubMessage>> RedisPubSub::Fetch(std::string_view topic, st
 
 Status RedisPubSub::Ack(std::string_view topic, std::string_view group, std::string_view id) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     retry_at_.erase(Key(topic, group, id));
   }
   auto r = redis_->Command({"XACK", topic, group, id});
@@ -165,7 +165,7 @@ Status RedisPubSub::Ack(std::string_view topic, std::string_view group, std::str
 
 Status RedisPubSub::Retry(std::string_view topic, std::string_view group, std::string_view id,
                           std::chrono::milliseconds after) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   retry_at_[Key(topic, group, id)] = clock_.Now() + after;
   return Status::Ok();
 }

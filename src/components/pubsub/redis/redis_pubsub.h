@@ -8,9 +8,9 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <set>
 
+#include "common/mutex.h"
 #include "components/pubsub/pubsub.h"
 #include "components/redis/redis_client.h"
 
@@ -20,20 +20,21 @@ class RedisPubSub : public PubSubComponent {
  public:
   static Result<std::unique_ptr<PubSubComponent>> Create(const StoreConfig& config);
   Result<std::string> Publish(std::string_view topic, std::string_view data,
-                              const PubSubMetadata& metadata) override;
+                              const PubSubMetadata& metadata) override EXCLUDES(mutex_);
   Result<std::vector<PubSubMessage>> Fetch(std::string_view topic, std::string_view group, size_t max,
-                                           std::chrono::milliseconds wait) override;
-  Status Ack(std::string_view topic, std::string_view group, std::string_view id) override;
+                                           std::chrono::milliseconds wait) override EXCLUDES(mutex_);
+  Status Ack(std::string_view topic, std::string_view group, std::string_view id) override EXCLUDES(mutex_);
   Status Retry(std::string_view topic, std::string_view group, std::string_view id,
-               std::chrono::milliseconds after) override;
+               std::chrono::milliseconds after) override EXCLUDES(mutex_);
 
  private:
   RedisPubSub(std::unique_ptr<RedisClient> redis, PubSubLimits limits, std::chrono::milliseconds block,
               Clock& clock)
       : redis_(std::move(redis)), limits_(limits), block_(block), clock_(clock) {}
-  Status EnsureGroup(std::string_view topic, std::string_view group);
+  Status EnsureGroup(std::string_view topic, std::string_view group) EXCLUDES(mutex_);
   // Pending messages of the group that are due again, claimed.
-  Result<std::vector<PubSubMessage>> ClaimDue(std::string_view topic, std::string_view group, size_t max);
+  Result<std::vector<PubSubMessage>> ClaimDue(std::string_view topic, std::string_view group, size_t max)
+      EXCLUDES(mutex_);
   static std::string Key(std::string_view topic, std::string_view group, std::string_view id);
 
   std::unique_ptr<RedisClient> redis_;
@@ -42,11 +43,11 @@ class RedisPubSub : public PubSubComponent {
   // Retry times. How long a message has been pending (processingTimeoutMs) and XREADGROUP's
   // BLOCK are on the Redis server's clock.
   Clock& clock_;
-  std::mutex mutex_;  // guards groups_ and retry_at_
-  std::set<std::string, std::less<>> groups_;
+  Mutex mutex_;
+  std::set<std::string, std::less<>> groups_ GUARDED_BY(mutex_);
   // When a message Retry named may be handed out again (topic, group, id); a message not here
   // waits processingTimeoutMs.
-  std::map<std::string, Clock::TimePoint, std::less<>> retry_at_;
+  std::map<std::string, Clock::TimePoint, std::less<>> retry_at_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::components

@@ -2,23 +2,23 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "components/sequencer/sequencer.h"
 
 namespace wasmlet::components {
 
 class MemorySequencer : public SequencerComponent {
  public:
-  Result<uint64_t> NextId(std::string_view key) override {
-    std::lock_guard lock(mutex_);
+  Result<uint64_t> NextId(std::string_view key) override EXCLUDES(mutex_) {
+    MutexLock lock(mutex_);
     return ++last_[std::string(key)];
   }
 
  private:
-  std::mutex mutex_;
-  std::map<std::string, uint64_t> last_;
+  Mutex mutex_;
+  std::map<std::string, uint64_t> last_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::components

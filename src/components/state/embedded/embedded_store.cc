@@ -36,6 +36,7 @@ Result<std::unique_ptr<StateStoreComponent>> EmbeddedStore::Create(const StoreCo
   auto first = store->Open(config.json_path);
   if (!first.ok()) return first.status();
   store->shared_ = first->get();
+  MutexLock lock(store->mutex_);  // not shared yet, but the analysis checks every access
   store->connections_.push_back(std::move(*first));
   return std::unique_ptr<StateStoreComponent>(std::move(store));
 }
@@ -98,7 +99,7 @@ Result<EmbeddedStore::Connection*> EmbeddedStore::ThisThreadsConnection() {
   // Store ids are never reused, so an entry of a store that is gone is never found again.
   thread_local std::unordered_map<uint64_t, Connection*> mine;
   if (auto found = mine.find(id_); found != mine.end()) return found->second;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Connection* connection = nullptr;
   if (connections_.size() >= kMaxConnections) {
     connection = shared_;
@@ -156,8 +157,8 @@ int64_t EmbeddedStore::NowMs() const {
 Result<std::optional<StateItem>> EmbeddedStore::GetItem(std::string_view key) {
   auto connection = ThisThreadsConnection();
   if (!connection.ok()) return connection.status();
-  std::unique_lock shared(shared_mutex_, std::defer_lock);
-  if (*connection == shared_) shared.lock();
+  if (*connection != shared_) return Read(**connection, key, NowMs());
+  MutexLock shared(shared_mutex_);
   return Read(**connection, key, NowMs());
 }
 
@@ -165,12 +166,15 @@ Status EmbeddedStore::Apply(const std::vector<StateOperation>& operations) {
   if (operations.empty()) return Status::Ok();
   auto found = ThisThreadsConnection();
   if (!found.ok()) return found.status();
-  Connection& connection = **found;
   // Writes of this process go one at a time, in the order they came, as with one connection:
   // left to SQLite's lock, writers poll it (busy_timeout) and one can lose every round.
-  std::lock_guard writing(write_mutex_);
-  std::unique_lock shared(shared_mutex_, std::defer_lock);
-  if (&connection == shared_) shared.lock();
+  MutexLock writing(write_mutex_);
+  if (*found != shared_) return Write(**found, operations);
+  MutexLock shared(shared_mutex_);
+  return Write(**found, operations);
+}
+
+Status EmbeddedStore::Write(Connection& connection, const std::vector<StateOperation>& operations) {
   // IMMEDIATE: the write lock is taken now, so no other process writes between the checks
   // and the writes.
   if (sqlite3_exec(connection.db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)

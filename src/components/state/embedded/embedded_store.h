@@ -13,9 +13,9 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "common/mutex.h"
 #include "components/state/state_store.h"
 
 struct sqlite3;
@@ -27,8 +27,8 @@ class EmbeddedStore : public StateStoreComponent {
  public:
   static Result<std::unique_ptr<StateStoreComponent>> Create(const StoreConfig& config);
   ~EmbeddedStore() override;
-  Result<std::optional<StateItem>> GetItem(std::string_view key) override;
-  Status Apply(const std::vector<StateOperation>& operations) override;
+  Result<std::optional<StateItem>> GetItem(std::string_view key) override EXCLUDES(shared_mutex_);
+  Status Apply(const std::vector<StateOperation>& operations) override EXCLUDES(write_mutex_, shared_mutex_);
 
  private:
   // One SQLite connection and its statements; used by one thread.
@@ -44,11 +44,14 @@ class EmbeddedStore : public StateStoreComponent {
   EmbeddedStore(std::string store, std::string path);
   Result<std::unique_ptr<Connection>> Open(const std::string& json_path) const;
   // This thread's connection, opened on first use.
-  Result<Connection*> ThisThreadsConnection();
+  Result<Connection*> ThisThreadsConnection() EXCLUDES(mutex_);
   Status Error(const Connection& connection, const char* doing) const;
   Status AddMissingColumns(Connection& connection) const;
   // The live item at `key` as of `now` (ms since the epoch), through `connection`.
   Result<std::optional<StateItem>> Read(Connection& connection, std::string_view key, int64_t now);
+  // Apply's checks and writes, in one transaction on `connection` (holding shared_mutex_ too
+  // when it is the shared one).
+  Status Write(Connection& connection, const std::vector<StateOperation>& operations) REQUIRES(write_mutex_);
   static constexpr uint64_t kPurgeEvery = 1000;  // writes between two purges of expired rows
 
   // Now on the clock's calendar, in ms since the epoch: expiries are kept in the file.
@@ -62,12 +65,13 @@ class EmbeddedStore : public StateStoreComponent {
   // Threads past this many share the first connection (threads that come and go must not
   // pile up open files).
   static constexpr size_t kMaxConnections = 65;
-  std::mutex mutex_;                                      // guards connections_
-  std::vector<std::unique_ptr<Connection>> connections_;  // [0] is the shared one
-  Connection* shared_ = nullptr;                          // connections_[0], set once by Create
-  std::mutex shared_mutex_;                               // one thread at a time on shared_
-  std::mutex write_mutex_;                                // one Apply at a time
-  uint64_t writes_ = 0;                                   // under write_mutex_: purge now and then
+  Mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> connections_ GUARDED_BY(mutex_);  // [0] is the shared one
+  Connection* shared_ = nullptr;  // connections_[0], set once by Create
+  // One thread at a time on shared_. Not PT_GUARDED_BY: threads reach it through their cache.
+  Mutex shared_mutex_;
+  Mutex write_mutex_;                             // one Apply at a time
+  uint64_t writes_ GUARDED_BY(write_mutex_) = 0;  // purge now and then
 };
 
 }  // namespace wasmlet::components

@@ -20,14 +20,14 @@ MemoryStore::Entry* MemoryStore::Find(std::string_view key, Clock::TimePoint now
 }
 
 Result<std::optional<StateItem>> MemoryStore::GetItem(std::string_view key) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const Entry* entry = Find(key, clock_->Now());
   if (!entry) return std::optional<StateItem>();
   return std::optional<StateItem>(StateItem{entry->value, std::to_string(entry->version)});
 }
 
 Status MemoryStore::Apply(const std::vector<StateOperation>& operations) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const auto now = clock_->Now();
   for (const StateOperation& op : operations) {
     const Entry* entry = Find(op.key, now);

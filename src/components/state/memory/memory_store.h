@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "components/state/state_store.h"
 
 namespace wasmlet::components {
@@ -13,8 +13,8 @@ namespace wasmlet::components {
 class MemoryStore : public StateStoreComponent {
  public:
   static Result<std::unique_ptr<StateStoreComponent>> Create(const StoreConfig& config);
-  Result<std::optional<StateItem>> GetItem(std::string_view key) override;
-  Status Apply(const std::vector<StateOperation>& operations) override;
+  Result<std::optional<StateItem>> GetItem(std::string_view key) override EXCLUDES(mutex_);
+  Status Apply(const std::vector<StateOperation>& operations) override EXCLUDES(mutex_);
 
  private:
   struct Entry {
@@ -23,12 +23,12 @@ class MemoryStore : public StateStoreComponent {
     Clock::TimePoint expires = Clock::TimePoint::max();
   };
   // The live entry at `key` (an expired one is dropped); nullptr when there is none.
-  Entry* Find(std::string_view key, Clock::TimePoint now);
+  Entry* Find(std::string_view key, Clock::TimePoint now) REQUIRES(mutex_);
 
   std::string name_;
   Clock* clock_ = &SystemClock();  // TTLs
-  std::mutex mutex_;
-  std::map<std::string, Entry, std::less<>> entries_;
+  Mutex mutex_;
+  std::map<std::string, Entry, std::less<>> entries_ GUARDED_BY(mutex_);
 };
 
 }  // namespace wasmlet::components
