@@ -18,10 +18,10 @@ EventForwarder::EventForwarder(std::string ttrpc_address, std::string ns)
 
 EventForwarder::~EventForwarder() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
-  changed_.notify_all();
+  changed_.NotifyAll();
   thread_.join();
 }
 
@@ -35,28 +35,30 @@ void EventForwarder::Publish(const std::string& topic, const google::protobuf::M
   envelope->mutable_event()->set_type_url(event.GetTypeName());
   envelope->mutable_event()->set_value(event.SerializeAsString());
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     queue_.push_back(request.SerializeAsString());
   }
-  changed_.notify_all();
+  changed_.NotifyAll();
 }
 
 void EventForwarder::Flush(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, timeout, [this] { return queue_.empty() && !sending_; });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(mutex_);
+  while ((!queue_.empty() || sending_) && changed_.WaitUntil(mutex_, deadline)) {
+  }
 }
 
 void EventForwarder::Run() {
   std::unique_ptr<TtrpcClient> client;
   const Metadata metadata = {{"containerd-namespace-ttrpc", namespace_}};
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) changed_.Wait(mutex_);
     if (queue_.empty()) return;  // stopping, nothing left
     std::string request = std::move(queue_.front());
     queue_.pop_front();
     sending_ = true;
-    lock.unlock();
+    lock.Unlock();
     Status status = Status::Ok();
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
       if (!client) {
@@ -75,9 +77,9 @@ void EventForwarder::Run() {
     }
     if (!status.ok())
       spdlog::warn("could not publish an event to containerd at {}: {}", address_, status.message());
-    lock.lock();
+    lock.Lock();
     sending_ = false;
-    changed_.notify_all();
+    changed_.NotifyAll();
   }
 }
 

@@ -6,12 +6,12 @@
 #include <google/protobuf/message.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "common/mutex.h"
 
 namespace wasmlet::shim {
 
@@ -26,20 +26,20 @@ class EventForwarder : public EventSink {
   EventForwarder(std::string ttrpc_address, std::string ns);
   ~EventForwarder() override;
 
-  void Publish(const std::string& topic, const google::protobuf::Message& event) override;
+  void Publish(const std::string& topic, const google::protobuf::Message& event) override EXCLUDES(mutex_);
   // Waits until every published event was delivered (or given up on), at most `timeout`.
-  void Flush(std::chrono::milliseconds timeout);
+  void Flush(std::chrono::milliseconds timeout) EXCLUDES(mutex_);
 
  private:
-  void Run();
+  void Run() EXCLUDES(mutex_);
 
   const std::string address_;
   const std::string namespace_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::string> queue_;  // serialised ForwardRequests
-  bool sending_ = false;
-  bool stopping_ = false;
+  Mutex mutex_;
+  CondVar changed_;
+  std::deque<std::string> queue_ GUARDED_BY(mutex_);  // serialised ForwardRequests
+  bool sending_ GUARDED_BY(mutex_) = false;
+  bool stopping_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 

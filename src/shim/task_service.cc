@@ -111,13 +111,13 @@ void TaskService::StopLocked(uint32_t exit_status) {
   exit.set_exit_status(exit_status);
   *exit.mutable_exited_at() = exited_at_;
   events_.Publish("/tasks/exit", exit);
-  stopped_.notify_all();
+  stopped_.NotifyAll();
 }
 
 Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskRequest& request) {
-  std::lock_guard lifecycle(lifecycle_mutex_);
+  MutexLock lifecycle(lifecycle_mutex_);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (created_) return AlreadyExists("this shim already runs task " + create_.id());
   }
   auto spec = ReadFunctionSpec(request.bundle());
@@ -143,7 +143,7 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
     module_path = *resolved;
   }
 
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   created_ = true;
   status_ = task::CREATED;
   create_ = request;
@@ -168,11 +168,11 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
 }
 
 Result<task::StartResponse> TaskService::Start(const task::StartRequest& request) {
-  std::lock_guard lifecycle(lifecycle_mutex_);
+  MutexLock lifecycle(lifecycle_mutex_);
   nlohmann::json item;
   bool sandbox = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
     if (status_ != task::CREATED) return FailedPrecondition("task " + request.id() + " was started already");
     sandbox = spec_.sandbox;
@@ -183,7 +183,7 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
     auto installed = host_.Install(item);
     if (!installed.ok()) {
       // The function never ran: the task ends here, as a process that failed to start.
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       StopLocked(1);
       if (installed.status().code() == StatusCode::kAlreadyExists) {
         // Functions are named by container id on the node: the same id in another namespace.
@@ -196,7 +196,7 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
     route_id = *installed;
     std::ofstream(fs::path(create_.bundle()) / kInstalledMarker) << create_.id();
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   installed_ = !sandbox;
   route_id_ = route_id;
   status_ = task::RUNNING;
@@ -220,10 +220,10 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
 }
 
 Status TaskService::Kill(const task::KillRequest& request) {
-  std::lock_guard lifecycle(lifecycle_mutex_);
+  MutexLock lifecycle(lifecycle_mutex_);
   bool uninstall = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
     if (status_ == task::STOPPED) return NotFound("process already finished");
     if (request.signal() == 0) return Status::Ok();  // "is it alive?"
@@ -236,7 +236,7 @@ Status TaskService::Kill(const task::KillRequest& request) {
     std::error_code ignored;
     fs::remove(fs::path(create_.bundle()) / kInstalledMarker, ignored);
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   installed_ = false;
   StopLocked(ExitStatusFor(request.signal()));
   spdlog::info("task {}: stopped by signal {}", request.id(), request.signal());
@@ -244,9 +244,9 @@ Status TaskService::Kill(const task::KillRequest& request) {
 }
 
 Result<task::WaitResponse> TaskService::Wait(const task::WaitRequest& request) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
-  stopped_.wait(lock, [this] { return status_ == task::STOPPED; });
+  while (status_ != task::STOPPED) stopped_.Wait(mutex_);
   task::WaitResponse response;
   response.set_exit_status(exit_status_);
   *response.mutable_exited_at() = exited_at_;
@@ -254,10 +254,10 @@ Result<task::WaitResponse> TaskService::Wait(const task::WaitRequest& request) {
 }
 
 Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& request) {
-  std::lock_guard lifecycle(lifecycle_mutex_);
+  MutexLock lifecycle(lifecycle_mutex_);
   std::string rootfs;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
     if (status_ == task::RUNNING) {
       return FailedPrecondition("task " + request.id() + " is running; kill it before deleting it");
@@ -266,7 +266,7 @@ Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& requ
     rootfs = rootfs_;
   }
   if (!rootfs.empty()) WASMLET_RETURN_IF_ERROR(UnmountAll(rootfs));
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   deleted_ = true;
   events::TaskDelete event;
   event.set_container_id(create_.id());
@@ -283,7 +283,7 @@ Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& requ
 }
 
 Result<task::StateResponse> TaskService::State(const task::StateRequest& request) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), request.exec_id()));
   task::StateResponse response;
   response.set_id(create_.id());
@@ -300,7 +300,7 @@ Result<task::StateResponse> TaskService::State(const task::StateRequest& request
 }
 
 Result<task::PidsResponse> TaskService::Pids(const task::PidsRequest& request) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), ""));
   task::PidsResponse response;
   response.add_processes()->set_pid(pid_);
@@ -310,7 +310,7 @@ Result<task::PidsResponse> TaskService::Pids(const task::PidsRequest& request) {
 Result<task::StatsResponse> TaskService::Stats(const task::StatsRequest& request) {
   bool running = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     WASMLET_RETURN_IF_ERROR(CheckTask(request.id(), ""));
     running = installed_;
   }
@@ -339,15 +339,15 @@ Result<task::ConnectResponse> TaskService::Connect(const task::ConnectRequest& r
 }
 
 bool TaskService::Shutdown(const task::ShutdownRequest& request) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return request.now() || !created_ || deleted_;
 }
 
 Status TaskService::Reconcile() {
-  std::lock_guard lifecycle(lifecycle_mutex_);
+  MutexLock lifecycle(lifecycle_mutex_);
   nlohmann::json item;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!installed_ || status_ != task::RUNNING) return Status::Ok();
     item = item_;
   }
@@ -361,14 +361,14 @@ Status TaskService::Reconcile() {
                create_.id(), entry.status().message());
   auto installed = host_.Install(item);
   if (!installed.ok()) return installed.status();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   route_id_ = *installed;
   spdlog::info("task {}: serving id '{}' again", create_.id(), route_id_);
   return Status::Ok();
 }
 
 std::string TaskService::route_id() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return route_id_;
 }
 

@@ -152,7 +152,7 @@ Status FrameSocket::Write(uint32_t stream_id, FrameType type, const std::string&
   uint8_t header[kFrameHeaderSize];
   EncodeFrameHeader({static_cast<uint32_t>(payload.size()), stream_id, static_cast<uint8_t>(type), 0},
                     header);
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   WASMLET_RETURN_IF_ERROR(WriteFull(fd_, reinterpret_cast<const char*>(header), sizeof header));
   return WriteFull(fd_, payload.data(), payload.size());
 }

@@ -13,10 +13,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace wasmlet::shim {
@@ -49,7 +49,7 @@ class FrameSocket {
   FrameSocket(const FrameSocket&) = delete;
   FrameSocket& operator=(const FrameSocket&) = delete;
 
-  Status Write(uint32_t stream_id, FrameType type, const std::string& payload);
+  Status Write(uint32_t stream_id, FrameType type, const std::string& payload) EXCLUDES(write_mutex_);
   // Reads the next frame. kNotFound at a clean end of stream; kResourceExhausted (with the
   // header filled in and the payload skipped) when the payload is over kMaxPayload.
   // `timeout_ms` < 0 waits for ever.
@@ -58,7 +58,7 @@ class FrameSocket {
 
  private:
   int fd_;
-  std::mutex write_mutex_;
+  Mutex write_mutex_;  // one frame at a time on the socket
 };
 
 using Metadata = std::multimap<std::string, std::string>;
