@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <optional>
 #include <thread>
 
 #include "e2e/harness.h"
 #include "e2e/test_upstream.h"
+#include "server/outbound/outbound.h"
 
 namespace wasmlet::server {
 namespace {
@@ -188,6 +190,28 @@ TEST(UpstreamTest, RoundRobinSpreadsRequestsOverTheHosts) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(Roundtrip(io, client, "both", Post("/", "")).status, 200u);
   EXPECT_EQ(a.connections(), 3);
   EXPECT_EQ(b.connections(), 3);
+}
+
+// Each loop's thread caches its upstream client, keyed by the OutboundCalls it belongs to. Keyed
+// by its address, an OutboundCalls made where a destroyed one was got the destroyed one's client
+// back (freed with it: AddressSanitizer reports the read; without it, the old clusters answer).
+TEST(OutboundCallsTest, OneMadeWhereAnotherWasGetsAClientOfItsOwn) {
+  EventLoop loop(EventLoop::Options{.name = "loop 0"});
+  ASSERT_TRUE(loop.WaitReady().ok());
+  std::optional<OutboundCalls> calls;  // both live in the same storage
+  calls.emplace(std::vector<ClusterConfig>{Cluster("first", {"127.0.0.1:1"})}, 1 << 20);
+  bool first_known = false;
+  loop.RunAndWait([&] { first_known = calls->ForThisLoop()->HasCluster("first"); });
+  EXPECT_TRUE(first_known);
+  const OutboundCalls* first_address = &*calls;
+  loop.RunAndWait([&] { calls.reset(); });  // its clients go on their own loop
+
+  calls.emplace(std::vector<ClusterConfig>{Cluster("second", {"127.0.0.1:1"})}, 1 << 20);
+  ASSERT_EQ(&*calls, first_address);
+  bool second_known = false;
+  loop.RunAndWait([&] { second_known = calls->ForThisLoop()->HasCluster("second"); });
+  EXPECT_TRUE(second_known);
+  loop.RunAndWait([&] { calls.reset(); });
 }
 
 }  // namespace

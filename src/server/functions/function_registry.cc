@@ -225,15 +225,15 @@ void FunctionRegistry::PublishLocked() {
 const FunctionRegistry::RouteTable& FunctionRegistry::Table() const {
   // Per thread: the registry it belongs to (tests run several), the version it holds.
   struct Cache {
-    const FunctionRegistry* owner = nullptr;
+    uint64_t owner = 0;  // UniqueId: a registry made where another was must not get its table
     uint64_t version = 0;
     std::shared_ptr<const RouteTable> table;
   };
   thread_local Cache cache;
   const uint64_t now = version_.load(std::memory_order_acquire);
-  if (cache.owner != this || cache.version != now) {
+  if (cache.owner != id_.value() || cache.version != now) {
     MutexLock lock(mutex_);
-    cache.owner = this;
+    cache.owner = id_.value();
     cache.version = version_.load(std::memory_order_relaxed);
     cache.table = published_;
   }

@@ -25,6 +25,7 @@
 #include "server/functions/file_watcher.h"
 #include "server/functions/function_pool.h"
 #include "server/runtime/metrics.h"
+#include "server/runtime/unique_id.h"
 
 namespace wasmlet::server {
 
@@ -136,6 +137,7 @@ class FunctionRegistry {
   std::map<std::string, PluginConfig> known_ GUARDED_BY(mutex_);  // every item ever configured, by name
   std::shared_ptr<const RouteTable> published_ GUARDED_BY(mutex_) = std::make_shared<RouteTable>();
   std::atomic<uint64_t> version_{1};
+  const UniqueId id_;   // what threads cache the table by (Table)
   Mutex reload_mutex_;  // one load/reload/install/update/uninstall at a time
 
   // Last: its callbacks use everything above. Stopped first in Shutdown, so no reload can

@@ -26,9 +26,9 @@ UpstreamClient* OutboundCalls::Client(bool for_calls) {
   EventLoop* loop = EventLoop::Current();
   if (!loop) return nullptr;
   // A loop's clients are made once and used only on that loop; the lock guards the map.
-  thread_local std::pair<const OutboundCalls*, UpstreamClient*> cached[2] = {};
+  thread_local std::pair<uint64_t, UpstreamClient*> cached[2] = {};
   auto& slot = cached[for_calls ? 1 : 0];
-  if (slot.first == this) return slot.second;
+  if (slot.first == id_.value()) return slot.second;
   MutexLock lock(mutex_);
   auto& client = clients_[{loop, for_calls}];
   if (!client) {
@@ -36,7 +36,7 @@ UpstreamClient* OutboundCalls::Client(bool for_calls) {
     if (for_calls) options.max_response_body = max_call_response_;
     client = std::make_unique<UpstreamClient>(loop->io(), clusters_, options);
   }
-  slot = {this, client.get()};
+  slot = {id_.value(), client.get()};
   return client.get();
 }
 
@@ -66,8 +66,8 @@ Result<std::shared_ptr<abi::OutboundGrpc::Call>> OutboundCalls::Start(abi::Outbo
                                                                       abi::OutboundGrpc::Events events) {
   EventLoop* loop = EventLoop::Current();
   if (!loop) return FailedPrecondition("gRPC calls start only on an event loop");
-  thread_local std::pair<const OutboundCalls*, GrpcClient*> cached = {};
-  if (cached.first != this) {
+  thread_local std::pair<uint64_t, GrpcClient*> cached = {};
+  if (cached.first != id_.value()) {
     MutexLock lock(mutex_);
     auto& client = grpc_clients_[loop];
     if (!client) {
@@ -76,7 +76,7 @@ Result<std::shared_ptr<abi::OutboundGrpc::Call>> OutboundCalls::Start(abi::Outbo
       options.max_pending_send = max_call_response_;
       client = std::make_unique<GrpcClient>(loop->io(), clusters_, options);
     }
-    cached = {this, client.get()};
+    cached = {id_.value(), client.get()};
   }
   return cached.second->Start(std::move(request), std::move(events));
 }

@@ -12,6 +12,7 @@
 #include "server/runtime/event_loop.h"
 #include "server/outbound/grpc_client.h"
 #include "server/outbound/upstream.h"
+#include "server/runtime/unique_id.h"
 
 namespace wasmlet::server {
 
@@ -43,6 +44,7 @@ class OutboundCalls : public abi::OutboundHttp, public abi::OutboundGrpc {
 
   const std::vector<ClusterConfig> clusters_;
   const uint64_t max_call_response_;
+  const UniqueId id_;  // what each loop's thread caches its clients by, not `this` (unique_id.h)
   Mutex mutex_;
   std::map<std::pair<EventLoop*, bool>, std::unique_ptr<UpstreamClient>> clients_ GUARDED_BY(mutex_);
   std::map<EventLoop*, std::unique_ptr<GrpcClient>> grpc_clients_ GUARDED_BY(mutex_);

@@ -10,10 +10,10 @@ Metrics::Shard& Metrics::ThisThreadsShard() {
     Shard* shard = nullptr;
   };
   thread_local Cached cached;
-  if (cached.owner != instance_) {
+  if (cached.owner != id_.value()) {
     MutexLock lock(mutex_);
     shards_.push_back(std::make_unique<Shard>());
-    cached = {instance_, shards_.back().get()};
+    cached = {id_.value(), shards_.back().get()};
   }
   return *cached.shard;
 }

@@ -3,7 +3,6 @@
 // own, behind a lock only a scrape ever contends for); a scrape adds the shards up.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "common/mutex.h"
+#include "server/runtime/unique_id.h"
 
 namespace wasmlet::server {
 
@@ -66,8 +66,7 @@ class Metrics {
   void MergeLocked(std::map<std::pair<std::string, unsigned>, uint64_t>* requests,
                    std::map<std::string, Histogram>* latency) const REQUIRES(mutex_);
 
-  const uint64_t instance_ = next_instance_++;  // tells a thread's cached shard from another Metrics'
-  static inline std::atomic<uint64_t> next_instance_{1};
+  const UniqueId id_;  // tells a thread's cached shard from another Metrics'
   mutable Mutex mutex_;
   std::vector<std::unique_ptr<Shard>> shards_ GUARDED_BY(mutex_);
   std::map<std::pair<std::string, std::string>, uint64_t> events_ GUARDED_BY(mutex_);  // (event, id)
