@@ -4,6 +4,8 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <functional>
+#include <map>
 #include <set>
 
 #include "e2e/harness.h"
@@ -274,6 +276,73 @@ TEST(OperationsTest, ABadNewVersionLeavesTheOldOneServingAndAFileThatAppearsLate
     loaded = Get(port, "/?whoami", {{"id", "id_test"}}).status == 200;
   }
   EXPECT_TRUE(loaded) << server.process().Log();
+}
+
+// The inotify watches a process holds: the "inotify wd:" lines of its inotify descriptors.
+int InotifyWatches(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  int watches = 0;
+  std::error_code ignored;
+  for (const auto& fd : fs::directory_iterator(proc + "/fd", ignored)) {
+    if (fs::read_symlink(fd.path(), ignored).string() != "anon_inode:inotify") continue;
+    std::ifstream info(proc + "/fdinfo/" + fd.path().filename().string());
+    for (std::string line; std::getline(info, line);) watches += line.rfind("inotify wd:", 0) == 0;
+  }
+  return watches;
+}
+
+// Two plugin items on one file both reload when it changes, the one left after an uninstall
+// still does, and the folder's inotify watch goes with the last item watching there. The watcher
+// kept one callback per path: only the item registered last reloaded, an uninstall of either
+// stopped the reloads of both, and no watch was ever removed.
+TEST(OperationsTest, TwoItemsOnOneFileBothReloadAndAnUninstallLeavesTheOtherReloading) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  const std::string live = dir.File("versioned.wasm");
+  fs::copy_file(kGuests + "/version1.wasm", live);
+  Wasmlet server(dir, LayottoConfig(port, {{"a", Plugin("a", live)}, {"b", Plugin("b", live)}}), port);
+  using Md5s = std::map<std::string, std::string>;  // plugin name -> MD5 of the module it runs
+  auto of = [](const Md5s& m, const std::string& name) { return m.count(name) ? m.at(name) : ""; };
+  auto md5s = [&] {
+    Md5s by_name;
+    for (const auto& f : Body(Admin(server, "GET", "/wasm/list"))) by_name[f["name"]] = f["md5"];
+    return by_name;
+  };
+  // The MD5s once `done` holds of them, or as they are after 30 s.
+  auto wait_for = [&](const std::function<bool(const Md5s&)>& done) {
+    Md5s now = md5s();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!done(now) && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      now = md5s();
+    }
+    return now;
+  };
+  // Deployed as tools do it: written beside, then renamed over the old file.
+  auto deploy = [&](const std::string& guest) {
+    fs::copy_file(kGuests + guest, live + ".new", fs::copy_options::overwrite_existing);
+    fs::rename(live + ".new", live);
+  };
+  const Md5s started = md5s();
+  ASSERT_EQ(started.size(), 2u);
+  const std::string version1 = of(started, "a");
+  ASSERT_EQ(of(started, "b"), version1);
+  EXPECT_EQ(InotifyWatches(server.process().pid()), 1) << "one watch for the folder of both";
+
+  deploy("/version2.wasm");
+  Md5s reloaded = wait_for([&](const Md5s& m) { return of(m, "a") != version1 && of(m, "b") != version1; });
+  EXPECT_NE(of(reloaded, "a"), version1) << server.process().Log();
+  EXPECT_NE(of(reloaded, "b"), version1) << server.process().Log();
+
+  ASSERT_EQ(Admin(server, "POST", "/wasm/uninstall", {{"plugin", "a"}}).status, 200);
+  deploy("/version1.wasm");
+  reloaded = wait_for([&](const Md5s& m) { return of(m, "b") == version1; });
+  EXPECT_EQ(reloaded.size(), 1u);
+  EXPECT_EQ(of(reloaded, "b"), version1) << "b reloads after a is uninstalled\n" << server.process().Log();
+  EXPECT_EQ(InotifyWatches(server.process().pid()), 1);
+
+  ASSERT_EQ(Admin(server, "POST", "/wasm/uninstall", {{"plugin", "b"}}).status, 200);
+  EXPECT_EQ(InotifyWatches(server.process().pid()), 0) << "the last item of the folder took its watch";
 }
 
 // Serves one file over HTTP on a loopback port, in a thread of the test.

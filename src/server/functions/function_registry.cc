@@ -4,6 +4,7 @@
 
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "common/text.h"
 #include "server/functions/module_source.h"
@@ -36,12 +37,7 @@ int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurr
 FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& engine,
                                    abi::HostServices services, Metrics& metrics,
                                    std::vector<EventLoop*> serving)
-    : config_(config),
-      engine_(engine),
-      services_(std::move(services)),
-      metrics_(metrics),
-      watcher_(std::make_unique<FileWatcher>(std::chrono::milliseconds(200),
-                                             std::chrono::milliseconds(config.max_reload_delay_ms))) {
+    : config_(config), engine_(engine), services_(std::move(services)), metrics_(metrics) {
   context_.serving = std::move(serving);
   context_.metrics = &metrics_;
   context_.inline_limit = std::chrono::milliseconds(config.inline_limit_ms);
@@ -58,6 +54,10 @@ Status FunctionRegistry::Start() {
   context_.control = control_.get();
   context_.pool_threads = static_cast<size_t>(config_.pool_threads >= 0 ? config_.pool_threads : Cores());
   context_.pool_loops = [this] { return PoolLoops(); };
+  // On the control loop: a reload compiles and starts instances there, as a move to the pool
+  // does, and the timers of other threads' requests that loop keeps wait meanwhile.
+  watcher_ = std::make_unique<FileWatcher>(*control_, std::chrono::milliseconds(200),
+                                           std::chrono::milliseconds(config_.max_reload_delay_ms));
   return Status::Ok();
 }
 
@@ -132,15 +132,32 @@ Status FunctionRegistry::LoadAll() {
 }
 
 void FunctionRegistry::Watch(const PluginConfig& plugin) {
-  if (plugin.vm.path.empty()) return;  // URLs are not watched
+  if (plugin.vm.path.empty() || !watcher_) return;  // URLs are not watched
   const std::string name = plugin.name;
-  if (watcher_)
-    watcher_->Watch(plugin.vm.path, [this, name] {
-      Status status = Reload(name);
-      if (!status.ok())
-        spdlog::error("reloading {}: {} (the running version, if any, keeps serving)", name,
-                      status.message());
-    });
+  const FileWatcher::Id id = watcher_->Watch(plugin.vm.path, [this, name] {
+    Status status = Reload(name);
+    if (!status.ok())
+      spdlog::error("reloading {}: {} (the running version, if any, keeps serving)", name, status.message());
+  });
+  FileWatcher::Id replaced = 0;
+  {
+    MutexLock lock(mutex_);
+    replaced = std::exchange(watches_[name], id);
+  }
+  // An item of the config that did not load, installed again under its name, is watched once.
+  if (replaced) watcher_->Unwatch(replaced);
+}
+
+void FunctionRegistry::Unwatch(const std::string& name) {
+  FileWatcher::Id id = 0;
+  {
+    MutexLock lock(mutex_);
+    auto it = watches_.find(name);
+    if (it == watches_.end()) return;
+    id = it->second;
+    watches_.erase(it);
+  }
+  if (watcher_) watcher_->Unwatch(id);
 }
 
 Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& config,
@@ -294,7 +311,7 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
     PublishLocked();
   }
   for (const auto& function : removed) {
-    if (watcher_) watcher_->Unwatch(function->config().vm.path);
+    Unwatch(function->config().name);
     function->Retire(nullptr);
   }
   return Status::Ok();
@@ -317,7 +334,7 @@ Status FunctionRegistry::UninstallPlugin(const std::string& name) {
     }
     PublishLocked();
   }
-  if (watcher_) watcher_->Unwatch(removed->config().vm.path);
+  Unwatch(name);
   removed->Retire(nullptr);
   return Status::Ok();
 }

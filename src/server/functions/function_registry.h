@@ -113,7 +113,9 @@ class FunctionRegistry {
   // Publishes routes_ to the request path.
   void PublishLocked() REQUIRES(mutex_);
   void Register(const Pool& function) EXCLUDES(mutex_);
-  void Watch(const PluginConfig& plugin);
+  // The plugin item's file, watched for it alone (FileWatcher's callbacks are per watch).
+  void Watch(const PluginConfig& plugin) EXCLUDES(mutex_);
+  void Unwatch(const std::string& name) EXCLUDES(mutex_);
   // The table this thread last saw, refreshed when it changed.
   const RouteTable& Table() const EXCLUDES(mutex_);
   Pool Pick(const std::string& route_id) const EXCLUDES(mutex_);
@@ -135,13 +137,14 @@ class FunctionRegistry {
   std::map<std::string, std::vector<Pool>> routes_ GUARDED_BY(mutex_);
   std::map<std::string, Pool> by_name_ GUARDED_BY(mutex_);        // config name -> the running version
   std::map<std::string, PluginConfig> known_ GUARDED_BY(mutex_);  // every item ever configured, by name
+  std::map<std::string, FileWatcher::Id> watches_ GUARDED_BY(mutex_);  // plugin name -> its file's watch
   std::shared_ptr<const RouteTable> published_ GUARDED_BY(mutex_) = std::make_shared<RouteTable>();
   std::atomic<uint64_t> version_{1};
   const UniqueId id_;   // what threads cache the table by (Table)
   Mutex reload_mutex_;  // one load/reload/install/update/uninstall at a time
 
-  // Last: its callbacks use everything above. Stopped first in Shutdown, so no reload can
-  // start while instances are being torn down.
+  // Made in Start, on the control loop. Last: its callbacks use everything above. Stopped first
+  // in Shutdown, so no reload can start while instances are being torn down.
   std::unique_ptr<FileWatcher> watcher_;
 };
 
