@@ -459,6 +459,59 @@ TEST_P(SubscriptionTest, ASubscriptionToAPubSubTheConfigLacksStopsTheStartNaming
 INSTANTIATE_TEST_SUITE_P(Stores, SubscriptionTest, ::testing::Values("redis", "embedded"),
                          [](const auto& info) { return info.param; });
 
+// The subscriptions of an item installed through the admin API deliver as the config's do (the
+// install used to parse them and drop them), stop when it is uninstalled and start again when
+// it is installed again; one naming a pub/sub the config lacks is refused with a 400 naming it.
+TEST(InstalledSubscriptionTest, AnInstalledItemSubscribesAndAnUninstallStopsIt) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  json db = {{"path", dir.File("runtime.db")}};
+  json config = LayottoConfig(port, {{"order", Plugin("order", kExamples + "/order.wasm", 1)}},
+                              {{"runtime", {{"type", "embedded"}, {"metadata", db}}}});
+  for (json& listener : config["servers"][0]["listeners"]) {
+    if (listener["name"] != "grpc") continue;
+    listener["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["pub_subs"] = {
+        {"events", {{"type", "embedded"}, {"metadata", db}}}};
+  }
+  Wasmlet server(dir, config, port);
+  auto order = [&] { EXPECT_EQ(Get(port, "/?item=book1", {{"id", "order"}}).body, "ordered book1\n"); };
+  // The shipping function's count once it is `want`, or as it is after 30 s.
+  auto shipped_when = [&](const std::string& want) {
+    std::string shipped;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (shipped != want && std::chrono::steady_clock::now() < give_up) {
+      shipped = Get(port, "/?item=book1", {{"id", "shipping"}}).body;
+      if (shipped != want) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return shipped;
+  };
+
+  json shipping = Plugin("shipping", kExamples + "/shipping.wasm", 1);
+  shipping["subscriptions"] =
+      json::array({{{"pubsubname", "nope"}, {"topic", "orders"}, {"route", "/orders"}}});
+  auto refused = Admin(server, "POST", "/wasm/install", shipping.dump());
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  const std::string error = Body(refused).value("error", std::string());
+  EXPECT_NE(error.find("body.subscriptions[0].pubsubname: no pub/sub named \"nope\" under "
+                       "grpc_config.pub_subs (there are: events)"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(Get(port, "/?item=book1", {{"id", "shipping"}}).status, 404) << "a refused install runs nothing";
+
+  shipping["subscriptions"][0]["pubsubname"] = "events";
+  auto installed = Admin(server, "POST", "/wasm/install", shipping.dump());
+  ASSERT_EQ(installed.status, 200) << installed.body;
+  for (int i = 0; i < 3; ++i) order();
+  EXPECT_EQ(shipped_when("book1: 3 shipped\n"), "book1: 3 shipped\n") << server.process().Log();
+
+  ASSERT_EQ(Admin(server, "POST", "/wasm/uninstall", json({{"plugin", "shipping"}}).dump()).status, 200);
+  EXPECT_NE(server.process().Log().find("function 'shipping' no longer subscribes"), std::string::npos)
+      << server.process().Log();
+  for (int i = 0; i < 2; ++i) order();  // wait for the shipping group, which remembers where it was
+  ASSERT_EQ(Admin(server, "POST", "/wasm/install", shipping.dump()).status, 200);
+  EXPECT_EQ(shipped_when("book1: 5 shipped\n"), "book1: 5 shipped\n") << server.process().Log();
+}
+
 // Secrets from a file and from the environment, read by a function; a store or a secret that
 // does not exist is NOT_FOUND, and allowed_stores bounds secret stores too.
 TEST(SecretTest, AFunctionReadsSecretsFromAFileAndFromItsEnvironment) {

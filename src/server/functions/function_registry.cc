@@ -284,6 +284,8 @@ Result<std::string> FunctionRegistry::Install(const PluginConfig& plugin) {
                         "' is already installed; use /wasm/update or uninstall it first");
     }
   }
+  PluginListener* listener = listener_;
+  if (listener) WASMLET_RETURN_IF_ERROR(listener->CheckInstall(plugin));
   auto function = Build(plugin);
   if (!function.ok()) return function.status();
   {
@@ -292,6 +294,7 @@ Result<std::string> FunctionRegistry::Install(const PluginConfig& plugin) {
   }
   Register(*function);
   Watch(plugin);
+  if (listener) listener->Installed(plugin);
   return (*function)->route_id();
 }
 
@@ -310,9 +313,11 @@ Status FunctionRegistry::Uninstall(const std::string& route_id) {
     }
     PublishLocked();
   }
+  PluginListener* listener = listener_;
   for (const auto& function : removed) {
     Unwatch(function->config().name);
     function->Retire(nullptr);
+    if (listener) listener->Uninstalled(function->config().name);
   }
   return Status::Ok();
 }
@@ -336,6 +341,7 @@ Status FunctionRegistry::UninstallPlugin(const std::string& name) {
   }
   Unwatch(name);
   removed->Retire(nullptr);
+  if (PluginListener* listener = listener_) listener->Uninstalled(name);
   return Status::Ok();
 }
 

@@ -57,6 +57,20 @@ struct LoadedPlugin {
 Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& config,
                                 engine::Engine& engine);
 
+// Told of the plugin items installed and uninstalled while the server runs (the admin API's),
+// so that what the server runs beside a config item's function (its subscriptions) follows
+// them too.
+class PluginListener {
+ public:
+  virtual ~PluginListener() = default;
+  // Before an install starts anything: an error refuses the install with that error.
+  virtual Status CheckInstall(const PluginConfig& plugin) = 0;
+  // The item serves.
+  virtual void Installed(const PluginConfig& plugin) = 0;
+  // The item was uninstalled, alone or with the others of its route id.
+  virtual void Uninstalled(const std::string& name) = 0;
+};
+
 class FunctionRegistry {
  public:
   // Instances go to `serving` loops (which the caller owns and keeps running until after
@@ -73,6 +87,10 @@ class FunctionRegistry {
   // loaded is logged with its JSON path and skipped (and loaded when its file appears); the
   // error is returned only when no item at all could be loaded.
   Status LoadAll();
+
+  // Tells `listener` (null: nobody) of the installs and uninstalls below from now on. It must
+  // stay until it is replaced, by null at the latest.
+  void set_listener(PluginListener* listener) { listener_ = listener; }
 
   // Admin operations (never on a loop: they wait for instances to start). Install returns the
   // route id the function registered under.
@@ -142,6 +160,7 @@ class FunctionRegistry {
   std::atomic<uint64_t> version_{1};
   const UniqueId id_;   // what threads cache the table by (Table)
   Mutex reload_mutex_;  // one load/reload/install/update/uninstall at a time
+  std::atomic<PluginListener*> listener_{nullptr};
 
   // Made in Start, on the control loop. Last: its callbacks use everything above. Stopped first
   // in Shutdown, so no reload can start while instances are being torn down.

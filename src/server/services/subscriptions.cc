@@ -56,20 +56,55 @@ Status Subscriptions::Check(const std::vector<PluginConfig>& plugins) const {
 }
 
 void Subscriptions::Start(const std::vector<PluginConfig>& plugins) {
-  for (const PluginConfig& plugin : plugins) {
-    for (const SubscriptionConfig& s : plugin.subscriptions) {
-      auto pubsub = pubsubs_.at(s.pubsub);  // Check ran first
-      spdlog::info("function '{}' subscribes to '{}' on pub/sub '{}' (route {}, dead letters to '{}')",
-                   plugin.name, s.topic, s.pubsub, s.route, s.dead_letter_topic);
-      readers_.emplace_back(
-          [this, name = plugin.name, s, pubsub](std::stop_token stop) { Run(stop, name, s, pubsub); });
-    }
+  MutexLock lock(mutex_);
+  if (stopped_) return;
+  for (const PluginConfig& plugin : plugins) Add(plugin);
+}
+
+void Subscriptions::Add(const PluginConfig& plugin) {
+  for (const SubscriptionConfig& s : plugin.subscriptions) {
+    auto pubsub = pubsubs_.at(s.pubsub);  // Check ran first
+    spdlog::info("function '{}' subscribes to '{}' on pub/sub '{}' (route {}, dead letters to '{}')",
+                 plugin.name, s.topic, s.pubsub, s.route, s.dead_letter_topic);
+    auto read = [this, name = plugin.name, s, pubsub](std::stop_token stop) { Run(stop, name, s, pubsub); };
+    readers_.emplace(plugin.name, std::jthread(std::move(read)));
   }
 }
 
+void Subscriptions::Installed(const PluginConfig& plugin) {
+  // A config item that did not load may be installed under its name: its readers are replaced.
+  StopReaders(plugin.name);
+  MutexLock lock(mutex_);
+  if (!stopped_) Add(plugin);
+}
+
+void Subscriptions::Uninstalled(const std::string& name) {
+  if (StopReaders(name) > 0) spdlog::info("function '{}' no longer subscribes: it was uninstalled", name);
+}
+
+size_t Subscriptions::StopReaders(const std::string& name) {
+  std::vector<std::jthread> readers;
+  {
+    MutexLock lock(mutex_);
+    auto [begin, end] = readers_.equal_range(name);
+    for (auto it = begin; it != end; ++it) readers.push_back(std::move(it->second));
+    readers_.erase(begin, end);
+  }
+  for (auto& reader : readers) reader.request_stop();
+  const size_t stopped = readers.size();
+  readers.clear();  // joins, outside the lock: a reader may be in the middle of a delivery
+  return stopped;
+}
+
 void Subscriptions::Stop() {
-  for (auto& reader : readers_) reader.request_stop();
-  readers_.clear();  // joins
+  std::multimap<std::string, std::jthread> readers;
+  {
+    MutexLock lock(mutex_);
+    stopped_ = true;
+    readers.swap(readers_);
+  }
+  for (auto& [name, reader] : readers) reader.request_stop();
+  readers.clear();  // joins, after every reader was asked: they stop together
 }
 
 void Subscriptions::Run(std::stop_token stop, std::string plugin, SubscriptionConfig subscription,
