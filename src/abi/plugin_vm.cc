@@ -70,8 +70,9 @@ Result<std::unique_ptr<PluginVm>> PluginVm::Create(engine::Store& store,
   auto fail = [&](const Status& status) {
     return Status(status.code(), "plugin '" + name + "': " + status.message());
   };
-  const auto deadline = std::chrono::steady_clock::now() + spec->start_timeout;
+  const auto deadline = store.clock().Now() + spec->start_timeout;
   std::unique_ptr<PluginVm> vm(new PluginVm(std::move(spec), std::move(services)));
+  vm->clock_ = &store.clock();  // before the start section, which may log
   // The module's start section (if any) runs inside Instantiate, already with this PluginVm as
   // its host data, outside any context.
   auto instance = store.Instantiate(std::move(module), ProxyWasmHostFunctions(), deadline, vm.get());
@@ -294,9 +295,9 @@ void PluginVm::HandleHttpAsync(HttpRequest request, std::chrono::milliseconds bu
 
 Result<HttpResponse> PluginVm::HandleHttp(HttpRequest request, engine::Deadline deadline) {
   std::optional<Result<HttpResponse>> result;
-  const auto budget = deadline == engine::kNoDeadline ? std::chrono::milliseconds(std::chrono::hours(24))
-                                                      : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                            deadline - std::chrono::steady_clock::now());
+  const auto budget = deadline == engine::kNoDeadline
+                          ? std::chrono::milliseconds(std::chrono::hours(24))
+                          : std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_->Now());
   // No post: a stream that would wait fails instead, so the answer is there when this returns.
   HandleHttpAsync(std::move(request), budget, nullptr,
                   [&result](Result<HttpResponse> r) { result = std::move(r); });
@@ -863,7 +864,7 @@ void PluginVm::Log(LogLevel level, std::string_view message) {
   if (!services_.log) return;
   // At most kMaxLogLinesPerSecond lines a second per instance: a plugin that logs every request
   // under load, or a dead store failing every call, must not flood the disk.
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_->Now();
   if (now - log_window_start_ >= std::chrono::seconds(1)) {
     if (log_dropped_ > 0) {
       // As loud as the loudest line dropped: dropped debug chatter is no warning.

@@ -95,6 +95,9 @@ class PluginVm {
   PluginVm(const PluginVm&) = delete;
   PluginVm& operator=(const PluginVm&) = delete;
 
+  // The clock of the store's engine: the deadlines of this instance's calls and its log rate are
+  // times of it.
+  Clock& clock() const { return *clock_; }
   // The id the module reported from proxy_get_id, or the spec's name when it has no such export.
   const std::string& route_id() const { return route_id_; }
   bool reports_id() const { return reports_id_; }
@@ -285,6 +288,7 @@ class PluginVm {
   engine::Instance* instance_ = nullptr;  // set by the first host call during instantiation
   std::shared_ptr<const PluginSpec> spec_;
   HostServices services_;
+  Clock* clock_ = &SystemClock();  // the store's, set by Create
   std::string route_id_;
   bool reports_id_ = false;
   std::string abi_version_;
@@ -305,7 +309,7 @@ class PluginVm {
   std::map<std::string, std::string, std::less<>> set_properties_;
   uint64_t property_bytes_ = 0;
   static constexpr uint32_t kMaxLogLinesPerSecond = 100;
-  std::chrono::steady_clock::time_point log_window_start_{};
+  Clock::TimePoint log_window_start_{};
   uint32_t log_lines_ = 0;
   uint64_t log_dropped_ = 0;
   LogLevel log_dropped_level_ = LogLevel::kTrace;

@@ -5,8 +5,6 @@
 namespace wasmlet::abi {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 constexpr int kRequestHeaders = static_cast<int>(MapType::kHttpRequestHeaders);
 constexpr int kRequestTrailers = static_cast<int>(MapType::kHttpRequestTrailers);
 constexpr int kResponseHeaders = static_cast<int>(MapType::kHttpResponseHeaders);
@@ -61,13 +59,13 @@ StreamRun::Slot& StreamRun::Current() {
   return slots_[response ? slots_.size() - 1 - index_ : index_];
 }
 
-engine::Deadline StreamRun::DeadlineFor(const Slot& slot) const {
+engine::Deadline StreamRun::DeadlineFor(const Slot& slot, Clock& clock) const {
   const auto left = slot.filter.budget - slot.used;
-  return Clock::now() + std::max(left, std::chrono::milliseconds(1));
+  return clock.Now() + std::max(left, std::chrono::milliseconds(1));
 }
 
-void StreamRun::Charge(Slot& slot, Clock::time_point since) {
-  slot.used += std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since);
+void StreamRun::Charge(Slot& slot, Clock& clock, Clock::TimePoint since) {
+  slot.used += std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now() - since);
 }
 
 void StreamRun::Step() {
@@ -101,7 +99,8 @@ bool StreamRun::RunFilter(Slot& slot) {
     Fail(FailedPrecondition(Name(slot) + " failed while the stream was in it"));
     return false;
   }
-  const auto start = Clock::now();
+  Clock& clock = vm->clock();
+  const auto start = clock.Now();
   if (stage_ == Stage::kOpen) {
     auto id = vm->OpenStream(
         data_.get(),
@@ -111,8 +110,8 @@ bool StreamRun::RunFilter(Slot& slot) {
             if (auto self = weak.lock()) self->Woken();
           });
         },
-        DeadlineFor(slot));
-    Charge(slot, start);
+        DeadlineFor(slot, clock));
+    Charge(slot, clock, start);
     if (!id.ok()) {
       Fail(Status(id.status().code(), Name(slot) + ": " + id.status().message()));
       return false;
@@ -145,8 +144,8 @@ bool StreamRun::RunFilter(Slot& slot) {
       eos = true;
       break;
   }
-  auto action = vm->RunStreamPhase(slot.context, phase, eos, DeadlineFor(slot));
-  Charge(slot, start);
+  auto action = vm->RunStreamPhase(slot.context, phase, eos, DeadlineFor(slot, clock));
+  Charge(slot, clock, start);
   if (!action.ok()) {
     Fail(Status(action.status().code(), Name(slot) + ": " + action.status().message()));
     return false;
@@ -253,7 +252,7 @@ void StreamRun::Finish() {
   for (Slot& slot : slots_) {
     PluginVm* vm = Live(slot);
     if (!vm || slot.context == 0) continue;
-    Status status = vm->CloseStream(slot.context, DeadlineFor(slot));
+    Status status = vm->CloseStream(slot.context, DeadlineFor(slot, vm->clock()));
     if (closed.ok()) closed = status;
   }
   Done done = std::move(done_);

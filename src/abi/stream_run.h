@@ -81,8 +81,9 @@ class StreamRun : public std::enable_shared_from_this<StreamRun> {
   static HttpResponse Stuck(std::string why);
   void Fail(Status status);
   void Finish();
-  engine::Deadline DeadlineFor(const Slot& slot) const;
-  void Charge(Slot& slot, std::chrono::steady_clock::time_point since);
+  // Times of the clock of the filter's instance.
+  engine::Deadline DeadlineFor(const Slot& slot, Clock& clock) const;
+  void Charge(Slot& slot, Clock& clock, Clock::TimePoint since);
   PluginVm* Live(const Slot& slot) const;
   Slot& Current();
   std::string Name(const Slot& slot) const;

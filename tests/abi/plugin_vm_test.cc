@@ -339,6 +339,32 @@ TEST_F(PluginVmTest, GuestLogLinesReachTheLogTaggedWithThePlugin) {
   EXPECT_FALSE(Logged(LogLevel::kWarn, "a warning from the guest"));
 }
 
+// An instance logs at most 100 lines a second. On an engine whose clock only the test moves, the
+// second ends exactly when the test says so.
+TEST_F(PluginVmTest, PastAHundredLinesASecondLinesAreDroppedAndCountedWhenTheSecondEnds) {
+  ManualClock clock;
+  auto engine = engine::CreateEngine("v8", clock);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto module = (*engine)->Compile(GuestBytes("abi_filter"));
+  ASSERT_TRUE(module.ok()) << module.status().ToString();
+  auto store = (*engine)->NewStore();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto vm = PluginVm::Create(**store, *module, Named("chatty"), services_);
+  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  // The start logs a line, and each "log" request three (a warning, one on stdout, proxy_on_log's):
+  // 121 in the first second, of which the first 100 are kept.
+  for (int i = 0; i < 40; ++i) Request(**vm, "log");
+  EXPECT_EQ(logs_.size(), 100u);
+  clock.Advance(std::chrono::milliseconds(999));
+  Request(**vm, "log");
+  EXPECT_EQ(logs_.size(), 100u) << "a line was kept before the second ended";
+  clock.Advance(std::chrono::milliseconds(1));
+  Request(**vm, "log");
+  ASSERT_EQ(logs_.size(), 104u) << "the count of the dropped lines, then the request's own";
+  EXPECT_EQ(logs_[100].message, "24 log lines of this instance were dropped (over 100 a second)");
+  EXPECT_EQ(logs_[100].level, LogLevel::kWarn) << "as loud as the loudest line dropped";
+}
+
 TEST_F(PluginVmTest, ATrapFailsTheRequestAndTheVmButNothingElse) {
   auto vm = Start("abi_filter");
   auto bystander = Start("abi_filter");

@@ -319,7 +319,7 @@ R HttpCall(PluginVm& vm, uint32_t upstream_ptr, uint32_t upstream_size, uint32_t
                                    auto vm = alive.lock();
                                    if (!vm) return;  // the instance is gone
                                    Status status = (*vm)->DeliverHttpCallResponse(
-                                       token, &response, std::chrono::steady_clock::now() + budget);
+                                       token, &response, (*vm)->clock().Now() + budget);
                                    if (!status.ok()) (*vm)->Log(LogLevel::kError, status.message());
                                  });
   if (!started.ok()) {
@@ -414,19 +414,19 @@ R StartGrpc(PluginVm& vm, std::string_view upstream, std::string service, std::s
         "the instance already has " + std::to_string(vm.spec().max_calls_in_flight) + " calls in flight");
   }
   const auto budget = vm.spec().callback_timeout;
-  auto until = [budget] { return std::chrono::steady_clock::now() + budget; };
+  auto until = [budget](PluginVm& v) { return v.clock().Now() + budget; };
   OutboundGrpc::Events events;
   events.initial_metadata = OnInstance(vm.liveness(), [token, until](PluginVm& v, HeaderList md) {
-    return v.DeliverGrpcMetadata(token, /*trailing=*/false, std::move(md), until());
+    return v.DeliverGrpcMetadata(token, /*trailing=*/false, std::move(md), until(v));
   });
   events.message = OnInstance(vm.liveness(), [token, until](PluginVm& v, std::string m) {
-    return v.DeliverGrpcMessage(token, std::move(m), until());
+    return v.DeliverGrpcMessage(token, std::move(m), until(v));
   });
   events.trailing_metadata = OnInstance(vm.liveness(), [token, until](PluginVm& v, HeaderList md) {
-    return v.DeliverGrpcMetadata(token, /*trailing=*/true, std::move(md), until());
+    return v.DeliverGrpcMetadata(token, /*trailing=*/true, std::move(md), until(v));
   });
   events.close = OnInstance(vm.liveness(), [token, until](PluginVm& v, uint32_t code, std::string m) {
-    return v.DeliverGrpcClose(token, code, std::move(m), until());
+    return v.DeliverGrpcClose(token, code, std::move(m), until(v));
   });
   auto started = outbound->Start(std::move(request), std::move(events));
   if (!started.ok()) {

@@ -37,11 +37,15 @@ class ChainPrefix {
   size_t count_;
 };
 
+// The cost of a request is measured on the steady clock (see BlockingCall); its deadlines are
+// times of its instance's clock.
+using RealClock = std::chrono::steady_clock;
+
 // Nanoseconds this thread spent blocked in host calls (BlockingCall), since it started.
 thread_local int64_t blocked_ns = 0;
 
 struct CpuSample {
-  Clock::time_point at{};
+  RealClock::time_point at{};
   int64_t cpu_ns = 0;
 };
 
@@ -59,10 +63,10 @@ std::string DescribeChain(const std::string& last) {
 
 }  // namespace
 
-BlockingCall::BlockingCall() : start_(Clock::now()) {}
+BlockingCall::BlockingCall() : start_(RealClock::now()) {}
 
 BlockingCall::~BlockingCall() {
-  blocked_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+  blocked_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(RealClock::now() - start_).count();
 }
 
 // vm, busy, waiting, dead and retired change only with the pool's mutex_ held; the slot's loop,
@@ -323,7 +327,7 @@ void FunctionPool::Execute(Slot& slot, abi::HttpRequest request, bool can_wait, 
   // Only a function on a serving loop can be moved, and only then is its cost measured.
   const bool measure = !slot.pooled && context_.inline_limit.count() > 0 && context_.pool_threads > 0 &&
                        placement_ == Placement::kServing;
-  const auto start = Clock::now();
+  const auto start = RealClock::now();
   // The thread's CPU time costs a system call: it is sampled at most every 2 ms, and read again
   // only for a request whose wall time passed the limit. Its cost is then overestimated by at
   // most the CPU time between the sample and its start (under 2 ms).
@@ -339,7 +343,7 @@ void FunctionPool::Execute(Slot& slot, abi::HttpRequest request, bool can_wait, 
   auto measure_once = [this, measure, start, cpu_start, blocked_start, measured = false]() mutable {
     if (measured || !measure) return;
     measured = true;
-    if (Clock::now() - start <= context_.inline_limit) return;
+    if (RealClock::now() - start <= context_.inline_limit) return;
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(
         ThreadCpuNs() - cpu_start + (context_.count_blocked ? blocked_ns - blocked_start : 0)));
     auto serving = Placement::kServing;
@@ -377,7 +381,7 @@ Result<abi::HttpResponse> FunctionPool::AfterRequest(Slot& slot, Result<abi::Htt
     return Status(result.status().code(), Describe() + " failed: " + result.status().message());
   }
   if (!slot.vm->failed() && slot.vm->has_pending_work()) {
-    Status pending = slot.vm->RunPendingWork(Clock::now() + cpu_limit_);
+    Status pending = slot.vm->RunPendingWork(slot.vm->clock().Now() + cpu_limit_);
     if (!pending.ok()) spdlog::warn("{}: {}", Describe(), pending.message());
   }
   std::string memory_note;
@@ -503,7 +507,7 @@ void FunctionPool::Housekeep(Slot& slot) {
     if (!Usable(slot) || !slot.vm || !slot.vm->has_pending_work()) return;
     slot.busy = true;
   }
-  Status status = slot.vm->RunPendingWork(Clock::now() + cpu_limit_);
+  Status status = slot.vm->RunPendingWork(slot.vm->clock().Now() + cpu_limit_);
   if (!status.ok()) spdlog::warn("{}: {}", Describe(), status.message());
   if (slot.vm->failed()) Replace(slot);
   Release(&slot);
@@ -527,9 +531,9 @@ void FunctionPool::ArmTick(Slot& slot) {
       }
       raw->busy = true;
     }
-    Status status = raw->vm->Tick(Clock::now() + self->cpu_limit_);
+    Status status = raw->vm->Tick(raw->vm->clock().Now() + self->cpu_limit_);
     if (status.ok() && !raw->vm->failed() && raw->vm->has_pending_work())
-      status = raw->vm->RunPendingWork(Clock::now() + self->cpu_limit_);
+      status = raw->vm->RunPendingWork(raw->vm->clock().Now() + self->cpu_limit_);
     if (!status.ok()) spdlog::warn("{}: {}", self->Describe(), status.message());
     if (raw->vm->failed()) {
       self->Replace(*raw);

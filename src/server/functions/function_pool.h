@@ -26,13 +26,14 @@
 
 namespace wasmlet::server {
 
-using Clock = std::chrono::steady_clock;
 using Done = std::function<void(Result<abi::HttpResponse>)>;
 
 // Marks a host call that blocks its thread (a state store, a remote or cross-thread invoke) for
 // as long as it lives. A request's cost, compared with inline_limit, is the CPU time its thread
 // spent plus the time it spent blocked so: wall-clock time would also count the moments the
 // kernel gave the CPU to another thread, and move fast functions off a busy machine's loops.
+// Blocked time is measured on the steady clock, not a Clock: it adds to CPU time, which only the
+// kernel counts, so a test clock could fake only half of the cost.
 class BlockingCall {
  public:
   BlockingCall();
@@ -41,7 +42,7 @@ class BlockingCall {
   BlockingCall& operator=(const BlockingCall&) = delete;
 
  private:
-  Clock::time_point start_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 // Where pools put their instances, and the settings every pool runs under. Owned by the

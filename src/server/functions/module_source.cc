@@ -15,8 +15,6 @@
 namespace wasmlet::server {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 std::string MiB(uint64_t bytes) {
   return bytes % (1 << 20) == 0 ? std::to_string(bytes >> 20) + " MiB" : std::to_string(bytes) + " bytes";
 }
@@ -70,7 +68,7 @@ Result<std::vector<uint8_t>> ReadModuleFile(const std::string& path, const Modul
     return InvalidArgument(shown + " is " + std::to_string(size) +
                            " bytes long: too short to be a wasm module (it has no \\0asm header)");
   }
-  const auto deadline = Clock::now() + limits.deadline;
+  const auto deadline = limits.clock->Now() + limits.deadline;
   std::vector<uint8_t> bytes(size);
   uint64_t done = 0;
   while (done < size) {
@@ -84,7 +82,7 @@ Result<std::vector<uint8_t>> ReadModuleFile(const std::string& path, const Modul
       return InvalidArgument(shown + " is not a WebAssembly module (it does not start with \\0asm)");
     }
     done += static_cast<uint64_t>(n);
-    if (Clock::now() > deadline) {
+    if (limits.clock->Now() > deadline) {
       return Status(StatusCode::kDeadlineExceeded, "reading " + shown + " took longer than " +
                                                        std::to_string(limits.deadline.count()) +
                                                        " ms; is it on a slow or stuck file system?");

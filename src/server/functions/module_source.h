@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "server/config/config.h"
 
@@ -15,7 +16,8 @@ namespace wasmlet::server {
 
 struct ModuleSourceLimits {
   uint64_t max_bytes = 64 << 20;
-  std::chrono::milliseconds deadline{10000};
+  std::chrono::milliseconds deadline{10000};  // a file's read, on `clock`; a download's, curl's own
+  wasmlet::Clock* clock = &SystemClock();
 };
 
 // The bytes of the regular file `path`. Refuses (with a message that says what to do)

@@ -11,7 +11,6 @@ namespace wasmlet::server {
 namespace {
 
 namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 // How long a filter that failed to start waits before the next request tries again.
 constexpr std::chrono::seconds kRestartBackoff{1};
@@ -30,7 +29,7 @@ unsigned StatusForError(StatusCode code) {
 struct ProxyListener::Instance {
   std::unique_ptr<abi::PluginVm> vm;
   std::unique_ptr<asio::steady_timer> tick;
-  Clock::time_point retry_at{};
+  Clock::TimePoint retry_at{};  // on the loop's engine clock
   std::string last_error;
 };
 
@@ -128,13 +127,13 @@ abi::PluginVm* ProxyListener::Get(EventLoop& loop, size_t filter, std::string* e
     instance.tick.reset();
     instance.vm.reset();
   }
-  if (Clock::now() < instance.retry_at) {
+  if (loop.store().clock().Now() < instance.retry_at) {
     *error = instance.last_error;
     return nullptr;
   }
   auto vm = abi::PluginVm::Create(loop.store(), f.loaded.module, f.loaded.spec, services_);
   if (!vm.ok()) {
-    instance.retry_at = Clock::now() + kRestartBackoff;
+    instance.retry_at = loop.store().clock().Now() + kRestartBackoff;
     instance.last_error = vm.status().message();
     *error = instance.last_error;
     spdlog::error("proxy listener '{}': {}", listener_.name, instance.last_error);
@@ -145,7 +144,8 @@ abi::PluginVm* ProxyListener::Get(EventLoop& loop, size_t filter, std::string* e
   // Queue notifications from other threads run on this loop.
   raw->set_pending_work_notifier([&loop, alive = raw->liveness(), budget = f.loaded.cpu_limit] {
     loop.Post([alive, budget] {
-      if (auto vm = alive.lock(); vm && !(*vm)->failed()) (void)(*vm)->RunPendingWork(Clock::now() + budget);
+      if (auto vm = alive.lock(); vm && !(*vm)->failed())
+        (void)(*vm)->RunPendingWork((*vm)->clock().Now() + budget);
     });
   });
   ArmTick(loop, filter);
@@ -164,7 +164,7 @@ void ProxyListener::ArmTick(EventLoop& loop, size_t filter) {
         instance.tick.reset();
         abi::PluginVm& vm = *instance.vm;
         if (vm.failed()) return;
-        Status ticked = vm.Tick(Clock::now() + filters_[filter].loaded.cpu_limit);
+        Status ticked = vm.Tick(vm.clock().Now() + filters_[filter].loaded.cpu_limit);
         if (!ticked.ok()) spdlog::warn("proxy listener '{}': {}", listener_.name, ticked.message());
         ArmTick(loop, filter);
       });
@@ -198,7 +198,7 @@ void ProxyListener::Handle(abi::HttpRequest request, Respond respond) {
   request.headers.clear();
   request.trailers.clear();
   data->request = std::move(request);
-  const auto start = Clock::now();
+  const auto start = std::chrono::steady_clock::now();  // a measurement: the latency histogram
   abi::StreamRun::Start(
       std::move(chain), std::move(data),
       [this](abi::StreamData& stream, std::function<void(abi::HttpResponse)> answer) {
@@ -208,14 +208,16 @@ void ProxyListener::Handle(abi::HttpRequest request, Respond respond) {
       [this, start, respond = std::move(respond)](Result<abi::HttpResponse> result) {
         const std::string label = "listener:" + listener_.name;
         if (result.ok()) {
-          metrics_.CountRequest(label, result->status,
-                                std::chrono::duration<double>(Clock::now() - start).count());
+          metrics_.CountRequest(
+              label, result->status,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
           return respond(std::move(*result));
         }
         const Status& error = result.status();
         spdlog::warn("proxy listener '{}': {}", listener_.name, error.message());
         const unsigned status = StatusForError(error.code());
-        metrics_.CountRequest(label, status, std::chrono::duration<double>(Clock::now() - start).count());
+        metrics_.CountRequest(
+            label, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         respond(TextResponse(status, error.message()));
       });
 }
