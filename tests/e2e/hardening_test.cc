@@ -414,13 +414,13 @@ TEST(HardeningTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndSaysSo) {
   for (int i = 0; i < 150; ++i) {
     if (int fd = QuietClient(port, ""); fd >= 0) idle.push_back(fd);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string backing_off = "cannot accept connections on port " + std::to_string(port);
+  ASSERT_TRUE(Eventually([&] { return server.Log().find(backing_off) != std::string::npos; }))
+      << server.Log();
   const double cpu_before = CpuSeconds(server.pid());
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the window its CPU time is measured in
   const double cpu = CpuSeconds(server.pid()) - cpu_before;
   EXPECT_LT(cpu, 0.3) << "the accept loop spins";
-  EXPECT_NE(server.Log().find("cannot accept connections on port " + std::to_string(port)), std::string::npos)
-      << server.Log();
   for (int fd : idle) close(fd);
   bool served = false;
   for (int i = 0; i < 200 && !served; ++i) {
@@ -525,7 +525,9 @@ TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
   EXPECT_EQ(Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}).status, 504);
   // The callee's one instance is busy spinning for 1.5 s.
   std::thread busy([port] { Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string spinning = "wasmlet_instances{id=\"slow\",state=\"busy\"} 1";
+  ASSERT_TRUE(Eventually(
+      [&] { return Get(server.admin_port(), "/metrics").body.find(spinning) != std::string::npos; }));
   const auto start = std::chrono::steady_clock::now();
   auto r = Get(port, "/", {{"id", "id_test"}}, "call:slow", "POST");
   const auto took = std::chrono::steady_clock::now() - start;
@@ -546,11 +548,10 @@ TEST(HardeningTest, AGuestThatLogsWithoutEndIsCutToAHundredLinesASecond) {
   const uint16_t port = FreePort();
   Wasmlet server(dir, LayottoConfig(port, {{"f", Plugin("f", kGuests + "/hostile.wasm")}}), port);
   EXPECT_EQ(Get(port, "/", {{"id", "f"}, {"x-op", "log"}, {"x-count", "1000"}}).status, 200);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  EXPECT_EQ(Get(port, "/", {{"id", "f"}, {"x-op", "log"}, {"x-count", "1"}}).status, 200);
-  const std::string log = server.process().Log();
-  EXPECT_EQ(Count(log, "hostile line "), 101) << "100 of the first request, 1 of the second";
-  EXPECT_NE(log.find("900 log lines of this instance were dropped (over 100 a second)"), std::string::npos);
+  // The other 900 are dropped. That they are counted when the second ends, and the next second's
+  // lines kept, PluginVmTest sees on a clock it moves.
+  EXPECT_EQ(Count(server.process().Log(), "hostile line "), 100) << server.process().Log();
+  EXPECT_TRUE(Alive(server));
 }
 
 TEST(HardeningTest, ARedisThatAcceptsButNeverAnswersFailsTheCallAtItsTimeoutNamingIt) {

@@ -432,8 +432,8 @@ TEST_F(ManualClockEngineTest, OuterDeadlineStopsANestedRunawayCall) {
     inner_called.wait(false);  // the caller is in its host call, which runs the callee
     clock_.Advance(milliseconds(80));
   });
-  auto result =
-      (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)}, clock_.Now() + milliseconds(80));
+  auto result = (*caller)->Call("call_host", std::vector{Value::I32(1), Value::I32(2)},
+                                clock_.Now() + milliseconds(80));
   inner_called = true;  // releases the time thread even if the host was never called
   inner_called.notify_all();
   time.join();

@@ -22,6 +22,23 @@ engine::Engine& SharedEngine() {
   return *engine;
 }
 
+// Counts the frees of the memory of a shared_ptr made with it (allocate_shared): its object and
+// control block go together once no shared_ptr or weak_ptr is left, timers' handlers included.
+template <typename T>
+struct CountingAllocator {
+  using value_type = T;
+  explicit CountingAllocator(std::atomic<int>* frees) : frees(frees) {}
+  template <typename U>
+  CountingAllocator(const CountingAllocator<U>& other) : frees(other.frees) {}
+  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, size_t n) {
+    ++*frees;
+    std::allocator<T>().deallocate(p, n);
+  }
+  bool operator==(const CountingAllocator& other) const { return frees == other.frees; }
+  std::atomic<int>* frees;
+};
+
 abi::HttpRequest Op(const std::string& op) {
   abi::HttpRequest request;
   request.headers = {{"x-op", op}};
@@ -57,21 +74,21 @@ class FunctionPoolTest : public ::testing::Test {
     for (auto& loop : loops_) loop->RunAndWait([] {});
   }
 
-  // A pool of abi_filter with `configuration` as its plugin configuration.
-  std::shared_ptr<FunctionPool> MakePool(const std::string& configuration, int instances, Status* started) {
+  // A pool of abi_filter with `configuration` as its plugin configuration. With `frees`, that
+  // counts when nothing holds the pool any more, not even weakly.
+  std::shared_ptr<FunctionPool> MakePool(const std::string& configuration, int instances, Status* started,
+                                         std::atomic<int>* frees = nullptr) {
     static const auto module = *SharedEngine().Compile(GuestBytes("abi_filter"));
     auto spec = std::make_shared<abi::PluginSpec>();
     spec->name = spec->vm_id = "f";
     spec->plugin_configuration = configuration;
     abi::HostServices services;
     services.shared = shared_;
-    auto pool = std::make_shared<FunctionPool>(FunctionPool::Params{.config = {},
-                                                                    .spec = spec,
-                                                                    .module = module,
-                                                                    .services = services,
-                                                                    .md5 = "",
-                                                                    .cpu_limit = 1000ms},
-                                               context_);
+    FunctionPool::Params params{
+        .config = {}, .spec = spec, .module = module, .services = services, .md5 = "", .cpu_limit = 1000ms};
+    auto pool = frees ? std::allocate_shared<FunctionPool>(CountingAllocator<FunctionPool>(frees),
+                                                           std::move(params), context_)
+                      : std::make_shared<FunctionPool>(std::move(params), context_);
     *started = pool->AddInstances(instances);
     pools_.push_back(pool);
     return pool;
@@ -133,7 +150,8 @@ TEST_F(FunctionPoolTest, AResizeThatFailsPartWayLeavesNoInstanceBehind) {
 TEST_F(FunctionPoolTest, ABackOffTimerDoesNotOutliveTheLoops) {
   StartLoops(1);
   Status started;
-  auto pool = MakePool("starts=1", 1, &started);
+  std::atomic<int> frees{0};
+  auto pool = MakePool("starts=1", 1, &started, &frees);
   ASSERT_TRUE(started.ok()) << started.ToString();
   auto trapped = RunAndWait(*pool, Op("trap"));
   EXPECT_FALSE(trapped.ok());
@@ -147,7 +165,8 @@ TEST_F(FunctionPoolTest, ABackOffTimerDoesNotOutliveTheLoops) {
   pools_.clear();
   pool.reset();
   loops_.clear();  // the back-off (100 ms) is still pending: it goes with its loop
-  std::this_thread::sleep_for(300ms);
+  // Its handler held the pool weakly: nothing holds it now, so nothing is left to fire.
+  EXPECT_EQ(frees, 1) << "something outlived the loops holding the pool";
 }
 
 // Queue notifications arrive from other threads at any moment, also while the instance that
@@ -172,7 +191,7 @@ TEST_F(FunctionPoolTest, QueueNotificationsDuringTheDestructionOfTheSubscriberAr
         shared_->Dequeue(*queue, drained);  // keep the queue under its limits
       }
     });
-    std::this_thread::sleep_for(2ms);
+    std::this_thread::sleep_for(2ms);  // a deliberate gap: notifications are arriving when it goes
     pool->Retire(nullptr);
     Drain();
     stop = true;
@@ -191,11 +210,20 @@ TEST_F(FunctionPoolTest, TicksAndQueueNotificationsReachAnIdleInstance) {
   auto queue = shared_->ResolveQueue("f", "jobs");
   ASSERT_TRUE(queue.has_value());
   EXPECT_EQ(shared_->Enqueue(*queue, "delivered"), abi::WasmResult::kOk);
-  std::this_thread::sleep_for(150ms);
+  Drain();  // the notification was posted to the loop by Enqueue: it has run once this returns
   auto counters = RunAndWait(*pool, Op("counters"));
   ASSERT_TRUE(counters.ok());
   EXPECT_NE(counters->body.find("last_queue_item=delivered"), std::string::npos) << counters->body;
-  EXPECT_EQ(counters->body.find("ticks=0\n"), std::string::npos) << counters->body;
+  // A tick comes only to an idle instance (a busy one skips it): look until one came, letting it
+  // idle for 5 ms between two looks.
+  std::string body = counters->body;
+  for (int i = 0; i < 2000 && body.find("ticks=0\n") != std::string::npos; ++i) {
+    std::this_thread::sleep_for(5ms);
+    auto again = RunAndWait(*pool, Op("counters"));
+    ASSERT_TRUE(again.ok());
+    body = again->body;
+  }
+  EXPECT_EQ(body.find("ticks=0\n"), std::string::npos) << body;
 }
 
 }  // namespace
