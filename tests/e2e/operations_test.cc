@@ -229,9 +229,11 @@ TEST(OperationsTest, ReloadUnderLoadLosesNoRequestAndRetiresOldInstances) {
     const std::string next = kGuests + (i % 2 == 0 ? "/version2.wasm" : "/version1.wasm");
     fs::copy_file(next, live + ".new", fs::copy_options::overwrite_existing);
     fs::rename(live + ".new", live);
+    // A deliberate gap, past the 200 ms quiet period: each replacement is a reload of its own.
     std::this_thread::sleep_for(std::chrono::milliseconds(450));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string reloads = "wasmlet_reloads_total{id=\"versioned\"}";
+  EXPECT_TRUE(Eventually([&] { return ParseMetrics(Admin(server, "GET", "/metrics").body)[reloads] == 20; }));
   stop = true;
   for (auto& t : clients) t.join();
   EXPECT_EQ(failed, 0);
@@ -264,10 +266,10 @@ TEST(OperationsTest, ABadNewVersionLeavesTheOldOneServingAndAFileThatAppearsLate
 
   std::ofstream(live + ".new") << "garbage";
   fs::rename(live + ".new", live);
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(Eventually([&] {
+    return server.process().Log().find("the running version, if any, keeps serving") != std::string::npos;
+  })) << server.process().Log();
   EXPECT_EQ(Get(port, "/", {{"id", "versioned"}}).body, "version 1\n");
-  EXPECT_NE(server.process().Log().find("the running version, if any, keeps serving"), std::string::npos)
-      << server.process().Log();
 
   fs::copy_file(kGuests + "/layotto_function.wasm", later);  // the file arrives after the start
   bool loaded = false;
@@ -471,17 +473,22 @@ TEST(OperationsTest, AFunctionThatKeepsFailingToStartIsBackedOff) {
   fragile["configuration"] = "fragile";  // only its first instance starts
   Wasmlet server(
       dir, LayottoConfig(port, {{"fragile", fragile}}, json::object(), {{"queue_timeout_ms", 100}}), port);
+  const auto trapped = std::chrono::steady_clock::now();
   EXPECT_EQ(Get(port, "/", {{"id", "fragile"}, {"x-op", "trap"}}).status, 500);
-  // Its replacement cannot start: the slot is retried at 100, 200, 400, 800 ms..., not in a loop.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  // Its replacement cannot start: the slot is retried after 100, 200, 400 ms..., not in a loop.
+  const std::string counted = "wasmlet_start_failures_total{id=\"fragile\"}";
+  auto failures = [&] { return ParseMetrics(Admin(server, "GET", "/metrics").body)[counted]; };
+  ASSERT_TRUE(Eventually([&] { return failures() >= 3; })) << server.process().Log();
+  // The third attempt waited for the first two back-offs, however fast the machine.
+  EXPECT_GE(std::chrono::steady_clock::now() - trapped, std::chrono::milliseconds(300));
+  const std::string log = server.process().Log();
+  size_t at = 0;
+  for (const char* wait : {"retrying in 100 ms", "retrying in 200 ms", "retrying in 400 ms"}) {
+    at = log.find(wait, at);
+    ASSERT_NE(at, std::string::npos) << "no '" << wait << "' after the ones before it:\n" << log;
+  }
   auto unavailable = Get(port, "/", {{"id", "fragile"}, {"x-op", "local"}});
   EXPECT_EQ(unavailable.status, 503) << unavailable.body;
-  auto metrics = ParseMetrics(Admin(server, "GET", "/metrics").body);
-  const double failures = metrics["wasmlet_start_failures_total{id=\"fragile\"}"];
-  EXPECT_GE(failures, 3);
-  EXPECT_LE(failures, 6);
-  EXPECT_NE(server.process().Log().find("cannot start a replacement instance, retrying in"),
-            std::string::npos);
 }
 
 TEST(OperationsTest, TicksReachIdleInstances) {
@@ -498,7 +505,7 @@ TEST(OperationsTest, TicksReachIdleInstances) {
     return at == std::string::npos ? 0 : std::stoi(body.substr(at + 6));
   };
   const int before = ticks_now();
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the window they are counted in
   const int ticks = ticks_now() - before;
   EXPECT_GE(ticks, 5);   // about 12 in 600 ms; a busy machine may lose a few
   EXPECT_LE(ticks, 14);  // and never a burst
@@ -516,9 +523,11 @@ TEST(OperationsTest, QueueNotificationsReachAnotherIdleInstance) {
             std::string::npos);
   EXPECT_NE(Get(port, "/", {{"id", "producer"}, {"x-op", "publish"}}).body.find("published=yes"),
             std::string::npos);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the consumer is idle meanwhile
-  auto counters = Get(port, "/", {{"id", "consumer"}, {"x-op", "counters"}}).body;
-  EXPECT_NE(counters.find("queue_notifications=1\n"), std::string::npos) << counters;
+  std::string counters;  // looked at until the notification has come
+  EXPECT_TRUE(Eventually([&] {
+    counters = Get(port, "/", {{"id", "consumer"}, {"x-op", "counters"}}).body;
+    return counters.find("queue_notifications=1\n") != std::string::npos;
+  })) << counters;
   EXPECT_NE(counters.find("last_queue_item=from the publisher\n"), std::string::npos) << counters;
 }
 
