@@ -25,16 +25,6 @@ json RawFilter(const std::string& guest, const std::string& configuration) {
 
 json Filter(const std::string& configuration) { return RawFilter("proxy_filter", configuration); }
 
-// Polls `done` every 10 ms for up to 5 s.
-template <typename F>
-bool Eventually(F done) {
-  const auto give_up = std::chrono::steady_clock::now() + 5s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 // One proxy listener on `port` with `filters`, routing /timeout to `slow` (with a 1 s timeout),
 // /health to a direct answer and everything else to `backend`.
