@@ -24,6 +24,8 @@
 #                                                                  outbound, functions
 #   server/admin       admin API and dashboard                  -> config, runtime, ingress,
 #                                                                  functions
+#   server/api         the runtime API for applications         -> config, runtime, ingress,
+#                                                                  functions, services
 #   server (top)       server.h/.cc: the wiring                 -> every room
 #
 # Each may also include its own files and the layers below server. An include is any
@@ -43,7 +45,7 @@ set(allowed_shim common wasm image shim)
 set(allowed_cli common wasm image engine abi components server cli)
 set(layers common wasm image engine abi components server shim cli)
 
-set(rooms config runtime ingress outbound functions services proxy admin)
+set(rooms config runtime ingress outbound functions services proxy admin api)
 set(allowed_server/config config)
 set(allowed_server/runtime runtime)
 set(allowed_server/ingress runtime ingress)
@@ -52,6 +54,7 @@ set(allowed_server/functions config runtime functions)
 set(allowed_server/services config runtime functions services)
 set(allowed_server/proxy config runtime ingress outbound functions proxy)
 set(allowed_server/admin config runtime ingress functions admin)
+set(allowed_server/api config runtime ingress functions services api)
 set(allowed_server/top ${rooms} top)
 
 set(include_line "^[ \t]*#[ \t]*include[ \t]*\"[a-z_]+/")

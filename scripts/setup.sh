@@ -38,6 +38,8 @@ packages=(
   libspdlog-dev libfmt-dev libboost1.74-dev libhiredis-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev libarchive-dev
   libnghttp2-dev
   libprotobuf-dev protobuf-compiler
+  # the runtime API for applications: gRPC C++, and its Python plugin for the tests' stubs
+  libgrpc++-dev protobuf-compiler-grpc
   # runtime dependencies of Debian's libnode108 (V8), which is unpacked below
   libicu72 libc-ares2 libuv1 libbrotli1 libnghttp2-14 libssl3 zlib1g
   # guest modules: C/C++ to wasm32-wasi

@@ -73,6 +73,13 @@ class Locks {
                                std::chrono::seconds expire) = 0;
   virtual Result<Unlocked> Unlock(std::string_view store, std::string_view resource,
                                   std::string_view owner) = 0;
+  // Renews `owner`'s lease of `resource` for `expire` from now (the runtime API's
+  // LockKeepAlive); what it found, as Unlock says it (kSuccess: renewed).
+  virtual Result<Unlocked> KeepAlive(std::string_view store, std::string_view resource, std::string_view owner,
+                                     std::chrono::seconds expire) {
+    (void)store, (void)resource, (void)owner, (void)expire;
+    return Unimplemented("this host cannot renew locks");
+  }
 };
 
 // Layotto's sequencer API, for wasmlet's proxy_get_next_id: ids that strictly increase per key.

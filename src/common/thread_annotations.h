@@ -3,6 +3,23 @@
 // compiler they expand to nothing, so the annotations cost gcc builds nothing.
 #pragma once
 
+// Abseil (which gRPC's headers include) defines some of the same short names, to the same
+// attributes: a file that includes gRPC before this header gets these definitions instead of a
+// warning that they are redefined.
+#undef CAPABILITY
+#undef SCOPED_CAPABILITY
+#undef GUARDED_BY
+#undef PT_GUARDED_BY
+#undef REQUIRES
+#undef REQUIRES_SHARED
+#undef EXCLUDES
+#undef ACQUIRE
+#undef RELEASE
+#undef TRY_ACQUIRE
+#undef ASSERT_CAPABILITY
+#undef RETURN_CAPABILITY
+#undef NO_THREAD_SAFETY_ANALYSIS
+
 #if defined(__clang__)
 #define WASMLET_THREAD_ANNOTATION(x) __attribute__((x))
 #else

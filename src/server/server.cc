@@ -79,8 +79,9 @@ Status Server::Start() {
     }
     proxies_.push_back(std::move(proxy));
   }
-  const bool serve_functions = config_.serve_functions || config_.proxy_listeners.empty();
-  if (!serve_functions && proxies_.empty()) return proxy_errors.front();
+  const bool serve_functions =
+      config_.serve_functions || (config_.proxy_listeners.empty() && config_.runtime_listeners.empty());
+  if (!serve_functions && proxies_.empty() && config_.runtime_listeners.empty()) return proxy_errors.front();
   if (serve_functions) {
     http_ = std::make_unique<HttpServer>(
         ios,
@@ -94,6 +95,8 @@ Status Server::Start() {
     spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                  functions_->function_count() == 1 ? "" : "s", http_->port());
   }
+  runtime_api_ = std::make_unique<RuntimeApi>(config_, services);
+  WASMLET_RETURN_IF_ERROR(runtime_api_->Start());
   subscriptions_->Start(config_.plugins);
   spdlog::info("{} serving loop{} ({})", loops, loops == 1 ? "" : "s", why);
   ready_ = true;
@@ -162,6 +165,9 @@ bool Server::Drained() const {
 }
 
 void Server::Stop() {
+  // The runtime API's calls may run functions: they finish (or are cancelled at the drain
+  // timeout) while the functions still run.
+  if (runtime_api_) runtime_api_->Shutdown(std::chrono::milliseconds(config_.drain_timeout_ms));
   if (!http_ && proxies_.empty()) {
     StopThreads();
     return;
@@ -191,6 +197,7 @@ void Server::StopThreads() {
   // The loops are stopped: what their handlers pointed to can go.
   if (outbound_) outbound_->Shutdown();
   subscriptions_.reset();
+  runtime_api_.reset();
   admin_.reset();
   functions_.reset();
   proxies_.clear();

@@ -1,6 +1,7 @@
 // The function server: the wiring of its rooms and the order they start and stop in.
 // Configuration in; out: the function listener (a request's `id` header names the function),
-// the proxy listeners, the admin API, and the subscriptions that hand messages to functions.
+// the proxy listeners, the admin API, the runtime API for applications, and the subscriptions
+// that hand messages to functions.
 #pragma once
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "server/admin/admin_api.h"
+#include "server/api/runtime_api.h"
 #include "server/config/config.h"
 #include "server/functions/function_registry.h"
 #include "server/ingress/http_server.h"
@@ -39,6 +41,8 @@ class Server {
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
   // The port of the proxy listener named `name` (0: none serves).
   uint16_t proxy_port(const std::string& name) const;
+  // The port of the runtime API listener named `name` (0: none serves).
+  uint16_t runtime_port(const std::string& name) const { return runtime_api_ ? runtime_api_->port(name) : 0; }
 
   // The function listener's entry point.
   void Handle(abi::HttpRequest request, Respond respond);
@@ -66,6 +70,7 @@ class Server {
   std::shared_ptr<OutboundCalls> outbound_;
   std::vector<std::unique_ptr<ProxyListener>> proxies_;
   std::unique_ptr<AdminApi> admin_;
+  std::unique_ptr<RuntimeApi> runtime_api_;  // the runtime API for applications
   Metrics metrics_;
   std::shared_ptr<LogRing> log_ring_;
   std::atomic<bool> ready_{false};

@@ -71,6 +71,31 @@ TEST_P(LockSequencerTest, OnlyTheHolderUnlocksAndALockIsNotReentrant) {
   EXPECT_TRUE(Take("order-8", "alice"));  // another resource is another lock
 }
 
+TEST_P(LockSequencerTest, OnlyTheHolderRenewsALeaseAndARenewedLockOutlivesItsFirstLease) {
+  auto extend = [&](const std::string& resource, const std::string& owner, int seconds) {
+    auto result = lock_->Extend(resource, owner, std::chrono::seconds(seconds));
+    EXPECT_TRUE(result.ok()) << result.status().message();
+    return result.ok() ? *result : UnlockResult::kSuccess;
+  };
+  EXPECT_EQ(extend("job", "worker-1", 60), UnlockResult::kLockDoesNotExist);
+  ASSERT_TRUE(Take("job", "worker-1", 2));
+  EXPECT_EQ(extend("job", "worker-2", 60), UnlockResult::kLockBelongsToOthers);
+  EXPECT_EQ(extend("job", "worker-1", 60), UnlockResult::kSuccess);
+  if (GetParam() == "redis") {
+    // Redis keeps the lease: the key's time to live is the renewed one.
+    const int ttl = std::stoi(redis_->Cli("TTL job"));
+    EXPECT_GT(ttl, 2);
+    EXPECT_LE(ttl, 60);
+  } else {
+    clock_.Advance(std::chrono::seconds(30));  // past the first lease, inside the renewed one
+    EXPECT_FALSE(Take("job", "worker-2")) << "the renewed lease ended with the first";
+    clock_.Advance(std::chrono::seconds(30));
+    EXPECT_TRUE(Take("job", "worker-2")) << "the renewed lease did not end";
+  }
+  EXPECT_EQ(Release("job", "worker-1"), GetParam() == "redis" ? UnlockResult::kSuccess
+                                                               : UnlockResult::kLockBelongsToOthers);
+}
+
 TEST_P(LockSequencerTest, ALockExpiresAndSomeoneElseCanTakeIt) {
   ASSERT_TRUE(Take("job", "worker-1", 1));
   bool taken = false;

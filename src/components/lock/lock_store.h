@@ -25,6 +25,10 @@ class LockStoreComponent {
                                std::chrono::seconds expire) = 0;
   // Releases `resource` if `owner` holds it; only the holder can.
   virtual Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) = 0;
+  // Renews the lease: `resource` stays `owner`'s for `expire` from now, if `owner` holds it.
+  // What it found, as Unlock says it (kSuccess: renewed).
+  virtual Result<UnlockResult> Extend(std::string_view resource, std::string_view owner,
+                                      std::chrono::seconds expire) = 0;
 };
 
 // "redis", "embedded" (SQLite) or "in-memory"; metadata as the state store of that type.

@@ -51,6 +51,47 @@ Status CheckWriteCondition(std::string_view store, const StateOperation& operati
   return Status::Ok();
 }
 
+namespace {
+
+constexpr std::string_view kSeparator = "||";
+
+std::string_view KeyPrefixStrategy(const StoreConfig& store) {
+  auto it = store.metadata.find("keyPrefix");
+  return it == store.metadata.end() || it->second.empty() ? std::string_view("appid") : std::string_view(it->second);
+}
+
+}  // namespace
+
+Status CheckKeyPrefix(const StoreConfig& store) {
+  const std::string_view strategy = KeyPrefixStrategy(store);
+  if (strategy.find(kSeparator) != std::string_view::npos)
+    return InvalidArgument("config " + store.json_path + ".metadata.keyPrefix: \"" + Printable(strategy, 64) +
+                           "\" must not contain \"||\" (use appid, name, none or a plain prefix)");
+  return Status::Ok();
+}
+
+Result<std::string> StoredKey(const StoreConfig& store, std::string_view app_id, std::string_view key) {
+  const std::string_view strategy = KeyPrefixStrategy(store);
+  std::string_view prefix;
+  if (strategy == "none") return std::string(key);
+  if (strategy == "appid") {
+    if (app_id.empty()) return std::string(key);
+    prefix = app_id;
+  } else if (strategy == "name") {
+    prefix = store.name;
+  } else {
+    prefix = strategy;
+  }
+  if (key.find(kSeparator) != std::string_view::npos)
+    return InvalidArgument("state key \"" + Printable(key, 64) + "\" holds \"||\", which store '" + store.name +
+                           "' uses to join its key prefix (keyPrefix " + std::string(strategy) +
+                           "): choose a key without it");
+  std::string stored;
+  stored.reserve(prefix.size() + kSeparator.size() + key.size());
+  stored.append(prefix).append(kSeparator).append(key);
+  return stored;
+}
+
 Result<std::unique_ptr<StateStoreComponent>> CreateStateStore(const StoreConfig& config) {
   if (config.type == "in-memory" || config.type == "memory") return MemoryStore::Create(config);
   if (config.type == "embedded" || config.type == "sqlite") return EmbeddedStore::Create(config);

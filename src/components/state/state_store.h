@@ -77,6 +77,15 @@ class StateStoreComponent {
 Status CheckWriteCondition(std::string_view store, const StateOperation& operation,
                            const std::optional<std::string>& current);
 
+// The key a store holds for the key `key` an app or function names, under the store's
+// "keyPrefix" metadata (Layotto's and Dapr's rule): "appid" (the default) gives
+// "<app_id>||key", or `key` itself when there is no app id; "name" gives "<store name>||key";
+// "none" gives `key`; any other value is a fixed prefix, "<value>||key". Under a prefix, a key
+// holding "||" is refused (InvalidArgument naming it), so that no two names meet in one key.
+Result<std::string> StoredKey(const StoreConfig& store, std::string_view app_id, std::string_view key);
+// The config's "keyPrefix" of `store` is valid: InvalidArgument naming it otherwise.
+Status CheckKeyPrefix(const StoreConfig& store);
+
 // Creates the store `config.type` names: "embedded" (SQLite file, the default choice),
 // "redis", or "in-memory". Fails with the JSON path for an unknown type or bad metadata.
 Result<std::unique_ptr<StateStoreComponent>> CreateStateStore(const StoreConfig& config);

@@ -255,25 +255,15 @@ void AdminApi::ChangeFunctions(const std::string& path, const std::string& body_
 }
 
 Status AdminApi::CheckExposure() const {
-  auto split = SplitHostPort(config_.admin_address);
-  if (!split.ok())
-    return Status(split.status().code(), "config wasmlet.admin_address: " + split.status().message());
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(split->first, ec);
-  const bool loopback = split->first == "localhost" || (!ec && address.is_loopback());
-  if (loopback || !config_.admin_token.empty()) return Status::Ok();
-  if (!config_.admin_allow_insecure) {
-    return FailedPrecondition(
-        "config wasmlet.admin_address: " + config_.admin_address +
-        " is reachable from other machines and no admin_token is set, so anyone "
-        "could install code; set wasmlet.admin_token (or WASMLET_ADMIN_TOKEN), bind "
-        "it to 127.0.0.1, or set wasmlet.admin_allow_insecure: true to accept the risk");
-  }
-  spdlog::warn(
-      "the admin API on {} has no token and is reachable from other machines: anyone who can "
-      "reach it can install and run code (wasmlet.admin_allow_insecure is set)",
-      config_.admin_address);
-  return Status::Ok();
+  return server::CheckExposure({.what = "admin API",
+                                .address = config_.admin_address,
+                                .address_setting = "wasmlet.admin_address",
+                                .has_token = !config_.admin_token.empty(),
+                                .token_setting = "admin_token",
+                                .token_env = "WASMLET_ADMIN_TOKEN",
+                                .allow_insecure = config_.admin_allow_insecure,
+                                .insecure_setting = "wasmlet.admin_allow_insecure",
+                                .risk = "can install and run code"});
 }
 
 }  // namespace wasmlet::server

@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "abi/header_map.h"
+#include "common/address.h"
 #include "common/text.h"
 #include "server/config/config_json.h"
 
@@ -157,6 +160,34 @@ Status ParseStores(const json& state, const std::string& path, std::map<std::str
   return Status::Ok();
 }
 
+// grpc_config.hellos: {"name": {"type": "helloworld", "hello": "greeting"}}.
+Status ParseHellos(const json& hellos, const std::string& path, std::map<std::string, HelloConfig>& into) {
+  if (!hellos.is_object()) return Bad(path, "expected an object of named components, found " + TypeName(hellos));
+  for (const auto& [name, item] : hellos.items()) {
+    const std::string at = path + "." + name;
+    if (!item.is_object()) return Bad(at, "expected an object, found " + TypeName(item));
+    HelloConfig hello;
+    WASMLET_RETURN_IF_ERROR(ReadString(item, "type", at, hello.type));
+    WASMLET_RETURN_IF_ERROR(ReadString(item, "hello", at, hello.hello));
+    if (hello.type != "helloworld")
+      return Bad(at + ".type", "\"" + Printable(hello.type, 32) + "\" is not a hello component (\"helloworld\")");
+    into[name] = std::move(hello);
+  }
+  return Status::Ok();
+}
+
+// grpc_config.app: {"app_id", "grpc_callback_port", "grpc_callback_host"}.
+Status ParseApp(const json& app, const std::string& path, AppConfig& into) {
+  if (!app.is_object()) return Bad(path, "expected an object, found " + TypeName(app));
+  WASMLET_RETURN_IF_ERROR(ReadString(app, "app_id", path, into.app_id));
+  if (into.app_id.find("||") != std::string::npos)
+    return Bad(path + ".app_id", "must not contain \"||\" (it separates the app id from a state key)");
+  WASMLET_RETURN_IF_ERROR(ReadInt(app, "grpc_callback_port", path, into.callback_port, 0, 65535));
+  WASMLET_RETURN_IF_ERROR(ReadString(app, "grpc_callback_host", path, into.callback_host));
+  if (into.callback_host.empty()) into.callback_host = "127.0.0.1";
+  return Status::Ok();
+}
+
 Status ParseRpcs(const json& rpcs, const std::string& path, ServerConfig& config) {
   if (!rpcs.is_object()) return Bad(path, "expected an object, found " + TypeName(rpcs));
   for (const auto& [name, rpc] : rpcs.items()) {
@@ -227,6 +258,18 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
         if (!grpc) continue;
         const std::string gpath = fpath + ".config.grpc_config";
         if (!grpc->is_object()) return Bad(gpath, "expected an object, found " + TypeName(*grpc));
+        std::string server_name;
+        WASMLET_RETURN_IF_ERROR(ReadString(filter["config"], "server_name", fpath + ".config", server_name));
+        if (server_name == "runtime") {
+          if (address.empty()) {
+            spdlog::warn("config {}: the runtime API listener has no address, so it is not served", path);
+          } else {
+            config.runtime_listeners.push_back({proxy.name, address, path});
+          }
+        }
+        if (grpc->contains("hellos"))
+          WASMLET_RETURN_IF_ERROR(ParseHellos((*grpc)["hellos"], gpath + ".hellos", config.hellos));
+        if (grpc->contains("app")) WASMLET_RETURN_IF_ERROR(ParseApp((*grpc)["app"], gpath + ".app", config.app));
         if (grpc->contains("state"))
           WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["state"], gpath + ".state", config.stores));
         if (grpc->contains("lock"))
@@ -248,7 +291,8 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
           WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
         for (const auto& [section, value] : grpc->items()) {
           if (section != "state" && section != "rpcs" && section != "lock" && section != "sequencer" &&
-              section != "secret_store" && section != "config_store" && section != "pub_subs")
+              section != "secret_store" && section != "config_store" && section != "pub_subs" &&
+              section != "hellos" && section != "app")
             spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
         }
       }
@@ -348,6 +392,12 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   WASMLET_RETURN_IF_ERROR(ReadString(settings, "admin_token", path, config.admin_token));
   WASMLET_RETURN_IF_ERROR(ReadBool(settings, "admin_allow_insecure", path, config.admin_allow_insecure));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_connections", path, config.max_connections, 1, 1 << 24));
+  WASMLET_RETURN_IF_ERROR(ReadString(settings, "api_token", path, config.api_token));
+  WASMLET_RETURN_IF_ERROR(ReadBool(settings, "api_allow_insecure", path, config.api_allow_insecure));
+  WASMLET_RETURN_IF_ERROR(
+      ReadInt(settings, "api_max_message_bytes", path, config.api_max_message_bytes, 1024, int64_t{1} << 30));
+  WASMLET_RETURN_IF_ERROR(
+      ReadInt(settings, "api_max_concurrent_calls", path, config.api_max_concurrent_calls, 1, 4096));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "idle_timeout_ms", path, config.idle_timeout_ms, 1, 3600000));
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "max_module_bytes", path, config.max_module_bytes, 8, int64_t{1} << 31));
@@ -425,11 +475,14 @@ Result<ServerConfig> ConfigFromJson(const json& root) {
   if (const char* token = std::getenv("WASMLET_ADMIN_TOKEN"); token && *token && config.admin_token.empty()) {
     config.admin_token = token;  // the environment, for secrets kept out of config files
   }
-  if (!config.serve_functions && config.proxy_listeners.empty()) {
-    return Bad(
-        "servers[].listeners[]",
-        "no listener has a stream filter of type \"Layotto\" (functions) or a filter of type \"proxy\" "
-        "(proxy mode), so there is nothing to serve");
+  if (const char* token = std::getenv("WASMLET_API_TOKEN"); token && *token && config.api_token.empty()) {
+    config.api_token = token;
+  }
+  if (!config.serve_functions && config.proxy_listeners.empty() && config.runtime_listeners.empty()) {
+    return Bad("servers[].listeners[]",
+               "no listener has a stream filter of type \"Layotto\" (functions), a filter of type \"proxy\" "
+               "(proxy mode) or a grpc filter with \"server_name\": \"runtime\" (the runtime API), so there "
+               "is nothing to serve");
   }
   for (const ProxyListenerConfig& listener : config.proxy_listeners) {
     const bool known = std::any_of(config.routers.begin(), config.routers.end(),
@@ -443,6 +496,27 @@ Result<ServerConfig> ConfigFromJson(const json& root) {
 }
 
 }  // namespace
+
+Status CheckExposure(const Exposure& e) {
+  auto split = SplitHostPort(e.address);
+  if (!split.ok()) return Status(split.status().code(), "config " + e.address_setting + ": " + split.status().message());
+  const std::string& host = split->first;
+  in_addr v4{};
+  in6_addr v6{};
+  const bool loopback = host == "localhost" ||
+                        (inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
+                        (inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6));
+  if (loopback || e.has_token) return Status::Ok();
+  if (!e.allow_insecure) {
+    return FailedPrecondition("config " + e.address_setting + ": " + e.address +
+                              " is reachable from other machines and no " + e.token_setting + " is set, so anyone " +
+                              e.risk + "; set wasmlet." + e.token_setting + " (or " + e.token_env +
+                              "), bind it to 127.0.0.1, or set " + e.insecure_setting + ": true to accept the risk");
+  }
+  spdlog::warn("the {} on {} has no token and is reachable from other machines: anyone who can reach it {} ({} is set)",
+               e.what, e.address, e.risk, e.insecure_setting);
+  return Status::Ok();
+}
 
 Result<ServerConfig> ParseConfig(const std::string& json_text) {
   json root;

@@ -77,6 +77,27 @@ struct ProxyListenerConfig {
   std::string json_path;
 };
 
+// A listener whose grpc filter has "server_name": "runtime": the runtime API for applications
+// (server/api/), served on its address.
+struct RuntimeListenerConfig {
+  std::string name;
+  std::string address;
+  std::string json_path;
+};
+
+// grpc_config.hellos: what SayHello answers for each named component.
+struct HelloConfig {
+  std::string type;   // "helloworld"
+  std::string hello;  // the greeting
+};
+
+// grpc_config.app: the application this sidecar runs beside.
+struct AppConfig {
+  std::string app_id;  // the prefix of state keys under keyPrefix "appid" (Layotto's default)
+  uint16_t callback_port = 0;  // its AppCallback gRPC service ("grpc_callback_port"); 0: none
+  std::string callback_host = "127.0.0.1";  // "grpc_callback_host"
+};
+
 struct ServerConfig {
   std::string function_address = "0.0.0.0:2045";
   std::vector<PluginConfig> plugins;
@@ -94,6 +115,10 @@ struct ServerConfig {
   std::vector<ProxyListenerConfig> proxy_listeners;
   // Whether a listener carries the Layotto filter: only then is function_address served.
   bool serve_functions = false;
+  // The runtime API for applications: where it is served, SayHello's components, the app.
+  std::vector<RuntimeListenerConfig> runtime_listeners;
+  std::map<std::string, HelloConfig> hellos;
+  AppConfig app;
 
   // "wasmlet": { ... } settings.
   // Serving loops: each accepts connections, parses their requests and runs their functions
@@ -118,6 +143,14 @@ struct ServerConfig {
   std::string admin_token;  // when set, admin calls need "Authorization: Bearer <token>"
   // An admin listener on a non-loopback address without a token is refused unless this is set.
   bool admin_allow_insecure = false;
+  // When set, runtime API calls need it (gRPC metadata "dapr-api-token", or "authorization:
+  // Bearer <token>"); WASMLET_API_TOKEN in the environment sets it too.
+  std::string api_token;
+  // A runtime API listener on a non-loopback address without a token is refused unless this is set.
+  bool api_allow_insecure = false;
+  uint64_t api_max_message_bytes = 4 << 20;  // a runtime API message larger than this is refused
+  // The runtime API calls that run at once; each holds a thread while its component answers.
+  uint32_t api_max_concurrent_calls = 64;
   size_t max_connections = 10000;  // open connections to the function listener; past it: 503
   // A connection whose client sends no request (or does not take its answer) for this long is closed.
   uint32_t idle_timeout_ms = 60000;
@@ -127,6 +160,23 @@ struct ServerConfig {
 };
 
 Result<ServerConfig> LoadConfig(const std::string& path);
+
+// The rule for a listener that hands out control (the admin API, the runtime API): on a
+// loopback address, or with a token, it serves; on any other address without a token it is
+// refused unless `allow_insecure`, and then served with a warning. `what` names it in the
+// messages, `address_setting`, `token_setting` and `insecure_setting` the config fields.
+struct Exposure {
+  std::string what;
+  std::string address;
+  std::string address_setting;
+  bool has_token = false;
+  std::string token_setting;  // under "wasmlet"
+  std::string token_env;      // the environment variable that sets it too
+  bool allow_insecure = false;
+  std::string insecure_setting;
+  std::string risk;  // what anyone who reaches it could do
+};
+Status CheckExposure(const Exposure& exposure);
 
 // How many serving loops to run on `cores` cores: `workers` when set. Otherwise one per core,
 // or kLoopsPerCoreForNetworkStores per core when a component is reached over the network (its

@@ -30,15 +30,18 @@ Result<typename std::map<std::string, std::shared_ptr<Component>>::const_iterato
 // config, by name.
 class ConfiguredStores : public abi::StateStore {
  public:
+  // `configs` give each store's keyPrefix; `app_id` is the app's (grpc_config.app.app_id).
   ConfiguredStores(std::map<std::string, std::shared_ptr<components::StateStoreComponent>> stores,
-                   Metrics& metrics)
-      : stores_(std::move(stores)), metrics_(metrics) {}
+                   std::map<std::string, StoreConfig> configs, std::string app_id, Metrics& metrics)
+      : stores_(std::move(stores)), configs_(std::move(configs)), app_id_(std::move(app_id)), metrics_(metrics) {}
   Result<std::string> GetState(std::string_view store, std::string_view key) override {
     auto found = Find(store);
     if (!found.ok()) return found.status();
+    auto stored = StoredKey((*found)->first, key);
+    if (!stored.ok()) return stored.status();
     Result<std::string> value = [&] {
       BlockingCall blocked;  // a network round trip: the function counts as slow if it adds up
-      return (*found)->second->Get(key);
+      return (*found)->second->Get(*stored);
     }();
     if (!value.ok()) metrics_.CountStateStoreError((*found)->first);
     return value;
@@ -48,9 +51,16 @@ class ConfiguredStores : public abi::StateStore {
                                                     const std::vector<std::string>& keys) override {
     auto found = Find(store);
     if (!found.ok()) return found.status();
+    std::vector<std::string> stored_keys;
+    stored_keys.reserve(keys.size());
+    for (const std::string& key : keys) {
+      auto stored = StoredKey((*found)->first, key);
+      if (!stored.ok()) return stored.status();
+      stored_keys.push_back(std::move(*stored));
+    }
     auto items = [&] {
       BlockingCall blocked;
-      return (*found)->second->BulkGet(keys);
+      return (*found)->second->BulkGet(stored_keys);
     }();
     if (!items.ok()) {
       metrics_.CountStateStoreError((*found)->first);
@@ -77,7 +87,9 @@ class ConfiguredStores : public abi::StateStore {
       components::StateOperation op;
       op.kind =
           write.remove ? components::StateOperation::Kind::kDelete : components::StateOperation::Kind::kSave;
-      op.key = write.key;
+      auto stored = StoredKey((*found)->first, write.key);
+      if (!stored.ok()) return stored.status();
+      op.key = std::move(*stored);
       op.value = write.value;
       op.etag = write.etag;
       op.concurrency =
@@ -100,8 +112,17 @@ class ConfiguredStores : public abi::StateStore {
   Result<Stores::const_iterator> Find(std::string_view store) {
     return FindNamed(stores_, store, "state store", metrics_);
   }
+  // The key the store holds for `key` (its keyPrefix rule). Stores made without a config (tests)
+  // hold keys as they are.
+  Result<std::string> StoredKey(const std::string& store, std::string_view key) const {
+    auto config = configs_.find(store);
+    if (config == configs_.end()) return std::string(key);
+    return components::StoredKey(config->second, app_id_, key);
+  }
 
   Stores stores_;
+  std::map<std::string, StoreConfig> configs_;
+  std::string app_id_;
   Metrics& metrics_;
 };
 
@@ -145,6 +166,12 @@ class ConfiguredLocks : public abi::Locks {
   Result<Unlocked> Unlock(std::string_view store, std::string_view resource,
                           std::string_view owner) override {
     auto result = stores_.Call(store, [&](auto& lock) { return lock.Unlock(resource, owner); });
+    if (!result.ok()) return result.status();
+    return static_cast<Unlocked>(*result);
+  }
+  Result<Unlocked> KeepAlive(std::string_view store, std::string_view resource, std::string_view owner,
+                             std::chrono::seconds expire) override {
+    auto result = stores_.Call(store, [&](auto& lock) { return lock.Extend(resource, owner, expire); });
     if (!result.ok()) return result.status();
     return static_cast<Unlocked>(*result);
   }
@@ -238,6 +265,7 @@ Result<std::map<std::string, std::shared_ptr<Component>>> CreateNamed(
 Result<StateStores> CreateStores(const ServerConfig& config) {
   StateStores stores;
   for (const auto& [name, store_config] : config.stores) {
+    WASMLET_RETURN_IF_ERROR(components::CheckKeyPrefix(store_config));
     auto store = components::CreateStateStore(store_config);
     if (!store.ok()) return store.status();
     stores[name] = std::move(*store);
@@ -251,7 +279,7 @@ Result<ConfiguredServices> CreateHostServices(const ServerConfig& config, Metric
   ConfiguredServices made;
   abi::HostServices& services = made.services;
   services.shared = std::make_shared<abi::SharedState>(config.guest_limits);
-  services.state = std::make_shared<ConfiguredStores>(std::move(*stores), metrics);
+  services.state = std::make_shared<ConfiguredStores>(std::move(*stores), config.stores, config.app.app_id, metrics);
   auto locks = CreateNamed<components::LockStoreComponent>(config.locks, components::CreateLockStore);
   if (!locks.ok()) return locks.status();
   services.locks = std::make_shared<ConfiguredLocks>(std::move(*locks), metrics);

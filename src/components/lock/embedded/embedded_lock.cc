@@ -40,13 +40,24 @@ Result<bool> EmbeddedLock::TryLock(std::string_view resource, std::string_view o
 }
 
 Result<UnlockResult> EmbeddedLock::Unlock(std::string_view resource, std::string_view owner) {
+  return ChangeHeld(resource, owner, std::nullopt);
+}
+
+Result<UnlockResult> EmbeddedLock::Extend(std::string_view resource, std::string_view owner,
+                                          std::chrono::seconds expire) {
+  return ChangeHeld(resource, owner, expire);
+}
+
+Result<UnlockResult> EmbeddedLock::ChangeHeld(std::string_view resource, std::string_view owner,
+                                              std::optional<std::chrono::seconds> renew) {
   UnlockResult result = UnlockResult::kSuccess;
   Status status = file_->Transaction([&](sqlite3* db) -> Status {
+    const int64_t now = UnixMillis(clock_);
     Statement find(db, "SELECT owner FROM locks WHERE store = ?1 AND resource = ?2 AND expires > ?3");
     if (!find.ok()) return file_->Error(db, "preparing");
     BindText(find.get(), 1, store_);
     BindText(find.get(), 2, resource);
-    sqlite3_bind_int64(find.get(), 3, UnixMillis(clock_));
+    sqlite3_bind_int64(find.get(), 3, now);
     const int rc = sqlite3_step(find.get());
     if (rc == SQLITE_DONE) {
       result = UnlockResult::kLockDoesNotExist;
@@ -59,11 +70,14 @@ Result<UnlockResult> EmbeddedLock::Unlock(std::string_view resource, std::string
       result = UnlockResult::kLockBelongsToOthers;
       return Status::Ok();
     }
-    Statement remove(db, "DELETE FROM locks WHERE store = ?1 AND resource = ?2");
-    if (!remove.ok()) return file_->Error(db, "preparing");
-    BindText(remove.get(), 1, store_);
-    BindText(remove.get(), 2, resource);
-    if (sqlite3_step(remove.get()) != SQLITE_DONE) return file_->Error(db, "releasing a lock");
+    Statement change(db, renew ? "UPDATE locks SET expires = ?3 WHERE store = ?1 AND resource = ?2"
+                               : "DELETE FROM locks WHERE store = ?1 AND resource = ?2");
+    if (!change.ok()) return file_->Error(db, "preparing");
+    BindText(change.get(), 1, store_);
+    BindText(change.get(), 2, resource);
+    if (renew) sqlite3_bind_int64(change.get(), 3, now + std::chrono::milliseconds(*renew).count());
+    if (sqlite3_step(change.get()) != SQLITE_DONE)
+      return file_->Error(db, renew ? "renewing a lock" : "releasing a lock");
     return Status::Ok();
   });
   if (!status.ok()) return status;

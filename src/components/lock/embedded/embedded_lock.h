@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "components/embedded/sqlite_file.h"
 #include "components/lock/lock_store.h"
@@ -14,8 +15,13 @@ class EmbeddedLock : public LockStoreComponent {
   Result<bool> TryLock(std::string_view resource, std::string_view owner,
                        std::chrono::seconds expire) override;
   Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override;
+  Result<UnlockResult> Extend(std::string_view resource, std::string_view owner,
+                              std::chrono::seconds expire) override;
 
  private:
+  // Unlock (`renew` unset: the row goes) and Extend (its expiry moves to now + `renew`).
+  Result<UnlockResult> ChangeHeld(std::string_view resource, std::string_view owner,
+                                  std::optional<std::chrono::seconds> renew);
   EmbeddedLock(std::string store, std::unique_ptr<SqliteFile> file, Clock& clock)
       : store_(std::move(store)), file_(std::move(file)), clock_(clock) {}
   std::string store_;

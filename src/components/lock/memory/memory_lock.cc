@@ -21,4 +21,15 @@ Result<UnlockResult> MemoryLock::Unlock(std::string_view resource, std::string_v
   return UnlockResult::kSuccess;
 }
 
+Result<UnlockResult> MemoryLock::Extend(std::string_view resource, std::string_view owner,
+                                       std::chrono::seconds expire) {
+  MutexLock lock(mutex_);
+  const auto now = clock_.Now();
+  auto it = held_.find(resource);
+  if (it == held_.end() || it->second.expires <= now) return UnlockResult::kLockDoesNotExist;
+  if (it->second.owner != owner) return UnlockResult::kLockBelongsToOthers;
+  it->second.expires = now + expire;
+  return UnlockResult::kSuccess;
+}
+
 }  // namespace wasmlet::components

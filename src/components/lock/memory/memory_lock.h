@@ -16,6 +16,8 @@ class MemoryLock : public LockStoreComponent {
   Result<bool> TryLock(std::string_view resource, std::string_view owner,
                        std::chrono::seconds expire) override EXCLUDES(mutex_);
   Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override EXCLUDES(mutex_);
+  Result<UnlockResult> Extend(std::string_view resource, std::string_view owner,
+                              std::chrono::seconds expire) override EXCLUDES(mutex_);
 
  private:
   struct Holder {

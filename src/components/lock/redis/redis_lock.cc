@@ -14,9 +14,28 @@ redis.call('DEL', KEYS[1])
 return 0
 )lua";
 
+// Sets KEYS[1]'s expiry to ARGV[2] seconds if it holds the owner ARGV[1]: as the unlock script.
+constexpr const char* kExtendScript = R"lua(
+local holder = redis.call('GET', KEYS[1])
+if not holder then return 1 end
+if holder ~= ARGV[1] then return 2 end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 0
+)lua";
+
+// The answer of the unlock or extend script.
+Result<UnlockResult> ScriptResult(const RedisClient& redis, Result<RedisClient::Reply> r, const char* script) {
+  if (!r.ok()) return r.status();
+  if ((*r)->type == REDIS_REPLY_ERROR) return redis.Error(std::string(ReplyText(**r)));
+  if ((*r)->type != REDIS_REPLY_INTEGER || (*r)->integer < 0 || (*r)->integer > 2)
+    return redis.Error(std::string("unexpected reply to the ") + script + " script");
+  return static_cast<UnlockResult>((*r)->integer);
+}
+
 }  // namespace
 
-RedisLock::RedisLock(std::unique_ptr<RedisClient> redis) : redis_(std::move(redis)), unlock_(kUnlockScript) {}
+RedisLock::RedisLock(std::unique_ptr<RedisClient> redis)
+    : redis_(std::move(redis)), unlock_(kUnlockScript), extend_(kExtendScript) {}
 
 Result<std::unique_ptr<LockStoreComponent>> RedisLock::Create(const StoreConfig& config) {
   auto redis = RedisClient::Create(config, "lock store '" + config.name + "'");
@@ -38,12 +57,13 @@ Result<bool> RedisLock::TryLock(std::string_view resource, std::string_view owne
 }
 
 Result<UnlockResult> RedisLock::Unlock(std::string_view resource, std::string_view owner) {
-  auto r = redis_->Eval(unlock_, {resource}, {owner});
-  if (!r.ok()) return r.status();
-  if ((*r)->type == REDIS_REPLY_ERROR) return redis_->Error(std::string(ReplyText(**r)));
-  if ((*r)->type != REDIS_REPLY_INTEGER || (*r)->integer < 0 || (*r)->integer > 2)
-    return redis_->Error("unexpected reply to the unlock script");
-  return static_cast<UnlockResult>((*r)->integer);
+  return ScriptResult(*redis_, redis_->Eval(unlock_, {resource}, {owner}), "unlock");
+}
+
+Result<UnlockResult> RedisLock::Extend(std::string_view resource, std::string_view owner,
+                                       std::chrono::seconds expire) {
+  const std::string seconds = std::to_string(expire.count());
+  return ScriptResult(*redis_, redis_->Eval(extend_, {resource}, {owner, seconds}), "extend");
 }
 
 }  // namespace wasmlet::components

@@ -16,11 +16,14 @@ class RedisLock : public LockStoreComponent {
   Result<bool> TryLock(std::string_view resource, std::string_view owner,
                        std::chrono::seconds expire) override;
   Result<UnlockResult> Unlock(std::string_view resource, std::string_view owner) override;
+  Result<UnlockResult> Extend(std::string_view resource, std::string_view owner,
+                              std::chrono::seconds expire) override;
 
  private:
   explicit RedisLock(std::unique_ptr<RedisClient> redis);
   std::unique_ptr<RedisClient> redis_;
   RedisClient::Script unlock_;
+  RedisClient::Script extend_;
 };
 
 }  // namespace wasmlet::components

@@ -1,0 +1,94 @@
+#include "server/api/runtime_api.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
+#include <spdlog/spdlog.h>
+
+#include "common/address.h"
+#include "server/api/runtime_service.h"
+
+namespace wasmlet::server {
+namespace {
+
+// The pollers of gRPC's synchronous server: threads that wait for calls and hand them to the
+// call threads. They count against the thread quota besides the calls.
+constexpr int kPollers = 2;
+
+// The address as gRPC reads it: ":34904" (any address) becomes "0.0.0.0:34904".
+Result<std::string> GrpcAddress(const RuntimeListenerConfig& listener) {
+  auto split = SplitHostPort(listener.address);
+  if (!split.ok())
+    return Status(split.status().code(), "config " + listener.json_path + ".address: " + split.status().message());
+  if (split->first.empty()) return "0.0.0.0:" + std::to_string(split->second);
+  return listener.address;
+}
+
+}  // namespace
+
+RuntimeApi::RuntimeApi(const ServerConfig& config, abi::HostServices services)
+    : config_(config), service_(std::make_unique<RuntimeService>(config, std::move(services))) {}
+
+RuntimeApi::~RuntimeApi() { Shutdown(std::chrono::milliseconds(0)); }
+
+Status RuntimeApi::Start() {
+  if (config_.runtime_listeners.empty()) return Status::Ok();
+  grpc::ServerBuilder builder;
+  std::vector<int> ports(config_.runtime_listeners.size(), 0);
+  for (size_t i = 0; i < config_.runtime_listeners.size(); ++i) {
+    const RuntimeListenerConfig& listener = config_.runtime_listeners[i];
+    WASMLET_RETURN_IF_ERROR(CheckExposure({.what = "runtime API",
+                                           .address = listener.address,
+                                           .address_setting = listener.json_path + ".address",
+                                           .has_token = !config_.api_token.empty(),
+                                           .token_setting = "api_token",
+                                           .token_env = "WASMLET_API_TOKEN",
+                                           .allow_insecure = config_.api_allow_insecure,
+                                           .insecure_setting = "wasmlet.api_allow_insecure",
+                                           .risk = "can read and change this sidecar's state, locks and "
+                                                   "messages and read its secrets"}));
+    auto address = GrpcAddress(listener);
+    if (!address.ok()) return address.status();
+    builder.AddListeningPort(*address, grpc::InsecureServerCredentials(), &ports[i]);
+  }
+  builder.RegisterService(service_.get());
+  const int max_message = static_cast<int>(std::min<uint64_t>(config_.api_max_message_bytes, INT32_MAX));
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kPollers);
+  grpc::ResourceQuota quota("wasmlet runtime API");
+  quota.SetMaxThreads(static_cast<int>(config_.api_max_concurrent_calls) + kPollers);
+  builder.SetResourceQuota(quota);
+  server_ = builder.BuildAndStart();
+  for (size_t i = 0; i < config_.runtime_listeners.size(); ++i) {
+    const RuntimeListenerConfig& listener = config_.runtime_listeners[i];
+    if (!server_ || ports[i] == 0) {
+      if (server_) server_->Shutdown();
+      server_.reset();
+      return Unavailable("config " + listener.json_path + ": the runtime API cannot listen on " + listener.address +
+                         " (is the port in use, or the address not this machine's?)");
+    }
+    listening_.push_back({listener.name, static_cast<uint16_t>(ports[i])});
+    spdlog::info("serving the runtime API (gRPC, spec.proto.runtime.v1.Runtime) on {} port {}", listener.name,
+                 ports[i]);
+  }
+  return Status::Ok();
+}
+
+uint16_t RuntimeApi::port(const std::string& name) const {
+  for (const Listening& listening : listening_) {
+    if (listening.name == name) return listening.port;
+  }
+  return 0;
+}
+
+void RuntimeApi::Shutdown(std::chrono::milliseconds deadline) {
+  if (!server_) return;
+  server_->Shutdown(std::chrono::system_clock::now() + deadline);
+  server_->Wait();
+  server_.reset();
+  listening_.clear();
+}
+
+}  // namespace wasmlet::server

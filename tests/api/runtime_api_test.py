@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""The runtime API for applications, driven as an application drives it: Python's grpcio with
+stubs generated from the project's proto files (by Debian's protoc and grpc_python_plugin),
+against the real wasmlet binary on loopback, on a real redis-server or on the embedded store.
+A function (tests/guests/state_function.cc, `id: id_state`) shares the components with the app,
+so each test also checks that what the app does over gRPC is what the function sees.
+
+    runtime_api_test.py --wasmlet BIN --guests DIR --stubs DIR --store redis|embedded [unittest args]
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+ARGS = None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepts(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def eventually(predicate, what, timeout=20.0):
+    """Polls `predicate` until it holds; fails naming `what` when it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("never happened: " + what)
+
+
+class Process:
+    """A child process whose output goes to a log file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, argv, log_path):
+        self.log_path = log_path
+        self.log_file = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, close_fds=True)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.running():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        return self.proc.returncode
+
+
+def http_get(port, headers):
+    request = urllib.request.Request("http://127.0.0.1:%d/" % port, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class Sidecar:
+    """wasmlet with the runtime API on a free port, a function listener with the state function,
+    and every component on `store` ("redis": a redis-server of its own; "embedded": a file)."""
+
+    def __init__(self, work, store, settings=None, api_address=None):
+        self.work = work
+        self.redis = None
+        self.redis_port = None
+        if store == "redis":
+            self.redis_port = free_port()
+            self.redis = Process(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                                  "--save", "", "--appendonly", "no", "--dir", work],
+                                 os.path.join(work, "redis.log"))
+            eventually(lambda: accepts(self.redis_port), "redis-server accepts connections")
+            metadata = {"redisHost": "127.0.0.1:%d" % self.redis_port}
+        else:
+            metadata = {"path": os.path.join(work, "state.db")}
+        secrets_file = os.path.join(work, "secrets.json")
+        with open(secrets_file, "w") as f:
+            json.dump({"db-password": "s3cret", "api-key": "k-123"}, f)
+        self.api_port = free_port()
+        self.http_port = free_port()
+        component = {"type": store, "metadata": metadata}
+        grpc_config = {
+            "hellos": {"quick_start_demo": {"type": "helloworld", "hello": "greeting"}},
+            "state": {"orders": component},
+            "lock": {"locks": component},
+            "sequencer": {"ids": component},
+            "secret_store": {"vault": {"type": "local.file", "metadata": {"secretsFile": secrets_file}}},
+            "app": {"app_id": "app1"},
+        }
+        config = {
+            "servers": [{
+                "listeners": [
+                    {"name": "grpc", "address": api_address or "127.0.0.1:%d" % self.api_port,
+                     "filter_chains": [{"filters": [{"type": "grpc", "config": {
+                         "server_name": "runtime", "grpc_config": grpc_config}}]}]},
+                    {"name": "wasm", "address": "127.0.0.1:%d" % self.http_port,
+                     "stream_filters": [{"type": "Layotto", "config": {"state": {
+                         "name": "state", "instance_num": 2,
+                         "vm_config": {"engine": "wasmtime",
+                                       "path": os.path.join(ARGS.guests, "state_function.wasm")}}}}]},
+                ]
+            }],
+            "wasmlet": dict({"admin_address": ""}, **(settings or {})),
+        }
+        self.config_path = os.path.join(work, "config.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f, indent=2)
+        self.wasmlet = Process([ARGS.wasmlet, "start", "-c", self.config_path], os.path.join(work, "wasmlet.log"))
+
+    def wait_serving(self):
+        eventually(lambda: accepts(self.api_port) or not self.wasmlet.running(),
+                   "wasmlet serves the runtime API")
+        if not self.wasmlet.running():
+            raise AssertionError("wasmlet did not start:\n" + self.wasmlet.log())
+        eventually(lambda: accepts(self.http_port), "wasmlet serves functions")
+
+    def function(self, **headers):
+        """Calls the state function with `headers` (op, key, value, ...)."""
+        headers = {k.replace("_", "-"): v for k, v in headers.items()}
+        headers["id"] = "id_state"
+        return http_get(self.http_port, headers)
+
+    def stop(self):
+        code = self.wasmlet.stop()
+        if self.redis:
+            self.redis.stop()
+        return code
+
+
+def stubs():
+    sys.path.insert(0, ARGS.stubs)
+    import runtime_pb2  # noqa: E402  (generated at build time)
+    import runtime_pb2_grpc  # noqa: E402
+    return runtime_pb2, runtime_pb2_grpc
+
+
+class RuntimeApiTest(unittest.TestCase):
+    """Each test gets a sidecar of its own: nothing one test leaves behind reaches another."""
+
+    def setUp(self):
+        import grpc
+        self.grpc = grpc
+        self.pb, self.pb_grpc = stubs()
+        self.work = tempfile.mkdtemp(prefix="runtime-api-")
+        self.sidecar = Sidecar(self.work, ARGS.store)
+        self.sidecar.wait_serving()
+        self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.sidecar.api_port)
+        self.api = self.pb_grpc.RuntimeStub(self.channel)
+
+    def tearDown(self):
+        self.channel.close()
+        code = self.sidecar.stop()
+        result = self._outcome.result
+        failed = any(test is self for test, _ in result.failures + result.errors)
+        if failed or code != 0:
+            print("---- wasmlet's log ----\n" + self.sidecar.wasmlet.log())
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.assertEqual(code, 0, "wasmlet did not stop cleanly on SIGTERM")
+
+    def assertFails(self, code, call, *args, contains=""):
+        """`call(*args)` fails with the gRPC status `code`, its message holding `contains`."""
+        with self.assertRaises(self.grpc.RpcError) as raised:
+            call(*args, timeout=10)
+        self.assertEqual(raised.exception.code(), code, raised.exception.details())
+        self.assertIn(contains, raised.exception.details())
+        return raised.exception.details()
+
+    def save(self, key, value, etag=None, first_write=False, metadata=None, timeout=10):
+        pb = self.pb
+        item = pb.StateItem(key=key, value=value, metadata=metadata or {})
+        if etag is not None:
+            item.etag.value = etag
+        if first_write:
+            item.options.concurrency = pb.StateOptions.CONCURRENCY_FIRST_WRITE
+        return self.api.SaveState(pb.SaveStateRequest(store_name="orders", states=[item]), timeout=timeout)
+
+    def get(self, key):
+        return self.api.GetState(self.pb.GetStateRequest(store_name="orders", key=key), timeout=10)
+
+    # ---- hello
+
+    def test_say_hello_answers_the_components_greeting_and_echoes_the_data(self):
+        pb = self.pb
+        from google.protobuf import any_pb2, wrappers_pb2
+        data = any_pb2.Any()
+        data.Pack(wrappers_pb2.StringValue(value="payload"))
+        answer = self.api.SayHello(pb.SayHelloRequest(service_name="quick_start_demo", name="layotto", data=data),
+                                   timeout=10)
+        self.assertEqual(answer.hello, "greeting, layotto")
+        echoed = wrappers_pb2.StringValue()
+        self.assertTrue(answer.data.Unpack(echoed))
+        self.assertEqual(echoed.value, "payload")
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.api.SayHello,
+                         pb.SayHelloRequest(service_name="nope"),
+                         contains="no hello component named 'nope' (the config has: quick_start_demo)")
+
+    # ---- state
+
+    def test_what_the_app_saves_the_function_reads_and_the_other_way_round(self):
+        self.save("book1", b"The Go Programming Language")
+        item = self.get("book1")
+        self.assertEqual(item.data, b"The Go Programming Language")
+        self.assertTrue(item.etag)
+        # The function reads the same item, at the same version.
+        status, body = self.sidecar.function(op="get", key="book1")
+        self.assertEqual((status, body), (200, "value=The Go Programming Language etag=%s\n" % item.etag))
+        # And what the function saves, the app reads.
+        status, body = self.sidecar.function(op="save", key="book2", value="from-function")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.get("book2").data, b"from-function")
+        # Under keyPrefix "appid" (the default) both sides use the key "app1||<key>".
+        if self.sidecar.redis:
+            keys = subprocess.run(["redis-cli", "-p", str(self.sidecar.redis_port), "--raw", "keys", "*book*"],
+                                  capture_output=True, text=True, check=True).stdout.split()
+            self.assertEqual(sorted(keys), ["app1||book1", "app1||book2"])
+
+    def test_an_absent_key_is_an_empty_answer_and_a_bulk_get_keeps_the_order_asked(self):
+        pb = self.pb
+        absent = self.get("nothing")
+        self.assertEqual((absent.data, absent.etag), (b"", ""))
+        self.save("a", b"1")
+        self.save("c", b"3")
+        bulk = self.api.GetBulkState(pb.GetBulkStateRequest(store_name="orders", keys=["c", "b", "a"]), timeout=10)
+        self.assertEqual([(i.key, i.data, bool(i.etag)) for i in bulk.items],
+                         [("c", b"3", True), ("b", b"", False), ("a", b"1", True)])
+
+    def test_etags_and_first_write_guard_writes_and_a_refused_write_is_aborted(self):
+        pb = self.pb
+        self.save("order-1", b"pending")
+        etag = self.get("order-1").etag
+        self.save("order-1", b"paid", etag=etag)
+        self.assertFails(self.grpc.StatusCode.ABORTED, self.save, "order-1", b"lost", etag)
+        self.assertEqual(self.get("order-1").data, b"paid")
+        # First-write: the second creator loses.
+        self.save("seat", b"alice", first_write=True)
+        self.assertFails(self.grpc.StatusCode.ABORTED, self.save, "seat", b"bob", None, True)
+        self.assertEqual(self.get("seat").data, b"alice")
+        # A delete with a stale ETag is refused; with the current one it goes.
+        stale = pb.DeleteStateRequest(store_name="orders", key="order-1", etag=pb.Etag(value=etag))
+        self.assertFails(self.grpc.StatusCode.ABORTED, self.api.DeleteState, stale)
+        current = pb.DeleteStateRequest(store_name="orders", key="order-1",
+                                        etag=pb.Etag(value=self.get("order-1").etag))
+        self.api.DeleteState(current, timeout=10)
+        self.assertEqual(self.get("order-1").data, b"")
+        status, body = self.sidecar.function(op="get", key="order-1")
+        self.assertEqual(body, "absent\n")
+
+    def test_a_transaction_applies_all_of_its_operations_or_none(self):
+        pb = self.pb
+        self.save("stock", b"10")
+        self.save("gone", b"x")
+        stale = pb.TransactionalStateOperation(
+            operationType="upsert", request=pb.StateItem(key="stock", value=b"9", etag=pb.Etag(value="stale")))
+        order = pb.TransactionalStateOperation(operationType="upsert", request=pb.StateItem(key="order", value=b"1"))
+        self.assertFails(self.grpc.StatusCode.ABORTED, self.api.ExecuteStateTransaction,
+                         pb.ExecuteStateTransactionRequest(storeName="orders", operations=[order, stale]))
+        self.assertEqual(self.get("order").data, b"", "a refused transaction left a write behind")
+        delete = pb.TransactionalStateOperation(operationType="delete", request=pb.StateItem(key="gone"))
+        stock = pb.TransactionalStateOperation(
+            operationType="upsert",
+            request=pb.StateItem(key="stock", value=b"9", etag=pb.Etag(value=self.get("stock").etag)))
+        self.api.ExecuteStateTransaction(
+            pb.ExecuteStateTransactionRequest(storeName="orders", operations=[order, stock, delete]), timeout=10)
+        self.assertEqual([self.get(k).data for k in ("order", "stock", "gone")], [b"1", b"9", b""])
+        bad = pb.TransactionalStateOperation(operationType="merge", request=pb.StateItem(key="x"))
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.api.ExecuteStateTransaction,
+                         pb.ExecuteStateTransactionRequest(storeName="orders", operations=[bad]),
+                         contains='operations[0].operationType "merge" is neither "upsert" nor "delete"')
+
+    def test_a_ttl_in_seconds_expires_the_item(self):
+        self.save("session", b"token", metadata={"ttlInSeconds": "1"})
+        self.assertEqual(self.get("session").data, b"token")
+        eventually(lambda: self.get("session").data == b"", "the item with ttlInSeconds 1 expires")
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.save, "s", b"v", None, False,
+                         {"ttlInSeconds": "soon"}, contains='metadata ttlInSeconds "soon" is not a number')
+
+    def test_bad_requests_are_refused_naming_the_problem_and_change_nothing(self):
+        pb = self.pb
+        code = self.grpc.StatusCode.INVALID_ARGUMENT
+        self.assertFails(code, self.api.GetState, pb.GetStateRequest(store_name="nope", key="k"),
+                         contains="no state store named 'nope' (the config has: orders)")
+        self.assertFails(code, self.api.GetState, pb.GetStateRequest(store_name="", key="k"),
+                         contains="store_name is empty")
+        self.assertFails(code, self.api.GetState, pb.GetStateRequest(store_name="orders", key=""),
+                         contains="key is empty")
+        # "||" joins the app id and the key: a key holding it could reach another app's items.
+        self.assertFails(code, self.save, "other||k", b"v", contains='holds "||"')
+        self.assertFails(code, self.api.TryLock,
+                         pb.TryLockRequest(store_name="locks", resource_id="r", lock_owner="o", expire=0),
+                         contains="expire is 0")
+        # Over the message limit (4 MiB by default): refused by gRPC before any store sees it.
+        self.assertFails(self.grpc.StatusCode.RESOURCE_EXHAUSTED, self.save, "big", b"x" * (5 << 20))
+        self.assertEqual(self.get("big").data, b"")
+
+    # ---- locks, ids, secrets
+
+    def test_a_lock_the_app_holds_is_held_for_the_function_and_only_its_owner_unlocks_it(self):
+        pb = self.pb
+        take = pb.TryLockRequest(store_name="locks", resource_id="order-7", lock_owner="app-owner", expire=30)
+        self.assertTrue(self.api.TryLock(take, timeout=10).success)
+        self.assertFalse(self.api.TryLock(pb.TryLockRequest(store_name="locks", resource_id="order-7",
+                                                            lock_owner="someone", expire=30), timeout=10).success)
+        status, body = self.sidecar.function(op="lock", store="locks", key="order-7", owner="fn-owner")
+        self.assertEqual((status, body), (200, "held\n"))
+        unlock = self.api.Unlock(pb.UnlockRequest(store_name="locks", resource_id="order-7", lock_owner="fn-owner"),
+                                 timeout=10)
+        self.assertEqual(unlock.status, pb.UnlockResponse.LOCK_BELONG_TO_OTHERS)
+        unlock = self.api.Unlock(pb.UnlockRequest(store_name="locks", resource_id="order-7",
+                                                  lock_owner="app-owner"), timeout=10)
+        self.assertEqual(unlock.status, pb.UnlockResponse.SUCCESS)
+        unlock = self.api.Unlock(pb.UnlockRequest(store_name="locks", resource_id="order-7",
+                                                  lock_owner="app-owner"), timeout=10)
+        self.assertEqual(unlock.status, pb.UnlockResponse.LOCK_UNEXIST)
+        status, body = self.sidecar.function(op="lock", store="locks", key="order-7", owner="fn-owner")
+        self.assertEqual((status, body), (200, "taken\n"))
+
+    def test_lock_keep_alive_renews_only_the_owners_lease(self):
+        pb = self.pb
+
+        def take(resource, owner, expire):
+            return self.api.TryLock(pb.TryLockRequest(store_name="locks", resource_id=resource, lock_owner=owner,
+                                                      expire=expire), timeout=10).success
+
+        def keep_alive(resource, owner, expire):
+            return self.api.LockKeepAlive(pb.LockKeepAliveRequest(store_name="locks", resource_id=resource,
+                                                                  lock_owner=owner, expire=expire), timeout=10).status
+
+        self.assertTrue(take("renewed", "me", 1))
+        self.assertTrue(take("control", "me", 1))
+        self.assertEqual(keep_alive("renewed", "me", 60), pb.LockKeepAliveResponse.SUCCESS)
+        self.assertEqual(keep_alive("renewed", "you", 60), pb.LockKeepAliveResponse.LOCK_BELONG_TO_OTHERS)
+        self.assertEqual(keep_alive("nothing", "me", 60), pb.LockKeepAliveResponse.LOCK_UNEXIST)
+        # Once the lease both locks were taken with has passed, only the renewed one is held.
+        eventually(lambda: take("control", "you", 1), "the unrenewed lock expires")
+        self.assertFalse(take("renewed", "you", 1), "the renewed lease ended with the first one")
+
+    def test_next_ids_strictly_increase_across_the_app_and_the_function(self):
+        pb = self.pb
+        ids = []
+        for i in range(6):
+            if i % 2:
+                status, body = self.sidecar.function(op="next-id", store="ids", key="orders")
+                self.assertEqual(status, 200, body)
+                ids.append(int(body))
+            else:
+                strong = pb.SequencerOptions(increment=pb.SequencerOptions.STRONG if i else pb.SequencerOptions.WEAK)
+                ids.append(self.api.GetNextId(pb.GetNextIdRequest(store_name="ids", key="orders", options=strong),
+                                              timeout=10).next_id)
+        self.assertEqual(ids, sorted(set(ids)), "ids did not strictly increase: %s" % ids)
+
+    def test_secrets_are_read_one_at_a_time_or_all_at_once(self):
+        pb = self.pb
+        secret = self.api.GetSecret(pb.GetSecretRequest(store_name="vault", key="db-password"), timeout=10)
+        self.assertEqual(dict(secret.data), {"db-password": "s3cret"})
+        bulk = self.api.GetBulkSecret(pb.GetBulkSecretRequest(store_name="vault"), timeout=10)
+        self.assertEqual({k: dict(v.secrets) for k, v in bulk.data.items()},
+                         {"db-password": {"db-password": "s3cret"}, "api-key": {"api-key": "k-123"}})
+        self.assertFails(self.grpc.StatusCode.NOT_FOUND, self.api.GetSecret,
+                         pb.GetSecretRequest(store_name="vault", key="missing"))
+
+
+class ExposureTest(unittest.TestCase):
+    """The runtime API's token and the rule for addresses other machines can reach."""
+
+    def setUp(self):
+        import grpc
+        self.grpc = grpc
+        self.pb, self.pb_grpc = stubs()
+        self.work = tempfile.mkdtemp(prefix="runtime-api-")
+        self.sidecars = []
+
+    def tearDown(self):
+        for sidecar in self.sidecars:
+            sidecar.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def sidecar(self, **kwargs):
+        sidecar = Sidecar(tempfile.mkdtemp(dir=self.work), "embedded", **kwargs)
+        self.sidecars.append(sidecar)
+        return sidecar
+
+    def test_with_a_token_a_call_without_it_is_unauthenticated(self):
+        sidecar = self.sidecar(settings={"api_token": "t0ken"})
+        sidecar.wait_serving()
+        with self.grpc.insecure_channel("127.0.0.1:%d" % sidecar.api_port) as channel:
+            api = self.pb_grpc.RuntimeStub(channel)
+            request = self.pb.SayHelloRequest(service_name="quick_start_demo")
+            with self.assertRaises(self.grpc.RpcError) as raised:
+                api.SayHello(request, timeout=10)
+            self.assertEqual(raised.exception.code(), self.grpc.StatusCode.UNAUTHENTICATED)
+            self.assertIn("dapr-api-token", raised.exception.details())
+            with self.assertRaises(self.grpc.RpcError) as raised:
+                api.SayHello(request, timeout=10, metadata=[("dapr-api-token", "wrong")])
+            self.assertEqual(raised.exception.code(), self.grpc.StatusCode.UNAUTHENTICATED)
+            self.assertEqual(api.SayHello(request, timeout=10, metadata=[("dapr-api-token", "t0ken")]).hello,
+                             "greeting")
+            self.assertEqual(api.SayHello(request, timeout=10, metadata=[("authorization", "Bearer t0ken")]).hello,
+                             "greeting")
+
+    def test_an_address_other_machines_reach_without_a_token_is_refused_unless_opted_in(self):
+        refused = self.sidecar(api_address="0.0.0.0:%d" % free_port())
+        eventually(lambda: not refused.wasmlet.running(), "wasmlet refuses to start")
+        self.assertNotEqual(refused.wasmlet.proc.returncode, 0)
+        self.assertIn("is reachable from other machines and no api_token is set", refused.wasmlet.log())
+        self.assertIn("wasmlet.api_allow_insecure", refused.wasmlet.log())
+        port = free_port()
+        allowed = self.sidecar(api_address="0.0.0.0:%d" % port, settings={"api_allow_insecure": True})
+        allowed.api_port = port
+        allowed.wait_serving()
+        self.assertIn("the runtime API on 0.0.0.0:%d has no token and is reachable from other machines" % port,
+                      allowed.wasmlet.log())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--wasmlet", required=True)
+    parser.add_argument("--guests", required=True)
+    parser.add_argument("--stubs", required=True)
+    parser.add_argument("--store", choices=["redis", "embedded"], required=True)
+    ARGS, rest = parser.parse_known_args()
+    # The exposure rules do not depend on the store: they run once, with the embedded one.
+    suites = ["RuntimeApiTest"] + (["ExposureTest"] if ARGS.store == "embedded" else [])
+    unittest.main(argv=[sys.argv[0], "-v"] + rest, defaultTest=None if rest else suites)
