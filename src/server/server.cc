@@ -95,7 +95,7 @@ Status Server::Start() {
     spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                  functions_->function_count() == 1 ? "" : "s", http_->port());
   }
-  runtime_api_ = std::make_unique<RuntimeApi>(config_, services);
+  runtime_api_ = std::make_unique<RuntimeApi>(config_, services, invoker);
   WASMLET_RETURN_IF_ERROR(runtime_api_->Start());
   subscriptions_->Start(config_.plugins);
   spdlog::info("{} serving loop{} ({})", loops, loops == 1 ? "" : "s", why);

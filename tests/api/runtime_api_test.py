@@ -118,10 +118,13 @@ class Sidecar:
                      "filter_chains": [{"filters": [{"type": "grpc", "config": {
                          "server_name": "runtime", "grpc_config": grpc_config}}]}]},
                     {"name": "wasm", "address": "127.0.0.1:%d" % self.http_port,
-                     "stream_filters": [{"type": "Layotto", "config": {"state": {
-                         "name": "state", "instance_num": 2,
-                         "vm_config": {"engine": "wasmtime",
-                                       "path": os.path.join(ARGS.guests, "state_function.wasm")}}}}]},
+                     "stream_filters": [{"type": "Layotto", "config": {
+                         "state": {"name": "state", "instance_num": 2,
+                                   "vm_config": {"engine": "wasmtime",
+                                                 "path": os.path.join(ARGS.guests, "state_function.wasm")}},
+                         "filter": {"name": "filter", "instance_num": 1,
+                                    "vm_config": {"engine": "wasmtime",
+                                                  "path": os.path.join(ARGS.guests, "abi_filter.wasm")}}}}]},
                 ]
             }],
             "wasmlet": dict({"admin_address": ""}, **(settings or {})),
@@ -181,10 +184,10 @@ class RuntimeApiTest(unittest.TestCase):
         shutil.rmtree(self.work, ignore_errors=True)
         self.assertEqual(code, 0, "wasmlet did not stop cleanly on SIGTERM")
 
-    def assertFails(self, code, call, *args, contains=""):
-        """`call(*args)` fails with the gRPC status `code`, its message holding `contains`."""
+    def assertFails(self, code, call, *args, contains="", **kwargs):
+        """`call(*args, **kwargs)` fails with the gRPC status `code`, its message holding `contains`."""
         with self.assertRaises(self.grpc.RpcError) as raised:
-            call(*args, timeout=10)
+            call(*args, **dict({"timeout": 10}, **kwargs))
         self.assertEqual(raised.exception.code(), code, raised.exception.details())
         self.assertIn(contains, raised.exception.details())
         return raised.exception.details()
@@ -315,6 +318,31 @@ class RuntimeApiTest(unittest.TestCase):
         # Over the message limit (4 MiB by default): refused by gRPC before any store sees it.
         self.assertFails(self.grpc.StatusCode.RESOURCE_EXHAUSTED, self.save, "big", b"x" * (5 << 20))
         self.assertEqual(self.get("big").data, b"")
+
+    # ---- service invocation
+
+    def test_invoke_service_calls_the_function_as_layottos_channel_does(self):
+        pb = self.pb
+        from google.protobuf import any_pb2
+
+        def invoke(method, body=b"", verb=pb.HTTPExtension.NONE, query="", timeout=10, **metadata):
+            message = pb.CommonInvokeRequest(method=method, data=any_pb2.Any(value=body), content_type="text/plain",
+                                             http_extension=pb.HTTPExtension(verb=verb, querystring=query))
+            return self.api.InvokeService(pb.InvokeServiceRequest(id="filter", message=message), timeout=timeout,
+                                          metadata=[(k.replace("_", "-"), v) for k, v in metadata.items()])
+
+        seen = invoke("orders/7", verb=pb.HTTPExtension.PUT, query="x=1", x_op="headers", x_in="from-app")
+        lines = seen.data.value.decode().splitlines()
+        for line in ["header :method=PUT", "header :path=/orders/7?x=1", "header id=filter", "x-in=from-app",
+                     "header content-type=text/plain"]:
+            self.assertIn(line, lines)
+        self.assertFalse([l for l in lines if l.startswith("header grpc-")], "gRPC's own headers reached it")
+        self.assertIn("header :method=GET", invoke("/", x_op="headers").data.value.decode().splitlines())
+        self.assertEqual(invoke("/", body=b"hi", verb=pb.HTTPExtension.POST, x_op="echo").data.value, b"echo=hi\n")
+        self.assertFails(self.grpc.StatusCode.UNAVAILABLE, invoke, "/", b"", pb.HTTPExtension.GET, "",
+                         contains="function 'filter' answered 403: forbidden by the test policy", x_op="local")
+        missing = pb.InvokeServiceRequest(id="nobody", message=pb.CommonInvokeRequest(method="/"))
+        self.assertFails(self.grpc.StatusCode.NOT_FOUND, self.api.InvokeService, missing, contains="nobody")
 
     # ---- locks, ids, secrets
 

@@ -25,8 +25,8 @@ Result<std::string> GrpcAddress(const RuntimeListenerConfig& listener) {
 
 }  // namespace
 
-RuntimeApi::RuntimeApi(const ServerConfig& config, abi::HostServices services)
-    : config_(config), service_(std::make_unique<RuntimeService>(config, std::move(services))) {}
+RuntimeApi::RuntimeApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker)
+    : config_(config), service_(std::make_unique<RuntimeService>(config, std::move(services), std::move(invoker))) {}
 
 RuntimeApi::~RuntimeApi() { Shutdown(std::chrono::milliseconds(0)); }
 

@@ -16,6 +16,7 @@
 #include "abi/services.h"
 #include "common/status.h"
 #include "server/config/config.h"
+#include "server/services/invoker.h"
 
 namespace grpc {
 class Server;
@@ -27,7 +28,8 @@ class RuntimeService;
 
 class RuntimeApi {
  public:
-  RuntimeApi(const ServerConfig& config, abi::HostServices services);
+  // `invoker` runs InvokeService's calls.
+  RuntimeApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker);
   ~RuntimeApi();
   RuntimeApi(const RuntimeApi&) = delete;
   RuntimeApi& operator=(const RuntimeApi&) = delete;

@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <strings.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -109,8 +111,9 @@ abi::HeaderList PairsOf(const google::protobuf::Map<std::string, std::string>& m
 
 }  // namespace
 
-RuntimeService::RuntimeService(const ServerConfig& config, abi::HostServices services)
-    : config_(config), services_(std::move(services)) {}
+RuntimeService::RuntimeService(const ServerConfig& config, abi::HostServices services,
+                               std::shared_ptr<Invoker> invoker)
+    : config_(config), services_(std::move(services)), invoker_(std::move(invoker)) {}
 
 template <typename Fn>
 grpc::Status RuntimeService::Serve(grpc::ServerContext* context, const char* rpc, Fn&& fn) {
@@ -149,6 +152,48 @@ grpc::Status RuntimeService::SayHello(grpc::ServerContext* context, const runtim
     if (!request->name().empty()) hello += ", " + request->name();
     response->set_hello(std::move(hello));
     if (request->has_data()) *response->mutable_data() = request->data();
+    return Status::Ok();
+  });
+}
+
+grpc::Status RuntimeService::InvokeService(grpc::ServerContext* context,
+                                           const runtime_v1::InvokeServiceRequest* request,
+                                           runtime_v1::InvokeResponse* response) {
+  return Serve(context, "InvokeService", [&]() -> Status {
+    WASMLET_RETURN_IF_ERROR(Required(request->id(), "id"));
+    const runtime_v1::CommonInvokeRequest& message = request->message();
+    abi::HttpRequest call;
+    // The verb (GET when none), the method as the path, the query string, the caller's
+    // metadata as headers, and `id` naming the function: what Layotto's channel sends.
+    const auto verb = message.http_extension().verb();
+    call.method = verb == runtime_v1::HTTPExtension::NONE ? "GET" : runtime_v1::HTTPExtension::Verb_Name(verb);
+    call.path = message.method();
+    if (call.path.empty() || call.path.front() != '/') call.path.insert(0, "/");
+    if (!message.http_extension().querystring().empty()) call.path += "?" + message.http_extension().querystring();
+    call.authority = "localhost";
+    for (const auto& [name, value] : context->client_metadata()) {
+      const std::string_view key(name.data(), name.size());
+      // Not the transport's headers, nor the token meant for this API.
+      if (key.empty() || key.front() == ':' || key.starts_with("grpc-") || key == "te" || key == "content-type" ||
+          key == "user-agent" || key == "dapr-api-token" || key == "authorization" || key == "id")
+        continue;
+      call.headers.emplace_back(std::string(key), std::string(value.data(), value.size()));
+    }
+    if (!message.content_type().empty()) call.headers.emplace_back("content-type", message.content_type());
+    call.headers.emplace_back("id", request->id());
+    call.body = message.data().value();
+    auto answer = invoker_->Forward(request->id(), std::move(call));
+    if (!answer.ok()) return answer.status();
+    if (answer->status != 200) {
+      std::string_view body = answer->body;
+      while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.remove_suffix(1);
+      return Unavailable("function '" + Printable(request->id(), 64) + "' answered " +
+                         std::to_string(answer->status) + ": " + Printable(body, 1024));
+    }
+    for (const auto& [name, value] : answer->headers) {
+      if (name.size() == 12 && strncasecmp(name.c_str(), "content-type", 12) == 0) response->set_content_type(value);
+    }
+    response->mutable_data()->set_value(std::move(answer->body));
     return Status::Ok();
   });
 }

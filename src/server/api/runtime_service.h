@@ -9,6 +9,7 @@
 #include "abi/services.h"
 #include "runtime.grpc.pb.h"
 #include "server/config/config.h"
+#include "server/services/invoker.h"
 
 namespace wasmlet::server {
 
@@ -16,10 +17,15 @@ namespace runtime_v1 = ::spec::proto::runtime::v1;
 
 class RuntimeService final : public runtime_v1::Runtime::Service {
  public:
-  RuntimeService(const ServerConfig& config, abi::HostServices services);
+  // `invoker` runs InvokeService's calls (where proxy_invoke_service goes).
+  RuntimeService(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker);
 
   grpc::Status SayHello(grpc::ServerContext* context, const runtime_v1::SayHelloRequest* request,
                         runtime_v1::SayHelloResponse* response) override;
+
+  // A request to the function `id`, as Layotto's channel to the wasm listener builds it.
+  grpc::Status InvokeService(grpc::ServerContext* context, const runtime_v1::InvokeServiceRequest* request,
+                             runtime_v1::InvokeResponse* response) override;
 
   grpc::Status GetState(grpc::ServerContext* context, const runtime_v1::GetStateRequest* request,
                         runtime_v1::GetStateResponse* response) override;
@@ -67,6 +73,7 @@ class RuntimeService final : public runtime_v1::Runtime::Service {
 
   const ServerConfig& config_;
   abi::HostServices services_;
+  std::shared_ptr<Invoker> invoker_;
 };
 
 }  // namespace wasmlet::server

@@ -44,6 +44,11 @@ Result<std::string> Invoker::Invoke(const Call& call) {
   return BodyOf200(target, Remote(InvokeRequest(call)));
 }
 
+Result<abi::HttpResponse> Invoker::Forward(const std::string& target_id, abi::HttpRequest request) {
+  if (remote_.empty()) return functions_->InvokeInProcess(target_id, std::move(request));
+  return Remote(request);
+}
+
 Result<abi::HttpResponse> Invoker::Remote(const abi::HttpRequest& request) {
   HttpClientRequest out;
   out.url = HttpBaseUrl(remote_) + request.path;

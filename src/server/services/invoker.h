@@ -19,6 +19,10 @@ class Invoker : public abi::FunctionInvoker {
 
   // The callee's body when it answers 200; an error naming it and its answer otherwise.
   Result<std::string> Invoke(const Call& call) override;
+  // Runs `request` on the function `target_id` where proxy_invoke_service would (in process, or
+  // on the remote node), as the runtime API's InvokeService does: the whole answer, whatever
+  // its status; an error only when no answer came (no such function, timeout, unreachable).
+  Result<abi::HttpResponse> Forward(const std::string& target_id, abi::HttpRequest request);
 
  private:
   Result<abi::HttpResponse> Remote(const abi::HttpRequest& request);
