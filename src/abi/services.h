@@ -107,6 +107,17 @@ class Configuration {
  public:
   virtual ~Configuration() = default;
   virtual Result<HeaderList> Get(std::string_view store, const std::vector<std::string>& keys) = 0;
+  // Sets each (key, content) item; an empty content removes the item (the runtime API's
+  // SaveConfiguration).
+  virtual Status Save(std::string_view store, const HeaderList& items) {
+    (void)store, (void)items;
+    return Unimplemented("this host cannot change configuration");
+  }
+  // Removes the items at `keys` (DeleteConfiguration); a key that is not there is not an error.
+  virtual Status Delete(std::string_view store, const std::vector<std::string>& keys) {
+    (void)store, (void)keys;
+    return Unimplemented("this host cannot change configuration");
+  }
 };
 
 // Layotto's pub/sub API, for wasmlet's proxy_publish_event (docs/proxy-wasm-abi.md §11.9): the

@@ -108,6 +108,7 @@ class Sidecar:
             "state": {"orders": component},
             "lock": {"locks": component},
             "sequencer": {"ids": component},
+            "config_store": {"settings": component},
             "secret_store": {"vault": {"type": "local.file", "metadata": {"secretsFile": secrets_file}}},
             "app": {"app_id": "app1"},
         }
@@ -318,6 +319,33 @@ class RuntimeApiTest(unittest.TestCase):
         # Over the message limit (4 MiB by default): refused by gRPC before any store sees it.
         self.assertFails(self.grpc.StatusCode.RESOURCE_EXHAUSTED, self.save, "big", b"x" * (5 << 20))
         self.assertEqual(self.get("big").data, b"")
+
+    # ---- configuration
+
+    def test_configuration_the_app_saves_the_function_reads_and_deletes_remove_it(self):
+        pb = self.pb
+        items = [pb.ConfigurationItem(key="timeout", content="30s"), pb.ConfigurationItem(key="retries", content="3")]
+        self.api.SaveConfiguration(pb.SaveConfigurationRequest(store_name="settings", items=items), timeout=10)
+
+        def read(*keys):
+            answer = self.api.GetConfiguration(pb.GetConfigurationRequest(store_name="settings", keys=keys),
+                                               timeout=10)
+            return [(i.key, i.content) for i in answer.items]
+
+        self.assertEqual(read("retries", "missing", "timeout"), [("retries", "3"), ("timeout", "30s")])
+        status, body = self.sidecar.function(op="config", store="settings", keys="timeout,retries")
+        self.assertEqual((status, body), (200, "timeout=30s\nretries=3\n"))
+        # An item saved with no content is removed, as is a deleted one.
+        self.api.SaveConfiguration(pb.SaveConfigurationRequest(store_name="settings",
+                                                               items=[pb.ConfigurationItem(key="timeout")]),
+                                   timeout=10)
+        self.assertEqual(read("retries", "timeout"), [("retries", "3")])
+        self.api.DeleteConfiguration(pb.DeleteConfigurationRequest(store_name="settings", keys=["retries"]),
+                                     timeout=10)
+        self.assertEqual(read("retries", "timeout"), [])
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.api.SaveConfiguration,
+                         pb.SaveConfigurationRequest(store_name="nope"),
+                         contains="no configuration store named 'nope' (the config has: settings)")
 
     # ---- service invocation
 

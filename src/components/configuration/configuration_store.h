@@ -26,6 +26,8 @@ class ConfigurationStoreComponent {
   // cannot be reached, Internal otherwise.
   virtual Result<ConfigurationItems> Get(const std::vector<std::string>& keys) = 0;
   virtual Status Set(std::string_view key, std::string_view content) = 0;
+  // Removes the item at `key`; a key that is not there is not an error.
+  virtual Status Delete(std::string_view key) = 0;
 };
 
 Result<std::unique_ptr<ConfigurationStoreComponent>> CreateConfigurationStore(const StoreConfig& config);

@@ -428,6 +428,33 @@ grpc::Status RuntimeService::GetConfiguration(grpc::ServerContext* context,
   });
 }
 
+grpc::Status RuntimeService::SaveConfiguration(grpc::ServerContext* context,
+                                               const runtime_v1::SaveConfigurationRequest* request,
+                                               google::protobuf::Empty*) {
+  return Serve(context, "SaveConfiguration", [&]() -> Status {
+    WASMLET_RETURN_IF_ERROR(
+        Known(config_.configuration_stores, request->store_name(), "configuration store", "store_name"));
+    abi::HeaderList items;
+    for (const runtime_v1::ConfigurationItem& item : request->items()) {
+      WASMLET_RETURN_IF_ERROR(Required(item.key(), "an item's key"));
+      items.emplace_back(item.key(), item.content());  // an empty content removes the item
+    }
+    return services_.configuration->Save(request->store_name(), items);
+  });
+}
+
+grpc::Status RuntimeService::DeleteConfiguration(grpc::ServerContext* context,
+                                                 const runtime_v1::DeleteConfigurationRequest* request,
+                                                 google::protobuf::Empty*) {
+  return Serve(context, "DeleteConfiguration", [&]() -> Status {
+    WASMLET_RETURN_IF_ERROR(
+        Known(config_.configuration_stores, request->store_name(), "configuration store", "store_name"));
+    std::vector<std::string> keys(request->keys().begin(), request->keys().end());
+    for (const std::string& key : keys) WASMLET_RETURN_IF_ERROR(Required(key, "a key of keys"));
+    return services_.configuration->Delete(request->store_name(), keys);
+  });
+}
+
 grpc::Status RuntimeService::PublishEvent(grpc::ServerContext* context,
                                           const runtime_v1::PublishEventRequest* request, google::protobuf::Empty*) {
   return Serve(context, "PublishEvent", [&]() -> Status {

@@ -60,6 +60,12 @@ class RuntimeService final : public runtime_v1::Runtime::Service {
   grpc::Status GetConfiguration(grpc::ServerContext* context, const runtime_v1::GetConfigurationRequest* request,
                                 runtime_v1::GetConfigurationResponse* response) override;
 
+  grpc::Status SaveConfiguration(grpc::ServerContext* context, const runtime_v1::SaveConfigurationRequest* request,
+                                 google::protobuf::Empty* response) override;
+  grpc::Status DeleteConfiguration(grpc::ServerContext* context,
+                                   const runtime_v1::DeleteConfigurationRequest* request,
+                                   google::protobuf::Empty* response) override;
+
   grpc::Status PublishEvent(grpc::ServerContext* context, const runtime_v1::PublishEventRequest* request,
                             google::protobuf::Empty* response) override;
 

@@ -228,6 +228,20 @@ class ConfiguredConfiguration : public abi::Configuration {
   Result<abi::HeaderList> Get(std::string_view store, const std::vector<std::string>& keys) override {
     return stores_.Call(store, [&](auto& configuration) { return configuration.Get(keys); });
   }
+  Status Save(std::string_view store, const abi::HeaderList& items) override {
+    return stores_.Call(store, [&](auto& configuration) {
+      for (const auto& [key, content] : items) {
+        WASMLET_RETURN_IF_ERROR(content.empty() ? configuration.Delete(key) : configuration.Set(key, content));
+      }
+      return Status::Ok();
+    });
+  }
+  Status Delete(std::string_view store, const std::vector<std::string>& keys) override {
+    return stores_.Call(store, [&](auto& configuration) {
+      for (const std::string& key : keys) WASMLET_RETURN_IF_ERROR(configuration.Delete(key));
+      return Status::Ok();
+    });
+  }
 
  private:
   NamedComponents<components::ConfigurationStoreComponent> stores_;

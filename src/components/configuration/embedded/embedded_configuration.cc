@@ -48,4 +48,15 @@ Status EmbeddedConfiguration::Set(std::string_view key, std::string_view content
   });
 }
 
+Status EmbeddedConfiguration::Delete(std::string_view key) {
+  return file_->Transaction([&](sqlite3* db) -> Status {
+    Statement remove(db, "DELETE FROM configuration WHERE store = ?1 AND key = ?2");
+    if (!remove.ok()) return file_->Error(db, "preparing");
+    BindText(remove.get(), 1, store_);
+    BindText(remove.get(), 2, key);
+    if (sqlite3_step(remove.get()) != SQLITE_DONE) return file_->Error(db, "deleting");
+    return Status::Ok();
+  });
+}
+
 }  // namespace wasmlet::components

@@ -12,6 +12,7 @@ class EmbeddedConfiguration : public ConfigurationStoreComponent {
   static Result<std::unique_ptr<ConfigurationStoreComponent>> Create(const StoreConfig& config);
   Result<ConfigurationItems> Get(const std::vector<std::string>& keys) override;
   Status Set(std::string_view key, std::string_view content) override;
+  Status Delete(std::string_view key) override;
 
  private:
   EmbeddedConfiguration(std::string store, std::unique_ptr<SqliteFile> file)

@@ -23,6 +23,11 @@ class MemoryConfiguration : public ConfigurationStoreComponent {
     items_[std::string(key)] = std::string(content);
     return Status::Ok();
   }
+  Status Delete(std::string_view key) override EXCLUDES(mutex_) {
+    MutexLock lock(mutex_);
+    items_.erase(std::string(key));
+    return Status::Ok();
+  }
 
  private:
   Mutex mutex_;

@@ -38,4 +38,11 @@ Status RedisConfiguration::Set(std::string_view key, std::string_view content) {
   return Status::Ok();
 }
 
+Status RedisConfiguration::Delete(std::string_view key) {
+  auto r = redis_->Command({"DEL", key});
+  if (!r.ok()) return r.status();
+  if ((*r)->type == REDIS_REPLY_ERROR) return redis_->Error(std::string(ReplyText(**r)));
+  return Status::Ok();
+}
+
 }  // namespace wasmlet::components

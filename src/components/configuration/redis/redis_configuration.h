@@ -13,6 +13,7 @@ class RedisConfiguration : public ConfigurationStoreComponent {
   static Result<std::unique_ptr<ConfigurationStoreComponent>> Create(const StoreConfig& config);
   Result<ConfigurationItems> Get(const std::vector<std::string>& keys) override;
   Status Set(std::string_view key, std::string_view content) override;
+  Status Delete(std::string_view key) override;
 
  private:
   explicit RedisConfiguration(std::unique_ptr<RedisClient> redis) : redis_(std::move(redis)) {}
