@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -55,6 +56,9 @@ Status Server::Start() {
     serving.push_back(loop.get());
     ios.push_back(&loop->io());
   }
+  // The actuator first: while the functions load, liveness answers UP and readiness DOWN.
+  actuator_ = std::make_unique<Actuator>(config_, ios, ready_);
+  WASMLET_RETURN_IF_ERROR(actuator_->Start());
   functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_, serving);
   invoker->set_functions(functions_.get());
   subscriptions_ = std::make_unique<Subscriptions>(std::move(configured->pubsubs), *functions_);
@@ -165,19 +169,17 @@ bool Server::Drained() const {
 }
 
 void Server::Stop() {
-  // The runtime API's calls may run functions: they finish (or are cancelled at the drain
-  // timeout) while the functions still run.
-  if (runtime_api_) runtime_api_->Shutdown(std::chrono::milliseconds(config_.drain_timeout_ms));
-  if (!http_ && proxies_.empty()) {
-    StopThreads();
-    return;
-  }
-  ready_ = false;
+  ready_ = false;  // readiness answers DOWN from here on
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
   if (http_) http_->Stop();
   for (auto& proxy : proxies_) proxy->Stop();
   if (admin_) admin_->StopListening();
+  // The runtime API's calls may run functions: they finish (or are cancelled at the drain
+  // timeout) while the functions still run, and the listeners above drain meanwhile.
+  if (runtime_api_)
+    runtime_api_->Shutdown(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(give_up - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())));
   // Drained: no listener reads a new request, and every request read has its answer written.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
   while (!Drained() && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -193,6 +195,8 @@ void Server::StopThreads() {
   if (admin_) admin_->Stop();
   if (functions_) functions_->Shutdown();
   for (auto& proxy : proxies_) proxy->Shutdown();
+  // Readiness answered DOWN while the requests drained; now the probes' listener goes too.
+  if (actuator_) actuator_->Stop();
   for (auto& loop : loops_) loop->Stop();
   // The loops are stopped: what their handlers pointed to can go.
   if (outbound_) outbound_->Shutdown();
@@ -202,6 +206,7 @@ void Server::StopThreads() {
   functions_.reset();
   proxies_.clear();
   http_.reset();
+  actuator_.reset();
   loops_.clear();
 }
 

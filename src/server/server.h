@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/admin/admin_api.h"
+#include "server/api/actuator.h"
 #include "server/api/runtime_api.h"
 #include "server/config/config.h"
 #include "server/functions/function_registry.h"
@@ -43,6 +44,8 @@ class Server {
   uint16_t proxy_port(const std::string& name) const;
   // The port of the runtime API listener named `name` (0: none serves).
   uint16_t runtime_port(const std::string& name) const { return runtime_api_ ? runtime_api_->port(name) : 0; }
+  // The port of the actuator listener named `name` (0: none serves).
+  uint16_t actuator_port(const std::string& name) const { return actuator_ ? actuator_->port(name) : 0; }
 
   // The function listener's entry point.
   void Handle(abi::HttpRequest request, Respond respond);
@@ -71,6 +74,7 @@ class Server {
   std::vector<std::unique_ptr<ProxyListener>> proxies_;
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<RuntimeApi> runtime_api_;  // the runtime API for applications
+  std::unique_ptr<Actuator> actuator_;        // the health endpoints: from start to the very end
   Metrics metrics_;
   std::shared_ptr<LogRing> log_ring_;
   std::atomic<bool> ready_{false};

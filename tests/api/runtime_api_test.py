@@ -47,10 +47,10 @@ def eventually(predicate, what, timeout=20.0):
 class Process:
     """A child process whose output goes to a log file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, argv, log_path):
+    def __init__(self, argv, log_path, cwd=None):
         self.log_path = log_path
         self.log_file = open(log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, close_fds=True)
+        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, close_fds=True, cwd=cwd)
 
     def log(self):
         with open(self.log_path, "rb") as f:
@@ -71,8 +71,8 @@ class Process:
         return self.proc.returncode
 
 
-def http_get(port, headers):
-    request = urllib.request.Request("http://127.0.0.1:%d/" % port, headers=headers)
+def http_get(port, headers, path="/"):
+    request = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, answer.read().decode()
@@ -102,6 +102,8 @@ class Sidecar:
             json.dump({"db-password": "s3cret", "api-key": "k-123"}, f)
         self.api_port = free_port()
         self.http_port = free_port()
+        self.actuator_port = free_port()
+        self.admin_port = free_port()
         component = {"type": store, "metadata": metadata}
         grpc_config = {
             "hellos": {"quick_start_demo": {"type": "helloworld", "hello": "greeting"}},
@@ -124,11 +126,18 @@ class Sidecar:
                                    "vm_config": {"engine": "wasmtime",
                                                  "path": os.path.join(ARGS.guests, "state_function.wasm")}},
                          "filter": {"name": "filter", "instance_num": 1,
-                                    "vm_config": {"engine": "wasmtime",
+                                    "vm_config": {"engine": "wasmtime", "cpu": 3000,
                                                   "path": os.path.join(ARGS.guests, "abi_filter.wasm")}}}}]},
-                ]
+                    # Layotto's actuator listener, as config_standalone.json has it.
+                    {"name": "actuator", "address": "127.0.0.1:%d" % self.actuator_port,
+                     "filter_chains": [{"filters": [{"type": "proxy", "config": {
+                         "downstream_protocol": "Http1", "upstream_protocol": "Http1",
+                         "router_config_name": "actuator_dont_need_router"}}]}],
+                     "stream_filters": [{"type": "actuator_filter"}]},
+                ],
+                "routers": [{"router_config_name": "actuator_dont_need_router"}],
             }],
-            "wasmlet": dict({"admin_address": ""}, **(settings or {})),
+            "wasmlet": dict({"admin_address": "127.0.0.1:%d" % self.admin_port}, **(settings or {})),
         }
         self.config_path = os.path.join(work, "config.json")
         with open(self.config_path, "w") as f:
@@ -439,6 +448,129 @@ class RuntimeApiTest(unittest.TestCase):
                          pb.GetSecretRequest(store_name="vault", key="missing"))
 
 
+class ActuatorTest(unittest.TestCase):
+    """Layotto's health endpoints, as Kubernetes' probes call them."""
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="runtime-api-")
+        self.sidecar = Sidecar(self.work, "embedded")
+        self.sidecar.wait_serving()
+
+    def tearDown(self):
+        self.sidecar.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def probe(self, which):
+        status, body = http_get(self.sidecar.actuator_port, {}, "/actuator/health/" + which)
+        return status, json.loads(body)
+
+    def test_liveness_and_readiness_answer_up_and_readiness_goes_down_while_stopping(self):
+        up = {"status": "UP", "components": {"runtime_startup": {"status": "UP", "details": {"reason": ""}}}}
+        self.assertEqual(self.probe("liveness"), (200, up))
+        self.assertEqual(self.probe("readiness"), (200, up))
+        status, body = http_get(self.sidecar.actuator_port, {}, "/actuator/nothing")
+        self.assertEqual(status, 404)
+        self.assertIn("/actuator/health/readiness", body)
+        # A request that runs for a while (its function spins to its 3 s CPU limit) holds the
+        # stop: meanwhile readiness answers 503 and DOWN, and liveness still UP.
+        import threading
+        spun = []
+        spin = threading.Thread(target=lambda: spun.append(
+            http_get(self.sidecar.http_port, {"id": "filter", "x-op": "spin"})))
+        spin.start()
+        busy = 'wasmlet_instances{id="filter",state="busy"} 1'
+        eventually(lambda: busy in http_get(self.sidecar.admin_port, {}, "/metrics")[1], "the request spins")
+        self.sidecar.wasmlet.proc.terminate()
+        eventually(lambda: self.probe("readiness")[0] == 503, "readiness answers 503 while stopping")
+        status, down = self.probe("readiness")
+        self.assertEqual(down["status"], "DOWN")
+        self.assertEqual(down["components"]["runtime_startup"]["details"]["reason"], "wasmlet is starting or stopping")
+        self.assertEqual(self.probe("liveness")[0], 200)
+        spin.join()
+        self.assertEqual(spun[0][0], 504, spun)
+
+
+def layotto_standalone_config(grpc_port, actuator_port):
+    """The shape of Layotto's configs/config_standalone.json (mosn/layotto), with free ports: what
+    a new user tries first."""
+    return {
+        "servers": [{
+            "default_log_path": "stdout",
+            "default_log_level": "DEBUG",
+            "routers": [{"router_config_name": "actuator_dont_need_router"}],
+            "listeners": [
+                {"name": "grpc", "address": "127.0.0.1:%d" % grpc_port, "bind_port": True,
+                 "filter_chains": [{"filters": [{"type": "grpc", "config": {
+                     "server_name": "runtime",
+                     "grpc_config": {
+                         "hellos": {"quick_start_demo": {"type": "helloworld", "hello": "greeting"}},
+                         "state": {"state_demo": {"type": "in-memory", "metadata": {}}},
+                         "lock": {"lock_demo": {"type": "in-memory", "metadata": {}}},
+                         "pub_subs": {"pub_subs_demo": {"type": "in-memory", "metadata": {"consumerID": "1"}}},
+                         "sequencer": {"sequencer_demo": {"type": "in-memory", "metadata": {}}},
+                         "secret_store": {
+                             "secret_demo": {"type": "local.file",
+                                             "metadata": {"secretsFile": "secret_local_file.json"}},
+                             "secret_demo1": {"type": "local.env", "metadata": {}}},
+                         "bindings": {"bindings_demo": {"type": "http",
+                                                        "metadata": {"url": "https://mosn.io/layotto"}}},
+                         "custom_component": {"helloworld": {"demo": {"type": "in-memory", "metadata": {}}}},
+                         "app": {"app_id": "app1", "grpc_callback_port": free_port()},
+                     }}}]}]},
+                {"name": "actuator", "address": "127.0.0.1:%d" % actuator_port, "bind_port": True,
+                 "filter_chains": [{"filters": [{"type": "proxy", "config": {
+                     "downstream_protocol": "Http1", "upstream_protocol": "Http1",
+                     "router_config_name": "actuator_dont_need_router"}}]}],
+                 "stream_filters": [{"type": "actuator_filter"}]},
+            ],
+        }],
+        "tracing": {"enable": True, "driver": "SOFATracer",
+                    "config": {"generator": "mosntracing", "exporter": ["stdout"]}},
+        "metrics": {"sinks": [{"type": "prometheus", "config": {"port": 34903}}]},
+    }
+
+
+class StandaloneConfigTest(unittest.TestCase):
+    """Layotto's standalone config, unchanged but for its ports, starts and serves."""
+
+    def test_layottos_standalone_config_starts_and_serves_its_components(self):
+        import grpc
+        pb, pb_grpc = stubs()
+        work = tempfile.mkdtemp(prefix="runtime-api-")
+        self.addCleanup(shutil.rmtree, work, True)
+        with open(os.path.join(work, "secret_local_file.json"), "w") as f:
+            json.dump({"db-user-pass:password": "S0m3Th1ng"}, f)
+        grpc_port, actuator_port = free_port(), free_port()
+        config_path = os.path.join(work, "config_standalone.json")
+        with open(config_path, "w") as f:
+            json.dump(layotto_standalone_config(grpc_port, actuator_port), f, indent=2)
+        # Layotto's secretsFile is relative: like Layotto, wasmlet reads it from where it starts.
+        wasmlet = Process([ARGS.wasmlet, "start", "-c", config_path], os.path.join(work, "wasmlet.log"), cwd=work)
+        self.addCleanup(wasmlet.stop)
+        eventually(lambda: accepts(grpc_port) or not wasmlet.running(), "wasmlet serves the runtime API")
+        self.assertTrue(wasmlet.running(), wasmlet.log())
+        with grpc.insecure_channel("127.0.0.1:%d" % grpc_port) as channel:
+            api = pb_grpc.RuntimeStub(channel)
+            self.assertEqual(api.SayHello(pb.SayHelloRequest(service_name="quick_start_demo"), timeout=10).hello,
+                             "greeting")
+            api.SaveState(pb.SaveStateRequest(store_name="state_demo",
+                                              states=[pb.StateItem(key="hello", value=b"world")]), timeout=10)
+            self.assertEqual(api.GetState(pb.GetStateRequest(store_name="state_demo", key="hello"),
+                                          timeout=10).data, b"world")
+            self.assertTrue(api.TryLock(pb.TryLockRequest(store_name="lock_demo", resource_id="r", lock_owner="o",
+                                                          expire=10), timeout=10).success)
+            first = api.GetNextId(pb.GetNextIdRequest(store_name="sequencer_demo", key="k"), timeout=10).next_id
+            second = api.GetNextId(pb.GetNextIdRequest(store_name="sequencer_demo", key="k"), timeout=10).next_id
+            self.assertLess(first, second)
+            secret = api.GetSecret(pb.GetSecretRequest(store_name="secret_demo", key="db-user-pass:password"),
+                                   timeout=10)
+            self.assertEqual(dict(secret.data), {"db-user-pass:password": "S0m3Th1ng"})
+            api.PublishEvent(pb.PublishEventRequest(pubsub_name="pub_subs_demo", topic="hello", data=b"x"),
+                             timeout=10)
+        status, body = http_get(actuator_port, {}, "/actuator/health/readiness")
+        self.assertEqual((status, json.loads(body)["status"]), (200, "UP"))
+
+
 class ExposureTest(unittest.TestCase):
     """The runtime API's token and the rule for addresses other machines can reach."""
 
@@ -498,6 +630,8 @@ if __name__ == "__main__":
     parser.add_argument("--stubs", required=True)
     parser.add_argument("--store", choices=["redis", "embedded"], required=True)
     ARGS, rest = parser.parse_known_args()
+    ARGS.wasmlet, ARGS.guests, ARGS.stubs = (os.path.abspath(p) for p in (ARGS.wasmlet, ARGS.guests, ARGS.stubs))
     # The exposure rules do not depend on the store: they run once, with the embedded one.
-    suites = ["RuntimeApiTest"] + (["ExposureTest"] if ARGS.store == "embedded" else [])
+    suites = ["RuntimeApiTest"] + (
+        ["ExposureTest", "ActuatorTest", "StandaloneConfigTest"] if ARGS.store == "embedded" else [])
     unittest.main(argv=[sys.argv[0], "-v"] + rest, defaultTest=None if rest else suites)

@@ -330,11 +330,22 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
       }
     }
   }
-  // The listener that carries the Layotto filter serves functions (its proxy filter is Layotto's
-  // own plumbing); any other listener with a proxy filter is a proxy listener.
+  // The listener that carries the Layotto filter serves functions, and one that carries the
+  // actuator filter the health endpoints (their proxy filters are Layotto's own plumbing); any
+  // other listener with a proxy filter is a proxy listener.
   bool layotto = false;
+  bool actuator = false;
   if (auto filters = listener.find("stream_filters"); filters != listener.end() && filters->is_array()) {
-    for (const json& filter : *filters) layotto |= HasType(filter, "Layotto");
+    for (const json& filter : *filters) {
+      layotto |= HasType(filter, "Layotto");
+      actuator |= HasType(filter, "actuator_filter");
+    }
+  }
+  if (actuator) {
+    if (layotto) return Bad(path, "has both Layotto and actuator_filter stream filters; put them on separate listeners");
+    if (address.empty()) return Bad(path + ".address", "missing: the actuator listener needs an address (host:port)");
+    config.actuator_listeners.push_back({proxy.name, address, path});
+    return Status::Ok();
   }
   if (has_proxy && !layotto) {
     if (address.empty())

@@ -85,6 +85,14 @@ struct RuntimeListenerConfig {
   std::string json_path;
 };
 
+// A listener with Layotto's "actuator_filter" stream filter: the health endpoints Kubernetes
+// probes (/actuator/health/liveness, /actuator/health/readiness), served on its address.
+struct ActuatorListenerConfig {
+  std::string name;
+  std::string address;
+  std::string json_path;
+};
+
 // grpc_config.hellos: what SayHello answers for each named component.
 struct HelloConfig {
   std::string type;   // "helloworld"
@@ -117,6 +125,7 @@ struct ServerConfig {
   bool serve_functions = false;
   // The runtime API for applications: where it is served, SayHello's components, the app.
   std::vector<RuntimeListenerConfig> runtime_listeners;
+  std::vector<ActuatorListenerConfig> actuator_listeners;
   std::map<std::string, HelloConfig> hellos;
   AppConfig app;
 
