@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-all_targets="fuzz_module fuzz_pairs fuzz_config fuzz_ttrpc fuzz_admin fuzz_guest"
+all_targets="fuzz_module fuzz_pairs fuzz_config fuzz_ttrpc fuzz_admin fuzz_guest fuzz_dapr_http"
 targets=${FUZZ_TARGETS:-$all_targets}
 seconds=${FUZZ_SECONDS:-60}
 
@@ -78,6 +78,7 @@ for target in $targets; do
     # host callback runs below V8 frames, so no suppression tells the two apart: no leak checks.
     fuzz_admin) timeout=120 options="$options:detect_leaks=0" ;;  # an answer is awaited up to 60 s
     fuzz_guest) timeout=30 options="$options:detect_leaks=0" ;;
+    fuzz_dapr_http) timeout=30 options="$options:detect_leaks=0" ;;  # its server lives as long as the fuzzer
   esac
   # The inputs that found bugs first: each must run clean once its bug is fixed.
   regressions=("$repo/tests/fuzz/regressions/$target"/*)

@@ -93,6 +93,22 @@ else
   [ -f "$v8_root/usr/include/node/v8.h" ] || { echo "setup.sh: V8 headers missing after unpacking" >&2; exit 1; }
 fi
 
+# Dapr's JavaScript SDK, which the tests of Dapr's HTTP API drive (tests/api/dapr_sdk_test.cjs),
+# from the npm registry into a private prefix beside V8, with Debian's Node.js.
+dapr_js_prefix="$repo/build/_node"
+dapr_js_version=3.18.0
+if grep -qs "\"version\": \"$dapr_js_version\"" "$dapr_js_prefix/node_modules/@dapr/dapr/package.json"; then
+  log "Dapr's JS SDK: $dapr_js_version already in $dapr_js_prefix"
+else
+  if ! command -v npm >/dev/null; then
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  log "Dapr's JS SDK: installing @dapr/dapr@$dapr_js_version into $dapr_js_prefix"
+  mkdir -p "$dapr_js_prefix"
+  npm install --prefix "$dapr_js_prefix" --no-audit --no-fund --silent "@dapr/dapr@$dapr_js_version"
+fi
+
 [ "$do_build" -eq 1 ] || exit 0
 
 log "configuring $build_dir ($build_type)"

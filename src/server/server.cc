@@ -101,6 +101,8 @@ Status Server::Start() {
   }
   runtime_api_ = std::make_unique<RuntimeApi>(config_, services, invoker);
   WASMLET_RETURN_IF_ERROR(runtime_api_->Start());
+  dapr_http_ = std::make_unique<DaprHttpApi>(config_, services, invoker, ready_);
+  WASMLET_RETURN_IF_ERROR(dapr_http_->Start(ios));
   subscriptions_->Start(config_.plugins);
   spdlog::info("{} serving loop{} ({})", loops, loops == 1 ? "" : "s", why);
   ready_ = true;
@@ -156,12 +158,14 @@ uint16_t Server::proxy_port(const std::string& name) const {
 
 size_t Server::InFlight() const {
   size_t n = http_ ? http_->in_flight() : 0;
+  if (dapr_http_) n += dapr_http_->in_flight();
   for (const auto& proxy : proxies_) n += proxy->in_flight();
   return n;
 }
 
 bool Server::Drained() const {
   if (http_ && !http_->stopped()) return false;
+  if (dapr_http_ && !dapr_http_->stopped()) return false;
   for (const auto& proxy : proxies_) {
     if (!proxy->stopped()) return false;
   }
@@ -172,6 +176,7 @@ void Server::Stop() {
   ready_ = false;  // readiness answers DOWN from here on
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
   if (http_) http_->Stop();
+  if (dapr_http_) dapr_http_->Stop();
   for (auto& proxy : proxies_) proxy->Stop();
   if (admin_) admin_->StopListening();
   // The runtime API's calls may run functions: they finish (or are cancelled at the drain
@@ -202,6 +207,7 @@ void Server::StopThreads() {
   if (outbound_) outbound_->Shutdown();
   subscriptions_.reset();
   runtime_api_.reset();
+  dapr_http_.reset();
   admin_.reset();
   functions_.reset();
   proxies_.clear();

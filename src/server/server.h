@@ -11,6 +11,7 @@
 
 #include "server/admin/admin_api.h"
 #include "server/api/actuator.h"
+#include "server/api/dapr_http.h"
 #include "server/api/runtime_api.h"
 #include "server/config/config.h"
 #include "server/functions/function_registry.h"
@@ -44,6 +45,8 @@ class Server {
   uint16_t proxy_port(const std::string& name) const;
   // The port of the runtime API listener named `name` (0: none serves).
   uint16_t runtime_port(const std::string& name) const { return runtime_api_ ? runtime_api_->port(name) : 0; }
+  // The port of Dapr's HTTP API (0: off).
+  uint16_t dapr_http_port() const { return dapr_http_ ? dapr_http_->port() : 0; }
   // The port of the actuator listener named `name` (0: none serves).
   uint16_t actuator_port(const std::string& name) const { return actuator_ ? actuator_->port(name) : 0; }
 
@@ -51,6 +54,9 @@ class Server {
   void Handle(abi::HttpRequest request, Respond respond);
   // The admin API's (see admin/admin_api.h); only once Start has made it.
   void HandleAdmin(abi::HttpRequest request, Respond respond) { admin_->Handle(std::move(request), std::move(respond)); }
+  // Dapr's HTTP API's answer to one request, its component calls made on the calling thread
+  // (api/dapr_http.h); only once Start has made it.
+  abi::HttpResponse HandleDaprHttp(const abi::HttpRequest& request) { return dapr_http_->Handle(request); }
   // Where GET /logs and the dashboard read the last log lines (the CLI adds it to the logger).
   void set_log_ring(std::shared_ptr<LogRing> ring) { log_ring_ = std::move(ring); }
 
@@ -74,6 +80,7 @@ class Server {
   std::vector<std::unique_ptr<ProxyListener>> proxies_;
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<RuntimeApi> runtime_api_;  // the runtime API for applications
+  std::unique_ptr<DaprHttpApi> dapr_http_;    // Dapr's HTTP API, when wasmlet.dapr_http_address is set
   std::unique_ptr<Actuator> actuator_;        // the health endpoints: from start to the very end
   Metrics metrics_;
   std::shared_ptr<LogRing> log_ring_;

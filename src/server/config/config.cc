@@ -404,6 +404,7 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
   WASMLET_RETURN_IF_ERROR(ReadBool(settings, "admin_allow_insecure", path, config.admin_allow_insecure));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "max_connections", path, config.max_connections, 1, 1 << 24));
   WASMLET_RETURN_IF_ERROR(ReadString(settings, "api_token", path, config.api_token));
+  WASMLET_RETURN_IF_ERROR(ReadString(settings, "dapr_http_address", path, config.dapr_http_address));
   WASMLET_RETURN_IF_ERROR(ReadBool(settings, "api_allow_insecure", path, config.api_allow_insecure));
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "api_max_message_bytes", path, config.api_max_message_bytes, 1024, int64_t{1} << 30));
@@ -489,7 +490,8 @@ Result<ServerConfig> ConfigFromJson(const json& root) {
   if (const char* token = std::getenv("WASMLET_API_TOKEN"); token && *token && config.api_token.empty()) {
     config.api_token = token;
   }
-  if (!config.serve_functions && config.proxy_listeners.empty() && config.runtime_listeners.empty()) {
+  if (!config.serve_functions && config.proxy_listeners.empty() && config.runtime_listeners.empty() &&
+      config.dapr_http_address.empty()) {
     return Bad("servers[].listeners[]",
                "no listener has a stream filter of type \"Layotto\" (functions), a filter of type \"proxy\" "
                "(proxy mode) or a grpc filter with \"server_name\": \"runtime\" (the runtime API), so there "

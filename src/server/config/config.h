@@ -152,6 +152,8 @@ struct ServerConfig {
   std::string admin_token;  // when set, admin calls need "Authorization: Bearer <token>"
   // An admin listener on a non-loopback address without a token is refused unless this is set.
   bool admin_allow_insecure = false;
+  // Dapr's HTTP API ("host:port"); "" (the default) leaves it off.
+  std::string dapr_http_address;
   // When set, runtime API calls need it (gRPC metadata "dapr-api-token", or "authorization:
   // Bearer <token>"); WASMLET_API_TOKEN in the environment sets it too.
   std::string api_token;
