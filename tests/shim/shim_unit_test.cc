@@ -303,12 +303,13 @@ TEST_F(NodeDaemonTest, StartsOneDaemonThenInstallsDescribesAndUninstalls) {
 TEST_F(NodeDaemonTest, ADaemonThatCannotStartIsReportedAtOnceWithItsReason) {
   std::ofstream(settings_.daemon_config) << "{ not json";
   NodeDaemon node(settings_);
-  const auto start = std::chrono::steady_clock::now();
+  // At once: the daemon's exit is what ends the wait (FAILED_PRECONDITION, "exited: " and its
+  // last words), not start_timeout_ms (UNAVAILABLE, "did not become ready ... within").
   Status status = node.EnsureRunning();
-  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition) << status.message();
   EXPECT_NE(status.message().find("exited: "), std::string::npos) << status.message();
+  EXPECT_EQ(status.message().find("did not become ready"), std::string::npos) << status.message();
   EXPECT_NE(status.message().find("node.json"), std::string::npos) << status.message();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "not the whole timeout";
 
   settings_.daemon_config = dir_.File("missing.json");
   Status missing = NodeDaemon(settings_).EnsureRunning();
@@ -320,14 +321,13 @@ TEST(NodeDaemonClientTest, ADaemonThatAcceptsButNeverAnswersFailsTheCallAtItsDea
   ShimSettings settings;
   settings.admin_address = blackhole.address();
   NodeDaemon daemon(settings);
-  const auto start = std::chrono::steady_clock::now();
+  // Only the call's own 300 ms deadline can end it (the blackhole never answers nor closes):
+  // libcurl's timeout is what says "got no answer within 300 ms".
   auto answer = daemon.Call("GET", "/wasm/list", "", 300);
-  const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(answer.ok());
   EXPECT_EQ(answer.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(answer.status().message().find("got no answer within 300 ms"), std::string::npos)
       << answer.status().message();
-  EXPECT_LT(took, std::chrono::milliseconds(1000));
 }
 
 TEST(MountsTest, OptionsSplitIntoFlagsPropagationAndData) {
