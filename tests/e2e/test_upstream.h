@@ -46,6 +46,11 @@ class TestUpstream {
   int requests() const { return requests_.load(); }
   // Connections closed by the client while a request on them waited for an answer.
   int abandoned() const { return abandoned_.load(); }
+  // The most requests it has held at once: received and not yet answered (nor reset, nor
+  // abandoned by the client).
+  int most_in_flight() const { return most_in_flight_.load(); }
+  // Connections this side has closed after an answer ("close" and "drop").
+  int closed() const { return closed_.load(); }
   // "held": answers the requests held so far, and every later one at once.
   void Release() {
     asio::post(io_, [this] {
@@ -86,17 +91,20 @@ class TestUpstream {
       const std::string request = conn->in.substr(0, end + 4 + length);
       conn->in.erase(0, end + 4 + length);
       ++requests_;
+      if (++in_flight_ > most_in_flight_) most_in_flight_ = in_flight_;
       const size_t path_start = request.find(' ') + 1;
       const std::string path = request.substr(path_start, request.find(' ', path_start) - path_start);
       if (mode_ == "silent" || path.starts_with("/slow")) return Wait(conn);
       if (path.starts_with("/deny")) {
         auto denied =
             std::make_shared<std::string>("HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\ndenied\n");
+        --in_flight_;
         asio::async_write(conn->socket, asio::buffer(*denied),
                           [this, conn, denied](boost::system::error_code, size_t) { Serve(conn); });
         return;
       }
       if (mode_ == "reset" || path.starts_with("/reset")) {
+        --in_flight_;
         linger hard{1, 0};
         setsockopt(conn->socket.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
         conn->socket.close();
@@ -121,11 +129,17 @@ class TestUpstream {
   }
 
   void Answer(std::shared_ptr<Conn> conn, std::shared_ptr<std::string> answer) {
+    --in_flight_;
     asio::async_write(conn->socket, asio::buffer(*answer),
                       [this, conn, answer](boost::system::error_code write_ec, size_t) {
                         if (write_ec) return;
-                        if (mode_ == "close" || mode_ == "drop")
-                          return conn->socket.shutdown(tcp::socket::shutdown_both);
+                        if (mode_ == "close" || mode_ == "drop") {
+                          boost::system::error_code ignored;
+                          conn->socket.shutdown(tcp::socket::shutdown_both, ignored);
+                          conn->socket.close(ignored);
+                          ++closed_;
+                          return;
+                        }
                         Serve(conn);
                       });
   }
@@ -135,6 +149,7 @@ class TestUpstream {
     conn->socket.async_read_some(asio::buffer(conn->chunk),
                                  [this, conn](boost::system::error_code ec, size_t) {
                                    if (ec) {
+                                     --in_flight_;
                                      ++abandoned_;
                                      return;
                                    }
@@ -149,6 +164,9 @@ class TestUpstream {
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
   std::atomic<int> abandoned_{0};
+  std::atomic<int> most_in_flight_{0};
+  std::atomic<int> closed_{0};
+  int in_flight_ = 0;  // on the server's thread only
   // "held": on the server's thread only.
   bool released_ = false;
   std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<std::string>>> held_;
