@@ -156,16 +156,6 @@ class GrpcTest : public ::testing::Test {
     }
     return std::stoi(r.body.substr(3));
   }
-  // Polls `done` for up to 5 s.
-  template <typename F>
-  static bool Eventually(F done) {
-    for (int i = 0; i < 100; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return done();
-  }
-
   TempDir dir_;
   std::unique_ptr<GrpcUpstream> upstream_;
   uint16_t port_ = 0;
@@ -195,12 +185,12 @@ TEST_F(GrpcTest, UnaryUnknownMethodIsUnimplemented) {
 }
 
 TEST_F(GrpcTest, UnaryDeadlineExceeded) {
-  const auto start = std::chrono::steady_clock::now();
   auto r = Unary("Slow", "x", {{"timeout-ms", "300"}});
-  const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.status, 502) << r.body;
   EXPECT_TRUE(StartsWith(r.body, "grpc status 4")) << "DEADLINE_EXCEEDED expected: " << r.body;
-  EXPECT_LT(took, 1500ms) << "the call waited for the slow server (2 s) instead of its 300 ms deadline";
+  // Ended by the client's own 300 ms timer: not by the slow server's answer (2 s), nor by the
+  // server keeping the grpc-timeout it was sent.
+  EXPECT_NE(r.body.find("no answer within 300 ms"), std::string::npos) << r.body;
 }
 
 TEST_F(GrpcTest, UnaryToADownClusterIsUnavailable) {
@@ -253,10 +243,12 @@ TEST_F(GrpcTest, ACallCancelledAtOnceGetsNoCallback) {
   auto r = Call({{"mode", "cancel"}, {"cancel-at", "start"}});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, "cancelled 0\n");
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(Stats(), "root_closes=0 status=none dropped=0 late=0\n");
-  // And calls go on working.
+  // Calls go on working, and the next one is the sync point: it goes over the same loop and
+  // connection (one instance, one host). The server took the cancelled call's reset, if any of
+  // it was sent at all, before this call's request, so whatever it sent for it is ahead of this
+  // answer on the connection, and the loop hands what it reads to the module in that order.
   EXPECT_EQ(Unary("Unary", "after").body, "ok echo:after|x-test=none\n");
+  EXPECT_EQ(Stats(), "root_closes=0 status=none dropped=0 late=0\n");
 }
 
 TEST_F(GrpcTest, ACallOutlivesTheRequestThatMadeItAndReportsToTheRoot) {
