@@ -188,13 +188,14 @@ TEST(HardeningTest, ModuleSourcesThatAreNotRegularFilesOrTooLargeAreRefusedQuick
       {{{"url", "file:///etc/passwd"}}, "is not an http:// or https:// URL"},
       {{{"url", "ftp://127.0.0.1/x.wasm"}}, "is not an http:// or https:// URL"},
   };
+  // Quickly, because unread: each file's message comes from the checks on its open descriptor
+  // (type, then size) before a byte is read, and each URL's before anything is fetched. Were
+  // /dev/zero or the FIFO read instead, the call could go on until the admin client's own 30 s
+  // timeout failed the test.
   for (const auto& c : cases) {
-    const auto start = std::chrono::steady_clock::now();
     auto r = Admin(server, "POST", "/wasm/install", json{{"name", "x"}, {"vm_config", c.vm}}.dump());
-    const auto took = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(r.status, 400) << c.vm.dump() << ": " << r.body;
     EXPECT_NE(r.body.find(c.message), std::string::npos) << c.vm.dump() << ": " << r.body;
-    EXPECT_LT(took, std::chrono::seconds(2)) << c.vm.dump();
   }
   if (kRssIsMeaningful) {
     EXPECT_LT(RssKiB(server.process().pid()), 400u * 1024) << "a refused module was read into memory";
@@ -304,12 +305,8 @@ TEST(HardeningTest, PastMaxConnectionsANewConnectionGetsA503AndTheOthersGoOn) {
   EXPECT_NE(refused.body.find("connection limit (max_connections = 4)"), std::string::npos) << refused.body;
   EXPECT_EQ(idle.front()->Send("GET", "/", {{"id", "f"}}).status, 200);  // the open ones keep working
   idle.pop_back();
-  bool served = false;
-  for (int i = 0; i < 100 && !served; ++i) {  // the closed connection's slot frees up shortly
-    served = Get(port, "/", {{"id", "f"}}).status == 200;
-    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(served);
+  // The closed connection's slot frees up once the server has seen the close.
+  EXPECT_TRUE(Eventually([&] { return Get(port, "/", {{"id", "f"}}).status == 200; }));
 }
 
 // A loopback connection to `port` that sends `bytes`, as a client that then goes quiet.
@@ -327,20 +324,18 @@ int QuietClient(uint16_t port, const std::string& bytes) {
   return fd;
 }
 
-// Reads until the server closes `fd` or `limit` passes; returns how long the close took, or
-// `limit` when it did not come.
-std::chrono::milliseconds TimeUntilClosed(int fd, std::chrono::milliseconds limit) {
-  const auto start = std::chrono::steady_clock::now();
+// Reads until the server closes `fd`: true once it has, false if it keeps the connection open
+// for `patience` (a bound for a stuck server, far above the timeouts the tests set).
+bool ClosedByPeer(int fd, std::chrono::milliseconds patience) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
   timeval tv{0, 50 * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   char buffer[4096];
-  while (std::chrono::steady_clock::now() - start < limit) {
+  while (std::chrono::steady_clock::now() < give_up) {
     const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
   }
-  return limit;
+  return false;
 }
 
 TEST(HardeningTest, AClientThatGoesQuietIsDisconnectedAfterIdleTimeoutAndTheOthersGoOn) {
@@ -356,15 +351,17 @@ TEST(HardeningTest, AClientThatGoesQuietIsDisconnectedAfterIdleTimeoutAndTheOthe
   ASSERT_GE(silent, 0);
   ASSERT_GE(half, 0);
   ASSERT_GE(kept, 0);
+  // Nothing but the idle timer closes a connection the client keeps open and quiet.
   for (int fd : {silent, half, kept}) {
-    const auto took = TimeUntilClosed(fd, std::chrono::seconds(5));
-    EXPECT_LT(took, std::chrono::seconds(5)) << "a quiet connection was kept open";
+    EXPECT_TRUE(ClosedByPeer(fd, std::chrono::seconds(10))) << "a quiet connection was kept open";
     close(fd);
   }
   // A connection in use is not cut: requests spaced closer than the timeout keep it open.
   Client busy(port);
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(busy.Send("GET", "/", {{"id", "f"}}).status, 200);
+    // Pacing, not a wait: half the idle timeout between requests, 750 ms in all, longer than
+    // the timeout, so that only a timer restarted by each request keeps the connection.
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
   }
   EXPECT_TRUE(Alive(server));
@@ -418,19 +415,19 @@ TEST(HardeningTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndSaysSo) {
   ASSERT_TRUE(Eventually([&] { return server.Log().find(backing_off) != std::string::npos; }))
       << server.Log();
   const double cpu_before = CpuSeconds(server.pid());
-  std::this_thread::sleep_for(std::chrono::seconds(1));  // the window its CPU time is measured in
+  // A measurement window, not a wait: the CPU time the process uses in 1 s of backing off.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   const double cpu = CpuSeconds(server.pid()) - cpu_before;
   EXPECT_LT(cpu, 0.3) << "the accept loop spins";
   for (int fd : idle) close(fd);
-  bool served = false;
-  for (int i = 0; i < 200 && !served; ++i) {
+  // Served again once the server has seen the closes and accepts again.
+  EXPECT_TRUE(Eventually([&] {
     try {
-      served = Get(port, "/", {{"id", "f"}}).status == 200;
+      return Get(port, "/", {{"id", "f"}}).status == 200;
     } catch (const std::exception&) {
+      return false;
     }
-    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(served) << server.Log();
+  })) << server.Log();
 }
 
 TEST(HardeningTest, AnAdminListenerOthersCanReachNeedsATokenOrAnExplicitOptOut) {
@@ -472,22 +469,19 @@ TEST(HardeningTest, AFileThatKeepsChangingIsStillReloadedWithinMaxReloadDelay) {
       dir, LayottoConfig(port, {{"v", Plugin("v", live)}}, json::object(), {{"max_reload_delay_ms", 1000}}),
       port);
   ASSERT_EQ(Get(port, "/", {{"id", "versioned"}}).body, "version 1\n");
-  // Rewrite it every 100 ms (always the new version, by rename) for 3 s: the 200 ms quiet
-  // period never comes, yet the new version must be served within max_reload_delay_ms.
+  // Rewrite it every 100 ms (always the new version, by rename) until it is served: the 200 ms
+  // quiet period never comes while the test looks, so only max_reload_delay_ms can switch it.
   std::atomic<bool> stop{false};
   std::thread writer([&] {
-    for (int i = 0; !stop && i < 30; ++i) {
+    while (!stop) {
       fs::copy_file(kGuests + "/version2.wasm", live + ".tmp", fs::copy_options::overwrite_existing);
       fs::rename(live + ".tmp", live);
+      // Pacing, not a wait: a change every 100 ms, half the quiet period.
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
-  const auto start = std::chrono::steady_clock::now();
-  bool switched = false;
-  while (!switched && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500)) {
-    switched = Get(port, "/", {{"id", "versioned"}}).body == "version 2\n";
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const bool switched =
+      Eventually([&] { return Get(port, "/", {{"id", "versioned"}}).body == "version 2\n"; });
   stop = true;
   writer.join();
   EXPECT_TRUE(switched) << server.process().Log();
@@ -505,11 +499,10 @@ TEST(HardeningTest, ARemoteInvokeToAServerThatNeverAnswersEndsAtItsDeadline) {
   config["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["rpcs"] = {
       {"mosn", {{"config", {{"channel", {{{"address", remote}}}}}}}}};
   Wasmlet server(dir, config, port);
-  const auto start = std::chrono::steady_clock::now();
+  // The blackhole neither answers nor closes: the call's invoke_timeout_ms is what ends it, and
+  // what the log says ended it.
   auto r = Get(port, "/", {{"id", "id_test"}}, "call:elsewhere", "POST");
-  const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.body.rfind("call status=10", 0), 0u) << r.body;
-  EXPECT_LT(took, std::chrono::milliseconds(1500));
   EXPECT_NE(server.process().Log().find("got no answer within 500 ms"), std::string::npos)
       << server.process().Log();
 }
@@ -523,17 +516,17 @@ TEST(HardeningTest, AnInProcessInvokeThatTimesOutIsCancelledNotRunLater) {
   // Its first spin moves the callee to the pool loops: afterwards, spinning, it holds no serving
   // loop (and no connection of the caller's) up.
   EXPECT_EQ(Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}).status, 504);
+  // Its instance is let go of a moment after that answer: seen busy before then, it would pass
+  // for the next request's.
+  ASSERT_TRUE(Eventually([&] { return InstancesAre(server, "slow", "busy", 0); }));
   // The callee's one instance is busy spinning for 1.5 s.
   std::thread busy([port] { Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}); });
-  const std::string spinning = "wasmlet_instances{id=\"slow\",state=\"busy\"} 1";
-  ASSERT_TRUE(Eventually(
-      [&] { return Get(server.admin_port(), "/metrics").body.find(spinning) != std::string::npos; }));
-  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Eventually([&] { return InstancesAre(server, "slow", "busy", 1); }));
+  // The call ends at invoke_timeout_ms, before the instance is free: it says so, and it was
+  // taken out of the queue rather than left to run later.
   auto r = Get(port, "/", {{"id", "id_test"}}, "call:slow", "POST");
-  const auto took = std::chrono::steady_clock::now() - start;
   busy.join();
   EXPECT_EQ(r.body.rfind("call status=10", 0), 0u) << r.body;
-  EXPECT_LT(took, std::chrono::milliseconds(1000));
   EXPECT_NE(
       server.process().Log().find("did not answer within 300 ms (the call was cancelled before it ran)"),
       std::string::npos)
@@ -567,12 +560,14 @@ TEST(HardeningTest, ARedisThatAcceptsButNeverAnswersFailsTheCallAtItsTimeoutNami
                     {{"function2", Plugin("function2", std::string(WASMLET_EXAMPLES) + "/function2.wasm")}},
                     stores),
       port);
-  const auto start = std::chrono::steady_clock::now();
+  // The blackhole never answers nor closes: the read ends by the socket's receive timeout,
+  // which hiredis sets to timeoutMs and reports as EAGAIN ("Resource temporarily unavailable").
   auto r = Get(port, "/", {{"id", "id_2"}}, "book1", "POST");
-  const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.status, 502);
-  EXPECT_NE(r.body.find("state store 'state_demo' (redis at " + redis + ")"), std::string::npos) << r.body;
-  EXPECT_LT(took, std::chrono::milliseconds(1500));
+  EXPECT_NE(r.body.find("state store 'state_demo' (redis at " + redis +
+                        "): GET failed: Resource temporarily unavailable"),
+            std::string::npos)
+      << r.body;
 }
 
 }  // namespace

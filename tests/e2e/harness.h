@@ -352,6 +352,14 @@ inline Response Admin(const Wasmlet& server, const std::string& method, const st
   return Get(server.admin_port(), path, headers, body, method);
 }
 
+// Whether the admin API's /metrics of `server` count `count` instances of function `id` in
+// `state` ("busy" or "idle"): wait with Eventually on it to know a request is running.
+inline bool InstancesAre(const Wasmlet& server, const std::string& id, const std::string& state, int count) {
+  const std::string line =
+      "wasmlet_instances{id=\"" + id + "\",state=\"" + state + "\"} " + std::to_string(count) + "\n";
+  return Admin(server, "GET", "/metrics").body.find(line) != std::string::npos;
+}
+
 // AddressSanitizer keeps freed memory in quarantine (256 MiB), so under it the resident set
 // says nothing about what the process holds: the RSS checks apply to the normal build (the suite
 // CI runs first), and the sanitized run checks memory safety instead.
