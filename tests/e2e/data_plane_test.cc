@@ -132,9 +132,8 @@ TEST(DataPlaneTest, InvokeChainsNestUpToTheDepthLimitAndAnEndlessCycleIsNamed) {
   auto deepest = Get(port, "/", {{"id", "relay_a"}}, "7", "POST");
   EXPECT_EQ(deepest.body, "relay_a(relay_b(relay_a(relay_b(relay_a(relay_b(relay_a(bottom)))))))");
 
-  const auto start = Clock::now();
+  // Ended by the depth limit, which the answer names, not by a timeout.
   auto endless = Get(port, "/", {{"id", "relay_a"}}, "-1", "POST");
-  EXPECT_LT(Clock::now() - start, 2s) << "ended by the limit, not by a timeout";
   EXPECT_NE(endless.body.find("deeper than 8 functions"), std::string::npos) << endless.body;
   EXPECT_NE(endless.body.find("relay_a -> relay_b -> relay_a -> relay_b -> relay_a -> relay_b -> relay_a -> "
                               "relay_b -> relay_a"),
@@ -150,9 +149,9 @@ TEST(DataPlaneTest, ACycleWithNoFreeInstanceFailsAtOnceNamingIt) {
   json plugins = {{"a", Plugin("a", kGuests + "/relay_a.wasm", 1)},
                   {"b", Plugin("b", kGuests + "/relay_b.wasm", 1)}};
   Wasmlet server(dir, LayottoConfig(port, plugins, json::object(), {{"workers", 1}}), port);
-  const auto start = Clock::now();
+  // At once: the answer is the cycle check's, not invoke_timeout's ("did not answer within").
   auto cycle = Get(port, "/", {{"id", "relay_a"}}, "5", "POST");
-  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_EQ(cycle.body.find("did not answer within"), std::string::npos) << cycle.body;
   EXPECT_NE(cycle.body.find(
                 "is already in this chain of proxy_invoke_service calls (relay_a -> relay_b -> relay_a)"),
             std::string::npos)

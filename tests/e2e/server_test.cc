@@ -128,19 +128,20 @@ TEST(ServerTest, ErrorsAreRealHttpErrorsWithAMessage) {
   EXPECT_NE(trapped.body.find("function 'filter' (filter) failed"), std::string::npos) << trapped.body;
   EXPECT_NE(trapped.body.find("unreachable"), std::string::npos) << trapped.body;
 
-  const auto start = std::chrono::steady_clock::now();
+  // A guest that never returns is stopped by its CPU budget, as the answer says.
   auto spun = Get(port, "/", {{"id", "filter"}, {"x-op", "spin"}});
-  const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(spun.status, 504);
   EXPECT_NE(spun.body.find("ran past its 300 ms limit"), std::string::npos) << spun.body;
-  EXPECT_LT(took, std::chrono::milliseconds(600));
 
   // A function's first request over inline_limit_ms runs on a serving loop (and stalls that
   // loop's connections for its budget); then the function moves to the pool loops.
   EXPECT_EQ(Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}).status, 504);
+  // Its instance is let go of a moment after that answer: seen busy before then, it would pass
+  // for the next request's.
+  EXPECT_TRUE(Eventually([&] { return InstancesAre(server, "slow", "busy", 0); }));
   // One instance, busy spinning: the next request waits 200 ms for it, then gets 503.
   std::thread busy([port] { Get(port, "/", {{"id", "slow"}, {"x-op", "spin"}}); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(Eventually([&] { return InstancesAre(server, "slow", "busy", 1); }));
   auto unavailable = Get(port, "/", {{"id", "slow"}, {"x-op", "local"}});
   EXPECT_EQ(unavailable.status, 503);
   EXPECT_NE(unavailable.body.find("became free within 200 ms"), std::string::npos) << unavailable.body;
@@ -282,11 +283,11 @@ TEST(ServerTest, AFunctionCallingItselfGetsAnErrorQuickly) {
   TempDir dir;
   const uint16_t port = FreePort();
   Wasmlet server(dir, LayottoConfig(port, {{"t", Plugin("t", kGuests + "/layotto_function.wasm")}}), port);
-  const auto start = std::chrono::steady_clock::now();
+  // Refused at once, naming the cause, rather than waiting for invoke_timeout on its own instance.
   auto response = Get(port, "/?call:id_test", {{"id", "id_test"}});
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
   EXPECT_EQ(response.body, "call status=10 value=");
-  EXPECT_NE(server.process().Log().find("called itself"), std::string::npos);
+  EXPECT_NE(server.process().Log().find("called itself"), std::string::npos) << server.process().Log();
+  EXPECT_EQ(server.process().Log().find("did not answer within"), std::string::npos) << server.process().Log();
 }
 
 TEST(ServerTest, ChunkedRequestBodiesArriveWhole) {
@@ -432,13 +433,14 @@ TEST(ServerTest, StopsGracefullyOnSigterm) {
   TempDir dir;
   const uint16_t port = FreePort();
   Wasmlet server(
-      dir, LayottoConfig(port, {{"f", Plugin("f", kGuests + "/abi_filter.wasm", 1, {{"cpu", 400}})}}), port);
+      dir, LayottoConfig(port, {{"f", Plugin("f", kGuests + "/abi_filter.wasm", 1, {{"cpu", 1000}})}}), port);
   // A request in flight when SIGTERM arrives still gets its answer.
   std::thread in_flight([port] {
     auto response = Get(port, "/", {{"id", "f"}, {"x-op", "spin"}});
     EXPECT_EQ(response.status, 504);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // In flight: its instance is busy spinning (for its 1 s budget).
+  EXPECT_TRUE(Eventually([&] { return InstancesAre(server, "f", "busy", 1); }));
   EXPECT_EQ(server.process().Stop(), 0) << server.process().Log();
   in_flight.join();
   EXPECT_FALSE(PortAccepts(port));
