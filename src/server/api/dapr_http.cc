@@ -96,6 +96,14 @@ std::optional<json> ParseBody(const abi::HttpRequest& request, abi::HttpResponse
   }
 }
 
+// The string field `name` of `object`, or "" when the object lacks it or it is not a string
+// (json::value would throw on a number there).
+std::string StringField(const json& object, const char* name) {
+  if (!object.is_object()) return "";
+  const auto found = object.find(name);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : "";
+}
+
 // A state value as Dapr keeps it: the JSON text of the value (a string keeps its quotes), so
 // that an SDK that saved an object reads the same object back.
 std::string StoredValue(const json& value) { return ToJson(value); }
@@ -125,7 +133,7 @@ Result<Write> WriteOf(const json& item, bool remove, const std::string& at) {
     write.etag = item["etag"].get<std::string>();
   if (item.contains("options") && item["options"].is_object()) {
     const json& options = item["options"];
-    write.first_write = options.value("concurrency", "") == "first-write";
+    write.first_write = StringField(options, "concurrency") == "first-write";
   }
   auto ttl = TtlOf(item.contains("metadata") ? item["metadata"] : json());
   if (!ttl.ok()) return ttl.status();
@@ -300,7 +308,7 @@ abi::HttpResponse DaprHttpApi::Handle(const abi::HttpRequest& request) {
       for (size_t i = 0; i < operations.size(); ++i) {
         const std::string at = "operations[" + std::to_string(i) + "]";
         const json& op = operations[i];
-        const std::string kind = op.is_object() ? op.value("operation", "") : "";
+        const std::string kind = StringField(op, "operation");
         if (kind != "upsert" && kind != "delete")
           return Error(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                        at + ".operation \"" + Printable(kind, 32) + "\" is neither \"upsert\" nor \"delete\"");
@@ -414,8 +422,8 @@ abi::HttpResponse DaprHttpApi::Handle(const abi::HttpRequest& request) {
     abi::HttpResponse bad;
     auto body = ParseBody(request, &bad);
     if (!body) return bad;
-    const std::string resource = body->is_object() ? body->value("resourceId", "") : "";
-    const std::string owner = body->is_object() ? body->value("lockOwner", "") : "";
+    const std::string resource = StringField(*body, "resourceId");
+    const std::string owner = StringField(*body, "lockOwner");
     if (resource.empty() || owner.empty())
       return Error(400, "ERR_MALFORMED_REQUEST", "resourceId and lockOwner must be non-empty strings");
     if (lock) {
