@@ -28,6 +28,21 @@ Clock& SystemClock() {
   return clock;
 }
 
+void Pause(Clock& clock, std::stop_token stop, std::chrono::milliseconds d) {
+  Mutex mutex;
+  CondVar wake;
+  bool stopping = false;  // under mutex
+  std::stop_callback on_stop(stop, [&] {
+    MutexLock lock(mutex);
+    stopping = true;
+    wake.NotifyAll();
+  });
+  const auto until = clock.Now() + d;
+  MutexLock lock(mutex);
+  while (!stopping && clock.WaitUntil(mutex, wake, until)) {
+  }
+}
+
 ManualClock::ManualClock() : now_ns_(std::chrono::nanoseconds(kManualStart).count()) {}
 
 ManualClock::~ManualClock() = default;

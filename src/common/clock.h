@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <stop_token>
 #include <vector>
 
 #include "common/mutex.h"
@@ -39,6 +40,9 @@ class Clock {
 
 // The steady and system clocks of std::chrono; waits are the condition variable's own.
 Clock& SystemClock();
+
+// Sleeps `d` on `clock`, or less when `stop` is asked (a reader thread's pause between tries).
+void Pause(Clock& clock, std::stop_token stop, std::chrono::milliseconds d);
 
 // A clock for tests: it starts at a fixed time (one hour past the steady clock's epoch, a whole
 // number of milliseconds; 2024-01-01 UTC on the calendar) and moves only in Advance.

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string_view>
 
 #include "common/text.h"
 
@@ -24,6 +25,25 @@ size_t Collect(char* data, size_t size, size_t count, void* out) {
     return 0;  // makes curl stop
   }
   collected->body.append(data, n);
+  return n;
+}
+
+// One header line of an answer; a status line starts the headers over (an interim answer's or a
+// redirect's are not the final answer's).
+size_t CollectHeader(char* data, size_t size, size_t count, void* out) {
+  auto* headers = static_cast<std::vector<std::pair<std::string, std::string>>*>(out);
+  const size_t n = size * count;
+  std::string_view line(data, n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.starts_with("HTTP/")) {
+    headers->clear();
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0 || headers->size() >= 256) return n;
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  headers->emplace_back(std::string(line.substr(0, colon)), std::string(value));
   return n;
 }
 
@@ -64,6 +84,10 @@ Result<HttpClientResponse> HttpFetch(const HttpClientRequest& request) {
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_response_bytes));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &collected);
+  std::vector<std::pair<std::string, std::string>> response_headers;
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, CollectHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &response_headers);
+  if (request.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: safe in threads
   const CURLcode code = curl_easy_perform(c);
@@ -79,7 +103,7 @@ Result<HttpClientResponse> HttpFetch(const HttpClientRequest& request) {
   if (code != CURLE_OK) return Unavailable(what + ": " + (error[0] ? error : curl_easy_strerror(code)));
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  return HttpClientResponse{static_cast<int>(status), std::move(collected.body)};
+  return HttpClientResponse{static_cast<int>(status), std::move(collected.body), std::move(response_headers)};
 }
 
 }  // namespace wasmlet

@@ -26,6 +26,8 @@ struct HttpClientRequest {
 struct HttpClientResponse {
   int status = 0;
   std::string body;
+  // The final answer's headers, in order, names as the server spelled them.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // Any answer the server gave is a response (a 404 too). Errors: kDeadlineExceeded past the

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <ctime>
 
 namespace wasmlet {
 namespace {
@@ -111,6 +112,16 @@ std::string PercentEncode(std::string_view text) {
     }
   }
   return out;
+}
+
+std::string IsoTime(std::chrono::system_clock::time_point time) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  const size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  return std::string(text, n) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
 }
 
 }  // namespace wasmlet

@@ -2,6 +2,7 @@
 // line. Such text may be any bytes; these helpers make it safe to print without trusting it.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -29,5 +30,8 @@ std::string PercentEncode(std::string_view text);
 // Serialises `value`; strings that are not valid UTF-8 have the bad bytes replaced by U+FFFD
 // instead of throwing, so a hostile string can never abort the process.
 std::string ToJson(const nlohmann::json& value, int indent = -1);
+
+// `time` in UTC as RFC 3339 with milliseconds: "2026-12-07T12:00:00.000Z".
+std::string IsoTime(std::chrono::system_clock::time_point time);
 
 }  // namespace wasmlet

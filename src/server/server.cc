@@ -61,6 +61,8 @@ Status Server::Start() {
   WASMLET_RETURN_IF_ERROR(actuator_->Start());
   functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_, serving);
   invoker->set_functions(functions_.get());
+  const PubSubs pubsubs = configured->pubsubs;  // for the app too, beside the functions
+  app_subscriptions_ = std::make_unique<AppSubscriptions>(config_, pubsubs);
   subscriptions_ = std::make_unique<Subscriptions>(std::move(configured->pubsubs), *functions_);
   WASMLET_RETURN_IF_ERROR(subscriptions_->Check(config_.plugins));
   WASMLET_RETURN_IF_ERROR(functions_->Start());
@@ -86,6 +88,16 @@ Status Server::Start() {
   const bool serve_functions =
       config_.serve_functions || (config_.proxy_listeners.empty() && config_.runtime_listeners.empty());
   if (!serve_functions && proxies_.empty() && config_.runtime_listeners.empty()) return proxy_errors.front();
+  auto apps = CreateAppComponents(config_, pubsubs);
+  if (!apps.ok()) return apps.status();
+  runtime_api_ = std::make_unique<RuntimeApi>(config_, services, invoker, *apps);
+  WASMLET_RETURN_IF_ERROR(runtime_api_->Start());
+  dapr_http_ = std::make_unique<DaprHttpApi>(config_, services, invoker, *apps, ready_);
+  WASMLET_RETURN_IF_ERROR(dapr_http_->Start(ios));
+  subscriptions_->Start(config_.plugins);
+  app_subscriptions_->Start();
+  // The function listener last: whoever sees its port accept finds every other listener there
+  // and the server ready.
   if (serve_functions) {
     http_ = std::make_unique<HttpServer>(
         ios,
@@ -99,11 +111,6 @@ Status Server::Start() {
     spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                  functions_->function_count() == 1 ? "" : "s", http_->port());
   }
-  runtime_api_ = std::make_unique<RuntimeApi>(config_, services, invoker);
-  WASMLET_RETURN_IF_ERROR(runtime_api_->Start());
-  dapr_http_ = std::make_unique<DaprHttpApi>(config_, services, invoker, ready_);
-  WASMLET_RETURN_IF_ERROR(dapr_http_->Start(ios));
-  subscriptions_->Start(config_.plugins);
   spdlog::info("{} serving loop{} ({})", loops, loops == 1 ? "" : "s", why);
   ready_ = true;
   return Status::Ok();
@@ -197,6 +204,7 @@ void Server::StopThreads() {
   // destroyed on its own loop, then the loops stop, and only then go the objects their queued
   // handlers may still point to.
   if (subscriptions_) subscriptions_->Stop();  // no message is handed to a function any more
+  if (app_subscriptions_) app_subscriptions_->Stop();  // nor to the app
   if (admin_) admin_->Stop();
   if (functions_) functions_->Shutdown();
   for (auto& proxy : proxies_) proxy->Shutdown();
@@ -206,6 +214,7 @@ void Server::StopThreads() {
   // The loops are stopped: what their handlers pointed to can go.
   if (outbound_) outbound_->Shutdown();
   subscriptions_.reset();
+  app_subscriptions_.reset();
   runtime_api_.reset();
   dapr_http_.reset();
   admin_.reset();
@@ -217,14 +226,17 @@ void Server::StopThreads() {
 }
 
 int Server::Run() {
+  // The main thread waits for the signal; everything else runs on the loops and admin threads.
+  // Made before Start: once the ports accept, a flood of clients may take every descriptor
+  // left, and the signal's own (an eventfd and a pipe) must not be the ones missing. A signal
+  // that comes while starting is handled once started.
+  asio::io_context signal_io{1};
+  asio::signal_set signals(signal_io, SIGINT, SIGTERM);
   Status status = Start();
   if (!status.ok()) {
     spdlog::error("{}", status.message());
     return 1;
   }
-  // The main thread waits for the signal; everything else runs on the loops and admin threads.
-  asio::io_context signal_io{1};
-  asio::signal_set signals(signal_io, SIGINT, SIGTERM);
   int signal = 0;
   signals.async_wait([&signal](const boost::system::error_code& ec, int number) {
     if (!ec) signal = number;

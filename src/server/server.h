@@ -11,6 +11,7 @@
 
 #include "server/admin/admin_api.h"
 #include "server/api/actuator.h"
+#include "server/api/app_callback.h"
 #include "server/api/dapr_http.h"
 #include "server/api/runtime_api.h"
 #include "server/config/config.h"
@@ -74,6 +75,7 @@ class Server {
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::unique_ptr<FunctionRegistry> functions_;
   std::unique_ptr<Subscriptions> subscriptions_;  // after functions_: it calls them
+  std::unique_ptr<AppSubscriptions> app_subscriptions_;  // pub/sub to the app (AppCallback)
   std::unique_ptr<HttpServer> http_;
   // proxy_http_call's and the proxy listeners' upstream clients, one per loop.
   std::shared_ptr<OutboundCalls> outbound_;

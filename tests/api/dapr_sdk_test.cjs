@@ -11,6 +11,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
+const http = require("node:http");
 const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
@@ -76,10 +77,28 @@ async function callFunction(port, headers) {
   return { status: answer.status, body: await answer.text() };
 }
 
+// A loopback HTTP server that records each request and answers 200 {"seen": path}, or 403 to
+// a path with /deny in it: what the "http" binding calls.
+function startRecorder() {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      seen.push({ method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+      if (req.url.includes("/deny")) return res.writeHead(403).end("denied");
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ seen: req.url }));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () =>
+    resolve({ seen, url: `http://127.0.0.1:${server.address().port}`, stop: () => new Promise((r) => server.close(r)) })));
+}
+
 // wasmlet with Dapr's HTTP API on a free port, its components on `store`.
 async function startSidecar(settings = {}) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "dapr-sdk-"));
   const side = { work, children: [] };
+  side.recorder = await startRecorder();
   let metadata = { path: path.join(work, "state.db") };
   if (store === "redis") {
     side.redisPort = await freePort();
@@ -100,6 +119,7 @@ async function startSidecar(settings = {}) {
         { name: "grpc", filter_chains: [{ filters: [{ type: "grpc", config: { server_name: "runtime", grpc_config: {
           state: { orders: component }, lock: { locks: component }, pub_subs: { events: component },
           secret_store: { vault: { type: "local.file", metadata: { secretsFile: secrets } } },
+          bindings: { web: { type: "http", metadata: { url: `${side.recorder.url}/base` } } },
           app: { app_id: "app1" } } } }] }] },
         { name: "wasm", address: `127.0.0.1:${side.httpPort}`,
           stream_filters: [{ type: "Layotto", config: { state: plugin("state", "state_function.wasm"),
@@ -121,6 +141,7 @@ async function startSidecar(settings = {}) {
   side.stop = async () => {
     const codes = [];
     for (const child of side.children.reverse()) codes.push(await stop(child));
+    await side.recorder.stop();
     fs.rmSync(work, { recursive: true, force: true });
     return codes[0];
   };
@@ -202,6 +223,24 @@ test(`Dapr's JS SDK on ${store}`, async (t) => {
     assert.equal(metadata.id, "app1");
     assert.ok(metadata.components.some((c) => c.name === "orders" && c.type === `state.${store}`));
     assert.equal(await client.health.isHealthy(), true);
+  });
+
+  await t.test("an output binding sends one request and returns its answer", async () => {
+    const answer = await client.binding.send("web", "create", { order: 7 }, { path: "orders/7", "X-Trace": "abc" });
+    assert.deepEqual(answer, { seen: "/base/orders/7" });
+    const request = side.recorder.seen.at(-1);
+    assert.deepEqual([request.method, request.path, request.headers["x-trace"], JSON.parse(request.body)],
+      ["POST", "/base/orders/7", "abc", { order: 7 }]);
+    const refused = await fetch(`http://127.0.0.1:${side.daprPort}/v1.0/bindings/web`, { method: "POST",
+      body: JSON.stringify({ operation: "get", metadata: { path: "/deny" } }) });
+    assert.equal(refused.status, 500);
+    const error = await refused.json();
+    assert.equal(error.errorCode, "ERR_INVOKE_OUTPUT_BINDING");
+    assert.match(error.message, /answered 403: denied/);
+    const unknown = await fetch(`http://127.0.0.1:${side.daprPort}/v1.0/bindings/nope`, { method: "POST",
+      body: JSON.stringify({ operation: "get" }) });
+    assert.equal(unknown.status, 400);
+    assert.match((await unknown.json()).message, /no binding named 'nope' \(the config has: web\)/);
   });
 
   await t.test("invoke reaches the function by its id, with the method as its path", async () => {

@@ -8,6 +8,7 @@ so each test also checks that what the app does over gRPC is what the function s
     runtime_api_test.py --wasmlet BIN --guests DIR --stubs DIR --store redis|embedded [unittest args]
 """
 import argparse
+import http.server
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -84,7 +86,7 @@ class Sidecar:
     """wasmlet with the runtime API on a free port, a function listener with the state function,
     and every component on `store` ("redis": a redis-server of its own; "embedded": a file)."""
 
-    def __init__(self, work, store, settings=None, api_address=None):
+    def __init__(self, work, store, settings=None, api_address=None, components=None):
         self.work = work
         self.redis = None
         self.redis_port = None
@@ -111,9 +113,11 @@ class Sidecar:
             "lock": {"locks": component},
             "sequencer": {"ids": component},
             "config_store": {"settings": component},
+            "pub_subs": {"events": component},
             "secret_store": {"vault": {"type": "local.file", "metadata": {"secretsFile": secrets_file}}},
             "app": {"app_id": "app1"},
         }
+        grpc_config.update(components or {})
         config = {
             "servers": [{
                 "listeners": [
@@ -169,6 +173,13 @@ def stubs():
     import runtime_pb2  # noqa: E402  (generated at build time)
     import runtime_pb2_grpc  # noqa: E402
     return runtime_pb2, runtime_pb2_grpc
+
+
+def callback_stubs():
+    sys.path.insert(0, ARGS.stubs)
+    import appcallback_pb2  # noqa: E402  (generated at build time)
+    import appcallback_pb2_grpc  # noqa: E402
+    return appcallback_pb2, appcallback_pb2_grpc
 
 
 class RuntimeApiTest(unittest.TestCase):
@@ -356,6 +367,40 @@ class RuntimeApiTest(unittest.TestCase):
                          pb.SaveConfigurationRequest(store_name="nope"),
                          contains="no configuration store named 'nope' (the config has: settings)")
 
+    def test_subscribe_configuration_sends_the_items_then_every_change_until_cancelled(self):
+        pb = self.pb
+        self.api.SaveConfiguration(pb.SaveConfigurationRequest(
+            store_name="settings", items=[pb.ConfigurationItem(key="color", content="red")]), timeout=10)
+        # One request, then the client's side is closed (the iterator ends): changes still come.
+        stream = self.api.SubscribeConfiguration(iter([pb.SubscribeConfigurationRequest(
+            store_name="settings", app_id="app1", group="ui", keys=["color", "size"])]), timeout=60)
+
+        def next_items():
+            answer = next(stream)
+            self.assertEqual((answer.store_name, answer.app_id), ("settings", "app1"))
+            self.assertTrue(all(i.group == "ui" for i in answer.items))
+            return [(i.key, i.content) for i in answer.items]
+
+        self.assertEqual(next_items(), [("color", "red")], "the current items come first")
+        self.api.SaveConfiguration(pb.SaveConfigurationRequest(
+            store_name="settings", items=[pb.ConfigurationItem(key="size", content="10")]), timeout=10)
+        self.assertEqual(next_items(), [("size", "10")])
+        if self.sidecar.redis:
+            # A change made in the store by someone else is seen too.
+            subprocess.run(["redis-cli", "-p", str(self.sidecar.redis_port), "set", "color", "blue"], check=True,
+                           capture_output=True)
+            self.assertEqual(next_items(), [("color", "blue")])
+        self.api.DeleteConfiguration(pb.DeleteConfigurationRequest(store_name="settings", keys=["color"]),
+                                     timeout=10)
+        self.assertEqual(next_items(), [("color", "")], "a removed item comes with an empty content")
+        stream.cancel()
+        bad = self.api.SubscribeConfiguration(iter([pb.SubscribeConfigurationRequest(store_name="nope", keys=["k"])]),
+                                              timeout=10)
+        with self.assertRaises(self.grpc.RpcError) as raised:
+            next(bad)
+        self.assertEqual(raised.exception.code(), self.grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("no configuration store named 'nope'", raised.exception.details())
+
     # ---- service invocation
 
     def test_invoke_service_calls_the_function_as_layottos_channel_does(self):
@@ -530,6 +575,368 @@ def layotto_standalone_config(grpc_port, actuator_port):
     }
 
 
+class Recorder(http.server.ThreadingHTTPServer):
+    """A loopback HTTP server that records each request (method, path, headers, body) and answers
+    200 with {"seen": path} and a header of its own, or 403 to a path with /deny in it."""
+
+    def __init__(self):
+        self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(handler):
+                length = int(handler.headers.get("Content-Length") or 0)
+                body = handler.rfile.read(length) if length else b""
+                self.seen.append((handler.command, handler.path, dict(handler.headers), body))
+                denied = "/deny" in handler.path
+                payload = b"denied" if denied else json.dumps({"seen": handler.path}).encode()
+                handler.send_response(403 if denied else 200)
+                handler.send_header("Content-Length", str(len(payload)))
+                handler.send_header("X-Answered-By", "recorder")
+                handler.end_headers()
+                handler.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = answer
+
+            def log_message(handler, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path=""):
+        return "http://127.0.0.1:%d%s" % (self.server_address[1], path)
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class FilesAndBindingsTest(unittest.TestCase):
+    """The components only apps use: a "local" file store (and one of a type wasmlet does not
+    have, as a config written for Layotto may name) and an "http" output binding."""
+
+    def setUp(self):
+        import grpc
+        self.grpc = grpc
+        self.pb, self.pb_grpc = stubs()
+        self.work = tempfile.mkdtemp(prefix="runtime-api-")
+        self.root = os.path.join(self.work, "files")
+        self.outside = os.path.join(self.work, "outside")
+        os.makedirs(self.outside)
+        with open(os.path.join(self.outside, "secret.txt"), "w") as f:
+            f.write("not for the app")
+        self.recorder = Recorder()
+        self.sidecar = Sidecar(self.work, "embedded", components={
+            "file": {"docs": {"type": "local", "metadata": {"root": self.root}},
+                     "small": {"type": "local", "metadata": {"root": os.path.join(self.work, "small"),
+                                                             "maxFileBytes": "1000"}},
+                     "oss": {"type": "aliyun.oss", "metadata": {"endpoint": "oss.example.invalid"}}},
+            "bindings": {"web": {"type": "http", "metadata": {"url": self.recorder.url("/base")}}},
+        })
+        self.sidecar.wait_serving()
+        self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.sidecar.api_port)
+        self.api = self.pb_grpc.RuntimeStub(self.channel)
+
+    def tearDown(self):
+        self.channel.close()
+        code = self.sidecar.stop()
+        self.recorder.stop()
+        result = self._outcome.result
+        if any(test is self for test, _ in result.failures + result.errors) or code != 0:
+            print("---- wasmlet's log ----\n" + self.sidecar.wasmlet.log())
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.assertEqual(code, 0, "wasmlet did not stop cleanly on SIGTERM")
+
+    assertFails = RuntimeApiTest.assertFails
+
+    def put(self, name, pieces, store="docs", timeout=10):
+        pb = self.pb
+        messages = [pb.PutFileRequest(store_name=store, name=name, data=pieces[0])]
+        messages += [pb.PutFileRequest(data=piece) for piece in pieces[1:]]
+        return self.api.PutFile(iter(messages), timeout=timeout)
+
+    def read(self, name, store="docs", timeout=10):
+        return [piece.data for piece in self.api.GetFile(self.pb.GetFileRequest(store_name=store, name=name),
+                                                          timeout=timeout)]
+
+    def file_request(self, name, store="docs"):
+        return self.pb.FileRequest(store_name=store, name=name)
+
+    def test_a_file_put_in_pieces_reads_back_whole_and_is_listed_described_and_deleted(self):
+        pb = self.pb
+        data = os.urandom(200 * 1024)
+        self.put("reports/2026/q4.bin", [data[:70000], data[70000:140000], data[140000:]])
+        pieces = self.read("reports/2026/q4.bin")
+        self.assertGreater(len(pieces), 1, "a file larger than a piece comes in several")
+        self.assertEqual(b"".join(pieces), data)
+        listing = self.api.ListFile(pb.ListFileRequest(request=self.file_request("reports/2026")), timeout=10)
+        self.assertEqual([(f.file_name, f.size, f.metadata["type"]) for f in listing.files],
+                         [("q4.bin", len(data), "file")])
+        self.assertFalse(listing.is_truncated)
+        top = self.api.ListFile(pb.ListFileRequest(request=self.file_request("")), timeout=10)
+        self.assertEqual([(f.file_name, f.metadata["type"]) for f in top.files], [("reports", "directory")])
+        meta = self.api.GetFileMeta(pb.GetFileMetaRequest(request=self.file_request("reports/2026/q4.bin")),
+                                    timeout=10)
+        self.assertEqual(meta.size, len(data))
+        self.assertRegex(meta.last_modified, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(list(meta.response.metadata["type"].value), ["file"])
+        with open(os.path.join(self.root, "reports", "2026", "q4.bin"), "rb") as f:
+            self.assertEqual(f.read(), data, "the file is where the store's root says")
+        self.api.DelFile(pb.DelFileRequest(request=self.file_request("reports/2026/q4.bin")), timeout=10)
+        self.assertFails(self.grpc.StatusCode.NOT_FOUND, self.read, "reports/2026/q4.bin",
+                         contains="no file 'reports/2026/q4.bin' in file store 'docs'")
+        self.assertFails(self.grpc.StatusCode.NOT_FOUND, self.api.GetFileMeta,
+                         pb.GetFileMetaRequest(request=self.file_request("reports/2026/q4.bin")))
+
+    def test_listing_goes_page_by_page_after_the_marker(self):
+        pb = self.pb
+        for name in ["c.txt", "a.txt", "b.txt"]:
+            self.put(name, [name.encode()])
+        first = self.api.ListFile(pb.ListFileRequest(request=self.file_request(""), page_size=2), timeout=10)
+        self.assertEqual(([f.file_name for f in first.files], first.is_truncated), (["a.txt", "b.txt"], True))
+        rest = self.api.ListFile(pb.ListFileRequest(request=self.file_request(""), page_size=2,
+                                                    marker=first.marker), timeout=10)
+        self.assertEqual(([f.file_name for f in rest.files], rest.is_truncated), (["c.txt"], False))
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.api.ListFile,
+                         pb.ListFileRequest(request=self.file_request(""), page_size=5000), contains="page_size")
+
+    def test_hostile_names_and_links_out_of_the_root_are_refused_and_nothing_is_written_outside(self):
+        os.symlink(self.outside, os.path.join(self.root, "out"))
+        for name, why in [("../outside/planted.txt", '".." part'), ("/tmp/planted.txt", "absolute"),
+                          ("a/../../outside/planted.txt", '".." part'), ("a//b", "empty part"),
+                          ("out/planted.txt", "'out', a symbolic link")]:
+            self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.put, name, [b"x"], contains=why)
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.read, "out/secret.txt",
+                         contains="a symbolic link")
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.read, "../outside/secret.txt")
+        self.assertEqual(sorted(os.listdir(self.outside)), ["secret.txt"])
+        self.assertEqual(sorted(os.listdir(self.root)), ["out"])
+
+    def test_an_upload_cut_off_or_over_the_limit_leaves_no_file(self):
+        pb = self.pb
+        sent_first = threading.Event()
+        release = threading.Event()
+
+        def pieces():
+            yield pb.PutFileRequest(store_name="docs", name="cut.bin", data=b"x" * 1000)
+            sent_first.set()
+            release.wait(20)
+
+        call = self.api.PutFile.future(pieces(), timeout=20)
+        self.assertTrue(sent_first.wait(10))
+        eventually(lambda: any(n.startswith(".wasmlet-upload-") for n in os.listdir(self.root)),
+                   "the upload is being written")
+        call.cancel()
+        release.set()
+        eventually(lambda: os.listdir(self.root) == [], "the cut-off upload's temporary file is removed")
+        self.assertFails(self.grpc.StatusCode.NOT_FOUND, self.read, "cut.bin")
+
+        self.assertFails(self.grpc.StatusCode.RESOURCE_EXHAUSTED, self.put, "big.bin", [b"y" * 600, b"y" * 600],
+                         store="small", contains="maxFileBytes")
+        self.assertEqual(os.listdir(os.path.join(self.work, "small")), [])
+
+    def test_an_unknown_store_is_invalid_and_a_type_wasmlet_lacks_is_unimplemented(self):
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.read, "a.txt", store="nope",
+                         contains="no file store named 'nope' (the config has: docs, small, oss)")
+        self.assertFails(self.grpc.StatusCode.UNIMPLEMENTED, self.read, "a.txt", store="oss",
+                         contains='"aliyun.oss"')
+        self.assertIn("its calls will answer Unimplemented", self.sidecar.wasmlet.log())
+
+    def test_invoke_binding_sends_one_request_and_returns_the_answer(self):
+        pb = self.pb
+        answer = self.api.InvokeBinding(pb.InvokeBindingRequest(
+            name="web", operation="create", data=b'{"order": 7}',
+            metadata={"path": "orders/7", "X-Trace": "abc"}), timeout=10)
+        self.assertEqual(json.loads(answer.data), {"seen": "/base/orders/7"})
+        self.assertEqual(answer.metadata["statusCode"], "200")
+        self.assertEqual(answer.metadata["X-Answered-By"], "recorder")
+        method, path, headers, body = self.recorder.seen[-1]
+        self.assertEqual((method, path, headers.get("X-Trace"), body), ("POST", "/base/orders/7", "abc",
+                                                                        b'{"order": 7}'))
+        self.assertFails(self.grpc.StatusCode.INTERNAL, self.api.InvokeBinding,
+                         pb.InvokeBindingRequest(name="web", operation="get", metadata={"path": "/deny"}),
+                         contains="answered 403: denied")
+        sent = len(self.recorder.seen)
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.api.InvokeBinding,
+                         pb.InvokeBindingRequest(name="web", operation="explode"), contains="it takes get, head")
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.api.InvokeBinding,
+                         pb.InvokeBindingRequest(name="web", operation="get", metadata={"X-A": "1\r\nX-B: 2"}))
+        self.assertFails(self.grpc.StatusCode.INVALID_ARGUMENT, self.api.InvokeBinding,
+                         pb.InvokeBindingRequest(name="nope", operation="get"), contains="no binding named 'nope'")
+        self.assertEqual(len(self.recorder.seen), sent, "a refused invoke sends nothing")
+
+
+class App:
+    """An application's AppCallback service, served with grpcio on `port`: it subscribes to
+    `subscriptions` [(pubsub, topic, metadata)], records every event, and answers RETRY for the
+    topics in `retry`."""
+
+    def __init__(self, port, subscriptions, retry=()):
+        import grpc
+        from concurrent import futures
+        cb, cb_grpc = callback_stubs()
+        self.events = []
+        self.lists = 0
+        self.lock = threading.Lock()
+        app = self
+
+        class Servicer(cb_grpc.AppCallbackServicer):
+            def ListTopicSubscriptions(self, request, context):
+                with app.lock:
+                    app.lists += 1
+                return cb.ListTopicSubscriptionsResponse(subscriptions=[
+                    cb.TopicSubscription(pubsub_name=p, topic=t, metadata=m) for p, t, m in subscriptions])
+
+            def OnTopicEvent(self, request, context):
+                with app.lock:
+                    app.events.append(request)
+                status = cb.TopicEventResponse.RETRY if request.topic in retry else cb.TopicEventResponse.SUCCESS
+                return cb.TopicEventResponse(status=status)
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        cb_grpc.add_AppCallbackServicer_to_server(Servicer(), self.server)
+        self.server.add_insecure_port("127.0.0.1:%d" % port)
+        self.server.start()
+
+    def received(self, topic):
+        with self.lock:
+            return [e for e in self.events if e.topic == topic]
+
+    def listed(self):
+        with self.lock:
+            return self.lists
+
+    def stop(self):
+        self.server.stop(0).wait()
+
+
+class AppCallbackTest(unittest.TestCase):
+    """Pub/sub delivered to an app through its AppCallback service, on the store under test."""
+
+    def setUp(self):
+        import grpc
+        self.grpc = grpc
+        self.pb, self.pb_grpc = stubs()
+        self.work = tempfile.mkdtemp(prefix="runtime-api-")
+        self.app_port = free_port()
+        self.apps = []
+        self.sidecar = None
+
+    def tearDown(self):
+        code = 0
+        if self.sidecar:
+            self.channel.close()
+            code = self.sidecar.stop()
+        for app in self.apps:
+            app.stop()
+        result = self._outcome.result
+        if self.sidecar and (any(test is self for test, _ in result.failures + result.errors) or code != 0):
+            print("---- wasmlet's log ----\n" + self.sidecar.wasmlet.log())
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.assertEqual(code, 0, "wasmlet did not stop cleanly on SIGTERM")
+
+    def start_app(self, subscriptions, retry=()):
+        app = App(self.app_port, subscriptions, retry)
+        self.apps.append(app)
+        return app
+
+    def start_sidecar(self):
+        self.sidecar = Sidecar(self.work, ARGS.store, components={
+            "app": {"app_id": "app1", "grpc_callback_port": self.app_port},
+        })
+        self.sidecar.wait_serving()
+        self.channel = self.grpc.insecure_channel("127.0.0.1:%d" % self.sidecar.api_port)
+        self.api = self.pb_grpc.RuntimeStub(self.channel)
+
+    def publish(self, topic, data, content_type="application/json"):
+        self.api.PublishEvent(self.pb.PublishEventRequest(pubsub_name="events", topic=topic, data=data,
+                                                          data_content_type=content_type), timeout=10)
+
+    def test_the_app_gets_each_message_as_a_cloud_event_and_one_it_keeps_refusing_goes_to_the_dead_letter_topic(self):
+        app = self.start_app([("events", "orders", {}),
+                              ("events", "flaky", {"maxDeliveries": "3", "retryBackoffMs": "20"}),
+                              ("events", "flaky-deadletter", {})], retry=("flaky",))
+        self.start_sidecar()
+        eventually(lambda: app.listed() >= 1, "wasmlet asks the app for its subscriptions")
+        self.publish("orders", b'{"id": 7}')
+        eventually(lambda: len(app.received("orders")) == 1, "the app gets the order")
+        event = app.received("orders")[0]
+        self.assertEqual((event.topic, event.pubsub_name, event.data, event.data_content_type, event.spec_version,
+                          event.type), ("orders", "events", b'{"id": 7}', "application/json", "1.0",
+                                        "com.dapr.event.sent"))
+        self.assertTrue(event.id)
+        self.publish("flaky", b"again", content_type="text/plain")
+        eventually(lambda: len(app.received("flaky-deadletter")) == 1, "the refused message reaches the dead letter topic")
+        self.assertEqual(len(app.received("flaky")), 3, "delivered maxDeliveries times, then moved")
+        dead = app.received("flaky-deadletter")[0]
+        self.assertEqual(dead.data, b"again")
+        self.assertEqual(dead.metadata["wasmlet-original-topic"], "flaky")
+        self.assertIn("not handled in 3 deliveries", dead.metadata["wasmlet-dead-letter-reason"])
+        self.assertEqual(len(app.received("orders")), 1, "a message the app took is not delivered again")
+
+    def test_a_subscription_stream_gets_each_message_and_a_retried_one_again(self):
+        import queue
+        self.start_sidecar()
+        pb = self.pb
+        cb = callback_stubs()[0]
+        for n in range(2):
+            self.publish("stream", b'{"n": %d}' % n)
+        answers = queue.Queue()
+
+        def requests():
+            yield pb.SubscribeTopicEventsRequest(initial_request=pb.SubscribeTopicEventsRequestInitial(
+                pubsub_name="events", topic="stream", metadata={"retryBackoffMs": "20"}))
+            while True:
+                answer = answers.get()
+                if answer is None:
+                    return
+                yield answer
+
+        def answer(event_id, status):
+            answers.put(pb.SubscribeTopicEventsRequest(event_processed=pb.SubscribeTopicEventsRequestProcessed(
+                id=event_id, status=cb.TopicEventResponse(status=status))))
+
+        stream = self.api.SubscribeTopicEvents(requests(), timeout=60)
+        self.addCleanup(answers.put, None)
+        self.assertTrue(next(stream).HasField("initial_response"))
+        first, second = next(stream).event_message, next(stream).event_message
+        self.assertEqual((first.data, first.topic, first.pubsub_name, first.data_content_type),
+                         (b'{"n": 0}', "stream", "events", "application/json"))
+        self.assertEqual(second.data, b'{"n": 1}')
+        answer(first.id, cb.TopicEventResponse.SUCCESS)
+        answer(second.id, cb.TopicEventResponse.RETRY)
+        again = next(stream).event_message
+        self.assertEqual((again.id, again.data), (second.id, b'{"n": 1}'), "the retried message comes again")
+        answer(again.id, cb.TopicEventResponse.SUCCESS)
+        self.publish("stream", b'{"n": 2}')
+        self.assertEqual(next(stream).event_message.data, b'{"n": 2}', "and then the next one, not the first again")
+        stream.cancel()
+        bad = self.api.SubscribeTopicEvents(iter([pb.SubscribeTopicEventsRequest(
+            initial_request=pb.SubscribeTopicEventsRequestInitial(pubsub_name="nope", topic="t"))]), timeout=10)
+        with self.assertRaises(self.grpc.RpcError) as raised:
+            next(bad)
+        self.assertEqual(raised.exception.code(), self.grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("no pub/sub named 'nope'", raised.exception.details())
+
+    def test_an_app_that_is_down_loses_no_message_and_gets_them_when_it_is_back(self):
+        app = self.start_app([("events", "orders", {"maxDeliveries": "1"})])
+        self.start_sidecar()
+        eventually(lambda: app.listed() >= 1, "wasmlet asks the app for its subscriptions")
+        app.stop()
+        self.apps.remove(app)
+        for n in range(3):
+            self.publish("orders", b'{"n": %d}' % n)
+        eventually(lambda: "the app's callback cannot be reached" in self.sidecar.wasmlet.log(),
+                   "wasmlet sees the app gone")
+        back = self.start_app([("events", "orders", {"maxDeliveries": "1"})])
+        eventually(lambda: back.listed() >= 1, "wasmlet asks the app that came back for its subscriptions")
+        eventually(lambda: len(back.received("orders")) == 3, "the app gets the three messages")
+        self.assertEqual(sorted(e.data for e in back.received("orders")), [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}'])
+        self.assertNotIn("moved to 'orders-deadletter'", self.sidecar.wasmlet.log(),
+                         "tries that did not reach the app do not count toward maxDeliveries")
+
+
 class StandaloneConfigTest(unittest.TestCase):
     """Layotto's standalone config, unchanged but for its ports, starts and serves."""
 
@@ -632,6 +1039,7 @@ if __name__ == "__main__":
     ARGS, rest = parser.parse_known_args()
     ARGS.wasmlet, ARGS.guests, ARGS.stubs = (os.path.abspath(p) for p in (ARGS.wasmlet, ARGS.guests, ARGS.stubs))
     # The exposure rules do not depend on the store: they run once, with the embedded one.
-    suites = ["RuntimeApiTest"] + (
-        ["ExposureTest", "ActuatorTest", "StandaloneConfigTest"] if ARGS.store == "embedded" else [])
+    suites = ["RuntimeApiTest", "AppCallbackTest"] + (
+        ["ExposureTest", "ActuatorTest", "StandaloneConfigTest", "FilesAndBindingsTest"]
+        if ARGS.store == "embedded" else [])
     unittest.main(argv=[sys.argv[0], "-v"] + rest, defaultTest=None if rest else suites)

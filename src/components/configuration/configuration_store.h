@@ -2,7 +2,8 @@
 // by key. Types: "redis" (a key holds the content, or "content||version" as Dapr's Redis
 // configuration store writes it; the version is dropped), "embedded" (table `configuration` of
 // the SQLite file, metadata "path" as the embedded state store) and "in-memory". Every call is
-// thread-safe. Nothing tells a reader of changes yet: a function reads again when it needs to.
+// thread-safe. Nothing here tells a reader of changes: the runtime API's SubscribeConfiguration
+// reads its keys again on a timer.
 #pragma once
 
 #include <memory>

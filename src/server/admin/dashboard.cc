@@ -93,16 +93,6 @@ void AddPageHeaders(abi::HttpResponse& r, std::string content_type) {
       {"referrer-policy", "same-origin"}};
 }
 
-std::string IsoTime(std::chrono::system_clock::time_point time) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  const size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  return std::string(text, n) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
-}
-
 }  // namespace
 
 const EmbeddedFile* FindDashboardFile(const std::string& path) {

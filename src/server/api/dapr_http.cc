@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
+#include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -96,6 +97,16 @@ std::optional<json> ParseBody(const abi::HttpRequest& request, abi::HttpResponse
   }
 }
 
+// `name` can be an HTTP header's name.
+bool IsHeaderToken(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
 // The string field `name` of `object`, or "" when the object lacks it or it is not a string
 // (json::value would throw on a number there).
 std::string StringField(const json& object, const char* name) {
@@ -161,8 +172,12 @@ json AsJson(const std::string& value) {
 }  // namespace
 
 DaprHttpApi::DaprHttpApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker,
-                         const std::atomic<bool>& ready)
-    : config_(config), services_(std::move(services)), invoker_(std::move(invoker)), ready_(ready) {}
+                         std::shared_ptr<const AppComponents> apps, const std::atomic<bool>& ready)
+    : config_(config),
+      services_(std::move(services)),
+      invoker_(std::move(invoker)),
+      apps_(std::move(apps)),
+      ready_(ready) {}
 
 DaprHttpApi::~DaprHttpApi() {
   http_.reset();
@@ -439,8 +454,45 @@ abi::HttpResponse DaprHttpApi::Handle(const abi::HttpRequest& request) {
     return Json(200, {{"status", static_cast<int>(*unlocked)}});
   }
 
-  if (is(3, {"v1.0", "bindings"}))
-    return Error(501, "ERR_INVOKE_OUTPUT_BINDING", "output bindings are not served by this version of wasmlet");
+  // ---- output bindings: {"data": any, "metadata": {string: string}, "operation": string}
+  if (is(3, {"v1.0", "bindings"}) && s.size() == 3 && (method == "POST" || method == "PUT")) {
+    auto binding = apps_->bindings.Find(s[2], "binding", "name");
+    if (!binding.ok()) {
+      if (binding.status().code() == StatusCode::kUnimplemented)
+        return Error(501, "ERR_INVOKE_OUTPUT_BINDING", binding.status().message());
+      return Error(400, "ERR_INVOKE_OUTPUT_BINDING", binding.status().message());
+    }
+    abi::HttpResponse bad;
+    auto body = ParseBody(request, &bad);
+    if (!body) return bad;
+    if (!body->is_object()) return Error(400, "ERR_MALFORMED_REQUEST", "the body must be {\"operation\", \"data\", \"metadata\"}");
+    components::BindingRequest call;
+    call.operation = StringField(*body, "operation");
+    if (auto data = body->find("data"); data != body->end() && !data->is_null())
+      call.data = data->is_string() ? data->get<std::string>() : ToJson(*data);
+    if (auto metadata = body->find("metadata"); metadata != body->end() && !metadata->is_null()) {
+      if (!metadata->is_object()) return Error(400, "ERR_MALFORMED_REQUEST", "metadata must be an object of strings");
+      for (const auto& [key, value] : metadata->items()) {
+        if (!value.is_string())
+          return Error(400, "ERR_MALFORMED_REQUEST", "metadata." + Printable(key, 64) + " must be a string");
+        call.metadata[key] = value.get<std::string>();
+      }
+    }
+    auto answer = (*binding)->Invoke(call);
+    if (!answer.ok()) {
+      if (answer.status().code() == StatusCode::kInvalidArgument)
+        return Error(400, "ERR_INVOKE_OUTPUT_BINDING", answer.status().message());
+      return Error(500, "ERR_INVOKE_OUTPUT_BINDING", answer.status().message());
+    }
+    abi::HttpResponse done;
+    done.status = answer->data.empty() ? 204 : 200;
+    for (const auto& [key, value] : answer->metadata) {
+      if (IsHeaderToken(key) && value.find_first_of(std::string_view("\0\r\n", 3)) == std::string::npos)
+        done.headers.emplace_back("metadata." + key, value);
+    }
+    done.body = std::move(answer->data);
+    return done;
+  }
   return Error(404, "ERR_NOT_FOUND",
                method + " " + Printable(request.path, 128) + " is not an endpoint of Dapr's HTTP API v1.0 that wasmlet serves");
 }

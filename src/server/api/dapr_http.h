@@ -1,6 +1,7 @@
 // Dapr's HTTP API (v1.0), what Dapr's SDKs call by default, on wasmlet.dapr_http_address (off
 // unless set): metadata and health, state, publishing, invoking functions, secrets and locks,
-// over the same host services as the functions and the gRPC runtime API (docs/runtime-api.md).
+// over the same host services as the functions and the gRPC runtime API, and output bindings
+// (docs/runtime-api.md).
 //
 // Requests are read and answered on the serving loops; the component calls run on a pool of
 // their own (api_max_concurrent_calls threads), so a request waiting on Redis holds no loop.
@@ -15,6 +16,7 @@
 
 #include "abi/services.h"
 #include "common/status.h"
+#include "server/api/app_components.h"
 #include "server/config/config.h"
 #include "server/ingress/http_server.h"
 #include "server/runtime/worker_pool.h"
@@ -24,9 +26,10 @@ namespace wasmlet::server {
 
 class DaprHttpApi {
  public:
-  // `ready`: the server has started and is not stopping (GET /v1.0/healthz).
+  // `ready`: the server has started and is not stopping (GET /v1.0/healthz). `apps`: the
+  // bindings (and file stores, which this API does not serve).
   DaprHttpApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker,
-              const std::atomic<bool>& ready);
+              std::shared_ptr<const AppComponents> apps, const std::atomic<bool>& ready);
   ~DaprHttpApi();
 
   // Listens on wasmlet.dapr_http_address from `loops` (nothing when it is empty). Fails naming
@@ -45,6 +48,7 @@ class DaprHttpApi {
   const ServerConfig& config_;
   abi::HostServices services_;
   std::shared_ptr<Invoker> invoker_;
+  std::shared_ptr<const AppComponents> apps_;
   const std::atomic<bool>& ready_;
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<HttpServer> http_;

@@ -25,8 +25,10 @@ Result<std::string> GrpcAddress(const RuntimeListenerConfig& listener) {
 
 }  // namespace
 
-RuntimeApi::RuntimeApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker)
-    : config_(config), service_(std::make_unique<RuntimeService>(config, std::move(services), std::move(invoker))) {}
+RuntimeApi::RuntimeApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker,
+                       std::shared_ptr<const AppComponents> apps)
+    : config_(config),
+      service_(std::make_unique<RuntimeService>(config, std::move(services), std::move(invoker), std::move(apps))) {}
 
 RuntimeApi::~RuntimeApi() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -85,6 +87,7 @@ uint16_t RuntimeApi::port(const std::string& name) const {
 
 void RuntimeApi::Shutdown(std::chrono::milliseconds deadline) {
   if (!server_) return;
+  service_->EndStreams();
   server_->Shutdown(std::chrono::system_clock::now() + deadline);
   server_->Wait();
   server_.reset();

@@ -15,6 +15,7 @@
 
 #include "abi/services.h"
 #include "common/status.h"
+#include "server/api/app_components.h"
 #include "server/config/config.h"
 #include "server/services/invoker.h"
 
@@ -28,8 +29,9 @@ class RuntimeService;
 
 class RuntimeApi {
  public:
-  // `invoker` runs InvokeService's calls.
-  RuntimeApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker);
+  // `invoker` runs InvokeService's calls; `apps` holds the file stores and bindings.
+  RuntimeApi(const ServerConfig& config, abi::HostServices services, std::shared_ptr<Invoker> invoker,
+             std::shared_ptr<const AppComponents> apps);
   ~RuntimeApi();
   RuntimeApi(const RuntimeApi&) = delete;
   RuntimeApi& operator=(const RuntimeApi&) = delete;

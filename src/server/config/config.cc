@@ -138,7 +138,9 @@ Status ParsePlugin(const std::string& key, const json& item, const std::string& 
 }
 
 // grpc_config.state, .lock or .sequencer: named components {type, metadata} of one kind.
-Status ParseStores(const json& state, const std::string& path, std::map<std::string, StoreConfig>& into) {
+// `types`: the types wasmlet has for these components, for the message when one has none.
+Status ParseStores(const json& state, const std::string& path, std::map<std::string, StoreConfig>& into,
+                   const char* types = "embedded, redis or in-memory") {
   if (!state.is_object()) return Bad(path, "expected an object of named stores, found " + TypeName(state));
   for (const auto& [name, store] : state.items()) {
     const std::string store_path = path + "." + name;
@@ -147,7 +149,7 @@ Status ParseStores(const json& state, const std::string& path, std::map<std::str
     sc.name = name;
     sc.json_path = store_path;
     WASMLET_RETURN_IF_ERROR(ReadString(store, "type", store_path, sc.type));
-    if (sc.type.empty()) return Bad(store_path, "missing \"type\" (embedded, redis or in-memory)");
+    if (sc.type.empty()) return Bad(store_path, std::string("missing \"type\" (") + types + ")");
     if (auto md = store.find("metadata"); md != store.end() && !md->is_null()) {
       if (!md->is_object())
         return Bad(store_path + ".metadata", "expected an object, found " + TypeName(*md));
@@ -285,14 +287,18 @@ Status ParseListener(const json& listener, const std::string& path, ServerConfig
         }
         if (grpc->contains("secret_store")) {
           WASMLET_RETURN_IF_ERROR(
-              ParseStores((*grpc)["secret_store"], gpath + ".secret_store", config.secret_stores));
+              ParseStores((*grpc)["secret_store"], gpath + ".secret_store", config.secret_stores, "local.file or local.env"));
         }
+        if (grpc->contains("file"))
+          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["file"], gpath + ".file", config.files, "local"));
+        if (grpc->contains("bindings"))
+          WASMLET_RETURN_IF_ERROR(ParseStores((*grpc)["bindings"], gpath + ".bindings", config.bindings, "http"));
         if (grpc->contains("rpcs"))
           WASMLET_RETURN_IF_ERROR(ParseRpcs((*grpc)["rpcs"], gpath + ".rpcs", config));
         for (const auto& [section, value] : grpc->items()) {
           if (section != "state" && section != "rpcs" && section != "lock" && section != "sequencer" &&
               section != "secret_store" && section != "config_store" && section != "pub_subs" &&
-              section != "hellos" && section != "app")
+              section != "hellos" && section != "app" && section != "file" && section != "bindings")
             spdlog::debug("config {}.{}: not used by wasmlet", gpath, section);
         }
       }
@@ -410,6 +416,8 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
       ReadInt(settings, "api_max_message_bytes", path, config.api_max_message_bytes, 1024, int64_t{1} << 30));
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "api_max_concurrent_calls", path, config.api_max_concurrent_calls, 1, 4096));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "api_max_streams", path, config.api_max_streams, 1, 4096));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "api_watch_interval_ms", path, config.api_watch_interval_ms, 10, 3600000));
   WASMLET_RETURN_IF_ERROR(ReadInt(settings, "idle_timeout_ms", path, config.idle_timeout_ms, 1, 3600000));
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "max_module_bytes", path, config.max_module_bytes, 8, int64_t{1} << 31));

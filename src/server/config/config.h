@@ -115,6 +115,8 @@ struct ServerConfig {
   std::map<std::string, StoreConfig> secret_stores;         // grpc_config.secret_store
   std::map<std::string, StoreConfig> configuration_stores;  // grpc_config.config_store
   std::map<std::string, StoreConfig> pubsubs;               // grpc_config.pub_subs
+  std::map<std::string, StoreConfig> files;                 // grpc_config.file (applications only)
+  std::map<std::string, StoreConfig> bindings;              // grpc_config.bindings (applications only)
   // invoke_service target: empty = this process's own function listener; else "host:port".
   std::string rpc_address;
   // Proxy mode (MOSN's shape): cluster_manager.clusters[] and servers[].routers[].
@@ -162,6 +164,10 @@ struct ServerConfig {
   uint64_t api_max_message_bytes = 4 << 20;  // a runtime API message larger than this is refused
   // The runtime API calls that run at once; each holds a thread while its component answers.
   uint32_t api_max_concurrent_calls = 64;
+  // Streams of the runtime API open at once (SubscribeConfiguration); each holds two threads.
+  uint32_t api_max_streams = 16;
+  // How often SubscribeConfiguration reads its keys again to find changes.
+  uint32_t api_watch_interval_ms = 500;
   size_t max_connections = 10000;  // open connections to the function listener; past it: 503
   // A connection whose client sends no request (or does not take its answer) for this long is closed.
   uint32_t idle_timeout_ms = 60000;

@@ -14,22 +14,6 @@ constexpr size_t kBatch = 16;
 constexpr auto kWait = std::chrono::milliseconds(500);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
-// Sleeps `d` on `clock`, or less when `stop` is asked.
-void Pause(wasmlet::Clock& clock, std::stop_token stop, std::chrono::milliseconds d) {
-  Mutex mutex;
-  CondVar wake;
-  bool stopping = false;  // under mutex
-  std::stop_callback on_stop(stop, [&] {
-    MutexLock lock(mutex);
-    stopping = true;
-    wake.NotifyAll();
-  });
-  const auto until = clock.Now() + d;
-  MutexLock lock(mutex);
-  while (!stopping && clock.WaitUntil(mutex, wake, until)) {
-  }
-}
-
 // A metadata name that can travel as a header name, and a value that cannot break its line.
 bool HeaderSafe(const std::string& name, const std::string& value) {
   if (name.empty() || name.front() == ':') return false;
@@ -40,6 +24,32 @@ bool HeaderSafe(const std::string& name, const std::string& value) {
 }
 
 }  // namespace
+
+std::chrono::milliseconds RetryBackoff(std::chrono::milliseconds first, uint32_t deliveries) {
+  const uint32_t doublings = std::min<uint32_t>(deliveries == 0 ? 0 : deliveries - 1, 16);
+  return std::min<std::chrono::milliseconds>(kMaxBackoff, first * (int64_t{1} << doublings));
+}
+
+void DeadLetter(components::PubSubComponent& pubsub, const std::string& topic, const std::string& group,
+                const components::PubSubMessage& message, const std::string& dead_letter_topic,
+                uint32_t max_deliveries, const std::string& what) {
+  components::PubSubMetadata metadata = message.metadata;
+  metadata.emplace_back("wasmlet-dead-letter-reason", "not handled in " + std::to_string(max_deliveries) + " deliveries");
+  metadata.emplace_back("wasmlet-original-topic", topic);
+  metadata.emplace_back("wasmlet-original-id", message.id);
+  auto moved = pubsub.Publish(dead_letter_topic, message.data, metadata);
+  Status settled;
+  if (!moved.ok()) {
+    spdlog::error("{}: cannot move it to the dead letter topic '{}': {}", what, dead_letter_topic,
+                  moved.status().message());
+    settled = pubsub.Retry(topic, group, message.id, kMaxBackoff);
+  } else {
+    spdlog::warn("{}: not handled in {} deliveries; moved to '{}' as {}", what, max_deliveries, dead_letter_topic,
+                 *moved);
+    settled = pubsub.Ack(topic, group, message.id);
+  }
+  if (!settled.ok()) spdlog::warn("{}: {}", what, settled.message());
+}
 
 Status Subscriptions::Check(const std::vector<PluginConfig>& plugins) const {
   for (const PluginConfig& plugin : plugins) {
@@ -138,20 +148,8 @@ void Subscriptions::Deliver(const std::string& plugin, const SubscriptionConfig&
     if (!status.ok()) spdlog::warn("{}: {}", what, status.message());
   };
   if (message.deliveries > subscription.max_deliveries) {
-    components::PubSubMetadata metadata = message.metadata;
-    metadata.emplace_back("wasmlet-dead-letter-reason",
-                          "not handled in " + std::to_string(subscription.max_deliveries) + " deliveries");
-    metadata.emplace_back("wasmlet-original-topic", subscription.topic);
-    metadata.emplace_back("wasmlet-original-id", message.id);
-    auto moved = pubsub.Publish(subscription.dead_letter_topic, message.data, metadata);
-    if (!moved.ok()) {
-      spdlog::error("{}: cannot move it to the dead letter topic '{}': {}", what,
-                    subscription.dead_letter_topic, moved.status().message());
-      return settle(pubsub.Retry(subscription.topic, plugin, message.id, kMaxBackoff));
-    }
-    spdlog::warn("{}: not handled in {} deliveries; moved to '{}' as {}", what, subscription.max_deliveries,
-                 subscription.dead_letter_topic, *moved);
-    return settle(pubsub.Ack(subscription.topic, plugin, message.id));
+    return DeadLetter(pubsub, subscription.topic, plugin, message, subscription.dead_letter_topic,
+                      subscription.max_deliveries, what);
   }
 
   std::string failure;
@@ -184,9 +182,7 @@ void Subscriptions::Deliver(const std::string& plugin, const SubscriptionConfig&
     failure = response.ok() ? "the function answered " + std::to_string(response->status)
                             : response.status().message();
   }
-  const auto backoff = std::min<std::chrono::milliseconds>(
-      kMaxBackoff,
-      subscription.retry_backoff * (int64_t{1} << std::min<uint32_t>(message.deliveries - 1, 16)));
+  const auto backoff = RetryBackoff(subscription.retry_backoff, message.deliveries);
   spdlog::debug("{}: delivery {} failed ({}); again in {} ms", what, message.deliveries,
                 Printable(failure, 256), backoff.count());
   settle(pubsub.Retry(subscription.topic, plugin, message.id, backoff));

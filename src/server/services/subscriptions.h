@@ -25,6 +25,17 @@
 
 namespace wasmlet::server {
 
+// The wait before a message delivered `deliveries` times without success is handed out again:
+// `first`, doubling with each delivery, at most 30 s.
+std::chrono::milliseconds RetryBackoff(std::chrono::milliseconds first, uint32_t deliveries);
+
+// Publishes `message` of `topic` to `dead_letter_topic`, with the reason and where it came from in
+// its metadata, and acknowledges it for `group`; when it cannot be published, hands it out again
+// after 30 s. `what` names the message in the log.
+void DeadLetter(components::PubSubComponent& pubsub, const std::string& topic, const std::string& group,
+                const components::PubSubMessage& message, const std::string& dead_letter_topic,
+                uint32_t max_deliveries, const std::string& what);
+
 class Subscriptions : public PluginListener {
  public:
   using PubSubs = std::map<std::string, std::shared_ptr<components::PubSubComponent>>;
