@@ -12,7 +12,8 @@
 # mode, one wasm filter in front of nginx's fixed 200; (i) nginx as a reverse proxy (upstream
 # keepalive) in front of the same nginx; (j) a function that makes one proxy_http_call to nginx
 # per request; (k) a function saving one item to Redis per request (wasmlet's proxy_save_state);
-# (l) redis-benchmark SET at the same concurrency. Then the latency the
+# (l) redis-benchmark SET at the same concurrency; the runtime API for applications on the same
+# Redis: (m) GetState and (n) SaveState over gRPC (h2load), (o) Dapr's HTTP state GET. Then the latency the
 # wasm adds at one connection, cold start, memory per instance, and the engine's micro
 # benchmarks.
 set -euo pipefail
@@ -27,11 +28,11 @@ log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 
 "$repo/scripts/setup.sh" --build-dir "$build" --build-type Release >&2
 
-# nginx and wrk are only needed here. Keep apt from starting nginx as a system service.
-if ! command -v wrk >/dev/null || [ ! -x /usr/sbin/nginx ]; then
-  log "installing nginx and wrk"
+# nginx, wrk and h2load are only needed here. Keep apt from starting nginx as a system service.
+if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null || [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx, wrk and h2load"
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk nghttp2-client >&2
   rm -f /usr/sbin/policy-rc.d
 fi
 
@@ -237,6 +238,62 @@ p50[l]=$(echo "$redis_out" | sed -n 's/.*p50=\([0-9.]*\).*/\1/p')
 p99[l]="-"
 log "(l) ${rps[l]} req/s"
 
+# ---- the runtime API for applications -----------------------------------------------------------
+# (m) GetState and (n) SaveState over gRPC, driven by h2load with a prepared unary call (one gRPC
+# message: the 5-byte frame header and the protobuf), and (o) Dapr's HTTP API's state GET by wrk;
+# all on the same Redis. h2load prints no percentiles: they come from its per-request log.
+grpc_port=$(free_port)
+dapr_port=$(free_port)
+cat > "$work/api.json" <<EOF
+{"servers": [{"listeners": [
+  {"name": "grpc", "address": "127.0.0.1:$grpc_port", "filter_chains": [{"filters": [{"type": "grpc", "config": {
+    "server_name": "runtime", "grpc_config": {
+      "state": {"state_demo": {"type": "redis", "metadata": {"redisHost": "127.0.0.1:$redis_port"}}},
+      "app": {"app_id": "bench"}}}}]}]}]}],
+ "wasmlet": {"admin_address": "", "dapr_http_address": "127.0.0.1:$dapr_port",
+             "api_max_concurrent_calls": $((connections * 2))}}
+EOF
+"$build/wasmlet" start -c "$work/api.json" --log-level warn >"$work/wasmlet-api.log" 2>&1 &
+wasmlet_pid=$!
+pids+=("$wasmlet_pid")
+until curl -sf -o /dev/null "http://127.0.0.1:$dapr_port/v1.0/healthz"; do sleep 0.01; done
+# The calls' bodies: GetStateRequest{store_name, key} and SaveStateRequest{store_name,
+# states: [StateItem{key, value}]}, each in a gRPC frame.
+python3 - "$work" <<'PY'
+import struct, sys
+def field(number, data):  # a length-delimited protobuf field (every length here is < 128)
+    return bytes([number << 3 | 2, len(data)]) + data
+def frame(message):
+    return b"\0" + struct.pack(">I", len(message)) + message
+get = field(1, b"state_demo") + field(2, b"bench")
+save = field(1, b"state_demo") + field(2, field(1, b"bench") + field(2, b"100"))
+open(sys.argv[1] + "/get.grpc", "wb").write(frame(get))
+open(sys.argv[1] + "/save.grpc", "wb").write(frame(save))
+PY
+run_h2load() {  # NAME METHOD BODY
+  local out="$work/h2load-$1.txt" requests="$work/h2load-$1.log"
+  h2load -D "$seconds" -c "$connections" -m 1 -t 2 -d "$3" --log-file="$requests" \
+    -H 'content-type: application/grpc' -H 'te: trailers' \
+    "http://127.0.0.1:$grpc_port/spec.proto.runtime.v1.Runtime/$2" >"$out"
+  rps[$1]=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' "$out")
+  local failed
+  failed=$(awk '/^requests:/ {print $10}' "$out")
+  [ "$failed" = "0" ] || log "$1: $failed requests failed ($(grep '^requests:' "$out"))"
+  # The log's third column: microseconds to the end of each response.
+  read -r "p50[$1]" "p99[$1]" "max[$1]" < <(cut -f3 "$requests" | sort -n | awk '{v[NR] = $1} END {
+    printf "%.3f %.3f %.3f\n", v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000, v[NR] / 1000 }')
+  log "$1: ${rps[$1]} req/s, p50 ${p50[$1]} ms, p99 ${p99[$1]} ms"
+}
+log "(n) SaveState over gRPC, Redis"
+run_h2load n SaveState "$work/save.grpc"
+answer=$(curl -s "http://127.0.0.1:$dapr_port/v1.0/state/state_demo/bench")
+[ "$answer" = "100" ] || { echo "SaveState did not save (Dapr's API reads: $answer); see $work/wasmlet-api.log" >&2; exit 1; }
+log "(m) GetState over gRPC, Redis"
+run_h2load m GetState "$work/get.grpc"
+log "(o) Dapr HTTP state GET, Redis"
+run_wrk o "http://127.0.0.1:$dapr_port/v1.0/state/state_demo/bench" "$work/get.lua"
+stop_wasmlet
+
 # ---- memory per instance -----------------------------------------------------------------------
 port=$(free_port)
 config "$work/one.json" "$port" "{\"type\": \"in-memory\"}" 1
@@ -262,8 +319,9 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
          [g]="(g) echo beside a 200 ms CPU burner" [h]="(h) proxy mode, 1 filter, to nginx"
          [i]="(i) nginx reverse proxy to nginx" [j]="(j) function, 1 http_call to nginx"
          [k]="(k) function, 1 state save on Redis" [l]="(l) redis-benchmark SET"
+         [m]="(m) GetState over gRPC, Redis" [n]="(n) SaveState over gRPC, Redis" [o]="(o) Dapr HTTP state GET, Redis"
          [b1]="(b1) fixed route, 1 connection" [c1]="(c1) wasm echo, 1 connection")
-  for k in a b c d e f g h i j k l b1 c1; do
+  for k in a b c d e f g h i j k l m n o b1 c1; do
     printf '%-40s %12s %10s %10s %10s\n' "${names[$k]}" "${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}"
   done
   echo
@@ -278,6 +336,9 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
   printf '%-40s %8s %s\n' "(h)/(i) rps" "$(ratio "${rps[h]}" "${rps[i]}")" "(target >= 0.7)"
   printf '%-40s %8s %s\n' "(j)/(c) rps" "$(ratio "${rps[j]}" "${rps[c]}")" "(target >= 0.5)"
   printf '%-40s %8s %s\n' "(k)/(l) rps" "$(ratio "${rps[k]}" "${rps[l]}")" "(target >= 0.4)"
+  printf '%-40s %8s %s\n' "(m)/(f) rps" "$(ratio "${rps[m]}" "${rps[f]}")" "(target >= 0.5)"
+  printf '%-40s %8s %s\n' "(n)/(l) rps" "$(ratio "${rps[n]}" "${rps[l]}")" "(target >= 0.4)"
+  printf '%-40s %8s %s\n' "(o)/(f) rps" "$(ratio "${rps[o]}" "${rps[f]}")" "(target >= 0.5)"
   printf '%-40s %8s %s\n' "(c1)-(b1) p50 at 1 connection, us" "$added_us" "(target <= 10)"
   printf '%-40s %8s %s\n' "cold start to first 200, ms" "$cold_start_ms" "(target <= 100)"
   printf '%-40s %8s %s\n' "RSS per echo instance, KiB" "$per_instance_kib" "(100 instances: $rss_one -> $rss_hundred KiB)"
@@ -286,12 +347,13 @@ added_us=$(awk -v c="${p50[c1]}" -v b="${p50[b1]}" 'BEGIN { printf "%.0f", (c - 
 cat > "$build/bench-results.json" <<EOF
 {"cores": $cores, "connections": $connections, "seconds": $seconds,
  "scenarios": {
-$(for k in a b c d e f g h i j k l b1 c1; do printf '  "%s": {"rps": %s, "p50_ms": "%s", "p99_ms": "%s", "max_ms": "%s"}%s\n' "$k" "${rps[$k]:-0}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}" "$([ $k = c1 ] || echo ,)"; done)
+$(for k in a b c d e f g h i j k l m n o b1 c1; do printf '  "%s": {"rps": %s, "p50_ms": "%s", "p99_ms": "%s", "max_ms": "%s"}%s\n' "$k" "${rps[$k]:-0}" "${p50[$k]}" "${p99[$k]}" "${max[$k]:--}" "$([ $k = c1 ] || echo ,)"; done)
  },
  "ratios": {"c_over_a": $(ratio "${rps[c]}" "${rps[a]}"), "c_over_b": $(ratio "${rps[c]}" "${rps[b]}"), "b_over_a": $(ratio "${rps[b]}" "${rps[a]}"),
             "d_over_c": $(ratio "${rps[d]}" "${rps[c]}"), "e_over_f": $(ratio "${rps[e]}" "${rps[f]}"), "g_over_c": $(ratio "${rps[g]}" "${rps[c]}"),
             "h_over_i": $(ratio "${rps[h]}" "${rps[i]}"), "j_over_c": $(ratio "${rps[j]}" "${rps[c]}"),
-            "k_over_l": $(ratio "${rps[k]}" "${rps[l]}")},
+            "k_over_l": $(ratio "${rps[k]}" "${rps[l]}"), "m_over_f": $(ratio "${rps[m]}" "${rps[f]}"),
+            "n_over_l": $(ratio "${rps[n]}" "${rps[l]}"), "o_over_f": $(ratio "${rps[o]}" "${rps[f]}")},
  "added_p50_us_at_one_connection": $added_us,
  "cold_start_ms": $cold_start_ms, "rss_per_instance_kib": $per_instance_kib}
 EOF
