@@ -1,8 +1,12 @@
 #include "server/api/runtime_api.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <spdlog/spdlog.h>
+
+#include <mutex>
 
 #include "common/address.h"
 #include "server/api/runtime_service.h"
@@ -21,6 +25,49 @@ Result<std::string> GrpcAddress(const RuntimeListenerConfig& listener) {
     return Status(split.status().code(), "config " + listener.json_path + ".address: " + split.status().message());
   if (split->first.empty()) return "0.0.0.0:" + std::to_string(split->second);
   return listener.address;
+}
+
+// A request gRPC could not read as its message comes to the client as INTERNAL with no message
+// at all. The usual cause is a string field (a key, a store name) holding bytes that are not
+// UTF-8, which proto3 refuses: the client gets INVALID_ARGUMENT saying so instead. The calls'
+// own INTERNAL answers always carry a message, so they are left alone.
+class UnreadableRequest final : public grpc::experimental::Interceptor {
+ public:
+  // `method` lives as long as the server (gRPC's registered name).
+  explicit UnreadableRequest(const char* method) : method_(method ? method : "the call") {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      if (status.error_code() == grpc::StatusCode::INTERNAL && status.error_message().empty()) {
+        methods->ModifySendStatus(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            std::string("the request to ") + method_ +
+                " could not be read as its message: a string field (a key, a store name, ...) holds bytes that are "
+                "not UTF-8, which proto3 strings must be, or the bytes are not that message; nothing was done"));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const char* method_;
+};
+
+class UnreadableRequestFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    return new UnreadableRequest(info->method());
+  }
+};
+
+// protobuf's own complaints (the invalid UTF-8 above, once per bad request) go to the log at
+// debug level rather than to stderr: a client must not be able to flood the log.
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  if (level == google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("protobuf ({}:{}): {}", file, line, message);
+    return;
+  }
+  spdlog::debug("protobuf ({}:{}): {}", file, line, message);
 }
 
 }  // namespace
@@ -53,6 +100,11 @@ Status RuntimeApi::Start() {
     builder.AddListeningPort(*address, grpc::InsecureServerCredentials(), &ports[i]);
   }
   builder.RegisterService(service_.get());
+  static std::once_flag protobuf_log;
+  std::call_once(protobuf_log, [] { google::protobuf::SetLogHandler(ProtobufLog); });
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<UnreadableRequestFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   const int max_message = static_cast<int>(std::min<uint64_t>(config_.api_max_message_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
