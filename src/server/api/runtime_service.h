@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "abi/services.h"
@@ -115,8 +116,7 @@ class RuntimeService final : public runtime_v1::Runtime::Service {
  private:
   // Runs one call: the token first, then `fn` (which returns wasmlet's Status), its answer
   // turned into gRPC's; an exception out of `fn` is INTERNAL, never the process's end.
-  template <typename Fn>
-  grpc::Status Serve(grpc::ServerContext* context, const char* rpc, Fn&& fn);
+  grpc::Status Serve(grpc::ServerContext* context, const char* rpc, const std::function<Status()>& fn);
   // Takes a place among the api_max_streams open streams: false when there is none.
   bool OpenStream();
   // The state writes of SaveState, DeleteState, DeleteBulkState and ExecuteStateTransaction.
