@@ -552,10 +552,12 @@ class ActuatorTest(unittest.TestCase):
         self.assertEqual(spun[0][0], 504, spun)
 
 
-def layotto_standalone_config(grpc_port, actuator_port):
+def layotto_standalone_config(grpc_port, actuator_port, admin_port):
     """The shape of Layotto's configs/config_standalone.json (mosn/layotto), with free ports: what
-    a new user tries first."""
+    a new user tries first. wasmlet's own admin port (34998 by default) is moved too, so that two
+    of these tests can run at once."""
     return {
+        "wasmlet": {"admin_address": "127.0.0.1:%d" % admin_port},
         "servers": [{
             "default_log_path": "stdout",
             "default_log_level": "DEBUG",
@@ -964,10 +966,10 @@ class StandaloneConfigTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, work, True)
         with open(os.path.join(work, "secret_local_file.json"), "w") as f:
             json.dump({"db-user-pass:password": "S0m3Th1ng"}, f)
-        grpc_port, actuator_port = free_port(), free_port()
+        grpc_port, actuator_port, admin_port = free_port(), free_port(), free_port()
         config_path = os.path.join(work, "config_standalone.json")
         with open(config_path, "w") as f:
-            json.dump(layotto_standalone_config(grpc_port, actuator_port), f, indent=2)
+            json.dump(layotto_standalone_config(grpc_port, actuator_port, admin_port), f, indent=2)
         # Layotto's secretsFile is relative: like Layotto, wasmlet reads it from where it starts.
         wasmlet = Process([ARGS.wasmlet, "start", "-c", config_path], os.path.join(work, "wasmlet.log"), cwd=work)
         self.addCleanup(wasmlet.stop)
