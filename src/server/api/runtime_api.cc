@@ -1,5 +1,6 @@
 #include "server/api/runtime_api.h"
 
+#include <absl/synchronization/mutex.h>
 #include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
@@ -14,9 +15,10 @@
 namespace wasmlet::server {
 namespace {
 
-// The pollers of gRPC's synchronous server: threads that wait for calls and hand them to the
-// call threads. They count against the thread quota besides the calls.
-constexpr int kPollers = 2;
+// Threads of gRPC's synchronous server beyond the calls' own: a thread polls the sockets and,
+// when it takes a call, runs it, and another starts polling in its place. The thread quota is
+// the calls plus these, so that a poller is left when every call thread is busy.
+constexpr int kSparePollers = 2;
 
 // The address as gRPC reads it: ":34904" (any address) becomes "0.0.0.0:34904".
 Result<std::string> GrpcAddress(const RuntimeListenerConfig& listener) {
@@ -100,19 +102,29 @@ Status RuntimeApi::Start() {
     builder.AddListeningPort(*address, grpc::InsecureServerCredentials(), &ports[i]);
   }
   builder.RegisterService(service_.get());
-  static std::once_flag protobuf_log;
-  std::call_once(protobuf_log, [] { google::protobuf::SetLogHandler(ProtobufLog); });
+  static std::once_flag process_settings;
+  std::call_once(process_settings, [] {
+    google::protobuf::SetLogHandler(ProtobufLog);
+    // Debian builds Abseil without NDEBUG, so every absl::Mutex in gRPC records its lock order
+    // in a process-wide graph (4% of the API's CPU under load): a debugging aid, off here.
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  });
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<UnreadableRequestFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   const int max_message = static_cast<int>(std::min<uint64_t>(config_.api_max_message_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
+  // A thread that has run a call goes back to polling unless MAX_POLLERS already poll, and then
+  // it ends. gRPC's default (2) made every call past the second start a thread and end it: at 64
+  // calls at once two thirds of the API's CPU went to creating and tearing down threads. So
+  // every thread the quota allows stays (idle ones wake once per gRPC's 10 s poll timeout).
+  const int calls = static_cast<int>(std::min<uint32_t>(config_.api_max_concurrent_calls, INT32_MAX - kSparePollers));
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kPollers);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, calls + kSparePollers);
   grpc::ResourceQuota quota("wasmlet runtime API");
-  quota.SetMaxThreads(static_cast<int>(config_.api_max_concurrent_calls) + kPollers);
+  quota.SetMaxThreads(calls + kSparePollers);
   builder.SetResourceQuota(quota);
   server_ = builder.BuildAndStart();
   for (size_t i = 0; i < config_.runtime_listeners.size(); ++i) {
