@@ -211,6 +211,8 @@ void Server::StopThreads() {
   // Readiness answered DOWN while the requests drained; now the probes' listener goes too.
   if (actuator_) actuator_->Stop();
   for (auto& loop : loops_) loop->Stop();
+  // The pool loops too (a function moved there makes outbound calls from them).
+  if (functions_) functions_->StopLoops();
   // The loops are stopped: what their handlers pointed to can go.
   if (outbound_) outbound_->Shutdown();
   subscriptions_.reset();

@@ -91,6 +91,10 @@ Result<std::vector<EventLoop*>> FunctionRegistry::PoolLoops() {
 
 FunctionRegistry::~FunctionRegistry() {
   Shutdown();
+  StopLoops();
+}
+
+void FunctionRegistry::StopLoops() {
   MutexLock lock(pool_mutex_);
   for (auto& loop : pool_loops_) loop->Stop();
   if (control_) control_->Stop();

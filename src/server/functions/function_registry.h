@@ -119,6 +119,10 @@ class FunctionRegistry {
   // Retires every function and waits until each loop has destroyed its instances; call before
   // the serving loops stop. No reload starts afterwards.
   void Shutdown() EXCLUDES(reload_mutex_, mutex_, pool_mutex_);
+  // Stops the loops the registry owns (the pool loops and the control loop) and joins their
+  // threads; after Shutdown, together with the serving loops, so that what their handlers point
+  // to (outbound connections) can go. The destructor does it too.
+  void StopLoops() EXCLUDES(pool_mutex_);
 
  private:
   using Pool = std::shared_ptr<FunctionPool>;
