@@ -129,7 +129,7 @@ class Sidecar:
                          "state": {"name": "state", "instance_num": 2,
                                    "vm_config": {"engine": "wasmtime",
                                                  "path": os.path.join(ARGS.guests, "state_function.wasm")}},
-                         "filter": {"name": "filter", "instance_num": 1,
+                         "filter": {"name": "filter", "instance_num": 2,
                                     "vm_config": {"engine": "wasmtime", "cpu": 3000,
                                                   "path": os.path.join(ARGS.guests, "abi_filter.wasm")}}}}]},
                     # Layotto's actuator listener, as config_standalone.json has it.
@@ -550,6 +550,63 @@ class ActuatorTest(unittest.TestCase):
         self.assertEqual(self.probe("liveness")[0], 200)
         spin.join()
         self.assertEqual(spun[0][0], 504, spun)
+
+
+class CallLimitTest(unittest.TestCase):
+    """api_max_concurrent_calls: a call that blocks holds its thread and nothing else, and a call
+    past the limit is refused at once, not queued behind the ones that block."""
+
+    def setUp(self):
+        import grpc
+        self.grpc = grpc
+        self.pb, self.pb_grpc = stubs()
+        self.work = tempfile.mkdtemp(prefix="runtime-api-")
+        self.sidecar = Sidecar(self.work, "embedded", settings={"api_max_concurrent_calls": 2})
+        self.sidecar.wait_serving()
+        self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.sidecar.api_port)
+        self.api = self.pb_grpc.RuntimeStub(self.channel)
+
+    def tearDown(self):
+        self.channel.close()
+        self.sidecar.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def test_a_call_past_the_limit_is_refused_at_once_and_the_rest_go_on(self):
+        import threading
+        from google.protobuf import any_pb2
+        pb = self.pb
+        ended = []
+
+        def spin():  # the filter function spins to its 3 s CPU limit: the call blocks that long
+            message = pb.CommonInvokeRequest(method="/", data=any_pb2.Any(value=b""))
+            try:
+                self.api.InvokeService(pb.InvokeServiceRequest(id="filter", message=message), timeout=60,
+                                       metadata=[("x-op", "spin")])
+                ended.append("answered")
+            except self.grpc.RpcError as e:
+                ended.append(e.code())
+
+        spinners = [threading.Thread(target=spin) for _ in range(2)]
+        for spinner in spinners:
+            spinner.start()
+        busy = 'wasmlet_instances{id="filter",state="busy"} 2'
+        eventually(lambda: busy in http_get(self.sidecar.admin_port, {}, "/metrics")[1], "both calls spin")
+        with self.assertRaises(self.grpc.RpcError) as raised:
+            self.api.GetState(pb.GetStateRequest(store_name="orders", key="k"), timeout=60)
+        self.assertEqual(raised.exception.code(), self.grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         raised.exception.details())
+        self.assertIn("running as many calls as it runs at once (2, wasmlet.api_max_concurrent_calls)",
+                      raised.exception.details())
+        self.assertEqual([s.is_alive() for s in spinners], [True, True],
+                         "the third call was refused while the two ran, not after them")
+        # The functions are not behind the API's calls: the state function answers meanwhile.
+        status, _ = self.sidecar.function(op="save", key="k", value="v")
+        self.assertEqual(status, 200)
+        for spinner in spinners:
+            spinner.join()
+        self.assertEqual(len(ended), 2)
+        self.assertEqual(self.api.GetState(pb.GetStateRequest(store_name="orders", key="k"), timeout=10).data, b"v",
+                         "once the calls ended, calls run again")
 
 
 def layotto_standalone_config(grpc_port, actuator_port, admin_port):
@@ -1059,6 +1116,6 @@ if __name__ == "__main__":
     ARGS.wasmlet, ARGS.guests, ARGS.stubs = (os.path.abspath(p) for p in (ARGS.wasmlet, ARGS.guests, ARGS.stubs))
     # The exposure rules do not depend on the store: they run once, with the embedded one.
     suites = ["RuntimeApiTest", "AppCallbackTest"] + (
-        ["ExposureTest", "ActuatorTest", "StandaloneConfigTest", "FilesAndBindingsTest"]
+        ["ExposureTest", "ActuatorTest", "StandaloneConfigTest", "FilesAndBindingsTest", "CallLimitTest"]
         if ARGS.store == "embedded" else [])
     unittest.main(argv=[sys.argv[0], "-v"] + rest, defaultTest=None if rest else suites)

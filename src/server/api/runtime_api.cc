@@ -15,10 +15,11 @@
 namespace wasmlet::server {
 namespace {
 
-// Threads of gRPC's synchronous server beyond the calls' own: a thread polls the sockets and,
-// when it takes a call, runs it, and another starts polling in its place. The thread quota is
-// the calls plus these, so that a poller is left when every call thread is busy.
-constexpr int kSparePollers = 2;
+// gRPC's synchronous server: a thread polls the sockets and, when it takes a call, runs it while
+// another starts polling in its place. When no thread is left to poll in its place (the thread
+// quota is spent), the call is answered RESOURCE_EXHAUSTED instead. So the quota is the calls
+// plus this one poller: exactly api_max_concurrent_calls run, and the next is refused at once.
+constexpr int kPoller = 1;
 
 // The address as gRPC reads it: ":34904" (any address) becomes "0.0.0.0:34904".
 Result<std::string> GrpcAddress(const RuntimeListenerConfig& listener) {
@@ -29,14 +30,18 @@ Result<std::string> GrpcAddress(const RuntimeListenerConfig& listener) {
   return listener.address;
 }
 
-// A request gRPC could not read as its message comes to the client as INTERNAL with no message
-// at all. The usual cause is a string field (a key, a store name) holding bytes that are not
-// UTF-8, which proto3 refuses: the client gets INVALID_ARGUMENT saying so instead. The calls'
-// own INTERNAL answers always carry a message, so they are left alone.
-class UnreadableRequest final : public grpc::experimental::Interceptor {
+// Two answers gRPC makes itself, with messages that do not say what happened or what to do, are
+// rewritten on their way out:
+// - a request gRPC could not read as its message comes as INTERNAL with no message at all. The
+//   usual cause is a string field (a key, a store name) holding bytes that are not UTF-8, which
+//   proto3 refuses: the client gets INVALID_ARGUMENT saying so instead. The calls' own INTERNAL
+//   answers always carry a message, so they are left alone;
+// - a call past the thread quota comes as RESOURCE_EXHAUSTED "Server Threadpool Exhausted": it
+//   keeps its code and says which limit it met.
+class ClearerStatus final : public grpc::experimental::Interceptor {
  public:
   // `method` lives as long as the server (gRPC's registered name).
-  explicit UnreadableRequest(const char* method) : method_(method ? method : "the call") {}
+  ClearerStatus(const char* method, uint32_t max_calls) : method_(method ? method : "the call"), max_calls_(max_calls) {}
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
@@ -46,6 +51,13 @@ class UnreadableRequest final : public grpc::experimental::Interceptor {
             std::string("the request to ") + method_ +
                 " could not be read as its message: a string field (a key, a store name, ...) holds bytes that are "
                 "not UTF-8, which proto3 strings must be, or the bytes are not that message; nothing was done"));
+      } else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                 status.error_message() == "Server Threadpool Exhausted") {
+        methods->ModifySendStatus(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            std::string("the runtime API is running as many calls as it runs at once (") +
+                std::to_string(max_calls_) + ", wasmlet.api_max_concurrent_calls), so " + method_ +
+                " was not started: try again shortly, or raise the setting"));
       }
     }
     methods->Proceed();
@@ -53,13 +65,18 @@ class UnreadableRequest final : public grpc::experimental::Interceptor {
 
  private:
   const char* method_;
+  uint32_t max_calls_;
 };
 
-class UnreadableRequestFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+class ClearerStatusFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
+  explicit ClearerStatusFactory(uint32_t max_calls) : max_calls_(max_calls) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
-    return new UnreadableRequest(info->method());
+    return new ClearerStatus(info->method(), max_calls_);
   }
+
+ private:
+  uint32_t max_calls_;
 };
 
 // protobuf's own complaints (the invalid UTF-8 above, once per bad request) go to the log at
@@ -110,7 +127,7 @@ Status RuntimeApi::Start() {
     absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   });
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<UnreadableRequestFactory>());
+  interceptors.push_back(std::make_unique<ClearerStatusFactory>(config_.api_max_concurrent_calls));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   const int max_message = static_cast<int>(std::min<uint64_t>(config_.api_max_message_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max_message);
@@ -119,12 +136,12 @@ Status RuntimeApi::Start() {
   // it ends. gRPC's default (2) made every call past the second start a thread and end it: at 64
   // calls at once two thirds of the API's CPU went to creating and tearing down threads. So
   // every thread the quota allows stays (idle ones wake once per gRPC's 10 s poll timeout).
-  const int calls = static_cast<int>(std::min<uint32_t>(config_.api_max_concurrent_calls, INT32_MAX - kSparePollers));
+  const int threads = static_cast<int>(std::min<uint32_t>(config_.api_max_concurrent_calls, INT32_MAX - kPoller)) + kPoller;
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, calls + kSparePollers);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, threads);
   grpc::ResourceQuota quota("wasmlet runtime API");
-  quota.SetMaxThreads(calls + kSparePollers);
+  quota.SetMaxThreads(threads);
   builder.SetResourceQuota(quota);
   server_ = builder.BuildAndStart();
   for (size_t i = 0; i < config_.runtime_listeners.size(); ++i) {
