@@ -10,8 +10,10 @@
 #       pool on real event loops (FunctionPoolTest), the data plane end to end (DataPlaneTest:
 #       serving and pool loops, nested and cross-loop invokes) and the admin operations while
 #       traffic flows (OperationsTest: reload, install, update, uninstall), proxy mode
-#       (ProxyTest: filter chains, upstream and outbound calls, functions that wait for them)
-#       and gRPC calls (GrpcTest: HTTP/2 sessions on the loops, cancels, deadlines).
+#       (ProxyTest: filter chains, upstream and outbound calls, functions that wait for them),
+#       gRPC calls (GrpcTest: HTTP/2 sessions on the loops, cancels, deadlines) and the runtime
+#       API for applications (RuntimeApiTest, DaprHttpTest: gRPC's and the Dapr API's call
+#       threads on the components the functions use, app callbacks, streams).
 #
 # V8 (Debian's libnode) is not instrumented. ASan still sees every wild access (V8's WebAssembly
 # trap handler, bounds checks by SIGSEGV, is not enabled by wasmlet, so ASan keeps its own
@@ -37,8 +39,9 @@ if [ "$mode" = address ]; then
 else
   build="$repo/build-tsan"
   options=(-DWASMLET_TSAN=ON)
-  targets=(wasmlet function_pool_test data_plane_test operations_test proxy_test grpc_test)
-  suites=(-R '^(FunctionPoolTest|DataPlaneTest|OperationsTest|ProxyTest|GrpcTest)\.')
+  targets=(wasmlet function_pool_test data_plane_test operations_test proxy_test grpc_test
+           api_python_stubs guest_state_function guest_abi_filter)
+  suites=(-R '^(FunctionPoolTest|DataPlaneTest|OperationsTest|ProxyTest|GrpcTest|RuntimeApiTest|DaprHttpTest)\.')
 fi
 
 "$repo/scripts/setup.sh" --no-build
