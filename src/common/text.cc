@@ -124,4 +124,21 @@ std::string IsoTime(std::chrono::system_clock::time_point time) {
   return std::string(text, n) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
 }
 
+bool IsHttpTokenChar(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
+}
+
+bool IsHttpToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!IsHttpTokenChar(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+bool IsHeaderValueSafe(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
 }  // namespace wasmlet

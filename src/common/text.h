@@ -31,6 +31,13 @@ std::string PercentEncode(std::string_view text);
 // instead of throwing, so a hostile string can never abort the process.
 std::string ToJson(const nlohmann::json& value, int indent = -1);
 
+// RFC 9110's tchar: what an HTTP method or header name may hold.
+bool IsHttpTokenChar(unsigned char c);
+// `text` is an HTTP token: not empty, and tchars only.
+bool IsHttpToken(std::string_view text);
+// `text` can be a header value: no CR, LF or NUL that would end its line or cut it.
+bool IsHeaderValueSafe(std::string_view text);
+
 // `time` in UTC as RFC 3339 with milliseconds: "2026-12-07T12:00:00.000Z".
 std::string IsoTime(std::chrono::system_clock::time_point time);
 

@@ -97,16 +97,6 @@ std::optional<json> ParseBody(const abi::HttpRequest& request, abi::HttpResponse
   }
 }
 
-// `name` can be an HTTP header's name.
-bool IsHeaderToken(std::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
-      return false;
-  }
-  return true;
-}
-
 // The string field `name` of `object`, or "" when the object lacks it or it is not a string
 // (json::value would throw on a number there).
 std::string StringField(const json& object, const char* name) {
@@ -487,7 +477,7 @@ abi::HttpResponse DaprHttpApi::Handle(const abi::HttpRequest& request) {
     abi::HttpResponse done;
     done.status = answer->data.empty() ? 204 : 200;
     for (const auto& [key, value] : answer->metadata) {
-      if (IsHeaderToken(key) && value.find_first_of(std::string_view("\0\r\n", 3)) == std::string::npos)
+      if (key.size() <= 128 && IsHttpToken(key) && IsHeaderValueSafe(value))
         done.headers.emplace_back("metadata." + key, value);
     }
     done.body = std::move(answer->data);

@@ -24,11 +24,6 @@ namespace {
 
 std::string Text(beast::string_view s) { return std::string(s.data(), s.size()); }
 
-bool IsTokenChar(unsigned char c) {
-  // RFC 9110 tchar: what a header name may hold.
-  return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
 // Beast keeps each field's name and value in 16-bit sizes (with 2 bytes for ": " or CRLF).
 constexpr size_t kMaxFieldBytes = 65535 - 2;
 
@@ -45,7 +40,7 @@ Status CheckResponse(const abi::HttpResponse& response) {
   }
   for (const auto& [name, value] : response.headers) {
     if (name.empty() || name.size() > kMaxFieldBytes || !std::all_of(name.begin(), name.end(), [](char c) {
-          return IsTokenChar(static_cast<unsigned char>(c));
+          return IsHttpTokenChar(static_cast<unsigned char>(c));
         })) {
       return InvalidArgument("the response header name '" + Printable(name, 64) +
                              "' is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");

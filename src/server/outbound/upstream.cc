@@ -61,13 +61,6 @@ std::string Serialize(const abi::HttpRequest& request, const std::string& host_a
   return out;
 }
 
-bool IsTokenChar(unsigned char c) {
-  return std::isalnum(c) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-bool IsToken(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return IsTokenChar(c); });
-}
 // No control character (CR and LF above all) and, with `no_space`, no space either.
 bool IsPrintable(std::string_view text, bool no_space) {
   return std::none_of(text.begin(), text.end(), [no_space](char c) {
@@ -80,12 +73,12 @@ bool IsPrintable(std::string_view text, bool no_space) {
 // a line early: request smuggling on a connection other clients share); empty when none. The
 // request may come from a filter or a guest's call, so nothing in it is trusted.
 std::string InvalidRequest(const abi::HttpRequest& request) {
-  if (!IsToken(request.method)) return "its method is not an HTTP token";
+  if (!IsHttpToken(request.method)) return "its method is not an HTTP token";
   if (!request.path.empty() && (request.path.front() != '/' || !IsPrintable(request.path, true)))
     return "its path does not start with '/' or holds a space or a control character";
   if (!IsPrintable(request.authority, true)) return "its authority holds a space or a control character";
   for (const auto& [name, value] : request.headers) {
-    if (!IsToken(name)) return "a header name is not an HTTP token";
+    if (!IsHttpToken(name)) return "a header name is not an HTTP token";
     if (!IsPrintable(value, false)) return "the value of header '" + name + "' holds a control character";
   }
   return {};

@@ -14,15 +14,6 @@ constexpr size_t kBatch = 16;
 constexpr auto kWait = std::chrono::milliseconds(500);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
-// A metadata name that can travel as a header name, and a value that cannot break its line.
-bool HeaderSafe(const std::string& name, const std::string& value) {
-  if (name.empty() || name.front() == ':') return false;
-  for (char c : name) {
-    if (c <= ' ' || c == ':' || c == 127) return false;
-  }
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
-}
-
 }  // namespace
 
 std::chrono::milliseconds RetryBackoff(std::chrono::milliseconds first, uint32_t deliveries) {
@@ -170,7 +161,7 @@ void Subscriptions::Deliver(const std::string& plugin, const SubscriptionConfig&
                        {"wasmlet-deliveries", std::to_string(message.deliveries)}};
     bool typed = false;
     for (const auto& [name, value] : message.metadata) {
-      if (!HeaderSafe(name, value)) continue;
+      if (!IsHttpToken(name) || !IsHeaderValueSafe(value)) continue;
       typed = typed || abi::ToLower(name) == "content-type";
       request.headers.emplace_back(name, value);
     }

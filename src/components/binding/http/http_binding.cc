@@ -16,13 +16,6 @@ constexpr std::pair<const char*, const char*> kOperations[] = {
     {"get", "GET"},       {"head", "HEAD"},   {"post", "POST"},       {"create", "POST"}, {"put", "PUT"},
     {"patch", "PATCH"},   {"delete", "DELETE"}, {"options", "OPTIONS"}, {"trace", "TRACE"}};
 
-bool IsToken(std::string_view name) {
-  if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
 Result<uint64_t> NumberOf(const StoreConfig& config, const char* key, uint64_t fallback) {
   auto it = config.metadata.find(key);
   if (it == config.metadata.end() || it->second.empty()) return fallback;
@@ -80,7 +73,7 @@ class Http final : public BindingComponent {
         }
         continue;
       }
-      if (!IsToken(key))
+      if (!IsHttpToken(key))
         return InvalidArgument("binding '" + name_ + "': metadata \"" + Printable(key, 64) +
                                "\" cannot be sent as an HTTP header (not a token)");
       if (value.find_first_of(std::string_view("\0\r\n", 3)) != std::string::npos)
