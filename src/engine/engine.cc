@@ -111,8 +111,8 @@ Status Instance::WriteU64(uint64_t offset, uint64_t value) {
   return WriteMemory(offset, {reinterpret_cast<const uint8_t*>(&value), 8});
 }
 
-Result<std::unique_ptr<Engine>> CreateEngine(std::string_view name, Clock& clock) {
-  if (name == "v8") return v8backend::CreateV8Engine(clock);
+Result<std::unique_ptr<Engine>> CreateEngine(std::string_view name, Clock& clock, const EngineOptions& options) {
+  if (name == "v8") return v8backend::CreateV8Engine(clock, options);
   return InvalidArgument("unknown wasm engine '" + std::string(name) + "'; wasmlet runs on: v8");
 }
 

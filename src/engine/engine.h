@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "engine/code_cache.h"
 #include "wasm/module_info.h"
 
 namespace wasmlet::engine {
@@ -113,14 +114,18 @@ class Module {
   virtual ~Module() = default;
   const wasm::ModuleInfo& info() const { return info_; }
   uint64_t max_memory_bytes() const { return max_memory_bytes_; }
+  // Loaded from the code cache: the engine took the machine code stored there and compiled
+  // nothing.
+  bool from_cache() const { return from_cache_; }
 
  protected:
-  Module(wasm::ModuleInfo info, uint64_t max_memory_bytes)
-      : info_(std::move(info)), max_memory_bytes_(max_memory_bytes) {}
+  Module(wasm::ModuleInfo info, uint64_t max_memory_bytes, bool from_cache)
+      : info_(std::move(info)), max_memory_bytes_(max_memory_bytes), from_cache_(from_cache) {}
 
  private:
   wasm::ModuleInfo info_;
   uint64_t max_memory_bytes_;
+  bool from_cache_;
 };
 
 // A time of the engine's clock (Engine::clock()), at which a guest call is stopped.
@@ -200,6 +205,14 @@ class Store {
   virtual Clock& clock() = 0;
 };
 
+// How an engine is made. Fixed for its life.
+struct EngineOptions {
+  // Where compiled code is kept between runs (code_cache.h); empty: nowhere, every module is
+  // compiled. A directory that cannot be used is logged and the engine runs without it.
+  std::string code_cache_dir;
+  uint64_t code_cache_max_bytes = uint64_t{256} << 20;
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -211,10 +224,17 @@ class Engine {
   virtual Result<std::unique_ptr<Store>> NewStore() = 0;
   // What its watchdog stops guest calls by: deadlines are times of this clock.
   virtual Clock& clock() = 0;
+  // The code cache's counters; all zero without one.
+  virtual CodeCacheStats code_cache_stats() const = 0;
+  // Waits until the modules compiled so far are in the code cache (an entry is written once the
+  // engine's optimised code for every function of the module is ready, in the background), at
+  // most `timeout`. False if some are not.
+  virtual bool FlushCodeCache(std::chrono::milliseconds timeout) = 0;
 };
 
 // The engine wasmlet runs on: "v8" (the default and, today, only backend), its deadlines on
 // `clock`.
-Result<std::unique_ptr<Engine>> CreateEngine(std::string_view name = "v8", Clock& clock = SystemClock());
+Result<std::unique_ptr<Engine>> CreateEngine(std::string_view name = "v8", Clock& clock = SystemClock(),
+                                             const EngineOptions& options = {});
 
 }  // namespace wasmlet::engine

@@ -7,6 +7,7 @@
 #include "engine/v8/v8_engine.h"
 
 #include <libplatform/libplatform.h>
+#include <spdlog/spdlog.h>
 #include <v8.h>
 
 #include <algorithm>
@@ -24,8 +25,16 @@
 namespace wasmlet::engine::v8backend {
 namespace {
 
+// The V8 flags wasmlet runs with; part of the code cache's key, since they change the code.
+// Every function is compiled twice: at once by the baseline compiler (Liftoff), then by the
+// optimising one (TurboFan) in the background. V8's default, dynamic tiering, optimises only the
+// functions that turn out hot, and V8 10.2 can serialise a module only once all of its code is
+// optimised, so with the default nothing would ever reach the code cache.
+constexpr char kV8Flags[] = "--no-wasm-dynamic-tiering";
+
 v8::Platform* Platform() {
   static std::unique_ptr<v8::Platform> platform = [] {
+    v8::V8::SetFlagsFromString(kV8Flags);
     auto p = v8::platform::NewDefaultPlatform();
     v8::V8::InitializePlatform(p.get());
     v8::V8::Initialize();
@@ -90,8 +99,9 @@ constexpr size_t kMaxValues = 16;
 
 class V8Module final : public Module {
  public:
-  V8Module(wasm::ModuleInfo info, wasm::PreparedModule prepared, v8::CompiledWasmModule compiled, uint64_t id)
-      : Module(std::move(info), prepared.max_memory_pages * wasm::kPageSize),
+  V8Module(wasm::ModuleInfo info, wasm::PreparedModule prepared, v8::CompiledWasmModule compiled, uint64_t id,
+           bool from_cache)
+      : Module(std::move(info), prepared.max_memory_pages * wasm::kPageSize, from_cache),
         compiled(std::move(compiled)),
         memory_export(std::move(prepared.memory_export)),
         start_export(std::move(prepared.start_export)),
@@ -237,15 +247,52 @@ class V8Store final : public Store {
 
 class V8Engine final : public Engine {
  public:
-  explicit V8Engine(Clock& clock)
+  V8Engine(Clock& clock, const EngineOptions& options)
       : allocator_(v8::ArrayBuffer::Allocator::NewDefaultAllocator()),
         name_(std::string("v8 ") + v8::V8::GetVersion()),
         watchdog_(clock) {
     v8::Isolate::CreateParams params;
     params.array_buffer_allocator = allocator_.get();
     compile_isolate_ = v8::Isolate::New(params);
+    compile_isolate_->SetData(0, this);
+    // WebAssembly.compileStreaming, which exists only with a callback, is V8's one way to load
+    // serialised code back (WasmStreaming::SetCompiledModuleBytes).
+    compile_isolate_->SetWasmStreamingCallback(&V8Engine::StreamingCallback);
+    compile_isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+    Platform()->GetForegroundTaskRunner(compile_isolate_);  // PumpMessageLoop needs its queue
+    {
+      v8::Locker locker(compile_isolate_);
+      v8::Isolate::Scope isolate_scope(compile_isolate_);
+      v8::HandleScope handles(compile_isolate_);
+      compile_context_.Reset(compile_isolate_, v8::Context::New(compile_isolate_));
+    }
+    if (!options.code_cache_dir.empty()) {
+      auto cache = CodeCache::Open(options.code_cache_dir, options.code_cache_max_bytes,
+                                   name_ + " " + kV8Flags);
+      if (cache.ok()) {
+        cache_ = std::move(*cache);
+        writer_ = std::thread([this] { WriteEntries(); });
+      } else {
+        spdlog::warn("{} (running without a code cache)", cache.status().message());
+      }
+    }
   }
-  ~V8Engine() override { compile_isolate_->Dispose(); }
+  ~V8Engine() override {
+    if (writer_.joinable()) {
+      {
+        MutexLock lock(writer_mutex_);
+        stopping_ = true;
+      }
+      writer_wake_.NotifyAll();
+      writer_.join();
+    }
+    {
+      v8::Locker locker(compile_isolate_);
+      v8::Isolate::Scope isolate_scope(compile_isolate_);
+      compile_context_.Reset();
+    }
+    compile_isolate_->Dispose();
+  }
 
   std::string_view name() const override { return name_; }
 
@@ -255,22 +302,43 @@ class V8Engine final : public Engine {
     if (!info.ok()) return info.status();
     auto prepared = wasm::PrepareModule(wasm, *info, options.max_memory_bytes / wasm::kPageSize);
     if (!prepared.ok()) return prepared.status();
+    const auto& bytes = prepared->bytes;
+    // The key covers the prepared bytes, so the memory cap (which PrepareModule writes into the
+    // module) is part of it.
+    std::optional<CodeCache::Key> key;
+    std::optional<std::vector<uint8_t>> stored;
+    if (cache_) {
+      key = cache_->KeyOf(bytes);
+      stored = cache_->Load(*key);
+    }
 
     MutexLock lock(compile_mutex_);
     v8::Locker locker(compile_isolate_);
     v8::Isolate::Scope isolate_scope(compile_isolate_);
     v8::HandleScope handles(compile_isolate_);
-    v8::Local<v8::Context> context = v8::Context::New(compile_isolate_);
+    v8::Local<v8::Context> context = compile_context_.Get(compile_isolate_);
     v8::Context::Scope context_scope(context);
     v8::TryCatch try_catch(compile_isolate_);
-    const auto& bytes = prepared->bytes;
     v8::Local<v8::WasmModuleObject> object;
-    if (!v8::WasmModuleObject::Compile(compile_isolate_, {bytes.data(), bytes.size()}).ToLocal(&object)) {
+    bool from_cache = false;
+    if (stored) {
+      std::string why;
+      from_cache = LoadCompiled(context, bytes, *stored, &object, &why);
+      if (!from_cache) cache_->Reject(*key, why);
+    }
+    if (object.IsEmpty() &&
+        !v8::WasmModuleObject::Compile(compile_isolate_, {bytes.data(), bytes.size()}).ToLocal(&object)) {
       return InvalidArgument("the module does not compile: " +
                              TrapText(ExceptionMessage(compile_isolate_, try_catch)));
     }
-    return std::shared_ptr<const Module>(std::make_shared<V8Module>(
-        std::move(*info), std::move(*prepared), object->GetCompiledModule(), next_module_id_++));
+    auto module = std::make_shared<V8Module>(std::move(*info), std::move(*prepared), object->GetCompiledModule(),
+                                             next_module_id_++, from_cache);
+    if (cache_ && !from_cache) {
+      MutexLock writer_lock(writer_mutex_);
+      pending_.push_back({module, *key, std::chrono::steady_clock::now() + kTierUpWait});
+      writer_wake_.NotifyAll();
+    }
+    return std::shared_ptr<const Module>(std::move(module));
   }
 
   Result<std::unique_ptr<Store>> NewStore() override {
@@ -280,13 +348,162 @@ class V8Engine final : public Engine {
   Watchdog& watchdog() { return watchdog_; }
   Clock& clock() override { return watchdog_.clock(); }
 
+  CodeCacheStats code_cache_stats() const override { return cache_ ? cache_->stats() : CodeCacheStats{}; }
+
+  bool FlushCodeCache(std::chrono::milliseconds timeout) override {
+    if (!cache_) return true;
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(writer_mutex_);
+    writer_wake_.NotifyAll();
+    while (!pending_.empty() || writing_) {
+      if (!writer_done_.WaitUntil(writer_mutex_, give_up) && std::chrono::steady_clock::now() >= give_up) {
+        return pending_.empty() && !writing_;
+      }
+    }
+    return true;
+  }
+
  private:
+  // A module compiled here whose entry is not written yet: V8 can serialise it once the
+  // background compiler has optimised every function.
+  struct PendingEntry {
+    std::weak_ptr<const V8Module> module;
+    CodeCache::Key key;
+    std::chrono::steady_clock::time_point give_up;
+  };
+  // Long enough for the optimising compiler to get through a module of many MB on a busy core.
+  static constexpr auto kTierUpWait = std::chrono::minutes(2);
+  static constexpr auto kWriterPoll = std::chrono::milliseconds(100);
+
+  // What the streaming callback is to load; set by LoadCompiled for the length of one load.
+  struct Load {
+    std::span<const uint8_t> wire;
+    std::span<const uint8_t> code;
+    v8::Local<v8::Promise> promise;
+    bool accepted = false;      // V8 took the bytes as its own kind (version, flags, CPU)
+    bool deserialized = false;  // ... and built the module from them, compiling nothing
+  };
+
+  // Runs inside LoadCompiled, whose caller holds compile_mutex_ (the analysis cannot follow V8).
+  static void StreamingCallback(const v8::FunctionCallbackInfo<v8::Value>& info) NO_THREAD_SAFETY_ANALYSIS {
+    auto* engine = static_cast<V8Engine*>(info.GetIsolate()->GetData(0));
+    Load* load = engine->load_;
+    std::shared_ptr<v8::WasmStreaming> streaming = v8::WasmStreaming::Unpack(info.GetIsolate(), info.Data());
+    if (load == nullptr) {  // a script of ours never calls compileStreaming otherwise
+      streaming->Abort(v8::Exception::Error(V8String(info.GetIsolate(), "no module to load")));
+      return;
+    }
+    load->accepted = streaming->SetCompiledModuleBytes(load->code.data(), load->code.size());
+    if (!load->accepted) {
+      streaming->Abort({});
+      return;
+    }
+    streaming->OnBytesReceived(load->wire.data(), load->wire.size());
+    streaming->Finish(true);
+    // Deserialising settles the promise inside Finish; a compile (V8's fallback when the
+    // bytes do not deserialise) settles it later, from tasks.
+    load->deserialized = load->promise->State() == v8::Promise::kFulfilled;
+  }
+
+  // Builds the module from `code` (an entry of the cache) and the module's own bytes. False
+  // with the reason when V8 did not take the entry; `object` may then still hold the module,
+  // compiled by V8 instead.
+  bool LoadCompiled(v8::Local<v8::Context> context, std::span<const uint8_t> wire,
+                    std::span<const uint8_t> code, v8::Local<v8::WasmModuleObject>* object, std::string* why)
+      REQUIRES(compile_mutex_) {
+    v8::Isolate* isolate = compile_isolate_;
+    v8::Local<v8::Object> webassembly =
+        context->Global()->Get(context, V8String(isolate, "WebAssembly")).ToLocalChecked().As<v8::Object>();
+    v8::Local<v8::Value> compile_streaming;
+    if (!webassembly->Get(context, V8String(isolate, "compileStreaming")).ToLocal(&compile_streaming) ||
+        !compile_streaming->IsFunction()) {
+      *why = "this V8 has no WebAssembly.compileStreaming to load it with";
+      return false;
+    }
+    Load load{.wire = wire, .code = code, .promise = {}};
+    v8::Local<v8::Value> argument = v8::Undefined(isolate);
+    v8::Local<v8::Value> promise;
+    if (!compile_streaming.As<v8::Function>()->Call(context, webassembly, 1, &argument).ToLocal(&promise) ||
+        !promise->IsPromise()) {
+      *why = "V8 did not start loading it";
+      return false;
+    }
+    load.promise = promise.As<v8::Promise>();
+    load_ = &load;
+    isolate->PerformMicrotaskCheckpoint();  // runs StreamingCallback
+    // V8's own compile of the module when the entry did not deserialise: wait for it.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (load.accepted && load.promise->State() == v8::Promise::kPending &&
+           std::chrono::steady_clock::now() < give_up) {
+      if (!v8::platform::PumpMessageLoop(Platform(), isolate)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      isolate->PerformMicrotaskCheckpoint();
+    }
+    load_ = nullptr;
+    if (load.promise->State() == v8::Promise::kFulfilled) *object = load.promise->Result().As<v8::WasmModuleObject>();
+    if (load.deserialized) return true;
+    *why = load.accepted ? "V8 could not deserialise it" : "V8 refused it (made by another V8 build, with other flags "
+                                                           "or for another CPU)";
+    return false;
+  }
+
+  // The writer thread: serialises each pending module once V8 can, and writes its entry.
+  void WriteEntries() {
+    MutexLock lock(writer_mutex_);
+    while (!stopping_) {
+      std::vector<PendingEntry> ready;
+      std::vector<v8::OwnedBuffer> code;
+      const auto now = std::chrono::steady_clock::now();
+      writing_ = true;
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        std::shared_ptr<const V8Module> module = it->module.lock();
+        if (module == nullptr || now > it->give_up) {  // gone, or never fully optimised
+          it = pending_.erase(it);
+          continue;
+        }
+        v8::CompiledWasmModule compiled = module->compiled;
+        v8::OwnedBuffer buffer = compiled.Serialize();  // empty until every function is optimised
+        if (buffer.size == 0) {
+          ++it;
+          continue;
+        }
+        ready.push_back(*it);
+        code.push_back(std::move(buffer));
+        it = pending_.erase(it);
+      }
+      lock.Unlock();
+      for (size_t i = 0; i < ready.size(); ++i) {
+        Status written = cache_->Store(ready[i].key, {code[i].buffer.get(), code[i].size});
+        if (!written.ok()) spdlog::warn("code cache: {}", written.message());
+      }
+      lock.Lock();
+      writing_ = false;
+      writer_done_.NotifyAll();
+      if (stopping_) break;
+      if (pending_.empty()) {
+        writer_wake_.Wait(writer_mutex_);
+      } else {
+        writer_wake_.WaitUntil(writer_mutex_, std::chrono::steady_clock::now() + kWriterPoll);
+      }
+    }
+  }
+
   std::unique_ptr<v8::ArrayBuffer::Allocator> allocator_;
   std::string name_;
   Mutex compile_mutex_;
   v8::Isolate* compile_isolate_ PT_GUARDED_BY(compile_mutex_);
+  v8::Global<v8::Context> compile_context_;
+  Load* load_ GUARDED_BY(compile_mutex_) = nullptr;
   std::atomic<uint64_t> next_module_id_{1};
   Watchdog watchdog_;
+
+  std::unique_ptr<CodeCache> cache_;
+  Mutex writer_mutex_;
+  CondVar writer_wake_;  // a module to write, or stopping
+  CondVar writer_done_;  // a pass over pending_ ended
+  std::vector<PendingEntry> pending_ GUARDED_BY(writer_mutex_);
+  bool writing_ GUARDED_BY(writer_mutex_) = false;
+  bool stopping_ GUARDED_BY(writer_mutex_) = false;
+  std::thread writer_;  // last: it uses everything above
 };
 
 Clock& V8Store::clock() { return engine_.clock(); }
@@ -710,9 +927,9 @@ Status V8Store::Invoke(V8Instance& instance, const ExportedFunction& function, s
 
 }  // namespace
 
-Result<std::unique_ptr<Engine>> CreateV8Engine(Clock& clock) {
+Result<std::unique_ptr<Engine>> CreateV8Engine(Clock& clock, const EngineOptions& options) {
   Platform();
-  return std::unique_ptr<Engine>(std::make_unique<V8Engine>(clock));
+  return std::unique_ptr<Engine>(std::make_unique<V8Engine>(clock, options));
 }
 
 }  // namespace wasmlet::engine::v8backend

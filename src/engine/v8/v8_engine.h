@@ -7,6 +7,6 @@
 
 namespace wasmlet::engine::v8backend {
 
-Result<std::unique_ptr<Engine>> CreateV8Engine(Clock& clock);
+Result<std::unique_ptr<Engine>> CreateV8Engine(Clock& clock, const EngineOptions& options);
 
 }  // namespace wasmlet::engine::v8backend
