@@ -126,13 +126,15 @@ void CodeCache::Discard(const std::string& path, std::string_view why) {
 
 std::optional<std::vector<uint8_t>> CodeCache::Load(const Key& key) {
   const std::string path = PathOf(key);
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) {
     misses_++;
     return std::nullopt;
   }
-  std::vector<uint8_t> file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
+  std::vector<uint8_t> file(static_cast<size_t>(std::max<std::streamoff>(in.tellg(), 0)));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  if (!in) {
     Discard(path, "cannot be read");
     return std::nullopt;
   }

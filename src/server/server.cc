@@ -3,8 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/signal_set.hpp>
+#include <time.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "server/services/invoker.h"
@@ -13,6 +18,51 @@ namespace wasmlet::server {
 namespace {
 
 namespace asio = boost::asio;
+
+// How long each phase of the start took, for one debug line at the end: what to look at when
+// a start is slow.
+class StartPhases {
+ public:
+  void Mark(std::string phase) {
+    const auto now = std::chrono::steady_clock::now();
+    phases_.emplace_back(std::move(phase), std::chrono::duration<double, std::milli>(now - last_).count());
+    last_ = now;
+  }
+  std::string Summary() const {
+    std::string text;
+    double total = 0;
+    for (const auto& [phase, ms] : phases_) {
+      text += (text.empty() ? "" : ", ") + phase + " " + std::to_string(static_cast<int>(ms + 0.5)) + " ms";
+      total += ms;
+    }
+    return "started in " + std::to_string(static_cast<int>(total + 0.5)) + " ms (" + SinceExec() + "): " + text;
+  }
+
+ private:
+  // The process's age, from the kernel's start time (in clock ticks): what the loader and static
+  // initialisers took before main is in it too.
+  static std::string SinceExec() {
+    std::ifstream stat("/proc/self/stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos) return "age unknown";
+    std::istringstream fields(line.substr(paren + 2));
+    std::string field;
+    for (int i = 3; i <= 22 && fields >> field; ++i) {
+      if (i != 22) continue;
+      timespec boot{};
+      clock_gettime(CLOCK_BOOTTIME, &boot);
+      const double started = std::stod(field) / static_cast<double>(sysconf(_SC_CLK_TCK));
+      const double age = static_cast<double>(boot.tv_sec) + static_cast<double>(boot.tv_nsec) / 1e9 - started;
+      return "process age " + std::to_string(static_cast<int>(age * 1000 + 0.5)) + " ms";
+    }
+    return "age unknown";
+  }
+
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, double>> phases_;
+};
 
 unsigned HttpStatusFor(StatusCode code) {
   switch (code) {
@@ -30,12 +80,18 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {}
 Server::~Server() { Stop(); }
 
 Status Server::Start() {
+  StartPhases phases;
   auto configured = CreateHostServices(config_, metrics_);
   if (!configured.ok()) return configured.status();
+  phases.Mark("components");
   abi::HostServices services = std::move(configured->services);
-  auto engine = engine::CreateEngine();
+  auto engine = engine::CreateEngine(
+      "v8", SystemClock(),
+      engine::EngineOptions{.code_cache_dir = config_.CodeCacheDir(),
+                            .code_cache_max_bytes = uint64_t{config_.code_cache_max_mb} << 20});
   if (!engine.ok()) return engine.status();
   engine_ = std::move(*engine);
+  phases.Mark("engine");
   // The registry's instances need the invoker, and the invoker needs the registry.
   auto invoker =
       std::make_shared<Invoker>(config_.rpc_address, std::chrono::milliseconds(config_.invoke_timeout_ms));
@@ -56,6 +112,7 @@ Status Server::Start() {
     serving.push_back(loop.get());
     ios.push_back(&loop->io());
   }
+  phases.Mark(std::to_string(loops) + " serving loops");
   // The actuator first: while the functions load, liveness answers UP and readiness DOWN.
   actuator_ = std::make_unique<Actuator>(config_, ios, ready_);
   WASMLET_RETURN_IF_ERROR(actuator_->Start());
@@ -67,6 +124,8 @@ Status Server::Start() {
   WASMLET_RETURN_IF_ERROR(subscriptions_->Check(config_.plugins));
   WASMLET_RETURN_IF_ERROR(functions_->Start());
   WASMLET_RETURN_IF_ERROR(functions_->LoadAll());
+  phases.Mark("functions (" + std::to_string(functions_->function_count()) + ", " +
+              std::to_string(engine_->code_cache_stats().hits) + " from the code cache)");
 
   // The admin listener first: whoever sees the function port accept can use the admin API.
   admin_ = std::make_unique<AdminApi>(config_, *functions_, metrics_, ready_, log_ring_);
@@ -85,6 +144,7 @@ Status Server::Start() {
     }
     proxies_.push_back(std::move(proxy));
   }
+  phases.Mark("admin and proxy listeners");
   const bool serve_functions =
       config_.serve_functions || (config_.proxy_listeners.empty() && config_.runtime_listeners.empty());
   if (!serve_functions && proxies_.empty() && config_.runtime_listeners.empty()) return proxy_errors.front();
@@ -92,6 +152,7 @@ Status Server::Start() {
   if (!apps.ok()) return apps.status();
   runtime_api_ = std::make_unique<RuntimeApi>(config_, services, invoker, *apps);
   WASMLET_RETURN_IF_ERROR(runtime_api_->Start());
+  phases.Mark("runtime API");
   dapr_http_ = std::make_unique<DaprHttpApi>(config_, services, invoker, *apps, ready_);
   WASMLET_RETURN_IF_ERROR(dapr_http_->Start(ios));
   subscriptions_->Start(config_.plugins);
@@ -111,7 +172,9 @@ Status Server::Start() {
     spdlog::info("serving {} function{} on port {}", functions_->function_count(),
                  functions_->function_count() == 1 ? "" : "s", http_->port());
   }
+  phases.Mark("the rest");
   spdlog::info("{} serving loop{} ({})", loops, loops == 1 ? "" : "s", why);
+  spdlog::debug("{}", phases.Summary());
   ready_ = true;
   return Status::Ok();
 }

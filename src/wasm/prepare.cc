@@ -1,5 +1,7 @@
 #include "wasm/prepare.h"
 
+#include <cstring>
+
 #include "wasm/reader.h"
 
 namespace wasmlet::wasm {
@@ -12,7 +14,7 @@ void AppendName(std::string& out, std::string_view name) {
   out.append(name);
 }
 
-void AppendSection(std::string& out, uint8_t id, const std::string& payload) {
+void AppendSection(std::string& out, uint8_t id, std::string_view payload) {
   out.push_back(static_cast<char>(id));
   AppendLeb(out, payload.size());
   out += payload;
@@ -94,6 +96,8 @@ Result<PreparedModule> PrepareModule(std::span<const uint8_t> bytes, const Modul
   };
 
   std::string out(reinterpret_cast<const char*>(bytes.data()), 8);
+  // One allocation for the copy: a module is megabytes, and every fresh buffer costs page faults.
+  out.reserve(bytes.size() + 256);
   const bool needs_new_exports = !extra_exports.empty() || !extra_memory_exports.empty();
   bool exports_written = !needs_new_exports;
   Reader r(bytes.subspan(8), 8);
@@ -134,7 +138,7 @@ Result<PreparedModule> PrepareModule(std::span<const uint8_t> bytes, const Modul
     } else if (id == 8) {
       // Dropped: the host calls the start function through its export.
     } else {
-      AppendSection(out, id, std::string(reinterpret_cast<const char*>(payload.data()), payload.size()));
+      AppendSection(out, id, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
     }
   }
   if (!exports_written) {
@@ -142,7 +146,8 @@ Result<PreparedModule> PrepareModule(std::span<const uint8_t> bytes, const Modul
     if (!section.ok()) return section.status();
     AppendSection(out, 7, *section);
   }
-  prepared.bytes.assign(out.begin(), out.end());
+  prepared.bytes.resize(out.size());
+  std::memcpy(prepared.bytes.data(), out.data(), out.size());
   return prepared;
 }
 

@@ -532,6 +532,45 @@ TEST(OperationsTest, QueueNotificationsReachAnotherIdleInstance) {
   EXPECT_NE(counters.find("last_queue_item=from the publisher\n"), std::string::npos) << counters;
 }
 
+// The code cache across restarts of the real binary: the first start compiles and writes an
+// entry per module once V8 has optimised it; the next start loads both and compiles nothing.
+TEST(OperationsTest, ASecondStartLoadsItsModulesFromTheCodeCache) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  const json plugins = {{"f", Plugin("f", kGuests + "/abi_filter.wasm")},
+                        {"s", Plugin("s", kGuests + "/state_function.wasm")}};
+  const json config = LayottoConfig(port, plugins, json::object(), {{"code_cache_dir", dir.File("code")}});
+  auto cache = [](Wasmlet& server, const std::string& result) {
+    return ParseMetrics(Admin(server, "GET", "/metrics").body)["wasmlet_code_cache_modules{result=\"" + result +
+                                                               "\"}"];
+  };
+  {
+    Wasmlet first(dir, config, port);
+    EXPECT_EQ(cache(first, "miss"), 2);
+    EXPECT_EQ(cache(first, "hit"), 0);
+    EXPECT_TRUE(Eventually([&] { return cache(first, "written") == 2; })) << first.process().Log();
+    EXPECT_EQ(first.process().Stop(), 0);
+  }
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir.File("code"))) ++entries;
+  EXPECT_EQ(entries, 2u);
+
+  Wasmlet second(dir, config, port, true, {"--log-level", "debug"});
+  EXPECT_EQ(cache(second, "hit"), 2);
+  EXPECT_EQ(cache(second, "miss"), 0);
+  EXPECT_EQ(cache(second, "invalid"), 0);
+  EXPECT_EQ(Get(port, "/", {{"id", "f"}, {"x-op", "echo"}}, "cached", "POST").body, "echo=cached\n");
+  EXPECT_NE(second.process().Log().find("loaded from the code cache"), std::string::npos);
+  // Set off, the cache is not even looked at.
+  EXPECT_EQ(second.process().Stop(), 0);
+  json off = config;
+  off["wasmlet"]["code_cache"] = false;
+  Wasmlet third(dir, off, port);
+  EXPECT_EQ(cache(third, "hit"), 0);
+  EXPECT_EQ(cache(third, "miss"), 0);
+  EXPECT_EQ(Get(port, "/", {{"id", "f"}, {"x-op", "echo"}}, "compiled", "POST").body, "echo=compiled\n");
+}
+
 TEST(OperationsTest, MetricsParseAndCountWhatWasSent) {
   TempDir dir;
   const uint16_t port = FreePort();

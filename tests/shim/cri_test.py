@@ -377,13 +377,14 @@ class Node:
             return json.load(deployed)
 
     def write_daemon_config(self):
-        """deploy/node.json with loopback ports and its state file in the node's folder."""
+        """deploy/node.json with loopback ports, its state file and state_dir in the node's folder."""
         config = self._deploy_json("node.json")
         listeners = {listener["name"]: listener for listener in config["servers"][0]["listeners"]}
         check({"grpc", "wasm"} <= set(listeners), "deploy/node.json has no 'grpc' and 'wasm' listeners")
         listeners["grpc"]["address"] = "127.0.0.1:%d" % free_port()
         listeners["wasm"]["address"] = "127.0.0.1:%d" % self.function_port
         config["wasmlet"]["admin_address"] = "127.0.0.1:%d" % self.admin_port
+        config["wasmlet"]["state_dir"] = self.root  # the code cache, beside the rest of the node
         stores = listeners["grpc"]["filter_chains"][0]["filters"][0]["config"]["grpc_config"]["state"]
         check("state_demo" in stores, "deploy/node.json has no state store 'state_demo' (the quickstart's)")
         stores["state_demo"]["metadata"]["path"] = os.path.join(self.root, "state.db")

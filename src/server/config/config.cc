@@ -423,6 +423,11 @@ Status ParseSettings(const json& settings, ServerConfig& config) {
       ReadInt(settings, "max_module_bytes", path, config.max_module_bytes, 8, int64_t{1} << 31));
   WASMLET_RETURN_IF_ERROR(
       ReadInt(settings, "max_reload_delay_ms", path, config.max_reload_delay_ms, 1, 3600000));
+  WASMLET_RETURN_IF_ERROR(ReadString(settings, "state_dir", path, config.state_dir));
+  if (config.state_dir.empty()) return Bad(path + ".state_dir", "must name a directory (\".\": where wasmlet runs)");
+  WASMLET_RETURN_IF_ERROR(ReadBool(settings, "code_cache", path, config.code_cache));
+  WASMLET_RETURN_IF_ERROR(ReadString(settings, "code_cache_dir", path, config.code_cache_dir));
+  WASMLET_RETURN_IF_ERROR(ReadInt(settings, "code_cache_max_mb", path, config.code_cache_max_mb, 1, 1 << 20));
   if (auto limits = settings.find("guest_limits"); limits != settings.end() && !limits->is_null()) {
     const std::string lpath = path + ".guest_limits";
     if (!limits->is_object()) return Bad(lpath, "expected an object, found " + TypeName(*limits));
@@ -573,6 +578,12 @@ Result<PluginConfig> ParsePluginItem(const std::string& json_text, const std::st
     return InvalidArgument(path + " has a field of an unexpected shape: " + e.what());
   }
   return plugin;
+}
+
+std::string ServerConfig::CodeCacheDir() const {
+  if (!code_cache) return "";
+  if (!code_cache_dir.empty()) return code_cache_dir;
+  return state_dir + "/wasmlet-code-cache";
 }
 
 Result<ServerConfig> LoadConfig(const std::string& path) {

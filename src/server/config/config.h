@@ -174,6 +174,16 @@ struct ServerConfig {
   uint64_t max_module_bytes = 64 << 20;  // a module file or download larger than this is refused
   uint32_t max_reload_delay_ms = 2000;   // a file that keeps changing is still reloaded this often
   abi::HostLimits guest_limits;          // "guest_limits": what a plugin may make the host hold
+  // Where wasmlet keeps what outlives a run (the code cache). Relative, like every path of the
+  // config, to the directory wasmlet runs in (/var/lib/wasmlet under the package's unit).
+  std::string state_dir = ".";
+  // Compiled code kept between runs, so that a module compiled once loads without compiling.
+  bool code_cache = true;
+  std::string code_cache_dir;          // "" = <state_dir>/wasmlet-code-cache
+  uint32_t code_cache_max_mb = 256;    // past it, the least recently used entries go
+
+  // The code cache's directory; "" when it is off.
+  std::string CodeCacheDir() const;
 };
 
 Result<ServerConfig> LoadConfig(const std::string& path);

@@ -202,8 +202,10 @@ Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& 
 }
 
 Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugin) {
+  const auto start = std::chrono::steady_clock::now();
   auto loaded = LoadPlugin(plugin, config_, engine_);
   if (!loaded.ok()) return loaded.status();
+  const auto compiled = std::chrono::steady_clock::now();
   const std::string& source = loaded->source;
   const std::shared_ptr<const engine::Module>& module = loaded->module;
   const std::string& md5 = loaded->md5;
@@ -222,6 +224,10 @@ Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugi
     return Status(started.code(),
                   "config " + plugin.json_path + ": " + source + " does not start: " + started.message());
   }
+  const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
+  spdlog::debug("{}: {} {} in {:.1f} ms, {} instance{} started in {:.1f} ms", plugin.name, source,
+                module->from_cache() ? "loaded from the code cache" : "compiled", ms(start, compiled), count,
+                count == 1 ? "" : "s", ms(compiled, std::chrono::steady_clock::now()));
   auto id = function->ReportedRouteId();
   if (!id.ok()) {
     function->Retire(nullptr);
@@ -514,7 +520,17 @@ std::vector<Metrics::Gauge> FunctionRegistry::Gauges() const {
     held.samples.emplace_back("{" + labels + ",resource=\"metrics\"}", usage.metrics);
     refusals.samples.emplace_back("{" + labels + "}", usage.refusals);
   }
-  return {instances, retiring, held, refusals};
+  const engine::CodeCacheStats cache = engine_.code_cache_stats();
+  Metrics::Gauge code_cache{"wasmlet_code_cache_modules",
+                            "Modules since start: loaded from the code cache (hit), compiled for want of an entry "
+                            "(miss), entries ignored as corrupt or foreign (invalid), written, evicted.",
+                            {{"{result=\"hit\"}", cache.hits},
+                             {"{result=\"miss\"}", cache.misses},
+                             {"{result=\"invalid\"}", cache.invalid},
+                             {"{result=\"written\"}", cache.written},
+                             {"{result=\"evicted\"}", cache.evicted}}};
+  Metrics::Gauge cache_bytes{"wasmlet_code_cache_bytes", "The code cache's size on disk.", {{"", cache.bytes}}};
+  return {instances, retiring, held, refusals, code_cache, cache_bytes};
 }
 
 bool FunctionRegistry::HasRoute(const std::string& route_id) const {
