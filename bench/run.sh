@@ -329,8 +329,20 @@ first_200_start() {  # CONFIG PORT: exec to the first 200 of id_1, ms; the serve
   echo "$ms"
 }
 median() { tr ' ' '\n' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-code_cache_written() {  # the entries written since start, from /metrics
-  curl -s "http://127.0.0.1:$admin_port/metrics" | awk '/^wasmlet_code_cache_modules\{result="written"\}/ {print $2}'
+wait_until() {  # SECONDS WHAT COMMAND...: runs COMMAND every 50 ms until it succeeds, or fails the run
+  local give_up=$(($(date +%s) + $1)) what=$2
+  shift 2
+  until "$@"; do
+    [ "$(date +%s)" -lt "$give_up" ] || { echo "gave up waiting for $what" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+written_entries() {  # N: the server wrote N code cache entries since it started (/metrics)
+  [ "$(curl -s "http://127.0.0.1:$admin_port/metrics" |
+       awk '/^wasmlet_code_cache_modules\{result="written"\}/ {print $2}')" = "$1" ]
+}
+entries_in() {  # DIR N: DIR holds at least N entries
+  [ "$(ls "$1" 2>/dev/null | grep -c '\.code$')" -ge "$2" ]
 }
 declare -A cold
 for loops in 2 8; do
@@ -340,7 +352,7 @@ for loops in 2 8; do
   # Fill the cache: a start that lives until V8 has optimised both modules and written them.
   "$build/wasmlet" start -c "$work/quick$loops.json" --log-level warn >"$work/fill.log" 2>&1 &
   fill=$!
-  until [ "$(ls "$work/quick-cache" 2>/dev/null | grep -c '\.code$')" -ge 2 ]; do sleep 0.05; done
+  wait_until 120 "the quickstart's code cache entries" entries_in "$work/quick-cache" 2
   kill "$fill"; wait "$fill" 2>/dev/null || true
   runs=""
   for _ in 1 2 3 4 5; do runs="$runs $(first_200_start "$work/quick$loops.json" "$port")"; done
@@ -353,10 +365,11 @@ done
 port=$(free_port)
 quick "$work/install.json" "$port" "$cores" "$work/install-cache"
 start_wasmlet "$work/install.json" "$port"
+wait_until 120 "the quickstart's code cache entries" written_entries 2
 big_item="{\"name\": \"big\", \"instance_num\": 1, \"vm_config\": {\"engine\": \"v8\", \"path\": \"$build/examples/big.wasm\"}}"
 big_kib=$(($(stat -c %s "$build/examples/big.wasm") / 1024))
 install_compiled_ms=$(python3 "$repo/bench/first200.py" install "$port" big "$admin_port" "$big_item")
-until [ "$(code_cache_written)" = "1" ]; do sleep 0.05; done
+wait_until 120 "big.wasm's code cache entry" written_entries 3
 curl -sf -o /dev/null -X POST "http://127.0.0.1:$admin_port/wasm/uninstall" -d '{"name": "big"}'
 install_cached_ms=$(python3 "$repo/bench/first200.py" install "$port" big "$admin_port" "$big_item")
 log "install of big.wasm ($big_kib KiB) to its first 200: compiled $install_compiled_ms ms, from the code cache $install_cached_ms ms"

@@ -107,16 +107,20 @@ Status Server::Start() {
   }
   std::vector<EventLoop*> serving;
   std::vector<asio::io_context*> ios;
-  for (auto& loop : loops_) {  // they start in parallel
-    WASMLET_RETURN_IF_ERROR(loop->WaitReady());
+  for (auto& loop : loops_) {
     serving.push_back(loop.get());
     ios.push_back(&loop->io());
   }
+  functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_, serving);
+  // The loops make their isolates (milliseconds of CPU each) in parallel; meanwhile this thread
+  // reads and compiles the config's modules, which needs no loop.
+  functions_->PreloadModules();
+  phases.Mark("modules");
+  for (auto& loop : loops_) WASMLET_RETURN_IF_ERROR(loop->WaitReady());
   phases.Mark(std::to_string(loops) + " serving loops");
-  // The actuator first: while the functions load, liveness answers UP and readiness DOWN.
+  // The actuator first: while the functions start, liveness answers UP and readiness DOWN.
   actuator_ = std::make_unique<Actuator>(config_, ios, ready_);
   WASMLET_RETURN_IF_ERROR(actuator_->Start());
-  functions_ = std::make_unique<FunctionRegistry>(config_, *engine_, services, metrics_, serving);
   invoker->set_functions(functions_.get());
   const PubSubs pubsubs = configured->pubsubs;  // for the app too, beside the functions
   app_subscriptions_ = std::make_unique<AppSubscriptions>(config_, pubsubs);

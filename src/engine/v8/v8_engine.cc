@@ -335,7 +335,12 @@ class V8Engine final : public Engine {
                                              next_module_id_++, from_cache);
     if (cache_ && !from_cache) {
       MutexLock writer_lock(writer_mutex_);
-      pending_.push_back({module, *key, std::chrono::steady_clock::now() + kTierUpWait});
+      const auto now = std::chrono::steady_clock::now();
+      pending_.push_back({.module = module,
+                          .key = *key,
+                          .give_up = now + kTierUpWait,
+                          .next_try = now + kFirstTry,
+                          .interval = kFirstTry / 2});
       writer_wake_.NotifyAll();
     }
     return std::shared_ptr<const Module>(std::move(module));
@@ -354,13 +359,13 @@ class V8Engine final : public Engine {
     if (!cache_) return true;
     const auto give_up = std::chrono::steady_clock::now() + timeout;
     MutexLock lock(writer_mutex_);
+    flushers_++;  // the writer tries every kFirstTry meanwhile
     writer_wake_.NotifyAll();
-    while (!pending_.empty() || writing_) {
-      if (!writer_done_.WaitUntil(writer_mutex_, give_up) && std::chrono::steady_clock::now() >= give_up) {
-        return pending_.empty() && !writing_;
-      }
+    while ((!pending_.empty() || writing_) && std::chrono::steady_clock::now() < give_up) {
+      writer_done_.WaitUntil(writer_mutex_, give_up);
     }
-    return true;
+    flushers_--;
+    return pending_.empty() && !writing_;
   }
 
  private:
@@ -370,10 +375,13 @@ class V8Engine final : public Engine {
     std::weak_ptr<const V8Module> module;
     CodeCache::Key key;
     std::chrono::steady_clock::time_point give_up;
+    std::chrono::steady_clock::time_point next_try;
+    std::chrono::milliseconds interval{0};
   };
   // Long enough for the optimising compiler to get through a module of many MB on a busy core.
   static constexpr auto kTierUpWait = std::chrono::minutes(2);
-  static constexpr auto kWriterPoll = std::chrono::milliseconds(100);
+  static constexpr std::chrono::milliseconds kFirstTry{100};
+  static constexpr std::chrono::milliseconds kLastInterval{10000};
 
   // What the streaming callback is to load; set by LoadCompiled for the length of one load.
   struct Load {
@@ -446,43 +454,57 @@ class V8Engine final : public Engine {
     return false;
   }
 
-  // The writer thread: serialises each pending module once V8 can, and writes its entry.
+  // The writer thread: serialises each pending module once V8 can, and writes its entry. V8
+  // offers no signal for "fully optimised", and a Serialize that fails still walks the module
+  // (milliseconds for a large one), so each module is tried after kFirstTry and then at doubling
+  // intervals: a node starting a hundred functions does not spend a core polling them.
   void WriteEntries() {
     MutexLock lock(writer_mutex_);
     while (!stopping_) {
-      std::vector<PendingEntry> ready;
-      std::vector<v8::OwnedBuffer> code;
       const auto now = std::chrono::steady_clock::now();
-      writing_ = true;
+      const bool hurry = flushers_ > 0;
+      std::vector<PendingEntry> due;
+      auto next = std::chrono::steady_clock::time_point::max();
       for (auto it = pending_.begin(); it != pending_.end();) {
-        std::shared_ptr<const V8Module> module = it->module.lock();
-        if (module == nullptr || now > it->give_up) {  // gone, or never fully optimised
+        if (hurry || it->next_try <= now) {
+          due.push_back(std::move(*it));
           it = pending_.erase(it);
-          continue;
-        }
-        v8::CompiledWasmModule compiled = module->compiled;
-        v8::OwnedBuffer buffer = compiled.Serialize();  // empty until every function is optimised
-        if (buffer.size == 0) {
+        } else {
+          next = std::min(next, it->next_try);
           ++it;
+        }
+      }
+      if (due.empty()) {
+        if (pending_.empty()) {
+          writer_wake_.Wait(writer_mutex_);
+        } else {
+          writer_wake_.WaitUntil(writer_mutex_, next);
+        }
+        continue;
+      }
+      writing_ = true;
+      lock.Unlock();  // Compile may queue more meanwhile
+      std::vector<PendingEntry> again;
+      for (PendingEntry& entry : due) {
+        std::shared_ptr<const V8Module> module = entry.module.lock();
+        if (module == nullptr || now > entry.give_up) continue;  // gone, or never fully optimised
+        v8::CompiledWasmModule compiled = module->compiled;
+        v8::OwnedBuffer code = compiled.Serialize();  // empty until every function is optimised
+        if (code.size == 0) {
+          entry.interval = std::min(entry.interval * 2, kLastInterval);
+          entry.next_try = std::chrono::steady_clock::now() + entry.interval;
+          again.push_back(std::move(entry));
           continue;
         }
-        ready.push_back(*it);
-        code.push_back(std::move(buffer));
-        it = pending_.erase(it);
-      }
-      lock.Unlock();
-      for (size_t i = 0; i < ready.size(); ++i) {
-        Status written = cache_->Store(ready[i].key, {code[i].buffer.get(), code[i].size});
+        Status written = cache_->Store(entry.key, {code.buffer.get(), code.size});
         if (!written.ok()) spdlog::warn("code cache: {}", written.message());
       }
       lock.Lock();
+      for (PendingEntry& entry : again) pending_.push_back(std::move(entry));
       writing_ = false;
       writer_done_.NotifyAll();
-      if (stopping_) break;
-      if (pending_.empty()) {
-        writer_wake_.Wait(writer_mutex_);
-      } else {
-        writer_wake_.WaitUntil(writer_mutex_, std::chrono::steady_clock::now() + kWriterPoll);
+      if (hurry && !again.empty() && !stopping_) {
+        writer_wake_.WaitUntil(writer_mutex_, std::chrono::steady_clock::now() + kFirstTry);
       }
     }
   }
@@ -503,6 +525,7 @@ class V8Engine final : public Engine {
   std::vector<PendingEntry> pending_ GUARDED_BY(writer_mutex_);
   bool writing_ GUARDED_BY(writer_mutex_) = false;
   bool stopping_ GUARDED_BY(writer_mutex_) = false;
+  int flushers_ GUARDED_BY(writer_mutex_) = 0;  // FlushCodeCache calls waiting
   std::thread writer_;  // last: it uses everything above
 };
 

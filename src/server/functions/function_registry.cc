@@ -48,6 +48,15 @@ FunctionRegistry::FunctionRegistry(const ServerConfig& config, engine::Engine& e
   context_.max_invoke_depth = config.max_invoke_depth;
 }
 
+void FunctionRegistry::PreloadModules() {
+  for (const PluginConfig& plugin : config_.plugins) {
+    auto loaded = LoadPlugin(plugin, config_, engine_);
+    if (!loaded.ok()) continue;
+    MutexLock lock(mutex_);
+    preloaded_.emplace(plugin.name, std::move(*loaded));
+  }
+}
+
 Status FunctionRegistry::Start() {
   control_ = std::make_unique<EventLoop>(EventLoop::Options{.name = "control"});
   WASMLET_RETURN_IF_ERROR(control_->WaitReady());
@@ -124,6 +133,10 @@ Status FunctionRegistry::LoadAll() {
       errors.push_back(function.status());
     }
   }
+  {
+    MutexLock lock(mutex_);
+    preloaded_.clear();  // what a failed item left
+  }
   if (function_count() == 0) {
     // Nothing to serve: the caller reports the reason (one line) and stops.
     std::string message = errors.front().message();
@@ -166,6 +179,7 @@ void FunctionRegistry::Unwatch(const std::string& name) {
 
 Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& config,
                                 engine::Engine& engine) {
+  const auto start = std::chrono::steady_clock::now();
   const std::string where = "config " + plugin.json_path + ".vm_config";
   auto bytes = ReadModule(plugin, where, {.max_bytes = config.max_module_bytes});
   if (!bytes.ok()) return bytes.status();
@@ -198,14 +212,22 @@ Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& 
   spec->callback_timeout = loaded.cpu_limit;
   spec->allowed_stores = plugin.allowed_stores;
   loaded.spec = spec;
+  loaded.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return loaded;
 }
 
 Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugin) {
-  const auto start = std::chrono::steady_clock::now();
-  auto loaded = LoadPlugin(plugin, config_, engine_);
+  std::optional<LoadedPlugin> preloaded;
+  {
+    MutexLock lock(mutex_);
+    if (auto found = preloaded_.find(plugin.name); found != preloaded_.end()) {
+      preloaded = std::move(found->second);
+      preloaded_.erase(found);
+    }
+  }
+  auto loaded = preloaded ? Result<LoadedPlugin>(std::move(*preloaded)) : LoadPlugin(plugin, config_, engine_);
   if (!loaded.ok()) return loaded.status();
-  const auto compiled = std::chrono::steady_clock::now();
+  const auto compiled = std::chrono::steady_clock::now();  // instances start from here
   const std::string& source = loaded->source;
   const std::shared_ptr<const engine::Module>& module = loaded->module;
   const std::string& md5 = loaded->md5;
@@ -226,7 +248,7 @@ Result<FunctionRegistry::Pool> FunctionRegistry::Build(const PluginConfig& plugi
   }
   const auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
   spdlog::debug("{}: {} {} in {:.1f} ms, {} instance{} started in {:.1f} ms", plugin.name, source,
-                module->from_cache() ? "loaded from the code cache" : "compiled", ms(start, compiled), count,
+                module->from_cache() ? "loaded from the code cache" : "compiled", loaded->load_ms, count,
                 count == 1 ? "" : "s", ms(compiled, std::chrono::steady_clock::now()));
   auto id = function->ReportedRouteId();
   if (!id.ok()) {

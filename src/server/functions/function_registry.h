@@ -52,6 +52,7 @@ struct LoadedPlugin {
   std::string md5;
   std::string source;  // its path or URL
   std::chrono::milliseconds cpu_limit{0};
+  double load_ms = 0;  // reading, checking and compiling (or loading from the code cache)
 };
 // Errors name the item's JSON path.
 Result<LoadedPlugin> LoadPlugin(const PluginConfig& plugin, const ServerConfig& config,
@@ -81,6 +82,10 @@ class FunctionRegistry {
   FunctionRegistry(const FunctionRegistry&) = delete;
   FunctionRegistry& operator=(const FunctionRegistry&) = delete;
 
+  // Reads and compiles the modules of the config's plugin items, for LoadAll to start. Needs no
+  // loop, so it can run while the serving loops are still starting. An item that fails here is
+  // left to LoadAll, which reports it.
+  void PreloadModules() EXCLUDES(mutex_);
   // Starts the control loop (the pool loops start when a function first needs them).
   Status Start();
   // Loads every plugin item of the config and watches their files. An item that cannot be
@@ -160,6 +165,7 @@ class FunctionRegistry {
   std::map<std::string, Pool> by_name_ GUARDED_BY(mutex_);        // config name -> the running version
   std::map<std::string, PluginConfig> known_ GUARDED_BY(mutex_);  // every item ever configured, by name
   std::map<std::string, FileWatcher::Id> watches_ GUARDED_BY(mutex_);  // plugin name -> its file's watch
+  std::map<std::string, LoadedPlugin> preloaded_ GUARDED_BY(mutex_);   // by plugin name, until LoadAll
   std::shared_ptr<const RouteTable> published_ GUARDED_BY(mutex_) = std::make_shared<RouteTable>();
   std::atomic<uint64_t> version_{1};
   const UniqueId id_;   // what threads cache the table by (Table)
