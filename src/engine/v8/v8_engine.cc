@@ -428,6 +428,18 @@ class V8Engine final : public Engine {
       *why = "this V8 has no WebAssembly.compileStreaming to load it with";
       return false;
     }
+    // V8 keeps what a streaming load buffered (a copy of the module's bytes among it) until a
+    // garbage collection finalises its WasmStreaming object, and this isolate allocates too
+    // little to ever collect on its own: without a collection every cached load (each hot
+    // reload) kept about the module's size for good. A collection costs 5-10 ms, so the loads of
+    // a burst (a start) go without one unless they add up to kCollectAfterStreamedBytes; a load
+    // after a pause (a reload, an install) first collects what the ones before it left.
+    if (streamed_since_gc_ > 0 &&
+        (streamed_since_gc_ >= kCollectAfterStreamedBytes ||
+         std::chrono::steady_clock::now() - last_streamed_ > kStreamingBurst)) {
+      streamed_since_gc_ = 0;
+      isolate->LowMemoryNotification();
+    }
     Load load{.wire = wire, .code = code, .promise = {}};
     v8::Local<v8::Value> argument = v8::Undefined(isolate);
     v8::Local<v8::Value> promise;
@@ -447,6 +459,8 @@ class V8Engine final : public Engine {
       isolate->PerformMicrotaskCheckpoint();
     }
     load_ = nullptr;
+    streamed_since_gc_ += wire.size() + code.size();
+    last_streamed_ = std::chrono::steady_clock::now();
     if (load.promise->State() == v8::Promise::kFulfilled) *object = load.promise->Result().As<v8::WasmModuleObject>();
     if (load.deserialized) return true;
     *why = load.accepted ? "V8 could not deserialise it" : "V8 refused it (made by another V8 build, with other flags "
@@ -515,6 +529,11 @@ class V8Engine final : public Engine {
   v8::Isolate* compile_isolate_ PT_GUARDED_BY(compile_mutex_);
   v8::Global<v8::Context> compile_context_;
   Load* load_ GUARDED_BY(compile_mutex_) = nullptr;
+  // Bytes handed to streaming loads since the compile isolate last collected its garbage.
+  static constexpr size_t kCollectAfterStreamedBytes = 32 << 20;
+  static constexpr auto kStreamingBurst = std::chrono::milliseconds(500);
+  size_t streamed_since_gc_ GUARDED_BY(compile_mutex_) = 0;
+  std::chrono::steady_clock::time_point last_streamed_ GUARDED_BY(compile_mutex_);
   std::atomic<uint64_t> next_module_id_{1};
   Watchdog watchdog_;
 
