@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "common/mutex.h"
+#include "engine/v8/code_cache_writer.h"
 #include "engine/watchdog.h"
 #include "wasm/prepare.h"
 
@@ -271,21 +272,14 @@ class V8Engine final : public Engine {
                                    name_ + " " + kV8Flags);
       if (cache.ok()) {
         cache_ = std::move(*cache);
-        writer_ = std::thread([this] { WriteEntries(); });
+        writer_ = std::make_unique<CodeCacheWriter>(*cache_);
       } else {
         spdlog::warn("{} (running without a code cache)", cache.status().message());
       }
     }
   }
   ~V8Engine() override {
-    if (writer_.joinable()) {
-      {
-        MutexLock lock(writer_mutex_);
-        stopping_ = true;
-      }
-      writer_wake_.NotifyAll();
-      writer_.join();
-    }
+    writer_.reset();  // its thread may still be serialising a module
     {
       v8::Locker locker(compile_isolate_);
       v8::Isolate::Scope isolate_scope(compile_isolate_);
@@ -333,15 +327,13 @@ class V8Engine final : public Engine {
     }
     auto module = std::make_shared<V8Module>(std::move(*info), std::move(*prepared), object->GetCompiledModule(),
                                              next_module_id_++, from_cache);
-    if (cache_ && !from_cache) {
-      MutexLock writer_lock(writer_mutex_);
-      const auto now = std::chrono::steady_clock::now();
-      pending_.push_back({.module = module,
-                          .key = *key,
-                          .give_up = now + kTierUpWait,
-                          .next_try = now + kFirstTry,
-                          .interval = kFirstTry / 2});
-      writer_wake_.NotifyAll();
+    if (writer_ && !from_cache) {
+      writer_->Schedule(*key, [weak = std::weak_ptr<const V8Module>(module)]() -> std::optional<v8::OwnedBuffer> {
+        std::shared_ptr<const V8Module> alive = weak.lock();
+        if (alive == nullptr) return std::nullopt;
+        v8::CompiledWasmModule compiled = alive->compiled;
+        return compiled.Serialize();
+      });
     }
     return std::shared_ptr<const Module>(std::move(module));
   }
@@ -356,33 +348,10 @@ class V8Engine final : public Engine {
   CodeCacheStats code_cache_stats() const override { return cache_ ? cache_->stats() : CodeCacheStats{}; }
 
   bool FlushCodeCache(std::chrono::milliseconds timeout) override {
-    if (!cache_) return true;
-    const auto give_up = std::chrono::steady_clock::now() + timeout;
-    MutexLock lock(writer_mutex_);
-    flushers_++;  // the writer tries every kFirstTry meanwhile
-    writer_wake_.NotifyAll();
-    while ((!pending_.empty() || writing_) && std::chrono::steady_clock::now() < give_up) {
-      writer_done_.WaitUntil(writer_mutex_, give_up);
-    }
-    flushers_--;
-    return pending_.empty() && !writing_;
+    return writer_ == nullptr || writer_->Flush(timeout);
   }
 
  private:
-  // A module compiled here whose entry is not written yet: V8 can serialise it once the
-  // background compiler has optimised every function.
-  struct PendingEntry {
-    std::weak_ptr<const V8Module> module;
-    CodeCache::Key key;
-    std::chrono::steady_clock::time_point give_up;
-    std::chrono::steady_clock::time_point next_try;
-    std::chrono::milliseconds interval{0};
-  };
-  // Long enough for the optimising compiler to get through a module of many MB on a busy core.
-  static constexpr auto kTierUpWait = std::chrono::minutes(2);
-  static constexpr std::chrono::milliseconds kFirstTry{100};
-  static constexpr std::chrono::milliseconds kLastInterval{10000};
-
   // What the streaming callback is to load; set by LoadCompiled for the length of one load.
   struct Load {
     std::span<const uint8_t> wire;
@@ -468,61 +437,6 @@ class V8Engine final : public Engine {
     return false;
   }
 
-  // The writer thread: serialises each pending module once V8 can, and writes its entry. V8
-  // offers no signal for "fully optimised", and a Serialize that fails still walks the module
-  // (milliseconds for a large one), so each module is tried after kFirstTry and then at doubling
-  // intervals: a node starting a hundred functions does not spend a core polling them.
-  void WriteEntries() {
-    MutexLock lock(writer_mutex_);
-    while (!stopping_) {
-      const auto now = std::chrono::steady_clock::now();
-      const bool hurry = flushers_ > 0;
-      std::vector<PendingEntry> due;
-      auto next = std::chrono::steady_clock::time_point::max();
-      for (auto it = pending_.begin(); it != pending_.end();) {
-        if (hurry || it->next_try <= now) {
-          due.push_back(std::move(*it));
-          it = pending_.erase(it);
-        } else {
-          next = std::min(next, it->next_try);
-          ++it;
-        }
-      }
-      if (due.empty()) {
-        if (pending_.empty()) {
-          writer_wake_.Wait(writer_mutex_);
-        } else {
-          writer_wake_.WaitUntil(writer_mutex_, next);
-        }
-        continue;
-      }
-      writing_ = true;
-      lock.Unlock();  // Compile may queue more meanwhile
-      std::vector<PendingEntry> again;
-      for (PendingEntry& entry : due) {
-        std::shared_ptr<const V8Module> module = entry.module.lock();
-        if (module == nullptr || now > entry.give_up) continue;  // gone, or never fully optimised
-        v8::CompiledWasmModule compiled = module->compiled;
-        v8::OwnedBuffer code = compiled.Serialize();  // empty until every function is optimised
-        if (code.size == 0) {
-          entry.interval = std::min(entry.interval * 2, kLastInterval);
-          entry.next_try = std::chrono::steady_clock::now() + entry.interval;
-          again.push_back(std::move(entry));
-          continue;
-        }
-        Status written = cache_->Store(entry.key, {code.buffer.get(), code.size});
-        if (!written.ok()) spdlog::warn("code cache: {}", written.message());
-      }
-      lock.Lock();
-      for (PendingEntry& entry : again) pending_.push_back(std::move(entry));
-      writing_ = false;
-      writer_done_.NotifyAll();
-      if (hurry && !again.empty() && !stopping_) {
-        writer_wake_.WaitUntil(writer_mutex_, std::chrono::steady_clock::now() + kFirstTry);
-      }
-    }
-  }
-
   std::unique_ptr<v8::ArrayBuffer::Allocator> allocator_;
   std::string name_;
   Mutex compile_mutex_;
@@ -538,14 +452,7 @@ class V8Engine final : public Engine {
   Watchdog watchdog_;
 
   std::unique_ptr<CodeCache> cache_;
-  Mutex writer_mutex_;
-  CondVar writer_wake_;  // a module to write, or stopping
-  CondVar writer_done_;  // a pass over pending_ ended
-  std::vector<PendingEntry> pending_ GUARDED_BY(writer_mutex_);
-  bool writing_ GUARDED_BY(writer_mutex_) = false;
-  bool stopping_ GUARDED_BY(writer_mutex_) = false;
-  int flushers_ GUARDED_BY(writer_mutex_) = 0;  // FlushCodeCache calls waiting
-  std::thread writer_;  // last: it uses everything above
+  std::unique_ptr<CodeCacheWriter> writer_;  // after cache_, which it writes to
 };
 
 Clock& V8Store::clock() { return engine_.clock(); }
